@@ -1,0 +1,177 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A lab service: one process that listens where it is told and answers as it is told.
+
+Started by the lab tool inside a lab host's network namespace. Standard library only, so it
+runs on the lab host's own Python. It names itself (``/proc/PID/comm``) after ``--name`` so
+that the lab can stand in for ``postgres``, ``redis`` or ``nginx`` with real sockets.
+
+Listen specs: ``PROTO:ADDRESS:PORT[,OPTION...]`` with PROTO ``tcp`` or ``udp``, ADDRESS an
+IPv4 address or a bracketed IPv6 address, options ``v6only`` (IPv6 socket that refuses IPv4)
+and ``dual`` (IPv6 socket that also serves IPv4, whatever the sysctl says).
+
+Behaviours (``--behavior``): ``accept`` (TCP: accept, send ``--banner`` if any, answer one line
+with ``--reply``, close; UDP: answer every datagram with ``--reply`` or echo it), ``http``
+(``--status``, ``--body``, ``--content-type``, ``--delay-ms``), ``hang`` (TCP: accept and never
+answer; UDP: never answer), ``silent`` (UDP: read and never answer). ``--tls-cert``/``--tls-key``
+wrap TCP in TLS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import pwd
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+
+PR_SET_NAME = 15
+
+
+def set_process_name(name):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME) failed")
+
+
+def parse_listen(spec):
+    proto, rest = spec.split(":", 1)
+    options = []
+    if "," in rest:
+        rest, opts = rest.split(",", 1)
+        options = opts.split(",")
+    if rest.startswith("["):
+        address, port = rest[1:].split("]:", 1)
+        family = socket.AF_INET6
+    else:
+        address, port = rest.rsplit(":", 1)
+        family = socket.AF_INET
+    if proto not in ("tcp", "udp"):
+        raise ValueError("bad protocol in listen spec %r" % spec)
+    return proto, family, address, int(port), options
+
+
+def open_socket(proto, family, address, port, options):
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        if "v6only" in options:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        elif "dual" in options:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((address, port))
+    if proto == "tcp":
+        sock.listen(128)
+    return sock
+
+
+class Service:
+    def __init__(self, args):
+        self.args = args
+        self.hung = []
+        self.tls = None
+        if args.tls_cert:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(args.tls_cert, args.tls_key)
+
+    def http_response(self):
+        body = self.args.body.encode()
+        head = "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
+            self.args.status, self.args.content_type, len(body))
+        return head.encode() + body
+
+    def serve_tcp_conn(self, conn):
+        try:
+            if self.tls is not None:
+                conn.settimeout(10)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            if self.args.behavior == "hang":
+                self.hung.append(conn)
+                return
+            conn.settimeout(10)
+            if self.args.behavior == "http":
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                if self.args.delay_ms:
+                    time.sleep(self.args.delay_ms / 1000.0)
+                conn.sendall(self.http_response())
+                return
+            if self.args.banner:
+                conn.sendall(self.args.banner.encode().decode("unicode_escape").encode())
+            if self.args.reply:
+                line = conn.recv(4096)
+                if line:
+                    conn.sendall(self.args.reply.encode().decode("unicode_escape").encode())
+        except OSError:
+            pass
+        finally:
+            if self.args.behavior != "hang":
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+    def serve_tcp(self, sock):
+        while True:
+            conn, _peer = sock.accept()
+            threading.Thread(target=self.serve_tcp_conn, args=(conn,), daemon=True).start()
+
+    def serve_udp(self, sock):
+        while True:
+            data, peer = sock.recvfrom(65535)
+            if self.args.behavior in ("hang", "silent"):
+                continue
+            reply = self.args.reply.encode().decode("unicode_escape").encode() if self.args.reply else data
+            sock.sendto(reply, peer)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--listen", action="append", default=[], required=True)
+    parser.add_argument("--behavior", default="accept", choices=["accept", "http", "hang", "silent"])
+    parser.add_argument("--banner", default="")
+    parser.add_argument("--reply", default="")
+    parser.add_argument("--status", type=int, default=200)
+    parser.add_argument("--body", default="ok")
+    parser.add_argument("--content-type", default="text/plain")
+    parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--user", help="run as this user (sockets are opened as that user too)")
+    parser.add_argument("--ready-file", help="written once every socket is bound")
+    args = parser.parse_args(argv)
+
+    ready = open(args.ready_file, "w") if args.ready_file else None  # opened before privileges drop
+    if args.user:
+        entry = pwd.getpwnam(args.user)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    set_process_name(args.name)
+    service = Service(args)
+    sockets = [(spec, open_socket(*spec)) for spec in (parse_listen(s) for s in args.listen)]
+    for spec, sock in sockets:
+        target = service.serve_tcp if spec[0] == "tcp" else service.serve_udp
+        threading.Thread(target=target, args=(sock,), daemon=True).start()
+    if ready is not None:
+        ready.write(str(os.getpid()))
+        ready.close()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
