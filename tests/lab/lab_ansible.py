@@ -38,3 +38,20 @@ def ansible(lab, argv, **kwargs):
     """Run an ansible command (argv[0] from the project venv) against the lab's inventory."""
     cmd = [os.path.join(VENV_BIN, argv[0]), "-i", lab.inventory] + list(argv[1:])
     return subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(lab), check=False, **kwargs)
+
+
+def module_result(lab, host, module, args="", extra=(), tree_dir=None):
+    """Run one module on one lab host with `ansible`; return its result (the tree callback's JSON)."""
+    import json
+    import tempfile
+    tree = tree_dir or tempfile.mkdtemp(prefix="pptree-", dir=lab.workdir)
+    env = ansible_env(lab, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+                      ANSIBLE_CALLBACK_TREE_DIR=tree)
+    cmd = [os.path.join(VENV_BIN, "ansible"), "-i", lab.inventory, host, "-m", module] + (["-a", args] if args else []) \
+        + list(extra)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    path = os.path.join(tree, host)
+    if not os.path.exists(path):
+        raise AssertionError("no result from %s on %s:\n%s%s" % (module, host, proc.stdout, proc.stderr))
+    with open(path) as handle:
+        return json.load(handle)

@@ -8,8 +8,9 @@ runs on the lab host's own Python. It names itself (``/proc/PID/comm``) after ``
 that the lab can stand in for ``postgres``, ``redis`` or ``nginx`` with real sockets.
 
 Listen specs: ``PROTO:ADDRESS:PORT[,OPTION...]`` with PROTO ``tcp`` or ``udp``, ADDRESS an
-IPv4 address or a bracketed IPv6 address, options ``v6only`` (IPv6 socket that refuses IPv4)
-and ``dual`` (IPv6 socket that also serves IPv4, whatever the sysctl says).
+IPv4 address or a bracketed IPv6 address, options ``v6only`` (IPv6 socket that refuses IPv4),
+``dual`` (IPv6 socket that also serves IPv4, whatever the sysctl says) and ``iface=NAME``
+(bound to that interface, SO_BINDTODEVICE).
 
 Behaviours (``--behavior``): ``accept`` (TCP: accept, send ``--banner`` if any, answer one line
 with ``--reply``, close; UDP: answer every datagram with ``--reply`` or echo it), ``http``
@@ -24,6 +25,7 @@ import argparse
 import ctypes
 import os
 import pwd
+import selectors
 import signal
 import socket
 import ssl
@@ -38,6 +40,16 @@ def set_process_name(name):
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME) failed")
+
+
+def expand_listen(spec):
+    """A spec whose port is a range (``tcp:0.0.0.0:20000-20999``) stands for one socket a port."""
+    head, _sep, port = spec.split(",", 1)[0].rpartition(":")
+    options = spec[len(head) + 1 + len(port):]
+    if "-" not in port:
+        return [spec]
+    first, last = (int(p) for p in port.split("-"))
+    return ["%s:%d%s" % (head, number, options) for number in range(first, last + 1)]
 
 
 def parse_listen(spec):
@@ -66,6 +78,9 @@ def open_socket(proto, family, address, port, options):
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         elif "dual" in options:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    for option in options:
+        if option.startswith("iface="):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, option[6:].encode())
     sock.bind((address, port))
     if proto == "tcp":
         sock.listen(128)
@@ -88,6 +103,7 @@ class Service:
         return head.encode() + body
 
     def serve_tcp_conn(self, conn):
+        conn.setblocking(True)
         try:
             if self.tls is not None:
                 conn.settimeout(10)
@@ -122,18 +138,16 @@ class Service:
                 except OSError:
                     pass
 
-    def serve_tcp(self, sock):
-        while True:
-            conn, _peer = sock.accept()
-            threading.Thread(target=self.serve_tcp_conn, args=(conn,), daemon=True).start()
+    def on_tcp(self, sock):
+        conn, _peer = sock.accept()
+        threading.Thread(target=self.serve_tcp_conn, args=(conn,), daemon=True).start()
 
-    def serve_udp(self, sock):
-        while True:
-            data, peer = sock.recvfrom(65535)
-            if self.args.behavior in ("hang", "silent"):
-                continue
-            reply = self.args.reply.encode().decode("unicode_escape").encode() if self.args.reply else data
-            sock.sendto(reply, peer)
+    def on_udp(self, sock):
+        data, peer = sock.recvfrom(65535)
+        if self.args.behavior in ("hang", "silent"):
+            return
+        reply = self.args.reply.encode().decode("unicode_escape").encode() if self.args.reply else data
+        sock.sendto(reply, peer)
 
 
 def main(argv=None):
@@ -161,16 +175,21 @@ def main(argv=None):
         os.setuid(entry.pw_uid)
     set_process_name(args.name)
     service = Service(args)
-    sockets = [(spec, open_socket(*spec)) for spec in (parse_listen(s) for s in args.listen)]
-    for spec, sock in sockets:
-        target = service.serve_tcp if spec[0] == "tcp" else service.serve_udp
-        threading.Thread(target=target, args=(sock,), daemon=True).start()
+    selector = selectors.DefaultSelector()
+    for spec in (parse_listen(one) for many in args.listen for one in expand_listen(many)):
+        sock = open_socket(*spec)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, service.on_tcp if spec[0] == "tcp" else service.on_udp)
     if ready is not None:
         ready.write(str(os.getpid()))
         ready.close()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
-        time.sleep(3600)
+        for key, _events in selector.select():
+            try:
+                key.data(key.fileobj)
+            except (BlockingIOError, InterruptedError):
+                pass
 
 
 if __name__ == "__main__":

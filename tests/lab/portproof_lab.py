@@ -28,6 +28,7 @@ import ipaddress
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -123,6 +124,7 @@ class Lab:
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="pplab-"))
         self.keep_workdir = keep_workdir
         self.state = None
+        self.planned = {}
 
     @classmethod
     def from_file(cls, path, workdir=None):
@@ -195,6 +197,8 @@ class Lab:
         run(["ip", "addr", "add", self._addr(1) + "/24", "dev", bridge])
         run(["ip", "-6", "addr", "add", self._addr6(1) + "/64", "dev", bridge, "nodad"])
         run(["ip", "link", "set", bridge, "up"])
+        self.planned = {host["name"]: (self._addr(number), self._addr6(number))
+                        for number, host in enumerate(self.spec["hosts"], start=11)}
         for number, host in enumerate(self.spec["hosts"], start=11):
             self._host_up(number, host)
         self._write_inventory()
@@ -235,11 +239,11 @@ class Lab:
         for service in host.get("services", []):
             self.start_service(name, service)
         if host.get("iptables"):
-            self.ns(name, ["iptables-restore"], input_text=host["iptables"])
+            self.ns(name, ["iptables-restore"], input_text=self.render(host["iptables"]))
         if host.get("ip6tables"):
-            self.ns(name, ["ip6tables-restore"], input_text=host["ip6tables"])
+            self.ns(name, ["ip6tables-restore"], input_text=self.render(host["ip6tables"]))
         if host.get("nft"):
-            self.ns(name, ["nft", "-f", "-"], input_text=host["nft"])
+            self.ns(name, ["nft", "-f", "-"], input_text=self.render(host["nft"]))
         for container in host.get("containers", []):
             self.start_container(name, container)
 
@@ -300,7 +304,7 @@ class Lab:
         argv = ["ip", "netns", "exec", entry["netns"], HOST_PYTHON, SERVICE, "--name", service["name"],
                 "--ready-file", ready, "--behavior", service.get("behavior", "accept")]
         for spec in service["listen"]:
-            argv += ["--listen", spec]
+            argv += ["--listen", self.render(spec)]
         for key in ("banner", "reply", "status", "body", "content_type", "delay_ms", "tls_cert", "tls_key", "user"):
             if key in service:
                 argv += ["--" + key.replace("_", "-"), str(service[key])]
@@ -353,7 +357,7 @@ class Lab:
     def start_container(self, name, container):
         argv = ["run", "-d", "--name", container["name"]] + PODMAN_RUN_FLAGS
         for publish in container.get("publish", []):
-            argv += ["-p", publish]
+            argv += ["-p", self.render(publish)]
         argv += [PODMAN_IMAGE] + list(container.get("command") or ["/bin/httpd", "-f", "-p", "80", "-h", "/www"])
         self.host(name)["containers"].append(container["name"])
         self.save()
@@ -380,6 +384,14 @@ class Lab:
         return tar_path
 
     # ------------------------------------------------------------------ helpers
+    def render(self, text):
+        """Rule text with {address:HOST} and {address6:HOST} replaced by the lab hosts' addresses."""
+        for name, (address, address6) in self.planned.items():
+            text = text.replace("{address:%s}" % name, address).replace("{address6:%s}" % name, address6)
+        if re.search(r"\{address6?:[^}]*\}", text):
+            raise LabError("rule text names an unknown lab host: %s" % re.search(r"\{address6?:[^}]*\}", text).group(0))
+        return text
+
     def path(self, *parts):
         return os.path.join(self.workdir, *parts)
 

@@ -1,0 +1,86 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Listeners on a busy host: port_facts against community.general.listen_ports_facts.
+
+A lab host with 6,000 listeners (5,000 TCP and 1,000 UDP across 5 processes). Measured in one
+run on that host: the module's own work (the listeners layer, timed on the host), the whole
+`port_facts` task, an `ansible.builtin.ping` task, and `community.general.listen_ports_facts`
+(from the `ansible` package, in .venv-bench only). Targets: the module's work under 1 s, the
+whole task at most 2x the ping task.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+
+from lab_ansible import ansible_env, collections_path  # noqa: E402  pylint: disable=wrong-import-position
+from portproof_lab import Lab  # noqa: E402  pylint: disable=wrong-import-position
+
+PROCESSES = ("postgres", "nginx", "haproxy", "envoy", "named")
+SPEC = {"hosts": [{"name": "busy", "services": [
+    {"name": name, "listen": ["tcp:0.0.0.0:%d-%d" % (20000 + 1000 * i, 20999 + 1000 * i),
+                              "udp:0.0.0.0:%d-%d" % (40000 + 200 * i, 40199 + 200 * i)]}
+    for i, name in enumerate(PROCESSES)]}]}
+
+LAYER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.portproof.validate.plugins.module_utils import _listeners
+start = time.perf_counter()
+listeners, unavailable, warnings = _listeners.gather("host")
+print("%.4f %d" % (time.perf_counter() - start, len(listeners)))
+"""
+
+
+def timed(argv, env):
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit("failed: %s\n%s%s" % (" ".join(argv), proc.stdout[-3000:], proc.stderr[-3000:]))
+    return elapsed, proc.stdout
+
+
+def main():
+    with Lab(SPEC) as lab:
+        env = ansible_env(lab)
+        count = int(lab.ns("busy", ["sh", "-c", "ss -H -ltun | wc -l"]).stdout)
+        print("lab host: %d listeners (ss), %d processes with 1,200 sockets each" % (count, len(PROCESSES)))
+        layer = []
+        for _run in range(5):
+            out = lab.ssh("busy", "/usr/bin/python3 -c '%s' %s" % (LAYER, collections_path())).stdout.split()
+            layer.append(float(out[0]))
+            found = int(out[1])
+        adhoc = [os.path.join(REPO, ".venv", "bin", "ansible"), "-i", lab.inventory, "busy", "-m"]
+        ping = [timed(adhoc + ["ansible.builtin.ping"], env)[0] for _run in range(5)]
+        facts = [timed(adhoc + ["portproof.validate.port_facts", "-a", "gather_subset=listeners"], env)[0] for _run in range(5)]
+        bench_env = dict(env, ANSIBLE_COLLECTIONS_PATH="")
+        alt_cmd = [os.path.join(REPO, ".venv-bench", "bin", "ansible"), "-i", lab.inventory, "busy", "-m",
+                   "community.general.listen_ports_facts"]
+        alternative, _out = timed(alt_cmd, bench_env)
+
+    layer_s, ping_s, facts_s = statistics.median(layer), statistics.median(ping), statistics.median(facts)
+    print("")
+    print("| measure | seconds | ratio |")
+    print("|---|---|---|")
+    print("| port_facts listeners layer on the host (%d listeners, median of 5) | %.3f | target < 1 s |" % (found, layer_s))
+    print("| ansible.builtin.ping task (median of 5) | %.2f | 1.00 |" % ping_s)
+    print("| portproof.validate.port_facts task, gather_subset=listeners (median of 5) | %.2f | %.2f x ping (target <= 2) |"
+          % (facts_s, facts_s / ping_s))
+    print("| community.general.listen_ports_facts task (1 run) | %.2f | %.1f x port_facts |" % (alternative, alternative / facts_s))
+    ok = layer_s < 1.0 and facts_s / ping_s <= 2.0 and found >= 6000
+    print("targets %s" % ("met" if ok else "NOT met"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Running containers and their published ports, as the container engines (Podman, Docker) see them.
+
+Read through the engines' own CLIs with JSON output: ``podman ps --pod --format json`` and
+``podman inspect``; ``docker ps --quiet --no-trunc``, ``docker inspect`` and ``docker image
+inspect`` (for the image digest). An engine that is installed but cannot be read (no daemon
+behind the ``docker`` command, a socket the user may not open, broken storage) becomes an
+``unavailable`` entry carrying the engine's own message; it never fails the caller and never
+looks like "no containers". An engine with neither a CLI nor a socket on the host is not there
+and is not reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+SUBSET = "mappings"
+ENGINES = ("podman", "docker")
+_ENV = {"LC_ALL": "C", "LANG": "C"}
+_SOCKETS = {"docker": ("/var/run/docker.sock", "/run/docker.sock"), "podman": ("/run/podman/podman.sock",)}
+_REASON_MAX = 600
+
+
+class EngineError(Exception):
+    """An engine command that failed or printed something unexpected; the message says which and why."""
+
+
+def unavailable(tool, reason):
+    return {"subset": SUBSET, "tool": tool, "reason": reason}
+
+
+def _engine_message(out, err):
+    """The engine's own message, on one line (Podman prefixes its log lines; keep them all)."""
+    lines = [line.strip() for line in (err or out or "").splitlines() if line.strip()]
+    text = "; ".join(lines) or "no message"
+    return text if len(text) <= _REASON_MAX else text[:_REASON_MAX] + "..."
+
+
+def _run(module, argv):
+    rc, out, err = module.run_command(argv, environ_update=_ENV)
+    if rc != 0:
+        raise EngineError("%s exited with %d: %s" % (_shown(argv), rc, _engine_message(out, err)))
+    return out
+
+
+def _shown(argv):
+    """argv as the user would type it, without the ID lists."""
+    words = [os.path.basename(argv[0])]
+    for word in argv[1:]:
+        if (len(word) == 64 and all(c in "0123456789abcdef" for c in word)) or word.startswith("sha256:"):
+            words.append("...")
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def _json(text, what):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise EngineError("%s: output is not JSON (%s): %r" % (what, exc, text[:200]))
+
+
+def _image_id(value):
+    if value and ":" not in value and len(value) == 64:
+        return "sha256:" + value
+    return value or None
+
+
+def _repo(name):
+    """Repository part of an image reference: drops @digest and :tag (not a registry's :port)."""
+    name = name.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def pick_digest(image_name, repo_digests):
+    """The digest the image reference was pulled as (from ``RepoDigests``), or None (built locally)."""
+    if image_name and "@sha256:" in image_name:
+        return image_name.split("@", 1)[1]
+    repo = _repo(image_name or "")
+    digests = [d for d in repo_digests or [] if "@" in d]
+    for entry in digests:
+        if _repo(entry) == repo or _repo(entry) == "docker.io/" + repo or _repo(entry) == "docker.io/library/" + repo:
+            return entry.split("@", 1)[1]
+    return digests[0].split("@", 1)[1] if digests else None
+
+
+def _ips(settings):
+    found = []
+    networks = settings.get("Networks") or {}
+    for entry in [settings] + [networks[name] for name in sorted(networks)]:
+        for key in ("IPAddress", "GlobalIPv6Address"):
+            value = (entry or {}).get(key)
+            if value and value not in found:
+                found.append(value)
+    return found
+
+
+def _ports(settings, where):
+    ports = []
+    for key, bindings in sorted((settings.get("Ports") or {}).items()):
+        if not bindings:
+            continue  # exposed, not published
+        number, _sep, proto = key.partition("/")
+        try:
+            container_port = int(number)
+            for binding in bindings:
+                ports.append({"proto": (proto or "tcp").lower(), "host_ip": binding.get("HostIp") or "",
+                              "host_port": int(binding["HostPort"]), "container_port": container_port})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineError("%s: port %s has an unexpected binding %s (%s)" % (where, key, json.dumps(bindings), exc))
+    return ports
+
+
+def parse_inspect(text, engine):
+    """Container records from ``podman inspect`` / ``docker inspect`` JSON (the Docker-compatible shape)."""
+    what = "%s inspect" % engine
+    items = _json(text, what)
+    if not isinstance(items, list):
+        raise EngineError("%s: expected a JSON list, got %s" % (what, type(items).__name__))
+    records = []
+    for item in items:
+        try:
+            cid = item["Id"]
+            name = (item.get("Name") or cid[:12]).lstrip("/")
+            settings = item.get("NetworkSettings") or {}
+            mode = (item.get("HostConfig") or {}).get("NetworkMode") or ""
+            config = item.get("Config") or {}
+            image_name = config.get("Image")
+            if engine == "podman":
+                image_name = item.get("ImageName") or image_name
+            records.append({
+                "engine": engine, "id": cid, "name": name,
+                "state": (item.get("State") or {}).get("Status"),
+                "netns_of": mode[len("container:"):] if mode.startswith("container:") else None,
+                "pod": None, "pod_id": item.get("Pod") or None, "infra": False,
+                "image": {"name": image_name or None, "id": _image_id(item.get("Image")),
+                          "digest": item.get("ImageDigest") or None},
+                "ips": _ips(settings),
+                "ports": _ports(settings, "%s container %s" % (what, name)),
+            })
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise EngineError("%s: unexpected shape (%s) in %s" % (what, exc, json.dumps(item)[:200]))
+    return records
+
+
+def parse_podman_ps(text):
+    """{container id: {"pod": pod name or None, "infra": bool}} of ``podman ps --pod --format json``."""
+    items = _json(text, "podman ps")
+    if not isinstance(items, list):
+        raise EngineError("podman ps: expected a JSON list, got %s" % type(items).__name__)
+    try:
+        return dict((c["Id"], {"pod": c.get("PodName") or None, "infra": bool(c.get("IsInfra"))}) for c in items)
+    except (KeyError, TypeError) as exc:
+        raise EngineError("podman ps: unexpected shape (%s)" % exc)
+
+
+def parse_image_digests(text):
+    """{image id: RepoDigests} of ``docker image inspect`` JSON."""
+    items = _json(text, "docker image inspect")
+    try:
+        return dict((_image_id(i["Id"]), i.get("RepoDigests") or []) for i in items)
+    except (KeyError, TypeError) as exc:
+        raise EngineError("docker image inspect: unexpected shape (%s)" % exc)
+
+
+def _inspect(module, path, engine, ids):
+    """Records of IDS; containers that stopped since ``ps`` are left out, not an error."""
+    try:
+        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids), engine)
+    except EngineError:
+        if len(ids) == 1:
+            raise
+    records = []
+    for cid in ids:  # one went away between ps and inspect: ask one by one
+        rc, out, err = module.run_command([path, "inspect", "--type", "container", cid], environ_update=_ENV)
+        if rc != 0 and "no such" in (err or out or "").lower():
+            continue
+        if rc != 0:
+            raise EngineError("%s inspect --type container %s exited with %d: %s" % (engine, cid[:12], rc, _engine_message(out, err)))
+        records.extend(parse_inspect(out, engine))
+    return records
+
+
+def read_podman(module, path):
+    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"]))
+    if not pods:
+        return [], []
+    records = _inspect(module, path, "podman", list(pods))
+    for record in records:
+        record.update(pods.get(record["id"], {}))
+    return records, []
+
+
+def read_docker(module, path):
+    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"]).splitlines() if line.strip()]
+    if not ids:
+        return [], []
+    records = _inspect(module, path, "docker", ids)
+    images = sorted(set(r["image"]["id"] for r in records if r["image"]["id"]))
+    problems = []
+    digests = {}
+    if images:
+        try:
+            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images))
+        except EngineError as exc:
+            problems.append(unavailable("docker", "image digests unknown: %s" % exc))
+    for record in records:
+        if record["image"]["id"] in digests:
+            record["image"]["digest"] = pick_digest(record["image"]["name"], digests[record["image"]["id"]])
+    return records, problems
+
+
+_READERS = {"podman": read_podman, "docker": read_docker}
+
+
+def gather_containers(module, root="/"):
+    """(container records of every engine, unavailable entries).
+
+    A record: engine, id, name, state, netns_of (the container whose network namespace it joined),
+    pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
+    container_port}] with host_ip "" where the engine publishes on every address.
+    """
+    records, problems = [], []
+    for engine in ENGINES:
+        path = module.get_bin_path(engine)
+        if not path:
+            sockets = [s for s in _SOCKETS[engine] if os.path.exists(os.path.join(root, s.lstrip("/")))]
+            if sockets:
+                problems.append(unavailable(engine, "%s exists but the %s command is not installed: %s containers not read"
+                                            % (sockets[0], engine, engine.capitalize())))
+            continue
+        try:
+            found, partial = _READERS[engine](module, path)
+        except EngineError as exc:
+            problems.append(unavailable(engine, str(exc)))
+            continue
+        problems.extend(partial)
+        seen = set(r["id"] for r in records)
+        # The docker command may be Podman's docker shim: the same containers, reported once.
+        records.extend(r for r in found if r["id"] not in seen)
+    return records, problems

@@ -1,0 +1,294 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Gather the host's firewall into the normalized model (docs/firewall-model.md).
+
+``gather_firewall(module)`` reads iptables (nft and legacy backends, IPv4 and IPv6), native
+nftables, the ipsets the rules use, the host's addresses and forwarding switches, and recognises
+the managers that wrote the rules (ufw, firewalld, Docker, netavark).
+
+Tables of iptables-nft appear both in ``iptables-nft-save`` and in ``nft list ruleset`` (with
+opaque xt compat expressions there). They are read from ``iptables-nft-save`` only; every other
+nft table is read from ``nft -j list ruleset``. A table iptables-nft-save calls incompatible
+(written natively by nft under an iptables table name) is read from nft.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
+from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, parse_nft_json
+
+SUBSET = "firewall"
+_ENV = {"LC_ALL": "C", "LANG": "C"}
+_FILTER_HOOKS = ("input", "forward", "output")
+_FAMILIES = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
+
+
+class _Reader(object):
+    """Runs the read-only commands and collects what could not be read."""
+
+    def __init__(self, module):
+        self.module = module
+        self.unavailable = []
+        self.incomplete = []
+
+    def missing(self, tool, reason):
+        self.unavailable.append({"subset": SUBSET, "tool": tool, "reason": reason})
+
+    def run(self, tool, argv, needed=True):
+        """stdout of argv, or None (recorded as unavailable; as incomplete when needed)."""
+        rc, out, err = self.module.run_command(argv, environ_update=_ENV)
+        if rc != 0:
+            reason = "%s exited with %d: %s" % (" ".join(argv), rc, (err or out or "").strip()[:500])
+            if "ermission denied" in reason or "not permitted" in reason:
+                reason += " (reading the firewall needs root)"
+            self.missing(tool, reason)
+            if needed:
+                self.incomplete.append(reason)
+            return None
+        return out
+
+
+def _save_tools(module, family):
+    """[(source, path)] of the iptables-save variants present for family ip/ip6."""
+    base = "iptables" if family == "ip" else "ip6tables"
+    found = []
+    for source, name in (("iptables-nft", base + "-nft-save"), ("iptables-legacy", base + "-legacy-save")):
+        path = module.get_bin_path(name)
+        if path:
+            found.append((source, path))
+    if found:
+        return found, None
+    path = module.get_bin_path(base + "-save")
+    if not path:
+        return [], base + "-save"
+    rc, out, dummy = module.run_command([path, "--version"], environ_update=_ENV)
+    return [("iptables-nft" if rc == 0 and "nf_tables" in out else "iptables-legacy", path)], None
+
+
+def _read_iptables(reader):
+    tables, skip = [], set()
+    saves = []
+    for family in ("ip", "ip6"):
+        tools, missing = _save_tools(reader.module, family)
+        if missing:
+            reader.missing(missing, "%s not found: iptables rules not read" % missing)
+        for source, path in tools:
+            text = reader.run(os.path.basename(path), [path])
+            if text is not None:
+                saves.append((family, source, os.path.basename(path), text))
+    ipsets = {}
+    if any("--match-set" in text for dummy, dummy2, dummy3, text in saves):
+        path = reader.module.get_bin_path("ipset")
+        if not path:
+            reader.missing("ipset", "ipset not found: rules matching ipsets cannot be evaluated")
+            ipsets = None
+        else:
+            out = reader.run("ipset", [path, "save"], needed=False)
+            ipsets = parse_ipset_save(out) if out is not None else None
+    for family, source, tool, text in saves:
+        try:
+            parsed, incompatible = parse_save(text, family, source, ipsets)
+        except IptablesParseError as exc:
+            reader.missing(tool, str(exc))
+            reader.incomplete.append(str(exc))
+            continue
+        for table in parsed:
+            if table["name"] in incompatible:
+                continue
+            tables.append(table)
+            if source == "iptables-nft":
+                skip.add((family, table["name"]))
+    return tables, skip
+
+
+def _read_nft(reader, skip):
+    path = reader.module.get_bin_path("nft")
+    if not path:
+        reader.missing("nft", "nft not found: native nftables rules not read")
+        return []
+    text = reader.run("nft", [path, "-j", "list", "ruleset"])
+    if text is None:
+        return []
+    listing = reader.run("nft", [path, "-a", "list", "ruleset"], needed=False) or ""
+    try:
+        return parse_nft_json(text, listing, skip)
+    except NftParseError as exc:
+        reader.missing("nft", str(exc))
+        reader.incomplete.append(str(exc))
+        return []
+
+
+def _local_addresses(reader):
+    path = reader.module.get_bin_path("ip")
+    if not path:
+        reader.missing("ip", "ip (iproute2) not found: the host's addresses are unknown")
+        return None
+    out = reader.run("ip", [path, "-j", "addr", "show"], needed=False)
+    if out is None:
+        return None
+    try:
+        links = json.loads(out)
+    except ValueError as exc:
+        reader.missing("ip", "ip -j addr show: not JSON: %s" % exc)
+        return None
+    addresses = []
+    for link in links:
+        for info in link.get("addr_info", []):
+            if info.get("family") in ("inet", "inet6") and "local" in info:
+                addresses.append({"iface": link.get("ifname"), "address": info["local"],
+                                  "prefixlen": info.get("prefixlen"), "broadcast": info.get("broadcast")})
+    return addresses
+
+
+def _routes(reader):
+    """Main-table routes [{"dst": cidr, "dev": name}] for iface "auto" in the verdict; None if unknown."""
+    path = reader.module.get_bin_path("ip")
+    if not path:
+        return None
+    routes = []
+    for flag, default in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
+        out = reader.run("ip", [path, "-j", flag, "route", "show", "table", "main"], needed=False)
+        if out is None:
+            return None
+        try:
+            items = json.loads(out)
+        except ValueError as exc:
+            reader.missing("ip", "ip -j %s route show: not JSON: %s" % (flag, exc))
+            return None
+        for item in items:
+            if item.get("dev") and item.get("type", "unicast") == "unicast":
+                dst = item.get("dst")
+                routes.append({"dst": default if dst == "default" else dst, "dev": item["dev"]})
+    return routes
+
+
+def _read_file(root, path):
+    try:
+        with open(os.path.join(root, path.lstrip("/"))) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def _forwarding(root):
+    out = {}
+    for family, path in (("ipv4", "/proc/sys/net/ipv4/ip_forward"), ("ipv6", "/proc/sys/net/ipv6/conf/all/forwarding")):
+        text = _read_file(root, path)
+        out[family] = None if text is None else text.strip() == "1"
+    return out
+
+
+def _keyvals(text):
+    out = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def _chain_names(tables):
+    return set(chain["name"] for table in tables for chain in table["chains"])
+
+
+def _firewalld_zones(tables):
+    """Zones bound to interfaces and sources, from firewalld's filter_INPUT_ZONES dispatch chain."""
+    zones = {}
+    default = None
+    for table in tables:
+        if table["source"] != "nftables" or table["name"] != "firewalld":
+            continue
+        for chain in table["chains"]:
+            if chain["name"] != "filter_INPUT_ZONES":
+                continue
+            for rule in chain["rules"]:
+                verdict = rule["verdict"] or {}
+                target = verdict.get("chain", "")
+                if not target.startswith("filter_IN_"):
+                    continue
+                zone = zones.setdefault(target[len("filter_IN_"):], {"interfaces": [], "sources": []})
+                if not rule["match"]:
+                    default = target[len("filter_IN_"):]
+                for match in rule["match"]:
+                    if match["key"] == "iifname":
+                        zone["interfaces"].extend(match["values"])
+                    elif match["key"] in ("saddr", "ether_saddr"):
+                        zone["sources"].extend(match["values"])
+    out = [dict(name=name, **zones[name]) for name in sorted(zones)]
+    return out, default
+
+
+def _managers(tables, root):
+    names = _chain_names(tables)
+    managers = []
+    ufw_conf = _read_file(root, "/etc/ufw/ufw.conf")
+    ufw_active = any(n.startswith(("ufw-", "ufw6-")) for n in names)
+    if ufw_conf is not None or ufw_active:
+        defaults = _keyvals(_read_file(root, "/etc/default/ufw"))
+        entry = {"name": "ufw", "active": ufw_active, "enabled": _keyvals(ufw_conf).get("ENABLED") == "yes"}
+        for key in ("DEFAULT_INPUT_POLICY", "DEFAULT_FORWARD_POLICY", "DEFAULT_OUTPUT_POLICY"):
+            if key in defaults:
+                entry[key.lower()[len("default_"):]] = defaults[key].lower()
+        managers.append(entry)
+    fwd_conf = _read_file(root, "/etc/firewalld/firewalld.conf")
+    fwd_nft = any(t["source"] == "nftables" and t["family"] == "inet" and t["name"] == "firewalld" for t in tables)
+    fwd_ipt = any(n.endswith("_direct") or n.startswith("IN_public") for n in names)
+    if fwd_conf is not None or fwd_nft or fwd_ipt:
+        conf = _keyvals(fwd_conf)
+        zones, catch_all = _firewalld_zones(tables)
+        managers.append({"name": "firewalld", "active": fwd_nft or fwd_ipt,
+                         "backend": "nftables" if fwd_nft else ("iptables" if fwd_ipt else conf.get("FirewallBackend")),
+                         "default_zone": catch_all or conf.get("DefaultZone"), "zones": zones})
+    if any(n in ("DOCKER", "DOCKER-USER") for n in names):
+        managers.append({"name": "docker", "active": True})
+    if any(n.startswith(("NETAVARK", "netavark")) for n in names) or any(t["name"] == "netavark" for t in tables):
+        managers.append({"name": "netavark", "active": True})
+    return managers
+
+
+def _policies(tables):
+    """Effective default policy per family and hook: drop if any base chain there drops by default."""
+    out = {}
+    for family, fams in _FAMILIES.items():
+        out[family] = {}
+        for hook in _FILTER_HOOKS:
+            policies = [c["policy"] for t in tables if t["family"] in fams for c in t["chains"]
+                        if c["hook"] == hook and c["type"] in ("filter", "route") and c["policy"]]
+            out[family][hook] = None if not policies else ("drop" if "drop" in policies else "accept")
+    return out
+
+
+def gather_firewall(module, root="/"):
+    """(firewall dict, unavailable entries) for ansible_facts.portproof.firewall.
+
+    ``module`` needs get_bin_path() and run_command(); ``root`` is where /proc and /etc are read
+    (tests point it at a fixture directory).
+    """
+    reader = _Reader(module)
+    ipt_tables, skip = _read_iptables(reader)
+    nft_tables = _read_nft(reader, skip)
+    tables = ipt_tables + nft_tables
+    sources = []
+    for table in tables:
+        if table["source"] not in sources and any(c["rules"] or c["hook"] for c in table["chains"]):
+            sources.append(table["source"])
+    firewall = {
+        "backend": sources[0] if len(sources) == 1 else ("mixed" if sources else "none"),
+        "backends": sources,
+        "managers": _managers(tables, root),
+        "policies": _policies(tables),
+        "forwarding": _forwarding(root),
+        "local_addresses": _local_addresses(reader),
+        "routes": _routes(reader),
+        "incomplete": reader.incomplete,
+        "tables": tables,
+    }
+    return firewall, reader.unavailable

@@ -1,0 +1,143 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The ``listeners`` subset of port_facts: every listening socket of the host, with its owner.
+
+Sockets come from the kernel's socket diagnostics (exact dual-stack and bound interface), or
+from ``/proc/net/*`` where those are not available; owners from one pass over ``/proc``.
+``namespaces='all'`` adds the sockets of every other network namespace (containers), read
+through one process of each.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ansible_collections.portproof.validate.plugins.module_utils import _netlink, _proc_net, _sock_diag
+from ansible_collections.portproof.validate.plugins.module_utils._processes import ProcScan, container_of, named_netns, own_netns
+
+HOST = "host"
+
+
+def _unavailable(tool, reason):
+    return {"subset": "listeners", "tool": tool, "reason": reason}
+
+
+def read_namespace_sockets(netns_path=None, proc_net="/proc/net"):
+    """(sockets, unavailable) of one namespace: sock_diag first, /proc/net tables second."""
+    try:
+        sock = _netlink.open_socket(_netlink.NETLINK_SOCK_DIAG, netns_path)
+        try:
+            return _sock_diag.read_sockets(sock), []
+        finally:
+            sock.close()
+    except (OSError, _netlink.NetlinkError, ValueError) as exc:
+        reason = "socket diagnostics unavailable (%s); read %s instead, which does not say which IPv6 sockets are " \
+                 "IPv6-only" % (exc, proc_net)
+        return _proc_net.read_sockets(proc_net), [_unavailable("sock_diag", reason)]
+
+
+def bindv6only(path="/proc/sys/net/ipv6/bindv6only"):
+    try:
+        with open(path) as handle:
+            return handle.read().strip() == "1"
+    except OSError:
+        return None
+
+
+def dual_stack(sock, default_v6only):
+    """True when an IPv6 socket bound to the wildcard also accepts IPv4 connections."""
+    if sock["family"] != "ipv6" or sock["address"] != "::":
+        return False
+    v6only = sock["v6only"] if sock["v6only"] is not None else default_v6only
+    if v6only is None:
+        return None
+    return not v6only
+
+
+def interface_name(index):
+    if not index:
+        return None
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return str(index)
+
+
+def build(sockets, scan, netns, container, default_v6only, interfaces=True):
+    """Listener records for the sockets of one namespace, owners taken from SCAN; CONTAINER is {id, name} or None."""
+    listeners = []
+    for sock in sockets:
+        owners = [scan.process(pid) for pid in sorted(scan.owners.get(sock["inode"], []))]
+        first = owners[0] if owners else {"pid": None, "process": None, "user": None}
+        listeners.append({
+            "proto": sock["proto"],
+            "family": sock["family"],
+            "address": sock["address"],
+            "port": sock["port"],
+            "dual_stack": dual_stack(sock, default_v6only),
+            "interface": interface_name(sock["ifindex"]) if interfaces else (str(sock["ifindex"]) if sock["ifindex"] else None),
+            "pid": first["pid"],
+            "process": first["process"],
+            "user": first["user"],
+            "processes": owners,
+            "netns": netns,
+            "container": container["name"] if container else None,
+            "container_id": container["id"] if container else None,
+        })
+    return listeners
+
+
+def gather(namespaces="host", proc="/proc", container_names=None):
+    """(listeners, unavailable, warnings) for the host, and with namespaces='all' for every namespace.
+
+    CONTAINER_NAMES ({container id: name}, from the engines) names containers that their
+    namespace alone does not name.
+    """
+    container_names = container_names or {}
+    unavailable, warnings = [], []
+    groups = []  # (sockets, netns label, container, default v6only, own namespace)
+    sockets, missing = read_namespace_sockets(proc_net=proc + "/net")
+    unavailable.extend(missing)
+    groups.append((sockets, HOST, None, bindv6only(), True))
+
+    scan = ProcScan(proc)
+    if namespaces == "all":
+        scan.scan()
+        if os.geteuid() != 0:
+            unavailable.append(_unavailable("namespaces", "reading other network namespaces needs root; only the host's "
+                                                          "own namespace was read"))
+        else:
+            own = own_netns(proc)
+            names = named_netns()
+            for ns_inode, pids in sorted(scan.netns_pids.items()):
+                if ns_inode == own:
+                    continue
+                pid = pids[0]
+                label = names.get(ns_inode, "net:[%d]" % ns_inode)
+                container = None
+                for candidate in pids:
+                    found = container_of(candidate, proc)
+                    if found:
+                        container = {"id": found["id"], "name": found["name"] or container_names.get(found["id"])}
+                        break
+                ns_sockets, missing = read_namespace_sockets("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid))
+                for entry in missing:
+                    entry["reason"] = "namespace %s: %s" % (label, entry["reason"])
+                unavailable.extend(missing)
+                groups.append((ns_sockets, label, container, None, False))
+    else:
+        scan.scan({s["inode"] for s in sockets})
+
+    listeners = []
+    for ns_sockets, label, container, default_v6only, own_ns in groups:
+        listeners.extend(build(ns_sockets, scan, label, container, default_v6only, interfaces=own_ns))
+    unowned = sum(1 for item in listeners if item["pid"] is None)
+    if scan.denied and unowned:
+        warnings.append("not running as root: the owning process of %d listener(s) could not be read "
+                        "(pid, process and user are null for them); the listeners themselves are complete" % unowned)
+    listeners.sort(key=lambda i: (i["netns"] != HOST, i["netns"], i["proto"], i["family"], i["address"], i["port"]))
+    return listeners, unavailable, warnings

@@ -1,0 +1,108 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Netlink dumps with the standard library: one request, every answer, inside any network namespace.
+
+Used for socket diagnostics (``sock_diag``) and interface addresses (``rtnetlink``), which follow
+the network namespace of the socket that asks, unlike ``/sys/class/net``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import struct
+import threading
+
+NETLINK_ROUTE = 0
+NETLINK_SOCK_DIAG = 4
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+CLONE_NEWNET = 0x40000000
+
+_NLMSG = struct.Struct("=LHHLL")
+_NLATTR = struct.Struct("=HH")
+
+
+class NetlinkError(Exception):
+    """A netlink request failed; the message says which and why."""
+
+
+def align(length):
+    return (length + 3) & ~3
+
+
+def open_socket(protocol, netns_path=None):
+    """A netlink socket of PROTOCOL in the current namespace, or in the one at NETNS_PATH.
+
+    A network namespace belongs to the thread that enters it, so the socket for another
+    namespace is made by a short-lived thread that enters it and ends: the caller's thread
+    never changes namespace.
+    """
+    if netns_path is None:
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol)
+    result = {}
+
+    def make():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(netns_path, os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, "setns(%s): %s" % (netns_path, os.strerror(err)))
+            finally:
+                os.close(fd)
+            result["socket"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol)
+        except (OSError, AttributeError) as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["socket"]
+
+
+def dump(sock, msg_type, payload, seq=1):
+    """Send one dump request; return the payloads of every answer (bytes, header removed)."""
+    header = _NLMSG.pack(_NLMSG.size + len(payload), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+    sock.sendto(header + payload, (0, 0))
+    messages = []
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            raise NetlinkError("netlink socket closed before the dump ended")
+        offset = 0
+        while offset + _NLMSG.size <= len(data):
+            length, kind, _flags, _seq, _pid = _NLMSG.unpack_from(data, offset)
+            if length < _NLMSG.size:
+                raise NetlinkError("malformed netlink message (length %d)" % length)
+            body = data[offset + _NLMSG.size:offset + length]
+            offset += align(length)
+            if kind == NLMSG_DONE:
+                return messages
+            if kind == NLMSG_ERROR:
+                errno = -struct.unpack_from("=i", body)[0]
+                if errno == 0:
+                    continue
+                raise NetlinkError("netlink request type %d failed: %s" % (msg_type, os.strerror(errno)))
+            messages.append(body)
+
+
+def attributes(data, offset):
+    """The netlink attributes in DATA from OFFSET: {type: bytes} (the last one of a type wins)."""
+    attrs = {}
+    while offset + _NLATTR.size <= len(data):
+        length, kind = _NLATTR.unpack_from(data, offset)
+        if length < _NLATTR.size:
+            break
+        attrs[kind & 0x3FFF] = data[offset + _NLATTR.size:offset + length]
+        offset += align(length)
+    return attrs

@@ -1,0 +1,425 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Parse ``nft -j list ruleset`` into the normalized firewall model (docs/firewall-model.md).
+
+Named sets and maps are resolved by content into the matches that use them. Implicit
+dependencies that nft hides when listing (``tcp dport`` implies ``meta l4proto tcp``; ``ip saddr``
+in an inet table implies IPv4) are written out as matches. Expressions that cannot be evaluated
+statically become ``{"key": "unsupported"}`` matches or ``unsupported`` verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.portproof.validate.plugins.module_utils._iptables import PROTO_NUMBERS
+
+_L4 = ("tcp", "udp", "udplite", "sctp", "dccp")
+_L4_NUMBERS = {"6": "tcp", "17": "udp", "136": "udplite", "132": "sctp", "33": "dccp"}
+_MULTI_FAMILY = ("inet", "netdev", "bridge")
+_PORT_FIELDS = {"dport": "dport", "sport": "sport"}
+_META_KEYS = {
+    "iifname": "iifname", "oifname": "oifname", "iif": "iifname", "oif": "oifname",
+    "l4proto": "l4proto", "nfproto": "nfproto", "mark": "mark", "pkttype": "pkttype",
+}
+_CT_KEYS = {"state": "ct_state", "status": "ct_status", "mark": "ct_mark", "direction": "ct_direction"}
+_NAT_KINDS = ("snat", "masquerade")
+_HANDLE = re.compile(r"^(.*?)\s+# handle (\d+)$")
+_DEVICES = re.compile(r'devices? = \{ ?([^}]*?) ?\}|device ("?[^ ;]+"?)')
+
+
+class NftParseError(ValueError):
+    """nft JSON that does not have the expected shape; the message names where."""
+
+
+class _Unsupported(Exception):
+    """An expression the model cannot evaluate; carried up to become an unsupported match."""
+
+
+def _value(right, sets):
+    """Right-hand side -> list of normalized values (strings, ints, "a-b" ranges, CIDRs, lists)."""
+    if isinstance(right, str) and right.startswith("@"):
+        name = right[1:]
+        if name not in sets:
+            raise _Unsupported("set %s is not in the ruleset" % name)
+        return sets[name]
+    if isinstance(right, dict):
+        if "set" in right:
+            out = []
+            for item in right["set"]:
+                out.extend(_value(item, sets))
+            return out
+        if "elem" in right:
+            return _value(right["elem"]["val"], sets)
+        if "prefix" in right:
+            return ["%s/%d" % (right["prefix"]["addr"], right["prefix"]["len"])]
+        if "range" in right:
+            low, high = right["range"]
+            return ["%s-%s" % (_scalar(low), _scalar(high))]
+        if "concat" in right:
+            return [[_one(item, sets) for item in right["concat"]]]
+        raise _Unsupported("value %s is not understood" % json.dumps(right, sort_keys=True))
+    if isinstance(right, list):
+        return [_scalar(item) for item in right]
+    return [_scalar(right)]
+
+
+def _one(item, sets):
+    values = _value(item, sets)
+    if len(values) != 1:
+        raise _Unsupported("concatenation element %s is not a single value" % json.dumps(item))
+    return values[0]
+
+
+def _scalar(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, dict):
+        raise _Unsupported("value %s is not understood" % json.dumps(value, sort_keys=True))
+    return value
+
+
+def _selector(left, family):
+    """Left-hand side -> (key, implied matches, extra fields)."""
+    if "payload" in left:
+        pl = left["payload"]
+        proto, field = pl.get("protocol"), pl.get("field")
+        if proto in ("ip", "ip6") and field in ("saddr", "daddr"):
+            deps = [_eq("nfproto", ["ipv4" if proto == "ip" else "ipv6"])] if family in _MULTI_FAMILY else []
+            return field, deps, {}
+        if proto in ("ip", "ip6") and field in ("protocol", "nexthdr"):
+            deps = [_eq("nfproto", ["ipv4" if proto == "ip" else "ipv6"])] if family in _MULTI_FAMILY else []
+            return "l4proto", deps, {}
+        if proto in _L4 and field in _PORT_FIELDS:
+            return _PORT_FIELDS[field], [_eq("l4proto", [proto])], {}
+        if proto == "th" and field in _PORT_FIELDS:
+            return _PORT_FIELDS[field], [_eq("l4proto", list(_L4))], {}
+        if proto == "tcp" and field == "flags":
+            return "tcp_flags", [_eq("l4proto", ["tcp"])], {}
+        if proto == "icmp" and field == "type":
+            return "icmp_type", [_eq("l4proto", ["icmp"])], {}
+        if proto == "icmpv6" and field == "type":
+            return "icmpv6_type", [_eq("l4proto", ["ipv6-icmp"])], {}
+        raise _Unsupported("payload %s %s is not evaluated" % (proto, field or "raw"))
+    if "meta" in left:
+        key = left["meta"]["key"]
+        if key in _META_KEYS:
+            return _META_KEYS[key], [], {}
+        if key == "protocol":
+            return "ethertype", [], {}
+        if key == "secpath":
+            return "ipsec", [], {}
+        raise _Unsupported("meta %s is not evaluated" % key)
+    if "ct" in left:
+        key, direction = left["ct"]["key"], left["ct"].get("dir")
+        if direction is None and key in _CT_KEYS:
+            return _CT_KEYS[key], [], {}
+        if direction == "original" and key in ("daddr", "ip daddr", "ip6 daddr"):
+            return "ct_original_daddr", [], {}
+        if direction == "original" and key == "proto-dst":
+            return "ct_original_dport", [], {}
+        if key == "l3proto":
+            return "nfproto", [], {}
+        if key == "protocol":
+            return "l4proto", [], {}
+        raise _Unsupported("ct %s%s is not evaluated" % (direction + " " if direction else "", key))
+    if "fib" in left:
+        fib = left["fib"]
+        flags = sorted(fib.get("flags", []))
+        if fib.get("result") == "type" and flags in (["daddr"], ["daddr", "iif"], ["daddr", "oif"]):
+            extra = {"iface": "in"} if "iif" in flags else ({"iface": "out"} if "oif" in flags else {})
+            return "daddr_type", [], extra
+        if fib.get("result") == "type" and flags == ["saddr"]:
+            return "saddr_type", [], {}
+        if fib.get("result") == "oif" and "saddr" in flags and "iif" in flags:
+            return "rpfilter", [], {}
+        raise _Unsupported("fib %s %s is not evaluated" % (",".join(flags), fib.get("result")))
+    if "&" in left:
+        inner, mask = left["&"]
+        key, deps, extra = _selector(inner, family)
+        if key in ("mark", "ct_mark") and isinstance(mask, int):
+            extra = dict(extra, mask=mask)
+            return key, deps, extra
+        if key == "tcp_flags":
+            return key, deps, dict(extra, mask=mask if isinstance(mask, list) else [mask])
+        if key in ("ct_state", "ct_status"):
+            return key, deps, dict(extra, bitmask=mask if isinstance(mask, list) else [mask])
+        raise _Unsupported("bitwise expression on %s is not evaluated" % key)
+    if "concat" in left:
+        keys, deps = [], []
+        for item in left["concat"]:
+            key, item_deps, extra = _selector(item, family)
+            if extra:
+                raise _Unsupported("%s inside a concatenation is not evaluated" % key)
+            keys.append(key)
+            deps.extend(item_deps)
+        return "concat", deps, {"keys": keys}
+    raise _Unsupported("expression %s is not evaluated" % json.dumps(left, sort_keys=True))
+
+
+def _eq(key, values):
+    return {"key": key, "op": "eq", "values": values}
+
+
+def _ports_from_cmp(op, value):
+    if op == "<":
+        return ["0-%d" % (value - 1)]
+    if op == "<=":
+        return ["0-%d" % value]
+    if op == ">":
+        return ["%d-65535" % (value + 1)]
+    return ["%d-65535" % value]
+
+
+def _normalize(key, values):
+    if key in ("l4proto",):
+        return [_L4_NUMBERS.get(str(v), PROTO_NUMBERS.get(str(v), v)) for v in values]
+    return values
+
+
+def _match(expr, family, sets):
+    """One ``match`` expression -> list of model matches."""
+    op, left, right = expr["op"], expr["left"], expr["right"]
+    key, deps, extra = _selector(left, family)
+    if key == "rpfilter":
+        # fib saddr . iif oif missing (right false) matches packets that fail the check.
+        return deps + [_eq("rpfilter", ["pass" if right else "fail"] if op in ("==", "in") else ["fail" if right else "pass"])]
+    if key == "ipsec":
+        return deps + [_eq("ipsec", ["ipsec" if right else "none"] if op in ("==", "in") else ["none" if right else "ipsec"])]
+    if op in ("<", ">", "<=", ">="):
+        if key not in ("dport", "sport", "ct_original_dport") or not isinstance(right, int):
+            raise _Unsupported("comparison %s on %s is not evaluated" % (op, key))
+        return deps + [dict({"key": key, "op": "eq", "values": _ports_from_cmp(op, right)}, **extra)]
+    if op not in ("==", "!=", "in"):
+        raise _Unsupported("operator %s is not evaluated" % op)
+    if key == "tcp_flags":
+        comp = right if isinstance(right, list) else ([] if right in (0, "0") else [right])
+        extra = dict(extra, mask=extra.get("mask") or comp)
+        values = [comp]
+    elif key in ("ct_state", "ct_status") and "bitmask" in extra:
+        # ct state & (established | related) != 0 and friends.
+        if right not in (0, "0"):
+            raise _Unsupported("bitwise ct comparison with %s is not evaluated" % json.dumps(right))
+        values = extra.pop("bitmask")
+        op = "==" if op == "!=" else "!="
+    else:
+        values = _normalize(key, _value(right, sets))
+    item = {"key": key, "op": "ne" if op == "!=" else "eq", "values": values}
+    item.update(extra)
+    if isinstance(right, str) and right.startswith("@"):
+        item["set"] = right[1:]
+    return deps + [item]
+
+
+def _verdict_of(stmt):
+    """A verdict statement as the model's verdict dict, or None if stmt is not a verdict."""
+    for kind in ("accept", "drop", "return"):
+        if kind in stmt:
+            return {"kind": kind}
+    if "continue" in stmt:
+        return {"kind": "continue"}
+    if "jump" in stmt:
+        return {"kind": "jump", "chain": stmt["jump"]["target"]}
+    if "goto" in stmt:
+        return {"kind": "goto", "chain": stmt["goto"]["target"]}
+    if "reject" in stmt:
+        detail = stmt["reject"] or {}
+        return {"kind": "reject", "with": detail.get("expr")}
+    return None
+
+
+def _nat_value(value):
+    if value is None:
+        return None
+    if isinstance(value, (int, str)):
+        return value
+    if isinstance(value, dict) and "range" in value:
+        return "%s-%s" % tuple(value["range"])
+    raise _Unsupported("NAT target %s is not evaluated" % json.dumps(value, sort_keys=True))
+
+
+def _statement(stmt, family, sets, rule):
+    """Apply one non-match statement to rule (statements list / verdict)."""
+    verdict = _verdict_of(stmt)
+    if verdict is not None:
+        rule["verdict"] = None if verdict["kind"] == "continue" else verdict
+        return
+    kind = next(iter(stmt))
+    body = stmt[kind]
+    if kind in ("counter", "log"):
+        rule["statements"].append({"kind": kind})
+    elif kind == "limit":
+        rule["match"].append({"key": "limit", "op": "over" if body.get("inv") else "under", "text": json.dumps(body, sort_keys=True)})
+    elif kind == "quota":
+        rule["match"].append({"key": "limit", "op": "over" if body.get("inv") else "under", "text": "quota"})
+    elif kind == "vmap":
+        key, deps, extra = _selector(body["key"], family)
+        if extra:
+            raise _Unsupported("verdict map on %s is not evaluated" % key)
+        data = body["data"]
+        if isinstance(data, str) and data.startswith("@"):
+            if data[1:] not in sets:
+                raise _Unsupported("map %s is not in the ruleset" % data[1:])
+            pairs = sets[data[1:]]
+        else:
+            pairs = [_map_pair(item, sets) for item in data["set"]]
+        rule["match"].extend(deps)
+        keys = body["key"] and (extra.get("keys") if key == "concat" else [key])
+        rule["verdict"] = {"kind": "vmap", "keys": keys or [key], "map": pairs}
+    elif kind == "mangle":
+        target = body["key"]
+        tkey = "mark" if target == {"meta": {"key": "mark"}} else ("ct_mark" if target == {"ct": {"key": "mark"}} else None)
+        value = body["value"]
+        if tkey and isinstance(value, int):
+            rule["statements"].append({"kind": "set", "key": tkey, "value": value, "mask": 0xFFFFFFFF, "mode": "set"})
+        elif tkey == "ct_mark" and value == {"meta": {"key": "mark"}}:
+            rule["statements"].append({"kind": "copy", "from": "mark", "to": "ct_mark"})
+        elif tkey == "mark" and value == {"ct": {"key": "mark"}}:
+            rule["statements"].append({"kind": "copy", "from": "ct_mark", "to": "mark"})
+        elif tkey:
+            rule["statements"].append({"kind": "unsupported", "name": "%s set" % tkey,
+                                       "reason": "%s set to %s is not evaluated" % (tkey, json.dumps(value, sort_keys=True))})
+        else:
+            rule["statements"].append({"kind": "other", "name": "mangle"})
+    elif kind == "dnat":
+        rule["verdict"] = {"kind": "dnat", "addr": _nat_value(body.get("addr")), "port": _nat_value(body.get("port"))}
+    elif kind == "redirect":
+        rule["verdict"] = {"kind": "redirect", "port": _nat_value((body or {}).get("port"))}
+    elif kind in _NAT_KINDS:
+        rule["verdict"] = {"kind": kind}
+    elif kind in ("notrack", "ct helper", "ct timeout", "ct expectation", "set", "dup", "secmark", "ct zone"):
+        rule["statements"].append({"kind": "other", "name": kind})
+    elif kind == "queue":
+        rule["verdict"] = {"kind": "unsupported", "name": "queue", "reason": "queue hands the packet to a userspace program"}
+    elif kind == "xt":
+        what = (body or {}).get("name", "?")
+        reason = "iptables extension %s (xt compat expression): read this table with iptables-save" % what
+        if (body or {}).get("type") == "target":
+            rule["verdict"] = {"kind": "unsupported", "name": what, "reason": reason}
+        else:
+            rule["match"].append({"key": "unsupported", "text": "xt %s" % what, "reason": reason})
+    else:
+        raise _Unsupported("statement %s is not evaluated" % kind)
+
+
+def _map_pair(item, sets):
+    key, value = item
+    verdict = _verdict_of(value)
+    if verdict is None:
+        raise _Unsupported("map value %s is not a verdict" % json.dumps(value, sort_keys=True))
+    keys = _value(key, sets)
+    return [[k, verdict] for k in keys][0] if len(keys) == 1 else [keys, verdict]
+
+
+def _rule(body, family, sets, text):
+    rule = {"index": None, "handle": body.get("handle"), "text": text, "comment": body.get("comment"),
+            "match": [], "statements": [], "verdict": None}
+    try:
+        for expr in body.get("expr", []):
+            if "match" in expr:
+                rule["match"].extend(_match(expr["match"], family, sets))
+            else:
+                _statement(expr, family, sets, rule)
+    except _Unsupported as exc:
+        rule["match"].append({"key": "unsupported", "text": text, "reason": str(exc)})
+    return rule
+
+
+def _set_contents(body, sets_json):
+    """Elements of a set/map: list of values (sets) or [key, verdict] pairs (verdict maps)."""
+    out = []
+    for elem in body.get("elem", []):
+        if body.get("map") is not None:
+            if body["map"] != "verdict":
+                raise _Unsupported("map of type %s is not evaluated" % body["map"])
+            out.append(_map_pair(elem, sets_json))
+        else:
+            out.extend(_value(elem, sets_json))
+    return out
+
+
+def rule_texts(listing):
+    """{(family, table, chain, handle): rule text} from ``nft -a list ruleset`` output.
+
+    Also {(family, table, chain): [devices]} under the key "devices": nft 1.0.x leaves the
+    device of netdev ingress chains out of its JSON.
+    """
+    texts = {"devices": {}}
+    family = table = chain = None
+    for raw in listing.splitlines():
+        line = raw.strip()
+        if line.startswith("table "):
+            parts = line.split()
+            family, table = parts[1], parts[2]
+        elif line.startswith("chain "):
+            chain = line.split()[1]
+        elif line.startswith("type ") and chain and (" device " in line or " devices = " in line):
+            m = _DEVICES.search(line)
+            if m:
+                texts["devices"][(family, table, chain)] = [d.strip().strip('"') for d in (m.group(1) or m.group(2)).split(",")]
+        else:
+            m = _HANDLE.match(line)
+            if m and chain and not line.startswith(("type ", "set ", "map ", "elements")):
+                texts[(family, table, chain, int(m.group(2)))] = m.group(1)
+        if line == "}" and raw.startswith("\t}"):
+            chain = None
+    return texts
+
+
+def parse_nft_json(text, listing="", skip=()):
+    """Tables of ``nft -j list ruleset``, leaving out (family, name) pairs in ``skip``."""
+    try:
+        items = json.loads(text)["nftables"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NftParseError("nft -j list ruleset: not the expected JSON: %s" % exc)
+    texts = rule_texts(listing) if listing else {}
+    tables, index, sets = [], {}, {}
+    skip = set(skip)
+    for item in items:
+        kind = next(iter(item))
+        body = item[kind]
+        if kind == "metainfo":
+            continue
+        where = (body.get("family"), body.get("table", body.get("name")))
+        if where in skip:
+            continue
+        try:
+            if kind == "table":
+                table = {"source": "nftables", "family": body["family"], "name": body["name"], "chains": [], "sets": {}}
+                tables.append(table)
+                index[where] = {"table": table, "chains": {}}
+                sets[where] = {}
+            elif kind in ("set", "map"):
+                try:
+                    contents = _set_contents(body, sets[where])
+                except _Unsupported as exc:
+                    contents = None
+                    index[where]["table"]["sets"][body["name"]] = {"type": body.get("type"), "unsupported": str(exc)}
+                if contents is not None:
+                    sets[where][body["name"]] = contents
+                    index[where]["table"]["sets"][body["name"]] = {"type": body.get("type"), "elements": contents}
+            elif kind == "chain":
+                device = body.get("dev")
+                if device is None and body.get("hook") in ("ingress", "egress"):
+                    device = texts.get("devices", {}).get((body["family"], body["table"], body["name"]), "unknown")
+                chain = {"name": body["name"], "hook": body.get("hook"), "type": body.get("type"),
+                         "priority": body.get("prio"), "policy": body.get("policy"),
+                         "device": [device] if isinstance(device, str) and device != "unknown" else device,
+                         "rules": []}
+                if chain["hook"] and chain["policy"] is None:
+                    chain["policy"] = "accept"
+                index[where]["table"]["chains"].append(chain)
+                index[where]["chains"][body["name"]] = chain
+            elif kind == "rule":
+                chain = index[where]["chains"][body["chain"]]
+                key = (body["family"], body["table"], body["chain"], body.get("handle"))
+                rule = _rule(body, body["family"], sets[where], texts.get(key, "handle %s" % body.get("handle")))
+                rule["index"] = len(chain["rules"]) + 1
+                chain["rules"].append(rule)
+        except (KeyError, TypeError, ValueError, StopIteration) as exc:
+            raise NftParseError("nft -j list ruleset: %s %s: unexpected shape (%s)" % (kind, json.dumps(body)[:200], exc))
+    return tables

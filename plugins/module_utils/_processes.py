@@ -1,0 +1,149 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Who owns which socket, and which network namespaces exist: one pass over ``/proc``.
+
+No process is spawned: socket inodes are mapped to processes by reading the links in
+``/proc/PID/fd``, network namespaces by ``/proc/PID/ns/net``, container names from what the
+engines leave in the container (Podman's ``/run/.containerenv``) or on the host (Docker's
+``config.v2.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+_DOCKER_ID = re.compile(r"(?:docker-|/docker/)([0-9a-f]{64})")
+_LIBPOD_ID = re.compile(r"libpod-(?:conmon-)?([0-9a-f]{64})")
+
+
+class ProcScan:
+    """The result of one pass over /proc: socket owners, namespaces, what could not be read."""
+
+    def __init__(self, proc="/proc"):
+        self.proc = proc
+        self.owners = {}        # socket inode -> [pid, ...]
+        self.netns_pids = {}    # netns inode -> [pid, ...]
+        self.denied = 0         # processes whose fds or namespace could not be read
+        self._users = {}
+        self._processes = {}
+
+    def scan(self, wanted_inodes=None):
+        for name in os.listdir(self.proc):
+            if not name.isdigit():
+                continue
+            pid = int(name)
+            base = "%s/%s" % (self.proc, name)
+            try:
+                ns = os.stat(base + "/ns/net").st_ino
+                self.netns_pids.setdefault(ns, []).append(pid)
+            except PermissionError:
+                self.denied += 1
+                continue
+            except OSError:
+                continue  # the process ended meanwhile
+            try:
+                fds = os.listdir(base + "/fd")
+            except PermissionError:
+                self.denied += 1
+                continue
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    target = os.readlink("%s/fd/%s" % (base, fd))
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inode = int(target[8:-1])
+                    if wanted_inodes is None or inode in wanted_inodes:
+                        owners = self.owners.setdefault(inode, [])
+                        if pid not in owners:
+                            owners.append(pid)
+        return self
+
+    def process(self, pid):
+        """{pid, process, user} of PID (read once); fields it cannot read are None."""
+        if pid not in self._processes:
+            self._processes[pid] = self._read_process(pid)
+        return dict(self._processes[pid])
+
+    def _read_process(self, pid):
+        base = "%s/%d" % (self.proc, pid)
+        info = {"pid": pid, "process": None, "user": None}
+        try:
+            with open(base + "/comm", "rb") as handle:
+                info["process"] = handle.read().rstrip(b"\n").decode("utf-8", "backslashreplace")
+            with open(base + "/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"Uid:"):
+                        info["user"] = self.user_name(int(line.split()[1]))
+                        break
+        except OSError:
+            pass
+        return info
+
+    def user_name(self, uid):
+        if uid not in self._users:
+            try:
+                import pwd
+                self._users[uid] = pwd.getpwuid(uid).pw_name
+            except (ImportError, KeyError):
+                self._users[uid] = str(uid)
+        return self._users[uid]
+
+
+def own_netns(proc="/proc"):
+    return os.stat(proc + "/self/ns/net").st_ino
+
+
+def named_netns(run_dir="/run/netns"):
+    """{netns inode: name} for the namespaces named with ``ip netns``."""
+    names = {}
+    try:
+        entries = os.listdir(run_dir)
+    except OSError:
+        return names
+    for name in entries:
+        try:
+            names[os.stat(os.path.join(run_dir, name)).st_ino] = name
+        except OSError:
+            continue
+    return names
+
+
+def container_of(pid, proc="/proc", docker_root="/var/lib/docker"):
+    """The container PID runs in, as {engine, id, name} (name when known), or None."""
+    base = "%s/%d" % (proc, pid)
+    try:
+        with open(base + "/root/run/.containerenv") as handle:
+            fields = dict(line.split("=", 1) for line in handle.read().splitlines() if "=" in line)
+        name = fields.get("name", "").strip('"') or None
+        cid = fields.get("id", "").strip('"') or None
+        if name or cid:
+            return {"engine": "podman", "id": cid, "name": name}
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(base + "/cgroup") as handle:
+            cgroup = handle.read()
+    except OSError:
+        return None
+    match = _DOCKER_ID.search(cgroup)
+    if match:
+        cid = match.group(1)
+        name = None
+        try:
+            with open("%s/containers/%s/config.v2.json" % (docker_root, cid)) as handle:
+                name = json.load(handle).get("Name", "").lstrip("/") or None
+        except (OSError, ValueError):
+            pass
+        return {"engine": "docker", "id": cid, "name": name}
+    match = _LIBPOD_ID.search(cgroup)
+    if match:
+        return {"engine": "podman", "id": match.group(1), "name": None}
+    return None

@@ -1,0 +1,596 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Static verdict for a new inbound packet over the normalized firewall model.
+
+The walk (docs/firewall-model.md): netdev ingress, prerouting (every base chain at the hook in
+priority order; nat chains as one group at the dstnat priority, the first NAT binding wins), the
+routing decision (local address -> input, else forward if the host forwards), then input, or
+forward and postrouting. In each base chain rules run in order with jump/goto/return and the
+chain's policy; an accept ends only that base chain, a drop or reject is final. A rule whose
+match cannot be decided forks the walk: if both outcomes agree the verdict stands, otherwise
+it is ``unknown`` with the reason. Pure functions; imported by the controller filter too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_compile import (  # noqa: F401 pylint: disable=unused-import
+    EFFECT_FREE, Compiled, FirewallError,
+)
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import (
+    BREAK, UNKNOWN_IFACE, PacketError, Names, addr_sets, is_loopback, normalize_packet, parse_ip, port_set,
+)
+
+MAX_FORKS = 64
+MAX_DEPTH = 64
+_EFFECT_FREE = EFFECT_FREE
+
+
+def _addr_text(version, value):
+    return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
+
+
+class Walk(object):
+    """One path of a packet through the hooks; cloned when an undecided rule forks the walk."""
+
+    def __init__(self, fw, pkt):
+        self.fw = fw
+        self.pkt = pkt
+        self.dst = pkt["dst"]
+        self.dport = pkt["dport"]
+        self.sport = pkt["sport"]
+        self.orig_dport = pkt["dport"]
+        self.mark = 0
+        self.ct_mark = 0 if pkt["state"] == "new" else None
+        self.dnat = False
+        self.oif = None
+        self.hook = None
+        self.prio = 0
+        self.recent = set()
+        self.assumptions = []
+        self.path = []
+        self.accepted_by = None
+        self.nat_bound = set()
+        self.forwarded = False
+        self.stage = 0
+        self.entry = 0
+        self.frames = None
+        self.force = None
+        self.iface = self._iface()
+
+    def clone(self):
+        other = Walk.__new__(Walk)
+        other.__dict__.update(self.__dict__)
+        other.recent = set(self.recent)
+        other.assumptions = list(self.assumptions)
+        other.path = list(self.path)
+        other.nat_bound = set(self.nat_bound)
+        other.frames = [list(f) for f in self.frames] if self.frames is not None else None
+        return other
+
+    def _iface(self):
+        pkt = self.pkt
+        if pkt["iface"] == "auto":
+            return self._route_iface()
+        if pkt["iface"]:
+            return pkt["iface"]
+        if is_loopback(pkt["version"], pkt["src"]):
+            return "lo"
+        if self.fw.local is None:
+            self.assume("the source is not one of this host's own addresses")
+            return UNKNOWN_IFACE
+        return "lo" if pkt["src"] in self.fw.local_set[pkt["version"]] else UNKNOWN_IFACE
+
+    def _route_iface(self):
+        """iface "auto": the interface the host routes the source through (reverse path)."""
+        pkt = self.pkt
+        if is_loopback(pkt["version"], pkt["src"]) or (self.fw.local is not None and pkt["src"] in self.fw.local_set[pkt["version"]]):
+            return "lo"
+        best = None
+        for low, high, plen, dev in self.fw.routes.get(pkt["version"], ()) if self.fw.routes is not None else ():
+            if low <= pkt["src"] <= high and (best is None or plen > best[0]):
+                best = (plen, dev)
+        if best is None:
+            return UNKNOWN_IFACE
+        self.assume("the packet arrives on %s, the interface the host routes %s through" % (best[1], pkt["src_text"]))
+        return best[1]
+
+    # --- facts the match tests ask for -------------------------------------------------------
+    def assume(self, note):
+        if note not in self.assumptions:
+            self.assumptions.append(note)
+
+    def dst_text(self):
+        if self.dst is None:
+            return "the host's address"
+        return _addr_text(self.pkt["version"], self.dst)
+
+    def dst_candidates(self):
+        if self.fw.local is None:
+            return "the packet has no dst and the host's addresses were not gathered"
+        version = self.pkt["version"]
+        remote = not is_loopback(version, self.pkt["src"])
+        cands = [a[1] for a in self.fw.local[version] if not (remote and is_loopback(version, a[1]))]
+        if not cands:
+            return "the packet has no dst and the host has no IPv%d address" % version
+        return cands
+
+    def no_oif(self):
+        return BREAK
+
+    def ct_state(self):
+        if self.hook == "prerouting" and self.prio < -200:
+            return "invalid"  # before conntrack (raw table): no connection is attached yet
+        return self.pkt["state"]
+
+    def ct_status(self):
+        if self.pkt["state"] != "new":
+            return "ct status of an existing connection is not known"
+        return {"dnat"} if self.dnat else set()
+
+    def ct_direction(self):
+        return "original"
+
+    def addr_type(self, value):
+        version = self.pkt["version"]
+        if version == 4 and (value >> 28) == 0xE:
+            return {"multicast"}
+        if version == 6 and (value >> 120) == 0xFF:
+            return {"multicast"}
+        if is_loopback(version, value):
+            return {"local"}
+        if self.fw.local is None:
+            return "address type of %s: the host's addresses were not gathered" % _addr_text(version, value)
+        if value in self.fw.local_set[version]:
+            return {"local"}
+        if version == 4 and (value == 0xFFFFFFFF or value in self.fw.broadcast):
+            return {"broadcast"}
+        return {"unicast"}
+
+    def dst_types(self):
+        if self.dst is not None:
+            return self.addr_type(self.dst)
+        return {"local"}
+
+    def dst_type_match(self, values):
+        types = self.dst_types()
+        if isinstance(types, str):
+            return types
+        if types == {"unicast"} and values & {"blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve", "anycast"}:
+            return "address type %s of %s depends on the routing table" % (",".join(sorted(values)), self.dst_text())
+        return bool(types & values)
+
+    def field(self, key):
+        if key == "saddr":
+            return self.pkt["src"]
+        if key == "daddr":
+            return self.dst
+        if key == "dport":
+            return self.dport
+        if key == "sport":
+            return self.pkt["sport"]
+        if key == "iifname":
+            return self.iface
+        if key == "oifname":
+            return self.oif if self.hook in ("forward", "postrouting") else None
+        return self.pkt["proto"]
+
+
+def _outcome(walk, verdict, rule, reason):
+    return {"verdict": verdict, "rule": rule, "reason": reason, "final_dst": walk.dst_text() if walk.dst is not None else None,
+            "final_dport": walk.dport, "path": walk.path, "assumptions": walk.assumptions}
+
+
+def _where(ref):
+    return "%s %s %s" % (ref["family"], ref["table"], ref["chain"])
+
+
+def _step(walk, hook, table, chain, index, action):
+    walk.path.append({"hook": hook, "source": table["source"], "family": table["family"], "table": table["name"],
+                      "chain": chain, "index": index, "action": action})
+
+
+def _nat_text(verdict):
+    if verdict["kind"] == "redirect":
+        return "redirect to port %s" % verdict.get("port") if verdict.get("port") else "redirect"
+    addr, port = verdict.get("addr"), verdict.get("port")
+    return "dnat to %s%s" % (addr or "", ":%s" % port if port is not None else "")
+
+
+class _Fork(Exception):
+    def __init__(self, reason):
+        Exception.__init__(self, reason)
+        self.reason = reason
+
+
+def _apply_statements(walk, statements):
+    for st in statements:
+        kind = st.get("kind")
+        if kind in _EFFECT_FREE:
+            continue
+        if kind == "set":
+            key = st["key"]
+            old = getattr(walk, key)
+            if old is None:
+                continue
+            mode, value, mask = st.get("mode", "set"), st["value"], st.get("mask", 0xFFFFFFFF)
+            if mode == "xmark":
+                new = (old & ~mask & 0xFFFFFFFF) ^ value
+            elif mode == "set":
+                new = (old & ~mask & 0xFFFFFFFF) | value
+            elif mode == "or":
+                new = old | value
+            elif mode == "and":
+                new = old & value
+            else:
+                new = old ^ value
+            setattr(walk, key, new)
+        elif kind == "copy":
+            setattr(walk, st["to"], getattr(walk, st["from"]))
+        else:
+            walk.mark = None
+            walk.ct_mark = None
+
+
+def _uncertain_statements(walk, statements):
+    """A rule that may or may not have matched and only changes state: that state is now unknown."""
+    for st in statements:
+        if st.get("kind") not in _EFFECT_FREE:
+            if st.get("key") == "ct_mark" or st.get("to") == "ct_mark":
+                walk.ct_mark = None
+            else:
+                walk.mark = None
+
+
+def _rule_matches(walk, chain, rule):
+    if walk.force is not None:
+        forced, walk.force = walk.force, None
+        return forced
+    unknown = None
+    for test in chain.tests(rule):
+        result = test(walk)
+        if result is True:
+            continue
+        if result is False or result is BREAK:
+            return False
+        if unknown is None:
+            unknown = result
+    return True if unknown is None else unknown
+
+
+def _vmap_verdict(walk, rule):
+    verdict = rule.verdict
+    keys = verdict.get("keys") or []
+    if len(keys) != 1:
+        return None, "verdict map over %s is not evaluated" % " . ".join(keys)
+    key = keys[0]
+    compiled = rule.vmap
+    if compiled is None:
+        compiled = []
+        for value, target in verdict["map"]:
+            if key in ("saddr", "daddr"):
+                member = addr_sets([value])
+            elif key in ("dport", "sport"):
+                member = port_set([value])
+            elif key in ("iifname", "oifname"):
+                member = Names([value])
+            else:
+                member = set([str(value).lower()])
+            compiled.append((member, target))
+        rule.vmap = compiled
+    if key == "ct_state":
+        value = walk.ct_state()
+    elif key == "l4proto":
+        value = walk.pkt["proto"]
+    elif key in ("saddr", "daddr", "dport", "sport", "iifname"):
+        value = walk.field(key)
+    else:
+        return None, "verdict map over %s is not evaluated" % key
+    if value is None or value == UNKNOWN_IFACE:
+        return None, "verdict map over %s: the packet has no %s" % (key, key)
+    for member, target in compiled:
+        if key in ("saddr", "daddr"):
+            member = member[walk.pkt["version"]]
+        if value in member:
+            return target, None
+    return "nomatch", None
+
+
+def _run_entry(walk, hook, chain0, raw0, is_nat):
+    """Run one base chain. Returns 'accept' | 'nat' | a final outcome dict; may raise _Fork."""
+    table = chain0.table
+    if walk.frames is None:
+        walk.frames = [[chain0, chain0.candidates(walk), 0]]
+    frames = walk.frames
+    while True:
+        if not frames:
+            policy = raw0.get("policy") or "accept"
+            _step(walk, hook, table, chain0.name, None, "policy %s" % policy)
+            walk.frames = None
+            if policy == "accept":
+                return "accept"
+            return _outcome(walk, "drop" if policy == "drop" else policy, None,
+                            "dropped by the policy of %s %s %s" % (table["family"], table["name"], chain0.name))
+        frame = frames[-1]
+        chain, cands, pos = frame
+        if pos >= len(cands):
+            frames.pop()
+            continue
+        rule = cands[pos]
+        frame[2] = pos + 1
+        if rule.inert:
+            continue
+        matched = _rule_matches(walk, chain, rule)
+        if matched is False:
+            continue
+        if matched is not True:
+            if rule.verdict is None:
+                _uncertain_statements(walk, rule.statements)
+                continue
+            frame[2] = pos  # resume at this rule in both branches
+            raise _Fork("%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], matched))
+        _apply_statements(walk, rule.statements)
+        verdict = rule.verdict
+        if verdict is None:
+            if any(st.get("kind") not in _EFFECT_FREE for st in rule.statements):
+                _step(walk, hook, table, chain.name, rule.ref["index"], "set " + ", ".join(
+                    st.get("key") or st.get("to") or st.get("name", "?") for st in rule.statements if st.get("kind") not in _EFFECT_FREE))
+            continue
+        kind = verdict["kind"]
+        if kind == "vmap":
+            target, problem = _vmap_verdict(walk, rule)
+            if problem:
+                walk.frames = None
+                return _outcome(walk, "unknown", rule.ref, "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], problem))
+            if target == "nomatch":
+                continue
+            verdict, kind = target, target["kind"]
+        action = kind if kind not in ("jump", "goto") else "%s %s" % (kind, verdict["chain"])
+        if kind in ("dnat", "redirect"):
+            action = _nat_text(verdict)
+        _step(walk, hook, table, chain.name, rule.ref["index"], action)
+        if kind == "accept":
+            walk.frames = None
+            walk.accepted_by = rule.ref
+            return "accept"
+        if kind in ("drop", "reject"):
+            walk.frames = None
+            what = "dropped" if kind == "drop" else "rejected"
+            return _outcome(walk, kind, rule.ref, "%s by %s rule %s" % (what, _where(rule.ref), rule.ref["index"]))
+        if kind == "return":
+            frames.pop()
+            continue
+        if kind in ("jump", "goto"):
+            target = walk.fw.chains[id(table)].get(verdict["chain"])
+            if target is None:
+                walk.frames = None
+                return _outcome(walk, "unknown", rule.ref, "%s rule %s: chain %s does not exist" % (
+                    _where(rule.ref), rule.ref["index"], verdict["chain"]))
+            if kind == "goto":
+                frames.pop()
+            if len(frames) >= MAX_DEPTH:
+                walk.frames = None
+                return _outcome(walk, "unknown", rule.ref, "chain jumps nest deeper than %d" % MAX_DEPTH)
+            frames.append([target, target.candidates(walk), 0])
+            continue
+        if kind in ("dnat", "redirect", "snat", "masquerade") and is_nat:
+            walk.frames = None
+            if kind in ("dnat", "redirect"):
+                problem = _apply_nat(walk, verdict)
+                if problem:
+                    return _outcome(walk, "unknown", rule.ref, "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], problem))
+            return "nat"
+        walk.frames = None
+        reason = verdict.get("reason") or "%s is not evaluated here" % kind
+        return _outcome(walk, "unknown", rule.ref, "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], reason))
+
+
+def _apply_nat(walk, verdict):
+    port = verdict.get("port")
+    if port is not None and not isinstance(port, int):
+        if str(port).isdigit():
+            port = int(port)
+        else:
+            return "NAT to the port range %s: the chosen port is not known" % port
+    if verdict["kind"] == "redirect":
+        addr = _redirect_address(walk)
+        if isinstance(addr, str):
+            return addr
+        walk.dst = addr
+    elif verdict.get("addr"):
+        if "-" in str(verdict["addr"]):
+            return "DNAT to the address range %s: the chosen address is not known" % verdict["addr"]
+        try:
+            version, value = parse_ip(verdict["addr"], "DNAT address")
+        except PacketError as exc:
+            return str(exc)
+        if version != walk.pkt["version"]:
+            return "DNAT to %s does not apply to IPv%d" % (verdict["addr"], walk.pkt["version"])
+        walk.dst = value
+    if port is not None and walk.pkt["dport"] is not None:
+        walk.dport = port
+    walk.dnat = True
+    return None
+
+
+def _redirect_address(walk):
+    """REDIRECT sends to the first address of the incoming interface (loopback for lo)."""
+    version = walk.pkt["version"]
+    if walk.iface == "lo":
+        return 0x7F000001 if version == 4 else 1
+    if walk.fw.local is not None and walk.iface != UNKNOWN_IFACE:
+        for iface, value, dummy, dummy2, dummy3 in walk.fw.local[version]:
+            if iface == walk.iface:
+                return value
+    if walk.dst is not None:
+        return walk.dst
+    return None
+
+
+_STAGES = ("ingress", "prerouting", "route", "input", "forward", "postrouting", "done")
+
+
+def _route(walk):
+    """After prerouting: local delivery (input) or forwarding. Returns next stage or an outcome."""
+    version = walk.pkt["version"]
+    fam = "ipv%d" % version
+    if walk.dst is None:
+        walk.path.append({"hook": "routing", "action": "local delivery (the packet is addressed to the host)"})
+        return "input"
+    if is_loopback(version, walk.dst):
+        if walk.iface != "lo":
+            walk.assume("route_localnet is off")
+            return _outcome(walk, "drop", None, "routing: a packet from outside to loopback address %s is dropped as "
+                            "martian" % walk.dst_text())
+        walk.path.append({"hook": "routing", "action": "local delivery to %s" % walk.dst_text()})
+        return "input"
+    if walk.fw.local is None:
+        return _outcome(walk, "unknown", None, "routing: whether %s is one of the host's addresses is not known "
+                        "(local_addresses were not gathered)" % walk.dst_text())
+    if walk.dst in walk.fw.local_set[version]:
+        walk.path.append({"hook": "routing", "action": "local delivery to %s" % walk.dst_text()})
+        return "input"
+    forwarding = walk.fw.forwarding.get(fam)
+    if forwarding is None:
+        return _outcome(walk, "unknown", None, "routing: %s is not a local address and whether the host forwards %s "
+                        "is not known" % (walk.dst_text(), fam))
+    if not forwarding:
+        return _outcome(walk, "drop", None, "routing: %s is not a local address and %s forwarding is off" % (
+            walk.dst_text(), fam))
+    best = None
+    for iface, dummy, low, high, plen in walk.fw.local[version]:
+        if low <= walk.dst <= high and (best is None or plen > best[1]):
+            best = (iface, plen)
+    walk.oif = best[0] if best else None
+    walk.forwarded = True
+    walk.path.append({"hook": "routing", "action": "forward to %s%s" % (walk.dst_text(), " via %s" % walk.oif if walk.oif else "")})
+    return "forward"
+
+
+def _hook_pass(walk, hook):
+    """Run every base chain of hook from walk.entry on. Returns None (passed) or an outcome."""
+    entries = walk.fw.entries(walk.pkt["version"], hook)
+    walk.hook = hook
+    while walk.entry < len(entries):
+        dummy, chain, raw, is_nat = entries[walk.entry]
+        if walk.frames is None:
+            if is_nat and (hook in walk.nat_bound or walk.pkt["state"] != "new"):
+                walk.entry += 1
+                continue
+            device = raw.get("device")
+            if device:
+                if walk.force is not None:
+                    inside, walk.force = walk.force, None
+                elif device == "unknown" or walk.iface == UNKNOWN_IFACE:
+                    raise _Fork("%s %s %s: ingress chain of device %s, and the packet has no iface" % (
+                        chain.table["family"], chain.table["name"], chain.name,
+                        "(not known)" if device == "unknown" else ", ".join(device)))
+                else:
+                    inside = walk.iface in device
+                if not inside:
+                    walk.entry += 1
+                    continue
+        walk.prio = raw.get("priority") or 0
+        result = _run_entry(walk, hook, chain, raw, is_nat)
+        if isinstance(result, dict):
+            return result
+        if result == "nat":
+            walk.nat_bound.add(hook)
+        walk.entry += 1
+    walk.entry = 0
+    return None
+
+
+def _drive(walk):
+    while True:
+        stage = _STAGES[walk.stage]
+        if stage == "done":
+            if walk.forwarded:
+                where = "forwarded to %s%s" % (walk.dst_text(), " via %s" % walk.oif if walk.oif else "")
+            else:
+                where = "delivered locally"
+            ref = walk.accepted_by
+            reason = "accepted by %s rule %s, %s" % (_where(ref), ref["index"], where) if ref else \
+                "accepted (no rule stops it; the base chains' policies accept), %s" % where
+            return _outcome(walk, "accept", ref, reason)
+        if stage == "route":
+            result = _route(walk)
+            if isinstance(result, dict):
+                return result
+            walk.stage = _STAGES.index(result)
+            continue
+        result = _hook_pass(walk, stage)
+        if result is not None:
+            return result
+        if stage == "input" or stage == "postrouting":
+            walk.stage = _STAGES.index("done")
+        else:
+            walk.stage += 1
+
+
+def _same(a, b):
+    return (a["verdict"], a["final_dst"], a["final_dport"]) == (b["verdict"], b["final_dst"], b["final_dport"])
+
+
+def _summary(out):
+    if out["verdict"] == "unknown":
+        return "unknown (%s)" % out["reason"]
+    rule = out["rule"]
+    where = "%s rule %s" % (_where(rule), rule["index"]) if rule else "no rule (policy or routing)"
+    to = ""
+    if out["verdict"] == "accept":
+        to = " to %s port %s" % (out["final_dst"] or "the host", out["final_dport"])
+    return "%s by %s%s" % (out["verdict"], where, to)
+
+
+def _run(walk, budget):
+    try:
+        return _drive(walk)
+    except _Fork as fork:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return _outcome(walk, "unknown", None, "%s (and too many other undecided matches to explore)" % fork.reason)
+        fork_path = list(walk.path)
+        yes = walk.clone()
+        yes.force = True
+        walk.force = False
+        out_yes = _run(yes, budget)
+        out_no = _run(walk, budget)
+        if "unknown" not in (out_yes["verdict"], out_no["verdict"]) and _same(out_yes, out_no):
+            merged = dict(out_no)
+            merged["assumptions"] = out_no["assumptions"] + [a for a in out_yes["assumptions"] if a not in out_no["assumptions"]]
+            if out_yes["rule"] != out_no["rule"]:
+                merged["reason"] = "%s (undecided: %s; had it matched: %s)" % (out_no["reason"], fork.reason, _summary(out_yes))
+            return merged
+        if out_yes["verdict"] == "unknown" and out_no["verdict"] == "unknown" and out_yes["reason"] == out_no["reason"]:
+            return out_no
+        reason = "%s; if it matches: %s; if not: %s" % (fork.reason, _summary(out_yes), _summary(out_no))
+        result = _outcome(walk, "unknown", None, reason)
+        result["path"] = fork_path + [{"hook": walk.hook, "action": "undecided: %s" % fork.reason}]
+        result["final_dst"] = None
+        result["final_dport"] = None
+        return result
+
+
+def evaluate(compiled, packet):
+    """Verdict dict for one packet over a Compiled firewall (raises PacketError for bad input)."""
+    pkt = normalize_packet(packet)
+    walk = Walk(compiled, pkt)
+    if compiled.incomplete:
+        return _outcome(walk, "unknown", None, "the firewall facts are incomplete: %s" % "; ".join(compiled.incomplete))
+    out = _run(walk, [MAX_FORKS])
+    out = dict(out)
+    out["rule"] = dict(out["rule"]) if out["rule"] else None
+    return out
+
+
+def firewall_verdict(firewall, packet):
+    """Verdict for one packet dict, or a list of verdicts for a list of packets (compiled once)."""
+    compiled = firewall if isinstance(firewall, Compiled) else Compiled(firewall)
+    if isinstance(packet, list):
+        return [evaluate(compiled, p) for p in packet]
+    return evaluate(compiled, packet)

@@ -1,0 +1,207 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The firewall fact prepared for the verdict walk (_verdict.py): base chains per hook in
+priority order, chains by name, rules indexed by destination port and source host, matches
+compiled on first use. Pure functions; imported by the controller filter too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError, compile_match, parse_ip
+
+# nat base chains of a hook run together at the kernel's NAT priority (in their own priority order).
+_NAT_GROUP = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+EFFECT_FREE = ("log", "counter", "other")
+
+
+class FirewallError(ValueError):
+    """The firewall argument is not a portproof firewall fact; the message says what is wrong."""
+
+
+def _host_values(values):
+    """[(version, int)] when every value is one address (a /32 or /128), else None."""
+    if not values or len(values) > 64:
+        return None
+    out = []
+    for value in values:
+        text = str(value)
+        if text.endswith("/32") or text.endswith("/128"):
+            text = text.rsplit("/", 1)[0]
+        elif "/" in text or "-" in text:
+            return None
+        try:
+            out.append(parse_ip(text, "rule address"))
+        except PacketError:
+            return None
+    return out
+
+
+class _Rule(object):
+    __slots__ = ("tests", "statements", "verdict", "ref", "ports", "hosts", "raw", "vmap", "inert")
+
+    def __init__(self, raw, ref):
+        self.raw = raw
+        self.vmap = None
+        self.ref = ref
+        self.tests = None
+        self.statements = raw.get("statements") or []
+        self.verdict = raw.get("verdict")
+        self.ports = None
+        self.hosts = None
+        # A rule that only logs or counts changes nothing whether or not it matches: skipped.
+        self.inert = self.verdict is None and all(st.get("kind") in EFFECT_FREE for st in self.statements) and \
+            not any(m.get("key") == "recent" for m in raw.get("match") or [])
+        for match in raw.get("match") or []:
+            if match.get("key") == "dport" and match.get("op", "eq") == "eq":
+                values = match.get("values") or []
+                if values and len(values) <= 64 and all(isinstance(v, int) for v in values):
+                    self.ports = values
+            elif match.get("key") == "saddr" and match.get("op", "eq") == "eq":
+                hosts = _host_values(match.get("values") or [])
+                if hosts:
+                    self.hosts = hosts
+
+
+class _Chain(object):
+    __slots__ = ("name", "table", "raw", "rules", "index", "compiled", "ctx")
+
+    def __init__(self, table, raw, ctx):
+        self.name = raw["name"]
+        self.table = table
+        self.raw = raw
+        self.ctx = ctx
+        self.rules = None
+        self.index = None
+        self.compiled = False
+
+    def _compile(self):
+        table = self.table
+        self.rules = []
+        for pos, raw in enumerate(self.raw.get("rules") or []):
+            ref = {"source": table["source"], "family": table["family"], "table": table["name"], "chain": self.name,
+                   "index": raw.get("index", pos + 1), "text": raw.get("text")}
+            self.rules.append(_Rule(raw, ref))
+        if len(self.rules) >= 16:
+            # Each rule is filed under its destination ports, else its source hosts, else "wild":
+            # a packet can only match the wild rules and those filed under its own port or source.
+            ports, hosts, wild = {}, {}, []
+            for pos, rule in enumerate(self.rules):
+                if rule.ports is not None:
+                    for port in rule.ports:
+                        ports.setdefault(port, []).append(pos)
+                elif rule.hosts is not None:
+                    for host in rule.hosts:
+                        hosts.setdefault(host, []).append(pos)
+                else:
+                    wild.append(pos)
+            self.index = (ports, hosts, wild, [self.rules[p] for p in wild], {})
+        self.compiled = True
+
+    def candidates(self, walk):
+        """The rules that can match the packet, in order (all rules for small chains)."""
+        if not self.compiled:
+            self._compile()
+        if self.index is None:
+            return self.rules
+        ports, hosts, wild, wild_rules, cache = self.index
+        by_port = ports.get(walk.dport)
+        by_host = hosts.get((walk.pkt["version"], walk.pkt["src"]))
+        if by_port is None and by_host is None:
+            return wild_rules
+        key = (walk.dport, walk.pkt["version"], walk.pkt["src"])
+        hit = cache.get(key)
+        if hit is None:
+            hit = [self.rules[p] for p in sorted(wild + (by_port or []) + (by_host or []))]
+            if len(cache) < 4096:
+                cache[key] = hit
+        return hit
+
+    def tests(self, rule):
+        if rule.tests is None:
+            rule.tests = tuple(compile_match(m, self.ctx) for m in rule.raw.get("match") or [])
+        return rule.tests
+
+
+class Compiled(object):
+    """A firewall fact prepared for many verdicts (chains indexed, matches compiled on first use)."""
+
+    def __init__(self, firewall):
+        if not isinstance(firewall, dict):
+            raise FirewallError("firewall must be the portproof firewall fact (a dict), got %s" % type(firewall).__name__)
+        tables = firewall.get("tables")
+        if not isinstance(tables, list):
+            raise FirewallError("firewall has no 'tables' list: pass ansible_facts.portproof.firewall gathered by "
+                                "portproof.validate.port_facts")
+        self.incomplete = list(firewall.get("incomplete") or [])
+        self.forwarding = firewall.get("forwarding") or {}
+        self._addresses(firewall.get("local_addresses"))
+        self._routes(firewall.get("routes"))
+        self.chains = {}
+        self.hooks = {}
+        seq = 0
+        for table in tables:
+            try:
+                by_name = {}
+                for raw in table["chains"]:
+                    chain = _Chain(table, raw, self)
+                    by_name[raw["name"]] = chain
+                self.chains[id(table)] = by_name
+                for raw in table["chains"]:
+                    if not raw.get("hook"):
+                        continue
+                    seq += 1
+                    self._add_base(table, by_name[raw["name"]], raw, seq)
+            except (KeyError, TypeError) as exc:
+                raise FirewallError("firewall table %r is not in the model's shape (%s)" % (table.get("name"), exc))
+        for entries in self.hooks.values():
+            entries.sort(key=lambda e: e[0])
+
+    def _addresses(self, addresses):
+        self.local = None
+        if addresses is None:
+            return
+        self.local = {4: [], 6: []}
+        self.local_set = {4: set(), 6: set()}
+        self.broadcast = set()
+        for item in addresses:
+            version, value = parse_ip(item["address"], "firewall local_addresses")
+            net = ipaddress.ip_network("%s/%s" % (item["address"], item.get("prefixlen") or (32 if version == 4 else 128)),
+                                       strict=False)
+            self.local[version].append((item.get("iface"), value, int(net.network_address), int(net.broadcast_address),
+                                        net.prefixlen))
+            self.local_set[version].add(value)
+            if item.get("broadcast"):
+                self.broadcast.add(parse_ip(item["broadcast"], "firewall local_addresses broadcast")[1])
+
+    def _routes(self, routes):
+        self.routes = None
+        if routes is None:
+            return
+        self.routes = {4: [], 6: []}
+        for item in routes:
+            try:
+                net = ipaddress.ip_network(item["dst"], strict=False)
+            except (KeyError, ValueError):
+                raise FirewallError("firewall routes entry %r is not {dst: CIDR, dev: NAME}" % (item,))
+            self.routes[net.version].append((int(net.network_address), int(net.broadcast_address), net.prefixlen, item.get("dev")))
+
+    def _add_base(self, table, chain, raw, seq):
+        family, hook = table["family"], raw["hook"]
+        versions = (4, 6) if family in ("inet", "netdev") else ((4,) if family == "ip" else ((6,) if family == "ip6" else ()))
+        if hook == "ingress":
+            if family not in ("netdev", "inet"):
+                return
+        is_nat = raw.get("type") == "nat"
+        prio = raw.get("priority") or 0
+        group = _NAT_GROUP.get(hook, prio) if is_nat else prio
+        entry = ((group, prio, seq), chain, raw, is_nat)
+        for version in versions:
+            self.hooks.setdefault((version, hook), []).append(entry)
+
+    def entries(self, version, hook):
+        return self.hooks.get((version, hook), [])

@@ -1,0 +1,528 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Packets and matches for the firewall verdict (docs/firewall-model.md).
+
+``normalize_packet`` checks the user's packet. ``compile_match`` turns one model match into a
+test ``f(walk) -> True | False | str`` where a string is the reason the match cannot be decided.
+``walk`` is the evaluator's per-path state (see _verdict.py): ``walk.pkt`` the packet,
+``walk.dst``/``walk.dport`` the destination after NAT, ``walk.mark`` ... Some matches are
+decided under stated assumptions (rate limits not reached, reverse path valid, no IPsec); they
+record the assumption on the walk.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+
+PROTOS = ("tcp", "udp", "icmp", "ipv6-icmp", "sctp", "udplite", "dccp")
+PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
+STATES = ("new", "established", "related", "invalid", "untracked")
+PACKET_KEYS = ("src", "dst", "proto", "dport", "sport", "iface", "state")
+_PROTO_ALIASES = {"icmpv6": "ipv6-icmp", "ipv6-icmp": "ipv6-icmp", "6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp"}
+_LOOPBACK = {4: (0x7F000000, 0x7FFFFFFF), 6: (1, 1)}
+_ICMP_ECHO = {"echo-request": 8, "echoreq": 8, "ping": 8}
+_ICMPV6_ECHO = {"echo-request": 128, "echoreq": 128, "ping": 128}
+UNKNOWN_IFACE = "\0other"  # the packet came in on some interface that is not loopback
+BREAK = 0  # a test result that fails the rule whatever its operator (nft NFT_BREAK)
+
+
+class PacketError(ValueError):
+    """The packet given to firewall_verdict is not valid; the message names the key."""
+
+
+def parse_ip(value, what):
+    try:
+        addr = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise PacketError("%s: %r is not an IP address" % (what, value))
+    return addr.version, int(addr)
+
+
+def normalize_packet(packet):
+    """Checked copy of the user's packet: {family, version, src, dst, proto, dport, sport, iface, state}."""
+    if not isinstance(packet, dict):
+        raise PacketError("packet must be a dict with src, dport (and optionally dst, proto, sport, iface, state), got %s"
+                          % type(packet).__name__)
+    extra = sorted(set(packet) - set(PACKET_KEYS))
+    if extra:
+        raise PacketError("packet has unknown keys %s (allowed: %s)" % (", ".join(map(str, extra)), ", ".join(PACKET_KEYS)))
+    if packet.get("src") in (None, ""):
+        raise PacketError("packet is missing 'src' (the source address)")
+    version, src = parse_ip(packet["src"], "packet src")
+    dst = None
+    if packet.get("dst") not in (None, ""):
+        dst_version, dst = parse_ip(packet["dst"], "packet dst")
+        if dst_version != version:
+            raise PacketError("packet src %s and dst %s are not the same IP version" % (packet["src"], packet["dst"]))
+    proto = str(packet.get("proto") or "tcp").lower()
+    proto = _PROTO_ALIASES.get(proto, proto)
+    if proto not in PROTOS:
+        raise PacketError("packet proto %r is not one of %s" % (packet.get("proto"), ", ".join(PROTOS)))
+    if proto == "icmp" and version == 6:
+        proto = "ipv6-icmp"
+    ports = {}
+    for key in ("dport", "sport"):
+        value = packet.get(key)
+        if value in (None, ""):
+            if key == "dport" and proto in PORT_PROTOS:
+                raise PacketError("packet is missing 'dport' (needed for proto %s)" % proto)
+            ports[key] = None
+            continue
+        try:
+            port = int(value)
+        except (TypeError, ValueError):
+            raise PacketError("packet %s %r is not a port number" % (key, value))
+        if not 0 < port < 65536 or isinstance(value, bool):
+            raise PacketError("packet %s %r is not a port number between 1 and 65535" % (key, value))
+        ports[key] = port if proto in PORT_PROTOS else None
+    state = str(packet.get("state") or "new").lower()
+    if state not in STATES:
+        raise PacketError("packet state %r is not one of %s" % (packet.get("state"), ", ".join(STATES)))
+    iface = packet.get("iface")
+    if iface is not None and (not isinstance(iface, str) or not iface):
+        raise PacketError("packet iface must be an interface name, got %r" % (iface,))
+    return {"family": "ipv%d" % version, "version": version, "src": src, "src_text": str(ipaddress.ip_address(src)),
+            "dst": dst, "proto": proto, "dport": ports["dport"], "sport": ports["sport"], "iface": iface, "state": state}
+
+
+def is_loopback(version, value):
+    low, high = _LOOPBACK[version]
+    return low <= value <= high
+
+
+class Intervals(object):
+    """Sorted, merged integer intervals for fast membership (addresses of one version, or ports)."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, pairs):
+        merged = []
+        for low, high in sorted(pairs):
+            if merged and low <= merged[-1][1] + 1:
+                if high > merged[-1][1]:
+                    merged[-1][1] = high
+            else:
+                merged.append([low, high])
+        self.starts = [p[0] for p in merged]
+        self.ends = [p[1] for p in merged]
+
+    def __contains__(self, value):
+        i = bisect.bisect_right(self.starts, value) - 1
+        return i >= 0 and value <= self.ends[i]
+
+    def __bool__(self):
+        return bool(self.starts)
+
+    __nonzero__ = __bool__
+
+
+def addr_interval(text):
+    """'10.0.0.0/8' | '1.2.3.4' | '1.2.3.4-1.2.3.9' -> (version, low, high)."""
+    text = str(text)
+    if "-" in text:
+        low, high = text.split("-", 1)
+        a, b = ipaddress.ip_address(low.strip()), ipaddress.ip_address(high.strip())
+        return a.version, int(a), int(b)
+    net = ipaddress.ip_network(text, strict=False)
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
+def addr_sets(values):
+    """{4: Intervals, 6: Intervals} for address values."""
+    pairs = {4: [], 6: []}
+    for value in values:
+        version, low, high = addr_interval(value)
+        pairs[version].append((low, high))
+    return {4: Intervals(pairs[4]), 6: Intervals(pairs[6])}
+
+
+def port_interval(value):
+    if isinstance(value, int):
+        return value, value
+    text = str(value)
+    if "-" in text:
+        low, high = text.split("-", 1)
+        return int(low), int(high)
+    return int(text), int(text)
+
+
+def port_set(values):
+    return Intervals([port_interval(v) for v in values])
+
+
+class Names(object):
+    """Interface names with nft (``eth*``) / iptables (``eth+``, normalized to ``*``) wildcards."""
+
+    __slots__ = ("exact", "prefixes")
+
+    def __init__(self, values):
+        self.exact = set()
+        self.prefixes = []
+        for value in values:
+            value = str(value)
+            if value.endswith("*") and not value.endswith("\\*"):
+                self.prefixes.append(value[:-1])
+            else:
+                self.exact.add(value.replace("\\*", "*"))
+
+    def __contains__(self, name):
+        return name in self.exact or any(name.startswith(p) for p in self.prefixes)
+
+    def only_loopback(self):
+        return self.exact <= {"lo"} and not self.prefixes
+
+
+def _negate(result, op):
+    if op == "ne" and result is True:
+        return False
+    if op == "ne" and result is False:
+        return True
+    return result
+
+
+def _over_candidates(cands, test, what):
+    """Evaluate test over the candidate destination addresses; decided only if all agree."""
+    results = set(test(c) for c in cands)
+    if len(results) == 1:
+        return results.pop()
+    return "%s: the packet has no dst and the rule matches only some of the host's addresses" % what
+
+
+def compile_match(match, ctx):
+    """Test function for one model match. ``ctx`` is the compile context (see _verdict.Compiled)."""
+    key = match["key"]
+    op = match.get("op", "eq")
+    builder = _BUILDERS.get(key)
+    if builder is None:
+        reason = match.get("reason") or "match %s is not evaluated" % key
+        text = match.get("text")
+        msg = "%s (%s)" % (reason, text) if text and text not in reason else reason
+        return lambda walk: msg
+    test = builder(match, ctx)
+    if op == "ne":
+        return lambda walk: _negate(test(walk), "ne")
+    return test
+
+
+def _addr(side):
+    def build(match, ctx):
+        sets = addr_sets(match["values"])
+
+        def test(walk):
+            version = walk.pkt["version"]
+            members = sets[version]
+            if side == "s":
+                return walk.pkt["src"] in members
+            if walk.dst is not None:
+                return walk.dst in members
+            cands = walk.dst_candidates()
+            if isinstance(cands, str):
+                return cands
+            return _over_candidates(cands, lambda c: c in members, "destination address match")
+        return test
+    return build
+
+
+def _original_daddr(match, ctx):
+    sets = addr_sets(match["values"])
+
+    def test(walk):
+        members = sets[walk.pkt["version"]]
+        if walk.pkt["dst"] is not None:
+            return walk.pkt["dst"] in members
+        cands = walk.dst_candidates()
+        if isinstance(cands, str):
+            return cands
+        return _over_candidates(cands, lambda c: c in members, "original destination match")
+    return test
+
+
+def _iface(direction):
+    def build(match, ctx):
+        names = Names(match["values"])
+
+        def test(walk):
+            if direction == "out":
+                if walk.hook in ("prerouting", "input", "ingress"):
+                    return walk.no_oif()
+                if walk.oif is None:
+                    return "out-interface match: the route to %s is not known (no local network contains it)" % walk.dst_text()
+                return walk.oif in names
+            iface = walk.iface
+            if iface == UNKNOWN_IFACE:
+                if names.only_loopback():
+                    return False
+                return "in-interface match (%s): the packet has no iface" % ", ".join(sorted(map(str, match["values"])))
+            return iface in names
+        return test
+    return build
+
+
+def _simple(attr):
+    def build(match, ctx):
+        values = set(str(v).lower() for v in match["values"])
+        return lambda walk: getattr(walk, attr)() in values
+    return build
+
+
+def _l4proto(match, ctx):
+    values = set(_PROTO_ALIASES.get(str(v).lower(), str(v).lower()) for v in match["values"])
+    return lambda walk: walk.pkt["proto"] in values
+
+
+def _ports(attr):
+    def build(match, ctx):
+        ports = port_set(match["values"])
+
+        def test(walk):
+            port = getattr(walk, attr)
+            if port is None:
+                if attr == "sport" and walk.pkt["proto"] in PORT_PROTOS:
+                    return "source port match: the packet has no sport"
+                return False
+            return port in ports
+        return test
+    return build
+
+
+def _either_port(match, ctx):
+    ports = port_set(match["values"])
+
+    def test(walk):
+        if walk.dport is not None and walk.dport in ports:
+            return True
+        if walk.pkt["sport"] is None:
+            return "multiport --ports match: the packet has no sport"
+        return walk.pkt["sport"] in ports
+    return test
+
+
+def _ct_state(match, ctx):
+    values = set(str(v).lower() for v in match["values"])
+    return lambda walk: walk.ct_state() in values
+
+
+def _ct_status(match, ctx):
+    values = set(str(v).lower() for v in match["values"])
+
+    def test(walk):
+        status = walk.ct_status()
+        if isinstance(status, str):
+            return status
+        return bool(status & values)
+    return test
+
+
+def _mark(attr):
+    def build(match, ctx):
+        mask = match.get("mask", 0xFFFFFFFF)
+        values = set(int(v) for v in match["values"])
+
+        def test(walk):
+            value = getattr(walk, attr)
+            if value is None:
+                return "%s match: an earlier undecided rule may have changed the %s" % (attr, attr.replace("_", " "))
+            return (value & mask) in values
+        return test
+    return build
+
+
+def _addr_type(side):
+    def build(match, ctx):
+        values = set(str(v).lower() for v in match["values"])
+        limit = match.get("iface")
+
+        def test(walk):
+            if limit:
+                return "address type match limited to the %s interface is not evaluated" % limit
+            if side == "s":
+                return walk.addr_type(walk.pkt["src"]) & values and True or False
+            return walk.dst_type_match(values)
+        return test
+    return build
+
+
+def _tcp_flags(match, ctx):
+    mask = set(str(f).lower() for f in match.get("mask", []))
+    comps = [set(str(f).lower() for f in comp) for comp in match["values"]]
+
+    def test(walk):
+        if walk.pkt["proto"] != "tcp":
+            return False
+        if walk.pkt["state"] != "new":
+            return "TCP flags match: only the first packet (SYN) of a new connection is evaluated"
+        flags = {"syn"} & mask
+        return any(flags == (comp & mask) for comp in comps)
+    return test
+
+
+def _icmp(version):
+    echo = _ICMP_ECHO if version == 4 else _ICMPV6_ECHO
+
+    def build(match, ctx):
+        values = set()
+        for value in match["values"]:
+            text = str(value).lower()
+            values.add(echo.get(text, int(text) if text.isdigit() else text))
+
+        def test(walk):
+            if walk.pkt["proto"] not in ("icmp", "ipv6-icmp"):
+                return False
+            return echo["echo-request"] in values
+        return test
+    return build
+
+
+def _concat(match, ctx):
+    keys = match["keys"]
+    builders = []
+    for pos, key in enumerate(keys):
+        if key in ("saddr", "daddr"):
+            builders.append((key, [addr_sets([e[pos]]) for e in match["values"]]))
+        elif key in ("dport", "sport"):
+            builders.append((key, [port_set([e[pos]]) for e in match["values"]]))
+        elif key in ("iifname", "oifname"):
+            builders.append((key, [Names([e[pos]]) for e in match["values"]]))
+        elif key == "l4proto":
+            builders.append((key, [set([_PROTO_ALIASES.get(str(e[pos]), str(e[pos]))]) for e in match["values"]]))
+        else:
+            return lambda walk: "concatenation with %s is not evaluated" % key
+    count = len(match["values"])
+
+    def test(walk):
+        fields = []
+        for key, dummy in builders:
+            value = walk.field(key)
+            if isinstance(value, str) and key not in ("iifname", "oifname", "l4proto"):
+                return value
+            if key == "iifname" and value == UNKNOWN_IFACE:
+                return "concatenation with iifname: the packet has no iface"
+            if key == "daddr" and value is None:
+                return "concatenation with daddr: the packet has no dst"
+            if value is None:
+                return False if key != "sport" else "concatenation with sport: the packet has no sport"
+            fields.append(value)
+        version = walk.pkt["version"]
+        for i in range(count):
+            ok = True
+            for (key, per_elem), value in zip(builders, fields):
+                member = per_elem[i]
+                if key in ("saddr", "daddr"):
+                    member = member[version]
+                if value not in member:
+                    ok = False
+                    break
+            if ok:
+                return True
+        return False
+    return test
+
+
+def _limit(match, ctx):
+    over = match.get("op") == "over"
+
+    def test(walk):
+        walk.assume("rate limits are not reached (the source is not flooding)")
+        return not over
+    return test
+
+
+def _recent(match, ctx):
+    mode, name, hitcount, neg = match.get("mode"), match.get("name"), match.get("hitcount"), match.get("neg")
+
+    def test(walk):
+        walk.assume("the source sent no earlier packets (recent/limit lists are empty)")
+        if mode == "set":
+            walk.recent.add(name)
+            result = True
+        elif mode == "remove":
+            result = name in walk.recent
+            walk.recent.discard(name)
+        else:
+            result = name in walk.recent and (hitcount or 1) <= 1
+        return not result if neg else result
+    return test
+
+
+def _connlimit(match, ctx):
+    above = match.get("op") == "above"
+
+    def test(walk):
+        walk.assume("connection limits are not reached")
+        return not above
+    return test
+
+
+def _rpfilter(match, ctx):
+    values = set(match["values"])
+
+    def test(walk):
+        walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
+        return "pass" in values
+    return test
+
+
+def _ipsec(match, ctx):
+    values = set(match["values"])
+
+    def test(walk):
+        walk.assume("the packet is not IPsec-protected")
+        return "none" in values
+    return test
+
+
+def _exthdr(match, ctx):
+    def test(walk):
+        walk.assume("the packet carries no IPv6 extension headers")
+        return BREAK
+    return test
+
+
+def _nfproto(match, ctx):
+    values = set(str(v).lower() for v in match["values"])
+    return lambda walk: walk.pkt["family"] in values
+
+
+def _ethertype(match, ctx):
+    values = set(str(v).lower() for v in match["values"])
+    return lambda walk: ("ip" if walk.pkt["version"] == 4 else "ip6") in values
+
+
+def _pkttype(match, ctx):
+    values = set(str(v).lower() for v in match["values"])
+
+    def test(walk):
+        types = walk.dst_types()
+        if isinstance(types, str):
+            return types
+        if "broadcast" in types:
+            kind = {"broadcast"}
+        elif "multicast" in types:
+            kind = {"multicast"}
+        else:
+            kind = {"host", "unicast"}
+        return bool(kind & values)
+    return test
+
+
+_BUILDERS = {
+    "saddr": _addr("s"), "daddr": _addr("d"),
+    "iifname": _iface("in"), "oifname": _iface("out"),
+    "l4proto": _l4proto, "nfproto": _nfproto, "ethertype": _ethertype,
+    "dport": _ports("dport"), "sport": _ports("sport"), "port": _either_port,
+    "ct_state": _ct_state, "ct_status": _ct_status,
+    "ct_direction": _simple("ct_direction"),
+    "ct_original_daddr": _original_daddr, "ct_original_dport": _ports("orig_dport"),
+    "mark": _mark("mark"), "ct_mark": _mark("ct_mark"),
+    "daddr_type": _addr_type("d"), "saddr_type": _addr_type("s"),
+    "tcp_flags": _tcp_flags, "icmp_type": _icmp(4), "icmpv6_type": _icmp(6),
+    "fragment": lambda m, c: (lambda walk: False),
+    "pkttype": _pkttype,
+    "limit": _limit, "recent": _recent, "connlimit": _connlimit,
+    "rpfilter": _rpfilter, "ipsec": _ipsec, "ipv6_exthdr": _exthdr,
+    "concat": _concat,
+}

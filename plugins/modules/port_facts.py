@@ -1,0 +1,296 @@
+#!/usr/bin/python
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: port_facts
+short_description: Gather listening sockets, firewall rules, port mappings and addresses of a host
+version_added: 0.1.0
+description:
+  - Reads what a host really exposes, as facts under C(ansible_facts.portproof), for the
+    checks of the C(portproof.validate) roles.
+  - C(listeners) come from the kernel's socket diagnostics (the netlink interface C(ss) uses),
+    which say per socket whether an IPv6 wildcard socket also accepts IPv4 (dual-stack) and
+    which interface a socket is bound to. Where those are not available the module reads
+    C(/proc/net/tcp), C(tcp6), C(udp) and C(udp6) instead and says so in C(unavailable). Socket
+    owners come from one pass over C(/proc/PID/fd); no process is started per socket.
+  - C(addresses) come from rtnetlink, which follows the host's network namespace.
+  - C(firewall) reads C(iptables-save), C(ip6tables-save) and C(nft -j list ruleset) and normalizes
+    them into one model (see the collection's C(docs/firewall-model.md)); firewalld and ufw
+    are recognised as the managers behind them.
+  - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
+    iptables and nftables DNAT and REDIRECT rules).
+  - Whatever cannot be gathered (a missing tool, a permission, a daemon that does not answer) is
+    listed in C(unavailable) with the reason; it never fails the module and never looks like an
+    empty result.
+  - Never changes the host.
+options:
+  gather_subset:
+    description:
+      - What to gather. V(all) gathers everything.
+    type: list
+    elements: str
+    choices: [all, listeners, firewall, mappings, addresses]
+    default: [all]
+  namespaces:
+    description:
+      - V(host) reads the host's own network namespace.
+      - V(all) also reads every other network namespace on the host (containers, for example),
+        through one process of each; their listeners carry C(netns) and C(container). Needs root.
+    type: str
+    choices: [host, all]
+    default: host
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+attributes:
+  check_mode:
+    support: full
+    details: Gathering changes nothing, so check mode gathers as well.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Run it as root (C(become=true)) to see which process owns each socket and to read firewall
+    rules; without root the listeners are still complete, their process fields are null and a
+    warning says so.
+  - Targets need Python 3.8 or newer and nothing outside the standard library.
+author:
+  - portproof.validate contributors (@portproof)
+"""
+
+EXAMPLES = r"""
+- name: Gather everything
+  portproof.validate.port_facts:
+  become: true
+
+- name: Listeners only, also inside containers' network namespaces
+  portproof.validate.port_facts:
+    gather_subset: [listeners]
+    namespaces: all
+  become: true
+
+- name: Show the TCP listeners bound to all addresses
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.portproof.listeners | selectattr('proto', '==', 'tcp') | selectattr('address', 'in', ['0.0.0.0', '::']) }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to C(ansible_facts).
+  returned: always
+  type: complex
+  contains:
+    portproof:
+      description: What was gathered; subsets that were not asked for are absent.
+      returned: always
+      type: complex
+      contains:
+        listeners:
+          description: Listening TCP sockets and bound, unconnected UDP sockets.
+          returned: when listeners were gathered
+          type: list
+          elements: dict
+          sample:
+            - proto: tcp
+              family: ipv6
+              address: "::"
+              port: 5432
+              dual_stack: true
+              interface: null
+              pid: 812
+              process: postgres
+              user: postgres
+              processes: [{pid: 812, process: postgres, user: postgres}]
+              netns: host
+              container: null
+              container_id: null
+          contains:
+            proto:
+              description: V(tcp) or V(udp).
+              type: str
+            family:
+              description: V(ipv4) or V(ipv6). An IPv4-mapped IPv6 address stays V(ipv6).
+              type: str
+            address:
+              description: The bound address; V(0.0.0.0) and V(::) are the wildcards.
+              type: str
+            port:
+              description: The bound port.
+              type: int
+            dual_stack:
+              description:
+                - True for an IPv6 wildcard socket that also accepts IPv4 (not IPV6_V6ONLY).
+                - Null when it cannot be known (socket diagnostics unavailable in another namespace).
+              type: bool
+            interface:
+              description: The interface the socket is bound to (SO_BINDTODEVICE), else null.
+              type: str
+            pid:
+              description: The lowest pid holding the socket; null when unknown.
+              type: int
+            process:
+              description: Its process name (C(/proc/PID/comm)).
+              type: str
+            user:
+              description: Its user.
+              type: str
+            processes:
+              description: Every process holding the socket (for example a master and its workers).
+              type: list
+              elements: dict
+            netns:
+              description: V(host) for the host's own namespace, else the namespace's name or C(net:[INODE]).
+              type: str
+            container:
+              description: The name of the container whose namespace it is, when known.
+              type: str
+            container_id:
+              description: The id of that container (from its cgroup), when it is one.
+              type: str
+        addresses:
+          description: Every interface address of the host; null when they could not be read (see C(unavailable)).
+          returned: when addresses were gathered
+          type: list
+          elements: dict
+          sample:
+            - {interface: eth0, family: ipv4, address: 10.1.0.5, prefix: 24, scope: global}
+        firewall:
+          description: The normalized firewall model (see the collection's C(docs/firewall-model.md)).
+          returned: when the firewall was gathered
+          type: dict
+        mappings:
+          description:
+            - Port mappings from host ports to containers and NAT targets, one per host address, port
+              and protocol, joined across the engines' view and the NAT rules (see the collection's C(docs/mappings.md)).
+          returned: when mappings were gathered
+          type: list
+          elements: dict
+          sample:
+            - proto: tcp
+              family: ipv4
+              host_ip: 0.0.0.0
+              host_port: 8080
+              target_ip: 10.88.0.4
+              target_port: 80
+              kind: dnat
+              source: podman
+              sources: [podman, iptables]
+              container: web
+              container_id: 9bdd672a7bbf02e8afbacfad9db5a48e1ef683414bf08e8351e82e8ebcf9ece6
+              image: {name: "registry.example/web:1.4", id: "7b2915872c6a", digest: "sha256:8bc8ca22..."}
+          contains:
+            proto:
+              description: V(tcp) or V(udp).
+              type: str
+            host_ip:
+              description: The host address the mapping listens on; V(0.0.0.0) or V(::) for every address.
+              type: str
+            host_port:
+              description: The host port.
+              type: int
+            target_ip:
+              description: Where the packets go (the container's address); null for REDIRECT.
+              type: str
+            target_port:
+              description: The port they go to (the container's port).
+              type: int
+            source:
+              description: The first view that describes it (V(docker), V(podman), V(iptables), V(nftables)).
+              type: str
+            sources:
+              description: Every view that describes it.
+              type: list
+              elements: str
+            container:
+              description: The container's name, when known.
+              type: str
+            image:
+              description: The container's image (C(name), C(id), C(digest)), when known.
+              type: dict
+        ssh_client:
+          description:
+            - The address the controller's SSH session comes from (C(SSH_CLIENT)), the source address
+              of C(controller) in contracts. Null when unknown (for example after C(become) resets the environment).
+          returned: always
+          type: str
+          sample: 10.1.0.2
+        unavailable:
+          description: What could not be gathered, each with C(subset), C(tool) and C(reason).
+          returned: always
+          type: list
+          elements: dict
+          sample:
+            - {subset: mappings, tool: docker, reason: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _listeners, _netlink
+from ansible_collections.portproof.validate.plugins.module_utils._containers import gather_containers
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._mappings import gather_mappings
+
+SUBSETS = ("listeners", "firewall", "mappings", "addresses")
+
+
+def gather_addresses():
+    sock = _netlink.open_socket(_netlink.NETLINK_ROUTE)
+    try:
+        return _addresses.read_addresses(sock)
+    finally:
+        sock.close()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            gather_subset=dict(type="list", elements="str", default=["all"], choices=["all"] + list(SUBSETS)),
+            namespaces=dict(type="str", default="host", choices=["host", "all"]),
+        ),
+        supports_check_mode=True,
+    )
+    wanted = set(SUBSETS) if "all" in module.params["gather_subset"] else set(module.params["gather_subset"])
+    facts = {"unavailable": []}
+
+    containers = None
+    if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
+        containers = gather_containers(module)  # asked once: it names containers and gives their published ports
+    if "listeners" in wanted:
+        names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
+        listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names)
+        facts["listeners"] = listeners
+        facts["unavailable"].extend(unavailable)
+        for warning in warnings:
+            module.warn(warning)
+    if "addresses" in wanted:
+        try:
+            facts["addresses"] = gather_addresses()
+        except (OSError, _netlink.NetlinkError) as exc:
+            facts["addresses"] = None
+            facts["unavailable"].append({"subset": "addresses", "tool": "rtnetlink", "reason": str(exc)})
+    if "firewall" in wanted:
+        firewall, unavailable = gather_firewall(module)
+        facts["firewall"] = firewall
+        facts["unavailable"].extend(unavailable)
+    if "mappings" in wanted:
+        mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers)
+        facts["mappings"] = mappings
+        facts["unavailable"].extend(unavailable)
+
+    # The address this session came from: where the controller reaches the host from.
+    facts["ssh_client"] = (os.environ.get("SSH_CLIENT") or "").split(" ")[0] or None
+    module.exit_json(changed=False, ansible_facts={"portproof": facts})
+
+
+if __name__ == "__main__":
+    main()

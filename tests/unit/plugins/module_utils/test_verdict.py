@@ -1,0 +1,261 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""firewall_verdict over rule sets captured from the real tools (fixtures/firewall/capture.sh)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+
+_SPEC = importlib.util.spec_from_file_location(
+    "firewall_replay", os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "replay.py"))
+replay = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(replay)
+
+_COMPILED = {}
+
+
+def verdict(scenario, packet):
+    if scenario not in _COMPILED:
+        firewall, dummy = gather_firewall(replay.FakeModule(scenario), root=replay.root(scenario))
+        _COMPILED[scenario] = Compiled(firewall)
+    return firewall_verdict(_COMPILED[scenario], packet)
+
+
+# (scenario, packet, verdict, deciding rule as "family table chain index" or None, final_dst, final_dport)
+CASES = [
+    # iptables-nft tables (raw, mangle, nat, filter; ipset; user chains) plus a native inet table.
+    ("iptables", {"src": "10.1.2.3", "dport": 22}, "accept", "ip filter ADMIN 2", None, 22),
+    ("iptables", {"src": "10.3.2.3", "dport": 22}, "reject", "ip filter INPUT 9", None, 22),
+    ("iptables", {"src": "10.1.2.3", "dport": 9050}, "accept", "ip filter ADMIN 3", None, 9050),
+    ("iptables", {"src": "192.0.2.66", "dport": 80}, "drop", "ip raw PREROUTING 1", None, 80),
+    ("iptables", {"src": "8.8.8.8", "dport": 80}, "accept", "ip filter SERVICES 1", None, 80),
+    ("iptables", {"src": "198.51.100.15", "dport": 2000}, "accept", "ip filter SERVICES 3", None, 2000),
+    ("iptables", {"src": "198.51.100.15", "dport": 200}, "reject", "ip filter INPUT 9", None, 200),
+    ("iptables", {"src": "198.51.100.200", "dport": 8443}, "drop", "ip filter LOGDROP 2", None, 8443),
+    ("iptables", {"src": "192.0.2.10", "dport": 8443}, "accept", "ip filter SERVICES 6", None, 8443),
+    ("iptables", {"src": "8.8.8.8", "dport": 25}, "unknown", None, None, None),
+    ("iptables", {"src": "8.8.8.8", "dport": 25, "iface": "eth1"}, "accept", "ip filter SERVICES 7", None, 25),
+    ("iptables", {"src": "10.2.0.1", "dport": 3306}, "accept", "ip filter CHECK3306 1", None, 3306),
+    # goto: falling off CHECK3306 returns to INPUT, not to SERVICES (whose next rule accepts 3306).
+    ("iptables", {"src": "8.8.8.8", "dport": 3306}, "reject", "ip filter INPUT 9", None, 3306),
+    ("iptables", {"src": "8.8.8.8", "dport": 3500}, "accept", "ip filter SERVICES 10", None, 3500),
+    ("iptables", {"src": "8.8.8.8", "dport": 3500, "state": "established"}, "accept", "ip filter INPUT 2", None, 3500),
+    ("iptables", {"src": "8.8.8.8", "dport": 8080}, "accept", "ip filter FORWARD 2", "10.99.0.2", 80),
+    ("iptables", {"src": "8.8.8.8", "dport": 8080, "dst": "203.0.113.5"}, "accept", "ip filter FORWARD 2", "10.99.0.2", 80),
+    ("iptables", {"src": "8.8.8.8", "dport": 9090}, "accept", "ip filter SERVICES 11", "10.99.0.1", 9091),
+    ("iptables", {"src": "8.8.8.8", "dport": 5353, "proto": "udp"}, "accept", "ip filter FORWARD 3", "10.99.0.3", 5353),
+    ("iptables", {"src": "8.8.8.8", "dport": 2222}, "reject", "ip filter INPUT 9", None, 22),
+    ("iptables", {"src": "8.8.8.8", "dport": 80, "dst": "10.99.0.7"}, "drop", None, "10.99.0.7", 80),
+    ("iptables", {"src": "192.0.2.77", "dport": 7777}, "accept", "ip filter INPUT 7", None, 7777),
+    # accepted by ip filter, then dropped by the native table at priority 10 on the same hook.
+    ("iptables", {"src": "192.0.2.5", "dport": 6000}, "drop", "inet extra input 2", None, 6000),
+    ("iptables", {"src": "203.0.113.200", "dport": 80}, "drop", "inet extra input 1", None, 80),
+    ("iptables", {"src": "8.8.8.8", "proto": "icmp"}, "accept", "ip filter INPUT 4", None, None),
+    ("iptables", {"src": "2001:db8:1::5", "dport": 22}, "accept", "ip6 filter INPUT 4", None, 22),
+    ("iptables", {"src": "2001:db8:bad::5", "dport": 80}, "drop", None, None, 80),
+    ("iptables", {"src": "2001:db8:2::5", "dport": 80}, "accept", "ip6 filter INPUT 5", None, 80),
+    ("iptables", {"src": "2001:db8:2::5", "dport": 5432}, "reject", "ip6 filter INPUT 6", None, 5432),
+    # iptables-legacy tables next to an iptables-nft one; Docker-style DNAT.
+    ("legacy", {"src": "8.8.8.8", "dport": 23}, "drop", "iptables-legacy ip filter INPUT 1", None, 23),
+    ("legacy", {"src": "8.8.8.8", "dport": 24}, "drop", "iptables-nft ip filter INPUT 1", None, 24),
+    ("legacy", {"src": "8.8.8.8", "dport": 8000}, "unknown", None, None, None),
+    ("legacy", {"src": "8.8.8.8", "dport": 8000, "iface": "eth0"}, "accept", "iptables-legacy ip filter DOCKER 1", "172.17.0.2", 8000),
+    ("legacy", {"src": "198.51.100.9", "dport": 8000, "iface": "eth0"}, "drop", "ip filter DOCKER-USER 1", "172.17.0.2", 8000),
+    ("legacy", {"src": "8.8.8.8", "dport": 8001, "iface": "eth0"}, "accept", None, None, 8001),
+    ("legacy", {"src": "172.17.0.5", "dport": 8000, "iface": "docker0"}, "accept", None, None, 8000),
+    # native nftables: sets, concatenations, verdict maps, negations, ranges, priorities, ingress.
+    ("nft", {"src": "10.1.2.3", "dport": 22}, "accept", "inet filter input 4", None, 22),
+    ("nft", {"src": "10.3.2.3", "dport": 22}, "drop", None, None, 22),
+    ("nft", {"src": "198.51.100.5", "dport": 22}, "accept", "inet filter input 4", None, 22),
+    ("nft", {"src": "2001:db8:1::1", "dport": 22}, "accept", "inet filter input 5", None, 22),
+    ("nft", {"src": "8.8.8.8", "dport": 8005}, "accept", "inet filter input 6", None, 8005),
+    ("nft", {"src": "192.0.2.20", "dport": 5432}, "accept", "inet filter input 7", None, 5432),
+    ("nft", {"src": "192.0.2.22", "dport": 5432}, "drop", None, None, 5432),
+    ("nft", {"src": "8.8.8.8", "dport": 6379}, "reject", "inet filter input 8", None, 6379),
+    ("nft", {"src": "10.0.0.1", "dport": 6379}, "accept", "inet filter input 9", None, 6379),
+    ("nft", {"src": "8.8.8.8", "dport": 161, "proto": "udp"}, "unknown", None, None, None),
+    ("nft", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "eth1"}, "accept", "inet filter input 10", None, 161),
+    ("nft", {"src": "192.0.2.1", "dport": 25}, "drop", None, None, 25),
+    ("nft", {"src": "8.8.8.8", "dport": 25}, "accept", "inet filter smtp 2", None, 25),
+    ("nft", {"src": "192.0.2.50", "dport": 110}, "accept", "inet filter legacy_mail 1", None, 110),
+    ("nft", {"src": "192.0.2.51", "dport": 110}, "drop", None, None, 110),
+    ("nft", {"src": "192.0.2.9", "dport": 5050, "proto": "udp"}, "accept", "inet filter input 12", None, 5050),
+    ("nft", {"src": "8.8.8.8", "dport": 7000}, "drop", "inet filter input 13", None, 7000),
+    ("nft", {"src": "8.8.8.8", "dport": 8081}, "drop", None, None, 8081),
+    ("nft", {"src": "8.8.8.8", "dport": 8081, "dst": "203.0.113.99"}, "drop", None, "203.0.113.99", 8081),
+    ("nft", {"src": "192.0.2.77", "dport": 1234}, "accept", "inet filter input 15", None, 1234),
+    ("nft", {"src": "2001:db9::1", "dport": 9050}, "drop", "inet filter input 16", None, 9050),
+    ("nft", {"src": "2001:db8:5::1", "dport": 9050}, "accept", "inet filter input 17", None, 9050),
+    ("nft", {"src": "8.8.8.8", "dport": 9050}, "accept", "inet filter input 17", None, 9050),
+    ("nft", {"src": "198.51.100.66", "dport": 9999}, "drop", "inet guard early 1", None, 9999),
+    # an accept in the priority -10 chain does not stop the priority 0 chain at the same hook.
+    ("nft", {"src": "8.8.8.8", "dport": 9999}, "drop", None, None, 9999),
+    ("nft", {"src": "8.8.8.8", "dport": 8080}, "accept", "inet filter forward 2", "10.99.0.2", 80),
+    ("nft", {"src": "8.8.8.8", "dport": 2222}, "drop", None, None, 22),
+    ("nft", {"src": "8.8.8.8", "dport": 8443}, "unknown", None, None, None),
+    ("nft", {"src": "8.8.8.8", "dport": 8443, "iface": "eth0"}, "accept", "inet filter input 18", "10.99.0.1", 9443),
+    ("nft", {"src": "192.0.2.200", "dport": 80}, "unknown", None, None, None),
+    ("nft", {"src": "192.0.2.200", "dport": 80, "iface": "eth1"}, "accept", "inet filter input 6", None, 80),
+    ("nft", {"src": "192.0.2.200", "dport": 80, "iface": "eth0"}, "drop", "netdev edge ingress 1", None, 80),
+    ("nft", {"src": "192.0.2.200", "dport": 7000}, "drop", "inet filter input 13", None, 7000),
+    ("nft", {"src": "127.0.0.1", "dport": 1}, "accept", "inet filter input 1", None, 1),
+    ("nft", {"src": "8.8.8.8", "dport": 1, "state": "invalid"}, "drop", "inet filter input 2", None, 1),
+    ("nft", {"src": "8.8.8.8", "dport": 1, "state": "established"}, "accept", "inet filter input 2", None, 1),
+    # ufw: rule order, deny/reject/limit, interface rules, destination rules, IPv6.
+    ("ufw", {"src": "8.8.8.8", "dport": 22}, "accept", "ip filter ufw-user-input 1", None, 22),
+    ("ufw", {"src": "198.51.100.7", "dport": 22}, "accept", "ip filter ufw-user-input 1", None, 22),
+    ("ufw", {"src": "198.51.100.7", "dport": 80}, "drop", "ip filter ufw-user-input 2", None, 80),
+    ("ufw", {"src": "10.1.2.3", "dport": 5432}, "accept", "ip filter ufw-user-input 3", None, 5432),
+    ("ufw", {"src": "10.2.2.3", "dport": 5432}, "drop", None, None, 5432),
+    ("ufw", {"src": "8.8.8.8", "dport": 6379}, "drop", "ip filter ufw-user-input 4", None, 6379),
+    ("ufw", {"src": "8.8.8.8", "dport": 6379, "proto": "udp"}, "drop", "ip filter ufw-user-input 5", None, 6379),
+    ("ufw", {"src": "8.8.8.8", "dport": 2222}, "accept", "ip filter ufw-user-limit-accept 1", None, 2222),
+    ("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp"}, "unknown", None, None, None),
+    ("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "eth1"}, "accept", "ip filter ufw-user-input 9", None, 161),
+    ("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "auto"}, "drop", None, None, 161),
+    ("ufw", {"src": "8.8.8.8", "dport": 23}, "reject", "ip filter ufw-user-input 10", None, 23),
+    ("ufw", {"src": "8.8.8.8", "dport": 8005}, "accept", "ip filter ufw-user-input 11", None, 8005),
+    ("ufw", {"src": "8.8.8.8", "dport": 8443}, "unknown", None, None, None),
+    ("ufw", {"src": "8.8.8.8", "dport": 8443, "dst": "203.0.113.5"}, "accept", "ip filter ufw-user-input 12", "203.0.113.5", 8443),
+    ("ufw", {"src": "8.8.8.8", "dport": 8443, "dst": "192.168.50.5"}, "drop", None, "192.168.50.5", 8443),
+    ("ufw", {"src": "8.8.8.8", "dport": 137, "proto": "udp"}, "drop", "ip filter ufw-skip-to-policy-input 1", None, 137),
+    ("ufw", {"src": "2001:db8:2::9", "dport": 22}, "accept", "ip6 filter ufw6-user-input 1", None, 22),
+    ("ufw", {"src": "2001:db8:1::9", "dport": 443}, "accept", "ip6 filter ufw6-user-input 10", None, 443),
+    ("ufw", {"src": "2001:db8:2::9", "dport": 443}, "drop", None, None, 443),
+    # firewalld (nftables backend): zones by interface and by source, services, rich rules, forward-port.
+    ("firewalld", {"src": "8.8.8.8", "dport": 22}, "accept", "inet firewalld filter_IN_public_allow 1", None, 22),
+    ("firewalld", {"src": "8.8.8.8", "dport": 22, "iface": "auto"}, "accept", "inet firewalld filter_IN_public_allow 1", None, 22),
+    ("firewalld", {"src": "203.0.113.9", "dport": 22}, "unknown", None, None, None),
+    ("firewalld", {"src": "203.0.113.9", "dport": 22, "iface": "eth0"}, "drop", "inet firewalld filter_IN_public_deny 2", None, 22),
+    ("firewalld", {"src": "8.8.8.8", "dport": 80, "iface": "eth0"}, "accept", "inet firewalld filter_IN_public_allow 3", None, 80),
+    ("firewalld", {"src": "8.8.8.8", "dport": 80, "iface": "eth1"}, "reject", "inet firewalld filter_IN_internal 9", None, 80),
+    ("firewalld", {"src": "198.51.100.7", "dport": 80, "iface": "eth0"}, "reject", "inet firewalld filter_IN_public_deny 1", None, 80),
+    ("firewalld", {"src": "10.1.2.3", "dport": 5432, "iface": "eth0"}, "accept", "inet firewalld filter_IN_public_allow 6", None, 5432),
+    ("firewalld", {"src": "8.8.8.8", "dport": 5432, "iface": "eth0"}, "reject", "inet firewalld filter_IN_public 9", None, 5432),
+    ("firewalld", {"src": "8.8.8.8", "dport": 5432, "iface": "eth1"}, "accept", "inet firewalld filter_IN_internal_allow 8", None, 5432),
+    ("firewalld", {"src": "192.0.2.3", "dport": 9999}, "accept", "inet firewalld filter_IN_trusted 8", None, 9999),
+    ("firewalld", {"src": "8.8.8.8", "dport": 8443, "iface": "eth0"}, "accept", "inet firewalld filter_INPUT 2", "203.0.113.5", 443),
+    ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"}, "accept", "inet firewalld filter_IN_public_allow 3", None, 80),
+    # Podman 4.3 / netavark published ports: DNAT to the container, through FORWARD.
+    ("podman", {"src": "8.8.8.8", "dport": 8080}, "accept", None, "10.88.0.23", 80),
+    ("podman", {"src": "8.8.8.8", "dport": 5353, "proto": "udp"}, "accept", None, "10.88.0.23", 53),
+    ("podman", {"src": "8.8.8.8", "dport": 9000}, "accept", None, None, 9000),
+    ("podman", {"src": "8.8.8.8", "dport": 8443}, "unknown", None, None, None),
+    ("podman", {"src": "8.8.8.8", "dport": 8443, "dst": "203.0.113.5"}, "accept", None, "10.88.0.23", 443),
+    ("podman", {"src": "8.8.8.8", "dport": 8443, "dst": "192.168.50.5"}, "accept", None, "192.168.50.5", 8443),
+    ("podman", {"src": "127.0.0.1", "dport": 9000, "dst": "127.0.0.1"}, "accept", None, "10.88.0.23", 9000),
+]
+
+
+def _rule_id(rule):
+    return "%s %s %s %s" % (rule["family"], rule["table"], rule["chain"], rule["index"])
+
+
+@pytest.mark.parametrize("scenario, packet, expected, rule, final_dst, final_dport", CASES)
+def test_verdict(scenario, packet, expected, rule, final_dst, final_dport):
+    out = verdict(scenario, packet)
+    assert out["verdict"] == expected, out["reason"]
+    if rule is None:
+        assert out["rule"] is None, out["reason"]
+    else:
+        got = _rule_id(out["rule"])
+        if rule.startswith("iptables"):
+            got = "%s %s" % (out["rule"]["source"], got)
+        assert got == rule, out["reason"]
+    assert out["final_dst"] == final_dst
+    assert out["final_dport"] == final_dport
+
+
+def test_unknown_names_the_undecided_match():
+    out = verdict("iptables", {"src": "8.8.8.8", "dport": 25})
+    assert out["reason"] == ("ip filter SERVICES rule 7: in-interface match (eth1): the packet has no iface; "
+                             "if it matches: accept by ip filter SERVICES rule 7 to the host port 25; "
+                             "if not: reject by ip filter INPUT rule 9")
+    assert out["path"][-1] == {
+        "hook": "input", "action": "undecided: ip filter SERVICES rule 7: in-interface match (eth1): the packet has no iface"}
+
+
+def test_undecided_match_that_does_not_change_the_verdict():
+    out = verdict("firewalld", {"src": "8.8.8.8", "dport": 22})
+    assert out["verdict"] == "accept"
+    assert "undecided: inet firewalld filter_INPUT_ZONES rule 2: in-interface match (eth1)" in out["reason"]
+
+
+def test_dnat_path_goes_through_forward():
+    out = verdict("podman", {"src": "8.8.8.8", "dport": 8080})
+    actions = [(p["hook"], p.get("chain"), p["action"]) for p in out["path"]]
+    assert actions == [
+        ("prerouting", "PREROUTING", "jump NETAVARK-HOSTPORT-DNAT"),
+        ("prerouting", "NETAVARK-HOSTPORT-DNAT", "jump NETAVARK-DN-1D8721804F16F"),
+        ("prerouting", "NETAVARK-DN-1D8721804F16F", "dnat to 10.88.0.23:80"),
+        ("routing", None, "forward to 10.88.0.23 via podman0"),
+        ("forward", "FORWARD", "jump NETAVARK_FORWARD"),
+        ("forward", "FORWARD", "policy accept"),
+        ("postrouting", "POSTROUTING", "jump NETAVARK-HOSTPORT-MASQ"),
+        ("postrouting", "POSTROUTING", "policy accept"),
+    ]
+    assert out["reason"] == ("accepted (no rule stops it; the base chains' policies accept), "
+                             "forwarded to 10.88.0.23 via podman0")
+
+
+def test_assumptions_are_reported():
+    out = verdict("ufw", {"src": "8.8.8.8", "dport": 2222})
+    assert out["assumptions"] == ["the source sent no earlier packets (recent/limit lists are empty)"]
+    out = verdict("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "auto"})
+    assert out["assumptions"] == ["the packet arrives on eth0, the interface the host routes 8.8.8.8 through"]
+    out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"})
+    assert out["assumptions"] == ["reverse-path filter passes (the packet arrives on the interface its source is routed through)"]
+    assert verdict("ufw", {"src": "8.8.8.8", "dport": 22})["assumptions"] == []
+
+
+def test_policy_verdict_names_the_chain():
+    out = verdict("nft", {"src": "8.8.8.8", "dport": 9999})
+    assert out["rule"] is None
+    assert out["reason"] == "dropped by the policy of inet filter input"
+
+
+def test_forwarding_off_drops_non_local():
+    out = verdict("firewalld", {"src": "8.8.8.8", "dport": 80, "dst": "10.99.0.9", "iface": "eth0"})
+    assert (out["verdict"], out["rule"]) == ("drop", None)
+    assert out["reason"] == "routing: 10.99.0.9 is not a local address and ipv4 forwarding is off"
+
+
+def test_list_of_packets():
+    firewall, dummy = gather_firewall(replay.FakeModule("nft"), root=replay.root("nft"))
+    out = firewall_verdict(firewall, [{"src": "10.1.2.3", "dport": 22}, {"src": "10.3.2.3", "dport": 22}])
+    assert [o["verdict"] for o in out] == ["accept", "drop"]
+
+
+def test_incomplete_firewall_is_unknown():
+    firewall, dummy = gather_firewall(replay.FakeModule("nft", fail={"nft": (1, "Operation not permitted")}),
+                                      root=replay.root("nft"))
+    out = firewall_verdict(firewall, {"src": "10.1.2.3", "dport": 22})
+    assert out["verdict"] == "unknown"
+    assert out["reason"] == ("the firewall facts are incomplete: /usr/sbin/nft -j list ruleset exited with 1: "
+                             "Operation not permitted (reading the firewall needs root)")
+
+
+@pytest.mark.parametrize("packet, message", [
+    ("10.0.0.1", "packet must be a dict with src, dport (and optionally dst, proto, sport, iface, state), got str"),
+    ({"dport": 22}, "packet is missing 'src' (the source address)"),
+    ({"src": "10.0.0.300", "dport": 22}, "packet src: '10.0.0.300' is not an IP address"),
+    ({"src": "10.0.0.1"}, "packet is missing 'dport' (needed for proto tcp)"),
+    ({"src": "10.0.0.1", "dport": 0}, "packet dport 0 is not a port number between 1 and 65535"),
+    ({"src": "10.0.0.1", "dport": "ssh"}, "packet dport 'ssh' is not a port number"),
+    ({"src": "10.0.0.1", "dport": 22, "dst": "::1"}, "packet src 10.0.0.1 and dst ::1 are not the same IP version"),
+    ({"src": "10.0.0.1", "dport": 22, "proto": "gre"}, "packet proto 'gre' is not one of tcp, udp, icmp, ipv6-icmp, sctp, udplite, dccp"),
+    ({"src": "10.0.0.1", "dport": 22, "state": "old"}, "packet state 'old' is not one of new, established, related, invalid, untracked"),
+    ({"src": "10.0.0.1", "dport": 22, "port": 1}, "packet has unknown keys port (allowed: src, dst, proto, dport, sport, iface, state)"),
+])
+def test_bad_packet(packet, message):
+    with pytest.raises(PacketError) as exc:
+        verdict("nft", packet)
+    assert str(exc.value) == message
