@@ -1,0 +1,70 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+# Entry point of port_probe: from the module's parameters to its result. One round of probes,
+# or rounds until every probe holds (wait), then the load run.
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe import run_probes
+from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import ms
+from ansible_collections.portproof.validate.plugins.module_utils._probe_load import run_load
+from ansible_collections.portproof.validate.plugins.module_utils._probe_target import (
+    normalize_load,
+    normalize_targets,
+    normalize_wait,
+)
+
+
+def probe_until(targets, wait, resolver=None, sleep=time.sleep):
+    """Retry the probes that do not hold until all hold or wait.timeout has passed."""
+    began = time.monotonic()
+    end = began + wait['timeout']
+    final = [None] * len(targets)
+    todo = list(range(len(targets)))
+    rounds = 0
+    while True:
+        rounds += 1
+        left = max(0.05, end - time.monotonic())
+        sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo))
+        still = []
+        for index, session in zip(todo, sessions):
+            session.attempts = (final[index].attempts + 1) if final[index] is not None else 1
+            final[index] = session
+            if not session.result()['ok']:
+                still.append(index)
+        todo = still
+        if not todo or time.monotonic() + wait['interval'] >= end:
+            break
+        sleep(wait['interval'])
+    info = {'held': not todo, 'rounds': rounds, 'timeout': wait['timeout'], 'interval': wait['interval'],
+            'elapsed_ms': ms(time.monotonic() - began)}
+    return final, info
+
+
+def run(params, resolver=None):
+    """Everything the module does, from its validated parameters to its result (without
+    ``changed``). Raises ProbeConfigError for input no argument_spec can reject."""
+    targets = normalize_targets(params.get('targets'))
+    load = normalize_load(params['load'], targets) if params.get('load') is not None else None
+    wait = normalize_wait(params['wait']) if params.get('wait') is not None else None
+    began = time.monotonic()
+    wait_info = None
+    if wait is not None:
+        sessions, wait_info = probe_until(targets, wait, resolver=resolver)
+    else:
+        sessions = run_probes(targets, resolver=resolver)
+    probes = [session.result() for session in sessions]
+    result = {'probes': probes}
+    if wait_info is not None:
+        result['wait'] = wait_info
+    if load is not None:
+        result['load'] = run_load(targets[0], load, sessions[0])
+    result['ok'] = all(probe['ok'] for probe in probes) and (load is None or result['load']['ok'])
+    result['elapsed_ms'] = ms(time.monotonic() - began)
+    return result

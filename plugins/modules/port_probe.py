@@ -1,0 +1,604 @@
+#!/usr/bin/python
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: port_probe
+short_description: Probe many TCP and UDP ports at once from this host and check what answers
+version_added: 0.1.0
+description:
+  - Runs on the source host (the host the connection must come from) and probes every target
+    at the same time, with the standard library only (one selector loop for connects, UDP and
+    plain banner checks; threads for TLS, HTTP and SSH checks; never a process per probe).
+  - Each target has its own O(targets[].timeout); the whole run lasts about the largest of
+    them, not their sum.
+  - Names are resolved on this host, and the address that was probed is returned.
+  - The outcome of each probe is one of C(open), C(refused) (TCP reset, or ICMP port
+    unreachable, which is also what a firewall C(reject) rule sends by default),
+    C(timeout) (silently dropped, or accepted but the response did not complete before the
+    deadline, then RV(probes[].connected) is V(true)), C(unreachable) (no route, ICMP net or host
+    unreachable, ICMP administratively prohibited), C(dns_error) (the name did not resolve here),
+    C(open_filtered) (UDP only, no reply and no ICMP error came; never reported as C(open)), and
+    C(error) (a local failure such as no free descriptor, or a local firewall denying the
+    connection, named in RV(probes[].reason)).
+  - Response checks, each reported as its own entry with a status of C(pass), C(fail),
+    C(error), C(unavailable) or C(skip) plus the expected and actual values; TCP banner and
+    send/expect, UDP request/reply, HTTP(S) status, body and JMESPath over a JSON body, TLS
+    chain, host name, days left and protocol version, SSH host key and offered authentication
+    methods, and connect or response latency against O(targets[].max_ms).
+  - O(load) runs many requests against one target with a given concurrency and returns the
+    latency distribution; O(wait) retries until every probe holds.
+  - The module never changes anything. No credential given to it (HTTP header values, basic
+    authentication password, TLS client key) is returned.
+author:
+  - portproof.validate contributors (@portproof)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Probing changes nothing, so check mode probes as well.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - "JMESPath: O(targets[].http.json_query) is evaluated on the probing host when the C(jmespath)
+    library imports there (the check entry says C(evaluated_on: target)). Otherwise the module
+    returns the parsed JSON body (bodies up to 64 KiB) in RV(probes[].http.json) and marks the
+    entry C(skip) with C(evaluated_on: controller); the action plugin of this module then
+    evaluates it on the controller, which has C(jmespath) as a requirement of this collection, and
+    replaces the entry with its verdict. So targets need nothing beyond the standard library. With
+    O(wait), an expression deferred to the controller is evaluated once, after the wait."
+  - "SSH checks use C(paramiko) on the probing host. Where it does not import, the SSH check
+    entries are C(unavailable) (with the reason) and the server's version line is still returned
+    in RV(probes[].ssh.banner); the module does not fail. The authentication methods are learnt
+    with a C(none) authentication request for O(targets[].ssh.user), so no credential is sent;
+    the server logs a connection closed during authentication."
+  - "TLS: each target is verified against the system CA store or only O(targets[].tls.ca). When the
+    chain does not verify, the certificate is read over a second, unverified connection so that
+    its names and dates are still reported, and nothing (no HTTP request, no O(targets[].send))
+    is sent to that server."
+  - "UDP: one datagram is sent (O(targets[].send), O(targets[].send_hex), or an empty one). A reply
+    makes the port C(open); an ICMP error makes it C(refused) or C(unreachable); silence makes it
+    C(open_filtered). Linux rate-limits ICMP errors sent to one peer (about 6 in a burst, then 1
+    per second by default, see C(net.ipv4.icmp_ratelimit)), so many UDP probes to closed ports of one
+    host can see some of them as C(open_filtered)."
+  - "At most 256 TLS, HTTP or SSH checks run at once; further targets of that kind start (and start
+    their timeout) when one ends. Plain probes are only limited by the number of open files, which
+    the module raises up to the hard limit."
+  - "Latency: RV(probes[].latency_ms) is the TCP connect time (the UDP reply time for UDP) and
+    RV(probes[].total_ms) the time from the connection attempt to the end of the last response
+    check. O(targets[].max_ms) applies to the latter when the target has response checks, else to
+    the former."
+seealso:
+  - module: ansible.builtin.wait_for
+    description: Waits for one port at a time; C(port_probe) probes many at once and tells the outcomes apart.
+options:
+  targets:
+    description:
+      - What to probe, from this host. One result per target is returned, in this order.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - A label returned with the result, for example the service name.
+        type: str
+      host:
+        description:
+          - Host name or IP address. Names are resolved on this host.
+        type: str
+        required: true
+      port:
+        description:
+          - Port number, 1 to 65535.
+        type: int
+        required: true
+      proto:
+        description:
+          - Transport protocol.
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+      family:
+        description:
+          - Address family to resolve O(targets[].host) to. V(any) takes the first address the resolver returns.
+        type: str
+        choices: [any, ipv4, ipv6]
+        default: any
+      timeout:
+        description:
+          - Seconds this probe may take in all, from the start of resolution to the end of its last check.
+        type: float
+        default: 5.0
+      send:
+        description:
+          - Text (sent as UTF-8) to send once connected (TCP) or as the datagram (UDP).
+          - Mutually exclusive with O(targets[].send_hex), O(targets[].http) and O(targets[].ssh).
+        type: str
+      send_hex:
+        description:
+          - Bytes to send, in hexadecimal (spaces allowed), for binary protocols such as DNS or NTP over UDP.
+        type: str
+      expect:
+        description:
+          - Regular expression (Python syntax, searched) that the TCP banner or reply, or the UDP
+            reply, must match. Without O(targets[].send) the TCP banner is read.
+          - Over TLS when O(targets[].tls) is given.
+        type: str
+      expect_reply:
+        description:
+          - UDP only. Whether a reply is required (a C(reply) check). Defaults to V(true) when
+            O(targets[].expect) is given, else V(false) (then a reply still makes the port C(open)).
+        type: bool
+      max_ms:
+        description:
+          - Upper limit in milliseconds for the full response (when the target has response
+            checks) or for the TCP connect (the UDP reply) otherwise.
+        type: float
+      http:
+        description:
+          - Send one HTTP request and check the response. Speaks HTTPS when O(targets[].tls) is given.
+        type: dict
+        suboptions:
+          method:
+            description: HTTP method.
+            type: str
+            default: GET
+          path:
+            description: Request target, starting with C(/).
+            type: str
+            default: /
+          headers:
+            description:
+              - Extra request headers. Their values are treated as secrets, never returned; Ansible masks them wherever
+                they would appear in the task output.
+            type: dict
+          status:
+            description: Accepted status codes.
+            type: list
+            elements: int
+            default: [200]
+          body:
+            description: Regular expression the response body must match (searched).
+            type: str
+          json_query:
+            description:
+              - JMESPath expression over the JSON body; passes when the result is true in JMESPath
+                terms (not false, null or empty). See the notes for where it is evaluated.
+            type: str
+          user:
+            description: User name for HTTP basic authentication.
+            type: str
+          password:
+            description: Password for HTTP basic authentication.
+            type: str
+          data:
+            description: Request body (sent as UTF-8, with a Content-Length header).
+            type: str
+          host_header:
+            description: Value of the Host header; defaults to O(targets[].host) and the port when not the default one.
+            type: str
+          max_body:
+            description: Bytes of response body read at most; a longer body is truncated (and cannot be parsed as JSON).
+            type: int
+            default: 1048576
+      tls:
+        description:
+          - Do a TLS handshake once connected and check the certificate and protocol. Applies to
+            O(targets[].http) (HTTPS) and O(targets[].send)/O(targets[].expect) when given.
+        type: dict
+        suboptions:
+          verify:
+            description: Verify the certificate chain (C(tls_verify) check).
+            type: bool
+            default: true
+          ca:
+            description: CA bundle file on this host to verify against instead of the system CA store.
+            type: path
+          hostname:
+            description:
+              - Name sent as SNI and matched against the certificate; defaults to O(targets[].host) (not sent as SNI when it is an IP address).
+            type: str
+          check_hostname:
+            description: Match the host name against the certificate's subject alternative names (C(tls_hostname) check).
+            type: bool
+            default: true
+          min_days:
+            description: Minimum whole days before the certificate expires (C(tls_days) check).
+            type: int
+          min_version:
+            description: Lowest acceptable negotiated protocol version (C(tls_version) check).
+            type: str
+            choices: [TLSv1, TLSv1.1, TLSv1.2, TLSv1.3]
+          client_cert:
+            description: Client certificate file on this host (PEM), for servers that require one.
+            type: path
+          client_key:
+            description: Private key file of O(targets[].tls.client_cert), when not in the same file.
+            type: path
+      ssh:
+        description:
+          - Check an SSH server through paramiko (see the notes).
+        type: dict
+        suboptions:
+          user:
+            description: User name for the C(none) authentication request that lists the offered methods.
+            type: str
+            default: portproof
+          host_key:
+            description: Accepted host key fingerprints, C(SHA256:...) as printed by C(ssh-keygen -lf).
+            type: list
+            elements: str
+          auth_methods:
+            description:
+              - Authentication methods the server may offer; offering any other one fails the
+                C(ssh_auth_methods) check (for example V([publickey]) fails on a server that offers V(password)).
+            type: list
+            elements: str
+  load:
+    description:
+      - Put the single target of O(targets) under load after probing it. Each request is a TCP
+        connect, or the target's full check (TLS, HTTP, send/expect) when it has one, bounded by
+        its timeout; a request whose probe does not hold counts as an error.
+    type: dict
+    suboptions:
+      requests:
+        description: Number of requests.
+        type: int
+        default: 100
+      concurrency:
+        description: Requests in flight at once.
+        type: int
+        default: 10
+      p95_ms:
+        description: Upper limit for the 95th percentile latency of the successful requests (C(load_p95) check).
+        type: float
+      max_errors:
+        description: Failed requests tolerated (C(load_errors) check).
+        type: int
+        default: 0
+  wait:
+    description:
+      - Retry the probes that do not hold (state C(open) and no failing check) every
+        O(wait.interval) seconds until all hold or O(wait.timeout) seconds have passed. No
+        attempt outlives the wait. The module does not fail when the wait ends without success;
+        RV(wait.held) says so.
+    type: dict
+    suboptions:
+      timeout:
+        description: Seconds to keep retrying.
+        type: float
+        default: 60.0
+      interval:
+        description: Seconds between rounds.
+        type: float
+        default: 1.0
+"""
+
+EXAMPLES = r"""
+- name: Probe the database and the web front from the application host
+  portproof.validate.port_probe:
+    targets:
+      - {name: postgres, host: db1.internal, port: 5432, timeout: 2, max_ms: 50}
+      - name: web
+        host: web1.internal
+        port: 443
+        tls: {min_days: 14, min_version: TLSv1.2}
+        http: {path: /health, status: [200], json_query: "status == 'ok'"}
+      - {name: dns, host: 10.1.0.53, port: 53, proto: udp, send_hex: "abcd01000001000000000000076578616d706c6503636f6d0000010001", expect: "."}
+  register: probe
+
+- name: Fail when any probe did not hold
+  ansible.builtin.assert:
+    that: probe.ok
+    fail_msg: "{{ probe.probes | rejectattr('ok') | map(attribute='name') | list }}"
+
+- name: SSH must not offer password authentication
+  portproof.validate.port_probe:
+    targets:
+      - host: "{{ inventory_hostname }}"
+        port: 22
+        ssh: {auth_methods: [publickey], host_key: ["SHA256:2Hc6pGp3xWx8pKy0bJx7yHgG2b6xq0H0d0RkIYyTqE0"]}
+
+- name: The API answers within 250 ms at p95 under 20 concurrent requests
+  portproof.validate.port_probe:
+    targets:
+      - {host: api.internal, port: 8080, http: {path: /ping}}
+    load: {requests: 400, concurrency: 20, p95_ms: 250, max_errors: 0}
+  register: api_load
+
+- name: Wait for a restarted service to answer again
+  portproof.validate.port_probe:
+    targets:
+      - {host: 127.0.0.1, port: 6379, send: "PING\r\n", expect: "^\\+PONG", timeout: 1}
+    wait: {timeout: 60, interval: 2}
+  register: redis
+  failed_when: not redis.wait.held
+"""
+
+RETURN = r"""
+probes:
+  description: One result per target, in the order of O(targets).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The label given in O(targets[].name).
+      type: str
+      sample: postgres
+    host:
+      description: The host as given.
+      type: str
+      sample: db1.internal
+    port:
+      description: The port.
+      type: int
+      sample: 5432
+    proto:
+      description: V(tcp) or V(udp).
+      type: str
+      sample: tcp
+    state:
+      description: The outcome, see the description.
+      type: str
+      sample: open
+    reason:
+      description: Why the probe ended as it did when not simply C(open), for example C(Connection refused (ECONNREFUSED)).
+      type: str
+      sample: "No route to host (EHOSTUNREACH)"
+    phase:
+      description: Where the outcome was decided, V(resolve), V(connect) or V(response).
+      type: str
+      sample: connect
+    connected:
+      description: Whether the TCP connection was established (for UDP, whether a reply came).
+      type: bool
+      sample: true
+    resolved:
+      description: The address that was probed, as resolved on this host.
+      type: str
+      sample: 10.1.0.7
+    addresses:
+      description: Every address the name resolved to here.
+      type: list
+      elements: str
+      sample: [10.1.0.7]
+    family:
+      description: V(ipv4) or V(ipv6), null when the name did not resolve.
+      type: str
+      sample: ipv4
+    latency_ms:
+      description: TCP connect time (UDP reply time) in milliseconds, null when not connected.
+      type: float
+      sample: 0.412
+    total_ms:
+      description: Milliseconds from the connection attempt to the outcome (end of the last response check).
+      type: float
+      sample: 3.981
+    response:
+      description:
+        - The response checks of this target, in the order they run.
+        - Names are C(expect), C(send), C(reply), C(tls_handshake), C(tls_verify), C(tls_hostname), C(tls_days),
+          C(tls_version), C(http_status), C(http_body), C(http_json), C(ssh_handshake), C(ssh_host_key),
+          C(ssh_auth_methods) and C(max_ms).
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The check.
+          type: str
+        status:
+          description: V(pass), V(fail), V(error), V(unavailable) or V(skip).
+          type: str
+        expected:
+          description: What the check wanted.
+          type: raw
+        actual:
+          description: What was seen.
+          type: raw
+        message:
+          description: The verdict in words.
+          type: str
+        evaluated_on:
+          description: C(http_json) only, V(target) or V(controller).
+          type: str
+      sample:
+        - {name: http_status, status: pass, expected: [200], actual: 200, message: "GET /health answered 200 OK"}
+    ok:
+      description: State C(open) and no check failed, errored or was unavailable.
+      type: bool
+      sample: true
+    attempts:
+      description: How many times the target was probed (more than 1 with O(wait)).
+      type: int
+      sample: 1
+    reply:
+      description: TCP banner/reply or UDP reply received (bytes and a text excerpt).
+      type: dict
+      returned: when something was received for O(targets[].expect) or from UDP
+      sample: {bytes: 7, excerpt: "+PONG\r\n"}
+    tls:
+      description: Negotiated protocol and cipher, and the server certificate (subject, issuer, serial,
+        not_before, not_after, days_left, dns_names, ip_addresses, sha256), whether it verified.
+      type: dict
+      returned: when a TLS handshake completed
+    http:
+      description: Method, path, status, reason, version, a few response headers (content-type,
+        content-length, location, server), body size and excerpt.
+      type: dict
+      returned: when an HTTP response was read
+      contains:
+        json:
+          description: The parsed JSON body, when the JMESPath check is left to the controller.
+          type: raw
+          returned: when jmespath does not import on the probing host
+    ssh:
+      description: What the SSH server showed.
+      type: dict
+      returned: when an SSH server answered
+      contains:
+        banner:
+          description: The server's version line.
+          type: str
+          sample: SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3
+        key_type:
+          description: Host key algorithm negotiated (paramiko prefers ssh-ed25519).
+          type: str
+          returned: when paramiko is available
+        fingerprint:
+          description: Host key fingerprint, C(SHA256:...) as C(ssh-keygen -lf) prints it.
+          type: str
+          returned: when paramiko is available
+        auth_methods:
+          description: Authentication methods the server offers.
+          type: list
+          elements: str
+          returned: when paramiko is available
+load:
+  description: The load run, with its C(load_errors) and C(load_p95) checks.
+  returned: when O(load) is given
+  type: dict
+  sample:
+    host: api.internal
+    port: 8080
+    requests: 400
+    concurrency: 20
+    completed: 400
+    errors: 0
+    error_kinds: {}
+    error_samples: []
+    p50_ms: 3.1
+    p95_ms: 8.4
+    max_ms: 21.7
+    min_ms: 1.2
+    mean_ms: 3.9
+    duration_ms: 812.5
+    rate_per_s: 492.3
+    ok: true
+    checks:
+      - {name: load_errors, status: pass, expected: "<= 0", actual: 0, message: "0 of 400 requests failed"}
+wait:
+  description: How the wait went.
+  returned: when O(wait) is given
+  type: dict
+  sample: {held: true, rounds: 3, timeout: 60.0, interval: 2.0, elapsed_ms: 4210.3}
+  contains:
+    held:
+      description: Every probe held before the deadline.
+      type: bool
+    rounds:
+      description: Rounds of probing done.
+      type: int
+    elapsed_ms:
+      description: Time the wait took.
+      type: float
+ok:
+  description: Every probe holds (and the load checks pass).
+  returned: always
+  type: bool
+  sample: false
+elapsed_ms:
+  description: Time the module spent probing, in milliseconds.
+  returned: always
+  type: float
+  sample: 1004.2
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError
+
+HTTP_SPEC = dict(
+    method=dict(type='str', default='GET'),
+    path=dict(type='str', default='/'),
+    headers=dict(type='dict', no_log=True),
+    status=dict(type='list', elements='int', default=[200]),
+    body=dict(type='str'),
+    json_query=dict(type='str'),
+    user=dict(type='str'),
+    password=dict(type='str', no_log=True),
+    data=dict(type='str'),
+    host_header=dict(type='str'),
+    max_body=dict(type='int', default=1048576),
+)
+
+TLS_SPEC = dict(
+    verify=dict(type='bool', default=True),
+    ca=dict(type='path'),
+    hostname=dict(type='str'),
+    check_hostname=dict(type='bool', default=True),
+    min_days=dict(type='int'),
+    min_version=dict(type='str', choices=['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']),
+    client_cert=dict(type='path'),
+    client_key=dict(type='path', no_log=True),
+)
+
+SSH_SPEC = dict(
+    user=dict(type='str', default='portproof'),
+    host_key=dict(type='list', elements='str', no_log=False),
+    auth_methods=dict(type='list', elements='str'),
+)
+
+TARGET_SPEC = dict(
+    name=dict(type='str'),
+    host=dict(type='str', required=True),
+    port=dict(type='int', required=True),
+    proto=dict(type='str', default='tcp', choices=['tcp', 'udp']),
+    family=dict(type='str', default='any', choices=['any', 'ipv4', 'ipv6']),
+    timeout=dict(type='float', default=5.0),
+    send=dict(type='str'),
+    send_hex=dict(type='str'),
+    expect=dict(type='str'),
+    expect_reply=dict(type='bool'),
+    max_ms=dict(type='float'),
+    http=dict(type='dict', options=HTTP_SPEC),
+    tls=dict(type='dict', options=TLS_SPEC),
+    ssh=dict(type='dict', options=SSH_SPEC),
+)
+
+ARGUMENT_SPEC = dict(
+    targets=dict(
+        type='list', elements='dict', required=True, options=TARGET_SPEC,
+        mutually_exclusive=[['send', 'send_hex'], ['ssh', 'http'], ['ssh', 'tls'], ['ssh', 'send'], ['ssh', 'send_hex'],
+                            ['ssh', 'expect'], ['http', 'send'], ['http', 'send_hex'], ['http', 'expect']],
+    ),
+    load=dict(
+        type='dict',
+        options=dict(
+            requests=dict(type='int', default=100),
+            concurrency=dict(type='int', default=10),
+            p95_ms=dict(type='float'),
+            max_errors=dict(type='int', default=0),
+        ),
+    ),
+    wait=dict(
+        type='dict',
+        options=dict(
+            timeout=dict(type='float', default=60.0),
+            interval=dict(type='float', default=1.0),
+        ),
+    ),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        result = run(module.params)
+    except ProbeConfigError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

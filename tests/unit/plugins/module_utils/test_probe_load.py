@@ -1,0 +1,116 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# The load check of port_probe: arithmetic, and real runs against services on loopback.
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import time
+
+import pytest
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_load import summarize
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+servers = _load('probe_servers')
+
+
+@pytest.fixture(scope='module')
+def web():
+    server = servers.HttpServer()
+    yield server
+    server.close()
+
+
+def test_summarize():
+    opts = {'requests': 22, 'concurrency': 2, 'p95_ms': 19.5, 'max_errors': 1}
+    result = summarize({'host': 'h'}, opts, [float(v) for v in range(1, 21)], {'refused': 1, 'http_status': 1}, ['x'], 2.0)
+    assert {key: result[key] for key in ('completed', 'errors', 'error_kinds', 'p50_ms', 'p95_ms', 'max_ms', 'min_ms', 'mean_ms',
+                                         'duration_ms', 'rate_per_s', 'ok')} == {
+        'completed': 22, 'errors': 2, 'error_kinds': {'http_status': 1, 'refused': 1}, 'p50_ms': 10.0, 'p95_ms': 19.0,
+        'max_ms': 20.0, 'min_ms': 1.0, 'mean_ms': 10.5, 'duration_ms': 2000.0, 'rate_per_s': 11.0, 'ok': False}
+    assert result['checks'] == [
+        {'name': 'load_errors', 'status': 'fail', 'expected': '<= 1', 'actual': 2,
+         'message': '2 of 22 requests failed: http_status 1, refused 1'},
+        {'name': 'load_p95', 'status': 'pass', 'expected': 19.5, 'actual': 19.0,
+         'message': 'p95 19.000 ms over 20 successful requests (limit 19.5 ms)'},
+    ]
+
+
+def test_summarize_without_successes():
+    result = summarize({}, {'requests': 3, 'concurrency': 1, 'p95_ms': 10, 'max_errors': 5}, [], {'timeout': 3}, [], 1.0)
+    assert result['p95_ms'] is None and result['checks'][1]['status'] == 'fail'
+    assert result['checks'][0]['status'] == 'pass'
+
+
+def test_http_load_reports_p95_and_fails_a_too_tight_limit(web):
+    target = {'host': '127.0.0.1', 'port': web.port, 'http': {'path': '/slow?d=0.02', 'json_query': "status == 'ok'"}}
+    tight = run({'targets': [target], 'load': {'requests': 60, 'concurrency': 6, 'p95_ms': 1}})
+    load = tight['load']
+    assert (load['completed'], load['errors'], load['concurrency']) == (60, 0, 6)
+    assert 20 <= load['p50_ms'] <= load['p95_ms'] <= load['max_ms']
+    assert load['checks'][1]['name'] == 'load_p95' and load['checks'][1]['status'] == 'fail'
+    assert load['checks'][1]['actual'] == load['p95_ms']
+    assert load['ok'] is False and tight['ok'] is False
+    assert tight['probes'][0]['ok'] is True
+    # 60 requests of >= 20 ms, 6 at a time: at least 10 rounds, far less than 60 in a row.
+    assert 200 <= load['duration_ms'] < 3000
+    relaxed = run({'targets': [target], 'load': {'requests': 20, 'concurrency': 5, 'p95_ms': 5000}})
+    assert relaxed['load']['ok'] is True and relaxed['ok'] is True
+
+
+def test_http_errors_are_counted_by_kind(web):
+    result = run({'targets': [{'host': '127.0.0.1', 'port': web.port, 'http': {'path': '/degraded'}}],
+                  'load': {'requests': 10, 'concurrency': 3, 'max_errors': 10}})
+    assert result['load']['errors'] == 10 and result['load']['error_kinds'] == {'http_status': 10}
+    assert result['load']['error_samples'][0] == 'http_status: GET /degraded answered 503 Service Unavailable'
+    assert result['load']['p95_ms'] is None
+    assert result['load']['ok'] is True  # 10 errors tolerated
+
+
+def test_tcp_connect_load_and_refused_port():
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(512)
+        port = listener.getsockname()[1]
+        ok = run({'targets': [{'host': '127.0.0.1', 'port': port}], 'load': {'requests': 200, 'concurrency': 20, 'p95_ms': 500}})
+    assert (ok['load']['completed'], ok['load']['errors'], ok['load']['ok']) == (200, 0, True)
+    refused = run({'targets': [{'host': '127.0.0.1', 'port': servers.free_port()}], 'load': {'requests': 15, 'concurrency': 4}})
+    assert refused['load']['error_kinds'] == {'refused': 15}
+    assert refused['load']['error_samples'][0] == 'refused: Connection refused (ECONNREFUSED)'
+
+
+def test_hanging_service_under_load_is_bounded_by_each_timeout():
+    server = servers.TcpServer()
+    try:
+        began = time.monotonic()
+        result = run({'targets': [{'host': '127.0.0.1', 'port': server.port, 'timeout': 0.3, 'expect': 'x'}],
+                      'load': {'requests': 6, 'concurrency': 3}})
+        took = time.monotonic() - began
+    finally:
+        server.close()
+    # probe (0.3 s) + two rounds of three requests (0.3 s each)
+    assert 0.85 < took < 2.5
+    assert result['load']['error_kinds'] == {'timeout': 6}
+
+
+def test_unresolvable_target_skips_the_load():
+    def resolver(host, family, kind):
+        raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')
+
+    result = run({'targets': [{'host': 'nosuch.lab.test', 'port': 80}], 'load': {'requests': 5}}, resolver=resolver)
+    assert result['probes'][0]['state'] == 'dns_error'
+    assert result['load']['ok'] is False
+    assert result['load']['checks'][0]['message'] == 'not run: the target did not resolve (dns_error)'

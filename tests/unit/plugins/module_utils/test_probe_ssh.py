@@ -1,0 +1,126 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# SSH checks of port_probe against the machine's sshd on loopback (host key fingerprint as
+# ssh-keygen prints it, offered authentication methods), and without paramiko.
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.portproof.validate.plugins.module_utils import _probe_ssh
+from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import fingerprint
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+servers = _load('probe_servers')
+needs_sshd = pytest.mark.skipif(not servers.sshd_usable(), reason='needs root, /usr/sbin/sshd and ssh-keygen')
+
+
+@pytest.fixture(scope='module')
+def sshd_password():
+    server = servers.Sshd(password=True)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope='module')
+def sshd_keys_only():
+    server = servers.Sshd(password=False)
+    yield server
+    server.close()
+
+
+def checks(result):
+    return dict((entry['name'], entry) for entry in result['response'])
+
+
+@pytest.mark.skipif(shutil.which('ssh-keygen') is None, reason='needs ssh-keygen')
+@pytest.mark.parametrize('kind', ['ed25519', 'ecdsa', 'rsa'])
+def test_fingerprint_is_what_ssh_keygen_prints(tmp_path, kind):
+    key = str(tmp_path / kind)
+    subprocess.run(['ssh-keygen', '-q', '-t', kind, '-N', '', '-f', key], check=True)
+    with open(key + '.pub') as handle:
+        blob = base64.b64decode(handle.read().split()[1])
+    printed = subprocess.run(['ssh-keygen', '-l', '-f', key + '.pub'], check=True, capture_output=True, text=True).stdout.split()[1]
+    assert fingerprint(blob) == printed
+
+
+@needs_sshd
+def test_password_offering_server_fails_publickey_only(sshd_password):
+    (result,) = run({'targets': [{'host': '127.0.0.1', 'port': sshd_password.port,
+                                  'ssh': {'auth_methods': ['publickey'], 'host_key': [sshd_password.fingerprint]}}]})['probes']
+    got = checks(result)
+    assert [entry['name'] for entry in result['response']] == ['ssh_handshake', 'ssh_host_key', 'ssh_auth_methods']
+    assert got['ssh_handshake']['status'] == 'pass'
+    assert got['ssh_host_key'] == {'name': 'ssh_host_key', 'status': 'pass', 'expected': [sshd_password.fingerprint],
+                                   'actual': sshd_password.fingerprint,
+                                   'message': 'host key %s is expected' % sshd_password.fingerprint}
+    assert got['ssh_auth_methods'] == {'name': 'ssh_auth_methods', 'status': 'fail', 'expected': ['publickey'],
+                                       'actual': ['publickey', 'password'],
+                                       'message': 'offers methods outside the allowed list: password'}
+    assert result['ssh']['key_type'] == 'ssh-ed25519'
+    assert result['ssh']['banner'].startswith('SSH-2.0-OpenSSH_')
+    assert result['state'] == 'open' and result['ok'] is False
+
+
+@needs_sshd
+def test_publickey_only_server_passes_and_wrong_key_fails(sshd_keys_only):
+    good, wrong = run({'targets': [
+        {'host': '127.0.0.1', 'port': sshd_keys_only.port, 'ssh': {'auth_methods': ['publickey'], 'host_key': [sshd_keys_only.fingerprint]}},
+        {'host': '127.0.0.1', 'port': sshd_keys_only.port, 'ssh': {'host_key': ['SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']}},
+    ]})['probes']
+    assert good['ok'] is True
+    assert checks(good)['ssh_auth_methods']['actual'] == ['publickey']
+    assert checks(wrong)['ssh_host_key']['status'] == 'fail'
+    assert wrong['ssh']['auth_methods'] == ['publickey']
+
+
+@needs_sshd
+def test_without_paramiko_the_checks_are_unavailable(sshd_password, monkeypatch):
+    monkeypatch.setattr(_probe_ssh, 'HAS_PARAMIKO', False)
+    monkeypatch.setattr(_probe_ssh, 'PARAMIKO_IMPORT_ERROR', "ModuleNotFoundError: No module named 'paramiko'")
+    (result,) = run({'targets': [{'host': '127.0.0.1', 'port': sshd_password.port, 'ssh': {'auth_methods': ['publickey']}}]})['probes']
+    assert [(entry['name'], entry['status']) for entry in result['response']] == [
+        ('ssh_handshake', 'unavailable'), ('ssh_auth_methods', 'unavailable')]
+    message = result['response'][0]['message']
+    assert message.startswith('paramiko is not importable by the Python running this module (')
+    assert message.endswith("): ModuleNotFoundError: No module named 'paramiko'")
+    assert result['ssh']['banner'].startswith('SSH-2.0-OpenSSH_')
+    assert result['state'] == 'open' and result['ok'] is False
+
+
+def test_not_an_ssh_server_fails_the_handshake():
+    server = servers.TcpServer(servers.banner(b'220 smtp ready\r\n'))
+    try:
+        (result,) = run({'targets': [{'host': '127.0.0.1', 'port': server.port, 'timeout': 3, 'ssh': {}}]})['probes']
+    finally:
+        server.close()
+    assert result['state'] == 'open'
+    assert checks(result)['ssh_handshake']['status'] == 'fail'
+    assert checks(result)['ssh_handshake']['message'].startswith('SSH handshake failed: ')
+
+
+def test_silent_server_times_out_within_the_deadline():
+    server = servers.TcpServer()
+    try:
+        (result,) = run({'targets': [{'host': '127.0.0.1', 'port': server.port, 'timeout': 0.5, 'ssh': {}}]})['probes']
+    finally:
+        server.close()
+    assert (result['state'], result['connected']) == ('timeout', True)
+    assert checks(result)['ssh_handshake']['actual'] == 'timeout'
+    assert result['total_ms'] < 1000

@@ -1,0 +1,171 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# TLS checks of port_probe against real TLS servers on loopback with certificates made by
+# cryptography: chain (given CA or system store), host name, days left, protocol version.
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import os
+import ssl
+
+import pytest
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+servers = _load('probe_servers')
+
+
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    return servers.Pki(str(tmp_path_factory.mktemp('pki')))
+
+
+@pytest.fixture(scope='module')
+def short_lived(pki):
+    """HTTPS on loopback with a certificate that expires in 5 days (and a bit)."""
+    cert, key, not_after = pki.leaf('short', datetime.timedelta(days=5, hours=1))
+    server = servers.HttpServer(cert, key)
+    server.not_after = not_after
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope='module')
+def tls12_only(pki):
+    cert, key, _not_after = pki.leaf('tls12', datetime.timedelta(days=90))
+    server = servers.HttpServer(cert, key, max_version=ssl.TLSVersion.TLSv1_2)
+    yield server
+    server.close()
+
+
+def probe(*targets):
+    return run({'targets': list(targets)})['probes']
+
+
+def checks(result):
+    return dict((entry['name'], entry) for entry in result['response'])
+
+
+def test_five_day_certificate_fails_min_days_14(pki, short_lived):
+    (result,) = probe({'host': 'localhost', 'port': short_lived.port, 'family': 'ipv4',
+                       'tls': {'ca': pki.ca_path, 'min_days': 14, 'min_version': 'TLSv1.2'}, 'http': {'path': '/health'}})
+    got = checks(result)
+    assert [entry['name'] for entry in result['response']] == [
+        'tls_handshake', 'tls_verify', 'tls_hostname', 'tls_days', 'tls_version', 'http_status']
+    assert got['tls_days'] == {'name': 'tls_days', 'status': 'fail', 'expected': '>= 14', 'actual': 5,
+                               'message': 'certificate expires %s (5 days left)' % short_lived.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}
+    assert got['tls_verify']['status'] == 'pass' and got['tls_verify']['expected'] == pki.ca_path
+    assert got['tls_hostname']['status'] == 'pass' and got['tls_hostname']['actual'] == ['localhost', '127.0.0.1']
+    assert got['tls_version'] == {'name': 'tls_version', 'status': 'pass', 'expected': '>= TLSv1.2', 'actual': 'TLSv1.3',
+                                  'message': 'negotiated TLSv1.3'}
+    assert got['http_status']['status'] == 'pass'
+    assert result['ok'] is False
+    assert result['tls']['days_left'] == 5 and result['tls']['verified'] is True
+    assert result['tls']['subject'] == 'CN=localhost' and result['tls']['issuer'] == 'CN=portproof test CA'
+
+
+def test_same_certificate_passes_min_days_5(pki, short_lived):
+    (result,) = probe({'host': '127.0.0.1', 'port': short_lived.port, 'tls': {'ca': pki.ca_path, 'min_days': 5}})
+    assert checks(result)['tls_days']['status'] == 'pass'
+    assert checks(result)['tls_hostname']['expected'] == '127.0.0.1'
+    assert result['ok'] is True
+    assert result['tls']['sni'] is None
+
+
+def test_unknown_ca_fails_verification_but_the_certificate_is_still_evidence(short_lived):
+    (result,) = probe({'host': 'localhost', 'port': short_lived.port, 'family': 'ipv4',
+                       'tls': {'min_days': 1}, 'http': {'path': '/health', 'headers': {'Authorization': 'Bearer t'}}})
+    got = checks(result)
+    assert got['tls_verify']['status'] == 'fail'
+    assert got['tls_verify']['expected'] == 'the system CA store'
+    assert got['tls_verify']['actual'] == 'unable to get local issuer certificate'
+    assert got['tls_days']['status'] == 'pass' and got['tls_days']['actual'] == 5
+    assert got['tls_hostname']['status'] == 'pass'
+    assert got['http_status'] == {'name': 'http_status', 'status': 'skip', 'expected': None, 'actual': None,
+                                  'message': 'not run: the certificate chain did not verify, nothing is sent to this server'}
+    assert result['tls']['verified'] is False
+    assert 'http' not in result
+    assert result['ok'] is False
+
+
+def test_verify_off_still_checks_the_rest(short_lived):
+    (result,) = probe({'host': '127.0.0.1', 'port': short_lived.port, 'tls': {'verify': False}, 'http': {'path': '/health'}})
+    assert [entry['name'] for entry in result['response']] == ['tls_handshake', 'tls_hostname', 'http_status']
+    assert result['ok'] is True
+
+
+def test_hostname_mismatch(pki, short_lived):
+    (result,) = probe({'host': '127.0.0.1', 'port': short_lived.port, 'tls': {'ca': pki.ca_path, 'hostname': 'db.example.test'}})
+    assert checks(result)['tls_hostname'] == {
+        'name': 'tls_hostname', 'status': 'fail', 'expected': 'db.example.test', 'actual': ['localhost', '127.0.0.1'],
+        'message': 'db.example.test is not among the certificate names localhost, 127.0.0.1'}
+    assert result['tls']['sni'] == 'db.example.test'
+
+
+def test_expired_certificate(pki):
+    cert, key, _not_after = pki.leaf('expired', datetime.timedelta(days=-2, hours=1), not_before_days=30)
+    server = servers.HttpServer(cert, key)
+    try:
+        (result,) = probe({'host': '127.0.0.1', 'port': server.port, 'tls': {'ca': pki.ca_path, 'min_days': 0}})
+    finally:
+        server.close()
+    assert checks(result)['tls_verify']['actual'] == 'certificate has expired'
+    assert checks(result)['tls_days']['status'] == 'fail' and checks(result)['tls_days']['actual'] == -2
+    assert checks(result)['tls_days']['message'].startswith('certificate expired ')
+
+
+def test_min_version(pki, tls12_only):
+    low, high = probe({'host': '127.0.0.1', 'port': tls12_only.port, 'tls': {'ca': pki.ca_path, 'min_version': 'TLSv1.3'}},
+                      {'host': '127.0.0.1', 'port': tls12_only.port, 'tls': {'ca': pki.ca_path, 'min_version': 'TLSv1.2'}})
+    assert checks(low)['tls_version'] == {'name': 'tls_version', 'status': 'fail', 'expected': '>= TLSv1.3', 'actual': 'TLSv1.2',
+                                          'message': 'negotiated TLSv1.2'}
+    assert checks(high)['tls_version']['status'] == 'pass'
+
+
+def test_tls_to_a_plain_port_fails_the_handshake():
+    web = servers.HttpServer()
+    try:
+        (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'tls': {'verify': False}, 'http': {}})
+    finally:
+        web.close()
+    assert result['state'] == 'open'
+    assert checks(result)['tls_handshake']['status'] == 'fail'
+    assert checks(result)['tls_handshake']['message'].startswith('TLS handshake failed: ')
+    assert checks(result)['http_status']['message'] == 'not run: the TLS handshake failed'
+
+
+def test_missing_ca_file_is_an_error(tmp_path, short_lived):
+    (result,) = probe({'host': '127.0.0.1', 'port': short_lived.port, 'tls': {'ca': str(tmp_path / 'nope.pem')}})
+    assert checks(result)['tls_handshake']['status'] == 'error'
+    assert checks(result)['tls_handshake']['message'].startswith('cannot load the CA or client certificate on this host: ')
+
+
+def test_send_expect_over_tls(pki):
+    cert, key, _not_after = pki.leaf('banner', datetime.timedelta(days=30))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def handler(conn):
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b'* OK IMAP4rev1 ready\r\n')
+            tls.recv(100)
+
+    server = servers.TcpServer(handler)
+    try:
+        (result,) = probe({'host': '127.0.0.1', 'port': server.port, 'tls': {'ca': pki.ca_path}, 'expect': r'^\* OK'})
+    finally:
+        server.close()
+    assert [(entry['name'], entry['status']) for entry in result['response']] == [
+        ('tls_handshake', 'pass'), ('tls_verify', 'pass'), ('tls_hostname', 'pass'), ('expect', 'pass')]
