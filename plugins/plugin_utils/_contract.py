@@ -1,0 +1,267 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The contract of a host: ``portproof_services`` plus every ``portproof_services__*`` variable.
+
+``load_contract`` merges and validates it and returns the services normalised (defaults filled
+in, ``bind``/``allow_from``/``deny_from`` parsed). Every problem is collected and reported at
+once, each naming the host, the variable, the item and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import BIND_CLASSES, parse_network
+
+SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
+PUBLISH_KEYS = ("container", "container_port", "image", "host_ip")
+CHECK_KEYS = ("http", "tls", "send", "expect", "ssh", "max_ms", "load")
+HTTP_KEYS = ("method", "path", "status", "headers", "body", "json_query", "host", "basic_auth")
+TLS_KEYS = ("min_days", "verify", "ca", "hostname", "min_version")
+SSH_KEYS = ("auth_methods", "host_key")
+LOAD_KEYS = ("concurrency", "requests", "p95_ms", "max_errors")
+ALLOW_WORDS = ("controller",)
+DENY_WORDS = ("public",)
+_PORT_SPEC = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp))?$")
+
+
+class ContractError(ValueError):
+    """The contract of a host is wrong; ``problems`` lists every reason, each fully located."""
+
+    def __init__(self, host, problems):
+        self.host = host
+        self.problems = problems
+        super(ContractError, self).__init__("invalid portproof contract for host %s:\n  - %s" % (host, "\n  - ".join(problems)))
+
+
+def contract_variables(hostvars):
+    """The contract variables of a host, by name, in name order (portproof_services first)."""
+    names = sorted(name for name in hostvars if name == "portproof_services" or name.startswith("portproof_services__"))
+    return [(name, hostvars[name]) for name in names]
+
+
+def parse_port_spec(spec):
+    """'22/tcp', '8000-8010/udp' or '53' -> (first, last, protos). Raises ValueError naming the spec."""
+    match = _PORT_SPEC.match(str(spec).strip())
+    if not match:
+        raise ValueError("port spec %r is not PORT[-PORT][/tcp|/udp]" % (spec,))
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if not 1 <= first <= last <= 65535:
+        raise ValueError("port spec %r is outside 1-65535 or its range is reversed" % (spec,))
+    protos = (match.group(3),) if match.group(3) else ("tcp", "udp")
+    return first, last, protos
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _port(value, where, problems, allow_auto=False):
+    if allow_auto and value == "auto":
+        return value
+    if not _is_int(value):
+        problems.append("%s: port %r is not an integer%s" % (where, value, " or 'auto'" if allow_auto else ""))
+        return None
+    if not 1 <= value <= 65535:
+        problems.append("%s: port %d is out of range 1-65535" % (where, value))
+        return None
+    return value
+
+
+def _unknown_keys(item, allowed, where, problems):
+    unknown = sorted(str(k) for k in item if k not in allowed)
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        problems.append("%s: unknown key%s %s (allowed: %s)" % (where, plural, ", ".join(unknown), ", ".join(allowed)))
+
+
+def _bind(value, where, problems):
+    values = value if isinstance(value, list) else [value]
+    parsed = []
+    for entry in values:
+        if not isinstance(entry, str) or not entry:
+            problems.append("%s: bind entry %r is not a string" % (where, entry))
+            continue
+        if entry in BIND_CLASSES:
+            parsed.append({"class": entry})
+            continue
+        if entry in ("0.0.0.0", "::"):  # the wildcard of a family: every address of it
+            parsed.append({"network": entry + "/0"})
+            continue
+        try:
+            parsed.append({"network": str(parse_network(entry))})
+        except ValueError:
+            problems.append("%s: bind %r is neither one of %s nor an IP address or CIDR" % (where, entry, ", ".join(BIND_CLASSES)))
+    return parsed
+
+
+def _sources(value, key, where, problems, groups, hosts):
+    words = ALLOW_WORDS if key == "allow_from" else DENY_WORDS
+    if not isinstance(value, list):
+        problems.append("%s: %s must be a list of groups, hosts, CIDRs or %s" % (where, key, "/".join(words)))
+        return []
+    parsed = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry:
+            problems.append("%s: %s entry %r is not a string" % (where, key, entry))
+        elif entry in words:
+            parsed.append({"kind": entry, "name": entry})
+        elif entry in groups:
+            parsed.append({"kind": "group", "name": entry})
+        elif entry in hosts:
+            parsed.append({"kind": "host", "name": entry})
+        else:
+            try:
+                parsed.append({"kind": "cidr", "name": entry, "network": str(parse_network(entry))})
+            except ValueError:
+                other = ALLOW_WORDS if key == "deny_from" else DENY_WORDS
+                hint = " ('%s' is only valid in %s)" % (entry, "allow_from" if key == "deny_from" else "deny_from") \
+                    if entry in other else ""
+                problems.append("%s: %s entry %r is not an inventory group, an inventory host, a CIDR or %s%s"
+                                % (where, key, entry, "/".join(words), hint))
+    return parsed
+
+
+def _positive_int(block, key, where, problems, minimum=1):
+    if key in block and (not _is_int(block[key]) or block[key] < minimum):
+        problems.append("%s: %s must be an integer >= %d, got %r" % (where, key, minimum, block[key]))
+
+
+def _regex(value, what, where, problems):
+    if not isinstance(value, str):
+        problems.append("%s: %s must be a regular expression string, got %r" % (where, what, value))
+        return
+    try:
+        re.compile(value)
+    except re.error as exc:
+        problems.append("%s: %s %r is not a valid regular expression (%s)" % (where, what, value, exc))
+
+
+def _check(value, where, problems):
+    if not isinstance(value, dict):
+        problems.append("%s: check must be a mapping" % where)
+        return {}
+    _unknown_keys(value, CHECK_KEYS, where + ".check", problems)
+    for key, keys in (("http", HTTP_KEYS), ("tls", TLS_KEYS), ("ssh", SSH_KEYS), ("load", LOAD_KEYS)):
+        if key in value:
+            if not isinstance(value[key], dict):
+                problems.append("%s.check: %s must be a mapping" % (where, key))
+                continue
+            _unknown_keys(value[key], keys, "%s.check.%s" % (where, key), problems)
+    http = value.get("http") if isinstance(value.get("http"), dict) else {}
+    if "status" in http and (not _is_int(http["status"]) or not 100 <= http["status"] <= 599):
+        problems.append("%s.check.http: status must be an HTTP status code 100-599, got %r" % (where, http["status"]))
+    if "body" in http:
+        _regex(http["body"], "check.http.body", where, problems)
+    if "expect" in value:
+        _regex(value["expect"], "check.expect", where, problems)
+    if "send" in value and not isinstance(value["send"], str):
+        problems.append("%s: check.send must be a string, got %r" % (where, value["send"]))
+    _positive_int(value, "max_ms", where + ".check", problems)
+    tls = value.get("tls") if isinstance(value.get("tls"), dict) else {}
+    _positive_int(tls, "min_days", where + ".check.tls", problems, minimum=0)
+    load = value.get("load") if isinstance(value.get("load"), dict) else {}
+    for key in ("concurrency", "requests", "p95_ms"):
+        _positive_int(load, key, where + ".check.load", problems)
+    _positive_int(load, "max_errors", where + ".check.load", problems, minimum=0)
+    ssh = value.get("ssh") if isinstance(value.get("ssh"), dict) else {}
+    if "auth_methods" in ssh and not (isinstance(ssh["auth_methods"], list) and all(isinstance(m, str) for m in ssh["auth_methods"])):
+        problems.append("%s.check.ssh: auth_methods must be a list of method names" % where)
+    return value
+
+
+def _service(item, where, problems, groups, hosts):
+    if not isinstance(item, dict):
+        problems.append("%s: must be a mapping with at least name and port, got %r" % (where, item))
+        return None
+    named = "%s (%s)" % (where, item["name"]) if isinstance(item.get("name"), str) else where
+    _unknown_keys(item, SERVICE_KEYS, named, problems)
+    if not isinstance(item.get("name"), str) or not item.get("name"):
+        problems.append("%s: name is required and must be a non-empty string" % where)
+    if "port" not in item:
+        problems.append("%s: port is required" % named)
+    service = {
+        "name": item.get("name"),
+        "proto": item.get("proto", "tcp"),
+        "bind": _bind(item.get("bind", "any"), named, problems),
+        "process": item.get("process"),
+        "user": item.get("user"),
+        "publish": None,
+        "allow_from": _sources(item.get("allow_from", []), "allow_from", named, problems, groups, hosts),
+        "deny_from": _sources(item.get("deny_from", []), "deny_from", named, problems, groups, hosts),
+        "check": _check(item.get("check", {}), named, problems),
+    }
+    if service["proto"] not in ("tcp", "udp"):
+        problems.append("%s: proto %r is not tcp or udp" % (named, service["proto"]))
+    if service["process"] is not None:
+        _regex(service["process"], "process", named, problems)
+    if service["user"] is not None and not isinstance(service["user"], str):
+        problems.append("%s: user must be a string, got %r" % (named, service["user"]))
+    publish = item.get("publish")
+    if publish is not None:
+        if not isinstance(publish, dict):
+            problems.append("%s: publish must be a mapping with container and container_port" % named)
+        else:
+            _unknown_keys(publish, PUBLISH_KEYS, named + ".publish", problems)
+            if not isinstance(publish.get("container"), str) or not publish.get("container"):
+                problems.append("%s: publish.container is required (the container's name)" % named)
+            service["publish"] = {
+                "container": publish.get("container"),
+                "container_port": _port(publish.get("container_port"), named + ".publish.container_port", problems),
+                "image": publish.get("image"),
+                "host_ip": publish.get("host_ip"),
+            }
+            if publish.get("host_ip") is not None:
+                try:
+                    parse_network(publish["host_ip"])
+                except ValueError:
+                    problems.append("%s: publish.host_ip %r is not an IP address" % (named, publish["host_ip"]))
+    if "port" in item:
+        service["port"] = _port(item["port"], named, problems, allow_auto=True)
+        if item["port"] == "auto" and publish is None:
+            problems.append("%s: port 'auto' needs publish (the container whose published port it is)" % named)
+    return service
+
+
+def load_contract(host, variables, groups, hosts, strict=False, ignore=None, address=None):
+    """Merge and validate a host's contract variables [(name, value), ...]; raise ContractError."""
+    problems = []
+    services = []
+    seen = {}
+    for name, value in variables:
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            problems.append("%s: must be a list of services, got %s" % (name, type(value).__name__))
+            continue
+        for index, item in enumerate(value):
+            where = "%s[%d]" % (name, index)
+            service = _service(item, where, problems, groups, hosts)
+            if service is None:
+                continue
+            service["variable"] = where
+            if service["name"] in seen:
+                problems.append("%s (%s): name is already used by %s; names are unique per host"
+                                % (where, service["name"], seen[service["name"]]))
+            elif service["name"]:
+                seen[service["name"]] = where
+            services.append(service)
+    if not isinstance(strict, bool):
+        problems.append("portproof_strict: must be true or false, got %r" % (strict,))
+    for index, spec in enumerate(ignore or []):
+        try:
+            parse_port_spec(spec)
+        except ValueError as exc:
+            problems.append("portproof_ignore[%d]: %s" % (index, exc))
+    if address not in (None, ""):
+        try:
+            parse_network(address, host_only=True)
+        except ValueError:
+            problems.append("portproof_address: %r is not an IP address" % (address,))
+    if problems:
+        raise ContractError(host, problems)
+    return services

@@ -1,0 +1,154 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""Static firewall checks: would a new connection from each allowed source get in, and from each denied one not?
+
+Sources come from the contract's ``allow_from``/``deny_from``: inventory hosts and the hosts of
+groups (at their ``portproof_address``, else ``ansible_host``, else their name when it is an
+address), CIDRs (their first and last host address: a verdict that differs inside the range is
+reported with the address that differs), ``public`` (203.0.113.7 and 2001:db8::7, addresses
+outside every internal range) and ``controller`` (``portproof_controller_address``, else the
+address the controller's SSH session came from). The verdict is the collection's firewall walk
+over the target's gathered rules.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network, version_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import host_ports, result
+
+PUBLIC = ("203.0.113.7", "2001:db8::7")
+
+
+def host_address(hostvars, name):
+    """Where other hosts reach NAME: portproof_address, else ansible_host, else the name if it is an address."""
+    hvars = hostvars.get(name) or {}
+    for key in ("portproof_address", "ansible_host"):
+        value = hvars.get(key)
+        if value:
+            return str(value)
+    try:
+        parse_network(name, host_only=True)
+        return name
+    except ValueError:
+        return None
+
+
+def expand_sources(entries, groups, hostvars, facts, controller=None):
+    """[(source label, address or None, note)] for the allow_from/deny_from entries of a service."""
+    expanded = []
+    for entry in entries:
+        kind, name = entry["kind"], entry["name"]
+        if kind in ("group", "host"):
+            members = groups.get(name, []) if kind == "group" else [name]
+            for member in members:
+                expanded.append((member, host_address(hostvars, member), None))
+        elif kind == "cidr":
+            net = parse_network(entry["network"])
+            first, last = (net[1], net[-2]) if net.size > 2 else (net[0], net[-1])
+            for address in sorted({str(first), str(last)}):
+                expanded.append((name, address, None))
+        elif kind == "public":
+            expanded.extend((name, address, None) for address in PUBLIC)
+        elif kind == "controller":
+            expanded.append((name, controller or (facts or {}).get("ssh_client"),
+                             "set portproof_controller_address: the controller's SSH session address is not known"))
+    return expanded
+
+
+def destination(target_address, facts, version):
+    """The target's address of that IP version: its own reach address, or one of its global addresses."""
+    if target_address and version_of(target_address) == version:
+        return target_address
+    for item in (facts or {}).get("addresses") or []:
+        if item["family"] == "ipv%d" % version and item.get("scope") == "global":
+            return item["address"]
+    return None
+
+
+def interface_of(address, facts):
+    for item in (facts or {}).get("addresses") or []:
+        if item["address"] == address:
+            return item["interface"]
+    return None
+
+
+def _rule_text(verdict):
+    rule = verdict.get("rule")
+    if rule:
+        return "rule %s %s %s #%s: %s" % (rule.get("family"), rule.get("table"), rule.get("chain"), rule.get("index"), rule.get("text"))
+    return verdict.get("reason") or "the chain policy"
+
+
+def check_firewall(host, service, facts, groups, hostvars, target_address, compiled_cache):
+    """firewall_allow and firewall_deny results of one service, one per source host, CIDR or word."""
+    name, proto = service["name"], service["proto"]
+    results = []
+    plan = [("firewall_allow", entry) for entry in service["allow_from"]] + [("firewall_deny", entry) for entry in service["deny_from"]]
+    if not plan:
+        return results
+    firewall = (facts or {}).get("firewall")
+    if not firewall:
+        reasons = "; ".join("%s: %s" % (e.get("tool"), e.get("reason")) for e in (facts or {}).get("unavailable", []) if e.get("subset") == "firewall")
+        for check, entry in plan:
+            results.append(result(host, name, check, "error", "%s: the firewall of %s could not be read: %s"
+                                  % (name, host, reasons or "not gathered"), source=entry["name"]))
+        return results
+    if "compiled" not in compiled_cache:
+        try:
+            compiled_cache["compiled"] = Compiled(firewall)
+        except FirewallError as exc:
+            compiled_cache["compiled"] = exc
+    compiled = compiled_cache["compiled"]
+    ports = host_ports(facts, service)
+    for check, entry in plan:
+        want = "accept" if check == "firewall_allow" else "drop or reject"
+        controller = (hostvars.get(host) or {}).get("portproof_controller_address")
+        for source, address, note in expand_sources([entry], groups, hostvars, facts, controller):
+            if source == host:
+                continue
+            label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
+            if isinstance(compiled, FirewallError):
+                results.append(result(host, name, check, "error", "%s: firewall facts of %s are unusable: %s" % (name, host, compiled), source=label))
+                continue
+            if not address:
+                results.append(result(host, name, check, "error", "%s: no address known for source %s (%s)" % (
+                    name, source, note or "set portproof_address or ansible_host"), source=label))
+                continue
+            if not ports:
+                results.append(result(host, name, check, "error", "%s: port auto could not be resolved, no verdict for %s" % (name, label),
+                                      source=label))
+                continue
+            version = version_of(address)
+            dst = destination(target_address, facts, version)
+            if dst is None:
+                results.append(result(host, name, check, "skip", "%s: %s has no IPv%d address, so source %s (%s) cannot reach it over IPv%d"
+                                      % (name, host, version, source, address, version), source=label))
+                continue
+            for port in ports:
+                packet = {"src": address, "dst": dst, "proto": proto, "dport": port, "state": "new"}
+                iface = interface_of(dst, facts)
+                if iface:
+                    packet["iface"] = iface
+                try:
+                    verdict = evaluate(compiled, packet)
+                except PacketError as exc:
+                    results.append(result(host, name, check, "error", "%s: cannot evaluate %s: %s" % (name, packet, exc), source=label))
+                    continue
+                what = "new %s connection from %s (%s) to %s:%d" % (proto.upper(), source, address, dst, port)
+                actual = "%s by %s" % (verdict["verdict"], _rule_text(verdict)) if verdict.get("rule") else verdict.get("reason")
+                outcome = "%s by %s" % (verdict["verdict"], _rule_text(verdict)) if verdict.get("rule") else verdict.get("reason")
+                if verdict["verdict"] == "unknown":
+                    status, outcome = "error", "cannot be decided statically: %s" % verdict.get("reason")
+                elif (verdict["verdict"] == "accept") == (check == "firewall_allow"):
+                    status = "pass"
+                else:
+                    status = "fail"
+                must = "get in" if check == "firewall_allow" else "not get in"
+                results.append(result(host, name, check, status, "%s: %s (must %s): %s" % (name, what, must, outcome),
+                                      want, actual, source=label))
+    return results
