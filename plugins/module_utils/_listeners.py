@@ -83,7 +83,7 @@ def build(sockets, scan, netns, container, default_v6only, interfaces=True):
             "pid": first["pid"],
             "process": first["process"],
             "user": first["user"],
-            "processes": owners,
+            "shared_with": owners[1:],
             "netns": netns,
             "container": container["name"] if container else None,
             "container_id": container["id"] if container else None,

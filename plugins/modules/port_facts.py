@@ -108,7 +108,7 @@ ansible_facts:
               pid: 812
               process: postgres
               user: postgres
-              processes: [{pid: 812, process: postgres, user: postgres}]
+              shared_with: [{pid: 813, process: postgres, user: postgres}]
               netns: host
               container: null
               container_id: null
@@ -142,8 +142,10 @@ ansible_facts:
             user:
               description: Its user.
               type: str
-            processes:
-              description: Every process holding the socket (for example a master and its workers).
+            shared_with:
+              description:
+                - The other processes holding the same socket (for example the workers of a master), each
+                  with C(pid), C(process) and C(user); empty when one process holds it.
               type: list
               elements: dict
             netns:

@@ -39,7 +39,8 @@ def module_view(listeners):
             address = item["address"]
         if item["interface"]:
             address += "%" + item["interface"]
-        users = tuple(sorted(set((p["process"], p["pid"]) for p in item["processes"])))
+        owners = ([{"process": item["process"], "pid": item["pid"]}] if item["pid"] else []) + item["shared_with"]
+        users = tuple(sorted(set((p["process"], p["pid"]) for p in owners)))
         rows.append((item["proto"], "%s:%d" % (address, item["port"]), users))
     return sorted(rows)
 
