@@ -22,7 +22,7 @@ import os
 
 from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
 from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
-from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, nft_handles, parse_nft_json
 
 SUBSET = "firewall"
 _ENV = {"LC_ALL": "C", "LANG": "C"}
@@ -109,20 +109,30 @@ def _read_iptables(reader):
 
 
 def _read_nft(reader, skip):
+    """(native nft tables, nft handles of every nf_tables table, iptables-nft ones included)."""
     path = reader.module.get_bin_path("nft")
     if not path:
         reader.missing("nft", "nft not found: native nftables rules not read")
-        return []
+        return [], {}
     text = reader.run("nft", [path, "-j", "list", "ruleset"])
     if text is None:
-        return []
+        return [], {}
     listing = reader.run("nft", [path, "-a", "list", "ruleset"], needed=False) or ""
     try:
-        return parse_nft_json(text, listing, skip)
+        return parse_nft_json(text, listing, skip), nft_handles(text)
     except NftParseError as exc:
         reader.missing("nft", str(exc))
         reader.incomplete.append(str(exc))
-        return []
+        return [], {}
+
+
+def _add_handles(tables, handles):
+    """Table and chain handles (creation order) on the nf_tables tables; null for legacy ones."""
+    for table in tables:
+        known = handles.get((table["family"], table["name"])) if table["source"] != "iptables-legacy" else None
+        table["handle"] = known[0] if known else None
+        for chain in table["chains"]:
+            chain["handle"] = known[1].get(chain["name"]) if known else None
 
 
 def _local_addresses(reader):
@@ -274,8 +284,9 @@ def gather_firewall(module, root="/"):
     """
     reader = _Reader(module)
     ipt_tables, skip = _read_iptables(reader)
-    nft_tables = _read_nft(reader, skip)
+    nft_tables, handles = _read_nft(reader, skip)
     tables = ipt_tables + nft_tables
+    _add_handles(tables, handles)
     sources = []
     for table in tables:
         if table["source"] not in sources and any(c["rules"] or c["hook"] for c in table["chains"]):

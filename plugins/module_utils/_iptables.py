@@ -313,6 +313,8 @@ def _target(name, tokens, chains):
         return [], {"kind": name.lower()}
     if name in ("MARK", "CONNMARK"):
         return [_mark_statement(name, opts)], None
+    if name == "NOTRACK" or (name == "CT" and "--notrack" in opts):
+        return [{"kind": "notrack"}], None
     if name in _CONTINUE_TARGETS:
         return [{"kind": "log" if name in _LOG_TARGETS else "other", "name": name}], None
     if name in ("QUEUE", "NFQUEUE"):

@@ -291,7 +291,9 @@ def _statement(stmt, family, sets, rule):
         rule["verdict"] = {"kind": "redirect", "port": _nat_value((body or {}).get("port"))}
     elif kind in _NAT_KINDS:
         rule["verdict"] = {"kind": kind}
-    elif kind in ("notrack", "ct helper", "ct timeout", "ct expectation", "set", "dup", "secmark", "ct zone"):
+    elif kind == "notrack":
+        rule["statements"].append({"kind": "notrack"})
+    elif kind in ("ct helper", "ct timeout", "ct expectation", "set", "dup", "secmark", "ct zone"):
         rule["statements"].append({"kind": "other", "name": kind})
     elif kind == "queue":
         rule["verdict"] = {"kind": "unsupported", "name": "queue", "reason": "queue hands the packet to a userspace program"}
@@ -368,6 +370,28 @@ def rule_texts(listing):
         if line == "}" and raw.startswith("\t}"):
             chain = None
     return texts
+
+
+def nft_handles(text):
+    """{(family, table): (table handle, {chain: chain handle})} of ``nft -j list ruleset``.
+
+    Table handles count up per network namespace and chain handles per table, in creation order:
+    the order in which the kernel registered the base chains' hooks (it runs, among chains of
+    equal priority, the one registered last first). Tables of iptables-nft are included.
+    """
+    try:
+        items = json.loads(text)["nftables"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NftParseError("nft -j list ruleset: not the expected JSON: %s" % exc)
+    handles = {}
+    for item in items:
+        body = item.get("table")
+        if body is not None and isinstance(body.get("handle"), int):
+            handles[(body.get("family"), body.get("name"))] = (body["handle"], {})
+        body = item.get("chain")
+        if body is not None and isinstance(body.get("handle"), int) and (body.get("family"), body.get("table")) in handles:
+            handles[(body["family"], body["table"])][1][body.get("name")] = body["handle"]
+    return handles
 
 
 def parse_nft_json(text, listing="", skip=()):

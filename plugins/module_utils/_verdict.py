@@ -22,7 +22,8 @@ from ansible_collections.portproof.validate.plugins.module_utils._verdict_compil
     EFFECT_FREE, Compiled, FirewallError,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import (
-    BREAK, UNKNOWN_IFACE, PacketError, Names, addr_sets, is_loopback, normalize_packet, parse_ip, port_set,
+    BREAK, STATES, UNKNOWN_IFACE, UNTRACKED_UNKNOWN, PacketError, Names, addr_sets, is_loopback, normalize_packet, parse_ip,
+    port_set,
 )
 
 MAX_FORKS = 64
@@ -46,6 +47,7 @@ class Walk(object):
         self.orig_dport = pkt["dport"]
         self.mark = 0
         self.ct_mark = 0 if pkt["state"] == "new" else None
+        self.untracked = False  # made untracked by a notrack before conntrack; None: maybe
         self.dnat = False
         self.oif = None
         self.hook = None
@@ -122,12 +124,23 @@ class Walk(object):
     def no_oif(self):
         return BREAK
 
+    def before_conntrack(self):
+        return self.hook == "prerouting" and self.prio < -200
+
     def ct_state(self):
-        if self.hook == "prerouting" and self.prio < -200:
+        if self.untracked:
+            return "untracked"
+        if self.untracked is None:
+            return UNTRACKED_UNKNOWN
+        if self.before_conntrack():
             return "invalid"  # before conntrack (raw table): no connection is attached yet
         return self.pkt["state"]
 
     def ct_status(self):
+        if self.untracked:
+            return set()
+        if self.untracked is None:
+            return UNTRACKED_UNKNOWN
         if self.pkt["state"] != "new":
             return "ct status of an existing connection is not known"
         return {"dnat"} if self.dnat else set()
@@ -212,6 +225,12 @@ def _apply_statements(walk, statements):
         kind = st.get("kind")
         if kind in _EFFECT_FREE:
             continue
+        if kind == "notrack":
+            if walk.before_conntrack():  # once conntrack has attached a connection, notrack does nothing
+                walk.untracked = True
+            continue
+        if walk.untracked and "ct_mark" in (st.get("key"), st.get("to"), st.get("from")):
+            continue  # no connection, no connection mark to set or restore
         if kind == "set":
             key = st["key"]
             old = getattr(walk, key)
@@ -239,7 +258,10 @@ def _apply_statements(walk, statements):
 def _uncertain_statements(walk, statements):
     """A rule that may or may not have matched and only changes state: that state is now unknown."""
     for st in statements:
-        if st.get("kind") not in _EFFECT_FREE:
+        if st.get("kind") == "notrack":
+            if walk.before_conntrack() and walk.untracked is False:
+                walk.untracked = None
+        elif st.get("kind") not in _EFFECT_FREE:
             if st.get("key") == "ct_mark" or st.get("to") == "ct_mark":
                 walk.ct_mark = None
             else:
@@ -284,6 +306,8 @@ def _vmap_verdict(walk, rule):
         rule.vmap = compiled
     if key == "ct_state":
         value = walk.ct_state()
+        if value not in STATES:
+            return None, "verdict map over ct_state: %s" % value
     elif key == "l4proto":
         value = walk.pkt["proto"]
     elif key in ("saddr", "daddr", "dport", "sport", "iifname"):
@@ -338,7 +362,8 @@ def _run_entry(walk, hook, chain0, raw0, is_nat):
         if verdict is None:
             if any(st.get("kind") not in _EFFECT_FREE for st in rule.statements):
                 _step(walk, hook, table, chain.name, rule.ref["index"], "set " + ", ".join(
-                    st.get("key") or st.get("to") or st.get("name", "?") for st in rule.statements if st.get("kind") not in _EFFECT_FREE))
+                    st.get("key") or st.get("to") or st.get("name") or st["kind"] for st in rule.statements
+                    if st.get("kind") not in _EFFECT_FREE))
             continue
         kind = verdict["kind"]
         if kind == "vmap":
@@ -478,9 +503,11 @@ def _hook_pass(walk, hook):
     while walk.entry < len(entries):
         dummy, chain, raw, is_nat = entries[walk.entry]
         if walk.frames is None:
-            if is_nat and (hook in walk.nat_bound or walk.pkt["state"] != "new"):
-                walk.entry += 1
+            if is_nat and (hook in walk.nat_bound or walk.pkt["state"] != "new" or walk.untracked):
+                walk.entry += 1  # nat sees only the first packet of a tracked connection
                 continue
+            if is_nat and walk.untracked is None:
+                return _outcome(walk, "unknown", None, "%s: whether the nat chains see the packet is not known" % UNTRACKED_UNKNOWN)
             device = raw.get("device")
             if device:
                 if walk.force is not None:

@@ -19,6 +19,16 @@ _NAT_GROUP = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 1
 EFFECT_FREE = ("log", "counter", "other")
 
 
+def _registered(table, raw):
+    """Sort key among base chains of equal priority: the kernel runs the hook registered last first
+    (newest table, then newest chain in it, by nft handles); chains without handles (iptables-legacy,
+    facts without handles) come after them, in the order of the facts."""
+    table_handle, chain_handle = table.get("handle"), raw.get("handle")
+    if isinstance(table_handle, int) and isinstance(chain_handle, int):
+        return (0, -table_handle, -chain_handle)
+    return (1, 0, 0)
+
+
 class FirewallError(ValueError):
     """The firewall argument is not a portproof firewall fact; the message says what is wrong."""
 
@@ -199,7 +209,7 @@ class Compiled(object):
         is_nat = raw.get("type") == "nat"
         prio = raw.get("priority") or 0
         group = _NAT_GROUP.get(hook, prio) if is_nat else prio
-        entry = ((group, prio, seq), chain, raw, is_nat)
+        entry = ((group, prio, _registered(table, raw), seq), chain, raw, is_nat)
         for version in versions:
             self.hooks.setdefault((version, hook), []).append(entry)
 

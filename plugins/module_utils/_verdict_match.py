@@ -28,6 +28,7 @@ _ICMP_ECHO = {"echo-request": 8, "echoreq": 8, "ping": 8}
 _ICMPV6_ECHO = {"echo-request": 128, "echoreq": 128, "ping": 128}
 UNKNOWN_IFACE = "\0other"  # the packet came in on some interface that is not loopback
 BREAK = 0  # a test result that fails the rule whatever its operator (nft NFT_BREAK)
+UNTRACKED_UNKNOWN = "an earlier undecided rule may have made the packet untracked (notrack)"
 
 
 class PacketError(ValueError):
@@ -303,7 +304,13 @@ def _either_port(match, ctx):
 
 def _ct_state(match, ctx):
     values = set(str(v).lower() for v in match["values"])
-    return lambda walk: walk.ct_state() in values
+
+    def test(walk):
+        state = walk.ct_state()
+        if state not in STATES:
+            return state  # why the state is not known
+        return state in values
+    return test
 
 
 def _ct_status(match, ctx):
@@ -323,6 +330,9 @@ def _mark(attr):
         values = set(int(v) for v in match["values"])
 
         def test(walk):
+            if attr == "ct_mark" and walk.untracked is not False:
+                # an untracked packet has no connection, so no connection mark to match
+                return False if walk.untracked else "ct mark match: %s" % UNTRACKED_UNKNOWN
             value = getattr(walk, attr)
             if value is None:
                 return "%s match: an earlier undecided rule may have changed the %s" % (attr, attr.replace("_", " "))

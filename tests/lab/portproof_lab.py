@@ -39,6 +39,8 @@ import time
 
 import yaml
 
+import lab_firewall
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICE = os.path.join(HERE, "lab_service.py")
 HOST_PYTHON = "/usr/bin/python3"
@@ -47,9 +49,9 @@ PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=512:512"]
 STATE = "state.json"
 MARKER = "portproof-lab"
 HOST_KEYS = {"name", "groups", "vars", "services", "iptables", "ip6tables", "nft", "containers", "sshd",
-             "addresses", "sysctls"}
+             "addresses", "sysctls", "ipset", "ufw", "firewalld"}
 SERVICE_KEYS = {"name", "listen", "behavior", "banner", "reply", "status", "body", "content_type", "delay_ms",
-                "tls_cert", "tls_key", "user"}
+                "tls_cert", "tls_key", "user", "container"}
 CONTAINER_KEYS = {"name", "publish", "command"}
 
 
@@ -87,12 +89,20 @@ def validate_spec(spec):
             if unknown or not service.get("name") or not service.get("listen"):
                 raise LabError("lab description: %s.services[%d]: needs name and listen, unknown keys %s"
                                % (host["name"], sindex, sorted(unknown)))
+            if service.get("container") and service["container"] not in [c.get("name") for c in host.get("containers", [])]:
+                raise LabError("lab description: %s.services[%d]: no container %s on this host"
+                               % (host["name"], sindex, service["container"]))
         for cindex, container in enumerate(host.get("containers", [])):
             unknown = set(container) - CONTAINER_KEYS
             if unknown or not container.get("name"):
                 raise LabError("lab description: %s.containers[%d]: needs name, unknown keys %s"
                                % (host["name"], cindex, sorted(unknown)))
+        lab_firewall.validate_host(host, _description_error)
     return spec
+
+
+def _description_error(message):
+    raise LabError("lab description: " + message)
 
 
 def free_subnet_index():
@@ -117,6 +127,8 @@ def free_subnet_index():
 
 class Lab:
     """One lab: build with ``up()``, remove with ``down()``; a context manager does both."""
+
+    Error = LabError
 
     def __init__(self, spec, workdir=None, keep_workdir=False):
         self.spec = validate_spec(spec)
@@ -237,21 +249,33 @@ class Lab:
             self._podman_config(name)
         self._sshd_up(name, host.get("sshd", {}))
         for service in host.get("services", []):
-            self.start_service(name, service)
+            if not service.get("container"):
+                self.start_service(name, service)
+        if host.get("ipset"):
+            self.ns(name, ["ipset", "restore"], input_text=self.render(host["ipset"]))
         if host.get("iptables"):
             self.ns(name, ["iptables-restore"], input_text=self.render(host["iptables"]))
         if host.get("ip6tables"):
             self.ns(name, ["ip6tables-restore"], input_text=self.render(host["ip6tables"]))
         if host.get("nft"):
             self.ns(name, ["nft", "-f", "-"], input_text=self.render(host["nft"]))
+        if host.get("ufw"):
+            lab_firewall.ufw_up(self, name, host["ufw"])
+        if host.get("firewalld") is not None:
+            lab_firewall.firewalld_up(self, name, host["firewalld"])
         for container in host.get("containers", []):
             self.start_container(name, container)
+        for service in host.get("services", []):
+            if service.get("container"):
+                self.start_service(name, service)
 
     def _sshd_up(self, name, options):
         entry = self.host(name)
         hdir = entry["dir"]
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", os.path.join(hdir, "ssh_host_ed25519_key")])
         env = ["PORTPROOF_LAB_HOST=" + name]
+        if any(h["name"] == name and h.get("firewalld") is not None for h in self.spec["hosts"]):
+            env.append("DBUS_SYSTEM_BUS_ADDRESS=" + lab_firewall.FIREWALLD_BUS)  # firewall-cmd reaches the host's firewalld
         if entry["podman"]:
             env += ["CONTAINERS_CONF=" + os.path.join(hdir, "containers.conf"),
                     "CONTAINERS_STORAGE_CONF=" + os.path.join(hdir, "storage.conf")]
@@ -301,8 +325,13 @@ class Lab:
         """Start (or plant) a service process on a lab host; returns its pid once it listens."""
         entry = self.host(name)
         ready = os.path.join(entry["dir"], "ready-%s-%d" % (service["name"], len(entry["services"])))
-        argv = ["ip", "netns", "exec", entry["netns"], HOST_PYTHON, SERVICE, "--name", service["name"],
-                "--ready-file", ready, "--behavior", service.get("behavior", "accept")]
+        where = ["ip", "netns", "exec", entry["netns"]]
+        if service.get("container"):
+            # In the container's network namespace: it answers for the container (the image has no Python).
+            pid = self.podman(name, ["inspect", "--format", "{{.State.Pid}}", service["container"]]).stdout.strip()
+            where = ["nsenter", "--net=/proc/%s/ns/net" % pid]
+        argv = where + [HOST_PYTHON, SERVICE, "--name", service["name"], "--ready-file", ready,
+                        "--behavior", service.get("behavior", "accept")]
         for spec in service["listen"]:
             argv += ["--listen", self.render(spec)]
         for key in ("banner", "reply", "status", "body", "content_type", "delay_ms", "tls_cert", "tls_key", "user"):
@@ -385,7 +414,9 @@ class Lab:
 
     # ------------------------------------------------------------------ helpers
     def render(self, text):
-        """Rule text with {address:HOST} and {address6:HOST} replaced by the lab hosts' addresses."""
+        """Rule text with {address:HOST} and {address6:HOST} replaced by the lab hosts' addresses, and
+        {lab_address}/{lab_address6} by the machine's own addresses on the lab bridge (where Ansible connects from)."""
+        text = text.replace("{lab_address}", self._addr(1)).replace("{lab_address6}", self._addr6(1))
         for name, (address, address6) in self.planned.items():
             text = text.replace("{address:%s}" % name, address).replace("{address6:%s}" % name, address6)
         if re.search(r"\{address6?:[^}]*\}", text):
@@ -517,6 +548,7 @@ class Lab:
             run(["ip", "netns", "del", entry["netns"]], check=False)
             if os.path.exists("/run/netns/" + entry["netns"]):
                 errors.append("netns %s could not be deleted" % entry["netns"])
+            errors += lab_firewall.ufw_down(self, entry)
         bridge = self.state.get("bridge")
         if bridge and os.path.exists("/sys/class/net/" + bridge):
             if self._ifindex(bridge) == self.state["bridge_ifindex"]:

@@ -69,6 +69,22 @@ def test_gather(scenario):
     json.dumps(firewall)  # the fact must be JSON-serialisable
 
 
+@pytest.mark.parametrize("scenario, handles", [
+    # table handle, then (chain, handle): creation order, which orders base chains of equal priority
+    ("tie", [("iptables-nft ip filter", 2, [("INPUT", 1), ("FORWARD", 2), ("OUTPUT", 3)]),
+             ("nftables inet early", 1, [("forward", 1)]), ("nftables inet late", 3, [("input", 1)])]),
+    ("legacy", [("iptables-nft ip filter", 1, [("INPUT", 1), ("FORWARD", 2), ("OUTPUT", 3)]),
+                ("iptables-legacy ip filter", None, [("INPUT", None), ("FORWARD", None), ("OUTPUT", None), ("DOCKER", None),
+                                                     ("DOCKER-ISOLATION-STAGE-1", None), ("DOCKER-USER", None)]),
+                ("iptables-legacy ip nat", None, [("PREROUTING", None), ("INPUT", None), ("OUTPUT", None),
+                                                  ("POSTROUTING", None), ("DOCKER", None)])]),
+])
+def test_nft_handles(scenario, handles):
+    firewall, dummy = gather_firewall(replay.FakeModule(scenario), root=replay.root(scenario))
+    assert [("%s %s %s" % (t["source"], t["family"], t["name"]), t["handle"], [(c["name"], c["handle"]) for c in t["chains"]])
+            for t in firewall["tables"]] == handles
+
+
 def test_gather_runs_read_only_commands():
     module = replay.FakeModule("iptables")
     gather_firewall(module, root=replay.root("iptables"))

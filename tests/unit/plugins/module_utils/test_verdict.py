@@ -152,6 +152,21 @@ CASES = [
     ("podman", {"src": "8.8.8.8", "dport": 8443, "dst": "203.0.113.5"}, "accept", None, "10.88.0.23", 443),
     ("podman", {"src": "8.8.8.8", "dport": 8443, "dst": "192.168.50.5"}, "accept", None, "192.168.50.5", 8443),
     ("podman", {"src": "127.0.0.1", "dport": 9000, "dst": "127.0.0.1"}, "accept", None, "10.88.0.23", 9000),
+    # Base chains of equal priority at one hook: the kernel runs the one registered last first
+    # ("late" was made after ip filter, "early" before it; the lab differential test saw it).
+    ("tie", {"src": "8.8.8.8", "dport": 2000}, "reject", "inet late input 1", None, 2000),
+    ("tie", {"src": "8.8.8.8", "dport": 2000, "dst": "10.99.0.2"}, "drop", "ip filter FORWARD 1", "10.99.0.2", 2000),
+    # notrack before conntrack: "ct state untracked", and the nat chains never see the packet (no
+    # REDIRECT of 1500 to 9); CT --helper keeps tracking; a notrack after conntrack does nothing.
+    ("notrack", {"src": "10.1.2.3", "dport": 123, "proto": "udp"}, "accept", "ip filter INPUT 1", None, 123),
+    ("notrack", {"src": "8.8.8.8", "dport": 123, "proto": "udp"}, "drop", None, None, 123),
+    ("notrack", {"src": "10.1.2.3", "dport": 1500}, "accept", "ip filter INPUT 1", None, 1500),
+    ("notrack", {"src": "8.8.8.8", "dport": 1500}, "drop", None, None, 1500),
+    ("notrack", {"src": "8.8.8.8", "dport": 69, "proto": "udp"}, "accept", "ip filter INPUT 2", None, 69),
+    ("notrack", {"src": "10.1.2.3", "dport": 161, "proto": "udp"}, "accept", "ip filter INPUT 1", None, 161),
+    ("notrack", {"src": "8.8.8.8", "dport": 161, "proto": "udp"}, "drop", None, None, 161),
+    ("notrack", {"src": "8.8.8.8", "dport": 5060, "proto": "udp"}, "accept", "ip filter INPUT 2", None, 5060),
+    ("notrack", {"src": "8.8.8.8", "dport": 80}, "accept", "ip filter INPUT 2", None, 80),
 ]
 
 
@@ -204,6 +219,24 @@ def test_dnat_path_goes_through_forward():
     ]
     assert out["reason"] == ("accepted (no rule stops it; the base chains' policies accept), "
                              "forwarded to 10.88.0.23 via podman0")
+
+
+def test_notrack_path():
+    out = verdict("notrack", {"src": "10.1.2.3", "dport": 1500})
+    # inet raw pre first: made after ip raw, at the same priority; no nat chain runs
+    assert [(p["hook"], p.get("chain"), p["action"]) for p in out["path"]] == [
+        ("prerouting", "pre", "policy accept"), ("prerouting", "PREROUTING", "set notrack"),
+        ("prerouting", "PREROUTING", "policy accept"), ("prerouting", "late", "policy accept"),
+        ("routing", None, "local delivery (the packet is addressed to the host)"), ("input", "INPUT", "accept")]
+
+
+def test_notrack_under_an_undecided_match():
+    firewall, dummy = gather_firewall(replay.FakeModule("notrack"), root=replay.root("notrack"))
+    raw = [t for t in firewall["tables"] if t["name"] == "raw" and t["family"] == "ip"][0]
+    raw["chains"][0]["rules"][0]["match"].append({"key": "iifname", "op": "eq", "values": ["eth1"]})
+    out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 123, "proto": "udp"})
+    assert out["verdict"] == "unknown"
+    assert "an earlier undecided rule may have made the packet untracked (notrack)" in out["reason"]
 
 
 def test_assumptions_are_reported():
