@@ -137,7 +137,8 @@ def gather(namespaces="host", proc="/proc", container_names=None):
         listeners.extend(build(ns_sockets, scan, label, container, default_v6only, interfaces=own_ns))
     unowned = sum(1 for item in listeners if item["pid"] is None)
     if scan.denied and unowned:
-        warnings.append("not running as root: the owning process of %d listener(s) could not be read "
-                        "(pid, process and user are null for them); the listeners themselves are complete" % unowned)
+        why = "not running as root" if os.geteuid() != 0 else "/proc of %d process(es) could not be read" % scan.denied
+        warnings.append("%s: the owning process of %d listener(s) may be unknown (pid, process and user are null "
+                        "for them); the listeners themselves are complete" % (why, unowned))
     listeners.sort(key=lambda i: (i["netns"] != HOST, i["netns"], i["proto"], i["family"], i["address"], i["port"]))
     return listeners, unavailable, warnings

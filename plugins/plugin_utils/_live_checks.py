@@ -1,0 +1,268 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""From port_probe results to the live check results: reach, isolation, response, tls, load.
+
+Pure functions over the plan entries of one source (see ``_probe_plan``) and what its
+``port_probe`` task returned. Every result is a result of the target (``host``: where the
+service is, ``source``: the probing host or ``controller``), with ``latency_ms`` when a time
+was measured and ``sample`` when the source was sampled out of its group. How each check
+decides is described in docs/live-checks.md.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result
+
+GOT_THROUGH_NOT = ("refused", "timeout", "unreachable")
+TLS_ENTRIES = ("tls_handshake", "tls_verify", "tls_hostname", "tls_days", "tls_version")
+
+
+def _result(entry, check, status, message, expected=None, actual=None, latency=None):
+    item = result(entry["host"], entry["service"], check, status, message, expected, actual, source=entry["source"])
+    if latency is not None:
+        item["latency_ms"] = latency
+    if entry.get("sample"):
+        item["sample"] = entry["sample"]
+    return item
+
+
+def entry_kinds(entry):
+    """The result kinds a plan entry feeds."""
+    return [entry["kind"]] + list(entry.get("checks") or [])
+
+
+def where(entry):
+    target = entry["target"]
+    host = "[%s]" % target["host"] if ":" in target["host"] else target["host"]
+    return "%s:%s/%s" % (host, target["port"], target["proto"])
+
+
+def _state_text(probe):
+    text = probe.get("state") or "no outcome"
+    if probe.get("reason"):
+        text += " (%s)" % probe["reason"]
+    return text
+
+
+VERBS = {"accept": "accepts", "drop": "drops", "reject": "rejects"}
+
+
+def _silence(entry, wanted):
+    """Decide UDP silence (open_filtered) from the static verdict and the listener.
+
+    WANTED is True for reach (silence passes only when the firewall accepts the datagram and the
+    service listens) and False for isolation (silence fails exactly then: the datagram got
+    through, the service just did not answer). Returns (status, explanation)."""
+    info = entry.get("silence") or {"error": "no static verdict was planned"}
+    if "error" in info:
+        return "error", "whether it gets through cannot be decided: %s" % info["error"]
+    if info["verdict"] not in VERBS:
+        return "error", "the firewall of %s gives no static verdict for it: %s" % (info["firewall"], info["how"])
+    firewall = "the firewall of %s %s it (%s)" % (info["firewall"], VERBS[info["verdict"]], info["how"])
+    through = info["verdict"] == "accept" and info["listener"]
+    if through:
+        detail = "%s and the service listens" % firewall
+    elif info["verdict"] == "accept":
+        detail = "%s but nothing listens on the port" % firewall
+    else:
+        detail = firewall
+    return ("pass" if through == wanted else "fail"), detail
+
+
+def reach(entry, probe):
+    name, source, target = entry["service"], entry["source"], where(entry)
+    state, latency = probe.get("state"), probe.get("latency_ms")
+    expected = "open"
+    if entry["target"]["proto"] == "tcp":
+        if probe.get("connected"):
+            message = "%s: %s reached %s (connected in %s ms)" % (name, source, target, latency)
+            if state != "open":
+                message += "; then %s, see response" % _state_text(probe)
+            return _result(entry, "reach", "pass", message, expected, "open", latency)
+    else:
+        if state == "open":
+            return _result(entry, "reach", "pass", "%s: %s got a reply from %s in %s ms" % (name, source, target, latency),
+                           expected, "open", latency)
+        if state == "open_filtered":
+            if entry["target"].get("expect_reply"):
+                return _result(entry, "reach", "fail", "%s: %s got no reply from %s: %s; the service must answer its request"
+                               % (name, source, target, _state_text(probe)), "a reply", state)
+            status, why = _silence(entry, True)
+            verdict = {"pass": "counted as reached", "fail": "not reached", "error": "undecided"}[status]
+            return _result(entry, "reach", status, "%s: %s got no reply from %s (open_filtered), %s: %s" % (name, source, target, verdict, why),
+                           "open, or silence the firewall accepts and a listener", state)
+    if state in GOT_THROUGH_NOT or state == "dns_error":
+        return _result(entry, "reach", "fail", "%s: %s cannot reach %s: %s" % (name, source, target, _state_text(probe)), expected, state)
+    return _result(entry, "reach", "error", "%s: %s could not probe %s: %s" % (name, source, target, _state_text(probe)), expected, state)
+
+
+def isolation(entry, probe):
+    name, source, target = entry["service"], entry["source"], where(entry)
+    state, latency = probe.get("state"), probe.get("latency_ms")
+    expected = "timeout, refused or unreachable"
+    if entry["target"]["proto"] == "tcp" and probe.get("connected"):
+        return _result(entry, "isolation", "fail", "%s: %s must not get through, but connected to %s in %s ms" % (name, source, target, latency),
+                       expected, "open", latency)
+    if entry["target"]["proto"] == "udp" and state == "open":
+        return _result(entry, "isolation", "fail", "%s: %s must not get through, but got a reply from %s in %s ms" % (name, source, target, latency),
+                       expected, "open", latency)
+    if state in GOT_THROUGH_NOT:
+        return _result(entry, "isolation", "pass", "%s: %s is kept out of %s: %s" % (name, source, target, _state_text(probe)), expected, state)
+    if state == "open_filtered":
+        status, why = _silence(entry, False)
+        if status == "fail":
+            message = "%s: %s must not get through, but %s; no reply came (open_filtered)" % (name, source, why)
+        else:
+            message = "%s: %s got no reply from %s (open_filtered): %s" % (name, source, target, why)
+        return _result(entry, "isolation", status, message, expected, state)
+    return _result(entry, "isolation", "error", "%s: %s could not probe %s: %s" % (name, source, target, _state_text(probe)), expected, state)
+
+
+def _value(value):
+    if isinstance(value, list):
+        return ", ".join(_value(item) for item in value)
+    return "null" if value is None else str(value)
+
+
+def _combined(entry, check, probe, checks):
+    """One result from the response entries of a probe that belong to CHECK."""
+    name, source, target = entry["service"], entry["source"], where(entry)
+    if not checks:
+        return _result(entry, check, "skip", "%s: port_probe ran no %s check for %s" % (name, check, target))
+    connected = probe.get("connected") or probe.get("state") == "open"
+    if not connected:
+        return _result(entry, check, "skip", "%s: not checked, %s could not get through to %s (%s); see reach"
+                       % (name, source, target, _state_text(probe)))
+    statuses = [item["status"] for item in checks]
+    if "fail" in statuses:
+        status = "fail"
+    elif "error" in statuses or "unavailable" in statuses:
+        status = "error"
+    elif "skip" in statuses:
+        status = "skip"
+    else:
+        status = "pass"
+    shown = checks if status == "pass" else [item for item in checks if item["status"] == status]
+    verdicts = "; ".join("%s %s: %s" % (item["name"], item["status"], item.get("message") or "") for item in shown)
+    message = "%s from %s at %s: %s" % (name, source, target, verdicts)
+    expected = "; ".join("%s: %s" % (item["name"], _value(item.get("expected"))) for item in checks if item.get("expected") is not None)
+    actual = "; ".join("%s: %s" % (item["name"], _value(item.get("actual"))) for item in checks if item.get("actual") is not None)
+    return _result(entry, check, status, message, expected or None, actual or None, probe.get("total_ms"))
+
+
+def response(entry, probe):
+    return _combined(entry, "response", probe, [item for item in probe.get("response") or [] if item["name"] not in TLS_ENTRIES])
+
+
+def tls(entry, probe):
+    return _combined(entry, "tls", probe, [item for item in probe.get("response") or [] if item["name"] in TLS_ENTRIES])
+
+
+DECIDE = {"reach": reach, "isolation": isolation, "response": response, "tls": tls}
+
+
+def failure(run):
+    """Why a registered port_probe task result holds no probes, or None when it does."""
+    if run is None:
+        return "the port_probe task did not run"
+    if run.get("unreachable"):
+        return "unreachable: %s" % (run.get("msg") or "no reason given")
+    if run.get("skipped"):
+        return "the port_probe task was skipped"
+    if "probes" not in run:
+        return "port_probe failed: %s" % (run.get("msg") or "no result")
+    return None
+
+
+def source_errors(entries, kinds, message):
+    """Error results for every check of KINDS that ENTRIES feed, when their source could not probe."""
+    results = []
+    for entry in entries:
+        for check in entry_kinds(entry):
+            if check in kinds:
+                text = "%s: %s could not probe %s: %s" % (entry["service"], entry["source"], where(entry), message)
+                results.append(_result(entry, check, "error", text))
+    return results
+
+
+def interpret(entries, run, kinds):
+    """Results of KINDS from one source's plan ENTRIES and its registered port_probe result RUN."""
+    if not entries:
+        return []
+    why = failure(run)
+    if why is None and len(run["probes"]) != len(entries):
+        why = "port_probe returned %d probes for %d targets" % (len(run["probes"]), len(entries))
+    if why is not None:
+        return source_errors(entries, kinds, why)
+    results = []
+    for entry, probe in zip(entries, run["probes"]):
+        for check in entry_kinds(entry):
+            if check in kinds:
+                results.append(DECIDE[check](entry, probe))
+    return results
+
+
+def load_result(entry, run):
+    """The load result of one load plan entry from its registered port_probe result."""
+    name, source, target = entry["service"], entry["source"], where(entry)
+    why = failure(run)
+    if why is None and "load" not in run:
+        why = "port_probe returned no load result"
+    if why is not None:
+        return _result(entry, "load", "error", "%s: %s could not put %s under load: %s" % (name, source, target, why))
+    load = run["load"]
+    checks = load.get("checks") or []
+    statuses = [item["status"] for item in checks]
+    if "fail" in statuses:
+        status = "fail"
+    elif "error" in statuses or "unavailable" in statuses or not checks:
+        status = "error"
+    elif "skip" in statuses:
+        status = "skip"
+    else:
+        status = "pass"
+    message = "%s from %s at %s: %s requests, %s in flight, %s failed, p50 %s ms, p95 %s ms, max %s ms" % (
+        name, source, target, load.get("completed"), load.get("concurrency"), load.get("errors"), load.get("p50_ms"), load.get("p95_ms"),
+        load.get("max_ms"))
+    bad = [item for item in checks if item["status"] != "pass"]
+    if bad:
+        message += "; " + "; ".join("%s %s: %s" % (item["name"], item["status"], item.get("message") or "") for item in bad)
+    limits = entry["load"]
+    expected = "p95 <= %s ms, errors <= %s" % (limits.get("p95_ms", "any"), limits.get("max_errors", 0))
+    actual = "p95 %s ms, errors %s" % (load.get("p95_ms"), load.get("errors"))
+    return _result(entry, "load", status, message, expected, actual, load.get("p95_ms"))
+
+
+def load_results(entries, runs):
+    """Load results for ENTRIES from a registered loop over them (RUNS: its ``results``, same order)."""
+    runs = list(runs or [])
+    results = []
+    for index, entry in enumerate(entries):
+        results.append(load_result(entry, runs[index] if index < len(runs) else None))
+    return results
+
+
+def play_results(plan, kinds, play_hosts, delegated=None, delegated_load=None):
+    """What the play's first host records: the results of delegated sources (controller and hosts
+    outside the play), errors for sources that are lost or left the play, and the plan's errors."""
+    results = [item for item in plan.get("errors") or [] if item["check"] in kinds]
+    runs = {}
+    for run in delegated or []:
+        runs[(run.get("item") or {}).get("source")] = run
+    in_play = frozenset(play_hosts)
+    for name in sorted(plan["sources"]):
+        source = plan["sources"][name]
+        if source["run"] == "delegate":
+            results.extend(interpret(source["probes"], runs.get(name), kinds))
+        elif source["run"] == "lost":
+            results.extend(source_errors(source["probes"], kinds, "the source left the play before the plan was made (unreachable or failed)"))
+        elif name not in in_play:
+            results.extend(source_errors(source["probes"], kinds, "the source left the play before probing (unreachable or failed)"))
+            if "load" in kinds:
+                results.extend(source_errors([dict(e, kind="load") for e in source["load"]], kinds, "the source left the play before the load run"))
+    if "load" in kinds:
+        results.extend(load_results(plan.get("delegated_load") or [], delegated_load))
+    return results

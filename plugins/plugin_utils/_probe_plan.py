@@ -1,0 +1,386 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The live probe plan of a play: from every target's contract, which source probes what, and how.
+
+Targets are the hosts of the play. For each service of a target, each host of the groups and
+hosts of ``allow_from`` probes it with the service's ``check`` block (``reach`` and the
+``response``, ``tls`` and ``load`` checks), each host of ``deny_from`` probes it plainly
+(``isolation``) and ``controller`` probes it from the machine running Ansible. CIDRs and
+``public`` are static only (the firewall role), and a host never probes itself.
+
+The plan is grouped by source, so that each source runs one ``port_probe`` task with all its
+probes. A source is probed from itself when it is in the play (``run: self``), by delegation
+when it is not (``run: delegate``; ``controller`` is delegated to ``localhost``), and is
+``lost`` when it was in the play but left it (unreachable or failed): its probes become
+``error`` results. Groups are indexed once; the work is linear in the number of probes.
+
+Sampling: with ``sample`` N, each target picks N hosts of each source group (the target
+itself left out) with a random generator seeded by the target's and the group's names, so the
+choice is the same on every run and differs between targets (a fleet's sources all take turns).
+"""
+
+from __future__ import annotations
+
+import random
+
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network
+from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import destination, host_address, interface_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result
+
+CONTROLLER = "controller"
+LIVE_KINDS = ("reach", "isolation", "response", "tls", "load")
+DEFAULT_TIMEOUT = 5.0
+
+
+def reach_address(hostvars, name):
+    """Where sources reach NAME: portproof_address, else ansible_host, else the inventory name."""
+    hvars = hostvars.get(name) or {}
+    for key in ("portproof_address", "ansible_host"):
+        value = hvars.get(key)
+        if value:
+            return str(value)
+    return name
+
+
+class SourceIndex(object):
+    """Hosts of each group, sorted once, and the deterministic sample of a group for a target."""
+
+    def __init__(self, groups, sample=None):
+        self.groups = groups
+        self.sample = sample or 0
+        self._members = {}
+
+    def members(self, group):
+        if group not in self._members:
+            members = sorted(self.groups.get(group) or [])
+            self._members[group] = (members, frozenset(members))
+        return self._members[group]
+
+    def expand(self, entry, target):
+        """[(source, sample info or None)] for one allow_from/deny_from entry of TARGET's service."""
+        kind = entry["kind"]
+        if kind == "host":
+            return [(entry["name"], None)] if entry["name"] != target else []
+        if kind == "controller":
+            return [(CONTROLLER, None)]
+        if kind != "group":
+            return []  # CIDRs and 'public' are evaluated statically only
+        members, present = self.members(entry["name"])
+        size = len(members) - (1 if target in present else 0)
+        if not self.sample or self.sample >= size:
+            return [(member, None) for member in members if member != target]
+        extra = 1 if target in present else 0
+        picked = random.Random("%s/%s" % (target, entry["name"])).sample(members, self.sample + extra)
+        chosen = sorted(member for member in picked if member != target)[:self.sample]
+        info = {"group": entry["name"], "chosen": chosen, "of": size}
+        return [(member, info) for member in chosen]
+
+
+def probe_checks(check, proto):
+    """Map a contract check block onto port_probe target options.
+
+    Returns (options, kinds, problem, secret): the kinds of result the probe feeds besides
+    reach (``response``, ``tls``), the reason the block cannot be probed as given (the probe
+    then only connects), and whether it carries secrets (HTTP headers, basic auth) that are
+    left out of the plan and added when the task runs (``probe_targets``).
+    """
+    check = check or {}
+    http, tls, ssh = check.get("http"), check.get("tls"), check.get("ssh")
+    send, expect, max_ms = check.get("send"), check.get("expect"), check.get("max_ms")
+    problems = []
+    if proto == "udp":
+        problems.extend("%s needs proto tcp" % key for key in ("http", "tls", "ssh") if check.get(key) is not None)
+    if ssh is not None and (http is not None or tls is not None or send is not None or expect is not None):
+        problems.append("ssh cannot be combined with http, tls, send or expect in one probe")
+    if http is not None and (send is not None or expect is not None):
+        problems.append("http cannot be combined with send or expect (use http.body)")
+    auth = (http or {}).get("basic_auth")
+    if auth is not None and not (isinstance(auth, dict) and set(auth) <= {"user", "password"} and auth.get("user")):
+        problems.append("http.basic_auth must be a mapping with user and password")
+    kinds = []
+    if http is not None or ssh is not None or send is not None or expect is not None or max_ms is not None:
+        kinds.append("response")
+    if tls is not None:
+        kinds.append("tls")
+    if problems:
+        return {}, kinds, "; ".join(problems), False
+    options, secret = {}, False
+    if http is not None:
+        options["http"] = dict((key, http[key]) for key in ("method", "path", "body", "json_query") if http.get(key) is not None)
+        if http.get("status") is not None:
+            options["http"]["status"] = [http["status"]]
+        if http.get("host"):
+            options["http"]["host_header"] = http["host"]
+        secret = bool(http.get("headers") or http.get("basic_auth"))
+    if tls is not None:
+        options["tls"] = dict((key, tls[key]) for key in ("min_days", "verify", "ca", "hostname", "min_version") if tls.get(key) is not None)
+    if ssh is not None:
+        options["ssh"] = {}
+        if ssh.get("auth_methods") is not None:
+            options["ssh"]["auth_methods"] = list(ssh["auth_methods"])
+        if ssh.get("host_key") is not None:
+            keys = ssh["host_key"]
+            options["ssh"]["host_key"] = [keys] if isinstance(keys, str) else list(keys)
+    if send is not None:
+        options["send"] = send
+    if expect is not None:
+        options["expect"] = expect
+    if proto == "udp" and (send is not None or expect is not None):
+        options["expect_reply"] = True
+    if max_ms is not None:
+        options["max_ms"] = max_ms
+    return options, kinds, None, secret
+
+
+def secret_options(check):
+    """The HTTP secrets of a check block as port_probe http options (never stored in the plan)."""
+    http = (check or {}).get("http") or {}
+    options = {}
+    if http.get("headers"):
+        options["headers"] = dict(http["headers"])
+    auth = http.get("basic_auth")
+    if isinstance(auth, dict):
+        options["user"] = auth.get("user")
+        options["password"] = auth.get("password")
+    return options
+
+
+class Target(object):
+    """What the plan needs to know of one target host: address, facts, compiled firewall."""
+
+    def __init__(self, name, hostvars, gathered):
+        self.name = name
+        self.hostvars = hostvars.get(name) or {}
+        self.address = reach_address(hostvars, name)
+        facts = (self.hostvars.get("ansible_facts") or {}).get("portproof") if gathered else None
+        self.facts = facts or None
+        self.indexed = Facts(self.facts) if self.facts else None
+        self._compiled = None
+
+    def compiled(self):
+        if self._compiled is None:
+            try:
+                self._compiled = Compiled(self.facts["firewall"])
+            except FirewallError as exc:
+                self._compiled = exc
+        return self._compiled
+
+    def not_gathered(self):
+        return "the port facts of %s were not gathered (it is not in the play, or it was unreachable)" % self.name
+
+
+def _ip_version(text):
+    try:
+        return parse_network(text, host_only=True).version
+    except ValueError:
+        return None
+
+
+def _listener(target, service, port):
+    if service["publish"]:
+        pub = service["publish"]
+        return bool(target.indexed.in_container(pub["container"], pub["container_port"], "udp"))
+    return bool(target.indexed.on(port, "udp"))
+
+
+def udp_silence(target, service, port, source, hostvars):
+    """What UDP silence means for this source: the static verdict for its datagram and whether
+    the service listens. ``{verdict, listener, firewall, how}``, or ``{error}`` when it cannot be known."""
+    if target.facts is None:
+        return {"error": target.not_gathered()}
+    firewall = target.facts.get("firewall")
+    if not firewall:
+        reasons = "; ".join("%s: %s" % (e.get("tool"), e.get("reason")) for e in target.facts.get("unavailable") or []
+                            if e.get("subset") == "firewall")
+        return {"error": "the firewall of %s could not be read: %s" % (target.name, reasons or "not gathered")}
+    if target.facts.get("listeners") is None:
+        return {"error": "the listeners of %s could not be read" % target.name}
+    if source == CONTROLLER:
+        address = target.hostvars.get("portproof_controller_address") or target.facts.get("ssh_client")
+    else:
+        address = host_address(hostvars, source)
+    if not address:
+        return {"error": "no address is known for source %s (set portproof_address or ansible_host)" % source}
+    compiled = target.compiled()
+    if isinstance(compiled, FirewallError):
+        return {"error": "the firewall facts of %s are unusable: %s" % (target.name, compiled)}
+    version = _ip_version(address)
+    if version is None:
+        return {"error": "the address of source %s is not an IP address: %r" % (source, address)}
+    # a target reached by name: take its own address of the source's IP version
+    dst = destination(target.address if _ip_version(target.address) else None, target.facts, version)
+    if dst is None:
+        return {"error": "%s has no address of the IP version of source %s (%s)" % (target.name, source, address)}
+    packet = {"src": address, "dst": dst, "proto": "udp", "dport": port, "state": "new"}
+    iface = interface_of(dst, target.facts)
+    if iface:
+        packet["iface"] = iface
+    try:
+        verdict = evaluate(compiled, packet)
+    except PacketError as exc:
+        return {"error": "cannot evaluate %s: %s" % (packet, exc)}
+    rule = verdict.get("rule")
+    if rule:
+        how = "rule %s %s %s #%s: %s" % (rule.get("family"), rule.get("table"), rule.get("chain"), rule.get("index"), rule.get("text"))
+    else:
+        how = verdict.get("reason") or "the chain policy"
+    return {"verdict": verdict["verdict"], "listener": _listener(target, service, port), "firewall": target.name, "how": how}
+
+
+def _unique(pairs):
+    """(source, sample) pairs with each source once, the first time it is named (a host in two groups)."""
+    seen = set()
+    unique = []
+    for source, info in pairs:
+        if source not in seen:
+            seen.add(source)
+            unique.append((source, info))
+    return unique
+
+
+class Plan(object):
+    """Builds the plan; see the module documentation."""
+
+    def __init__(self, hostvars, groups, play_hosts_all, play_hosts, sample=None, timeout=None, controller="localhost"):
+        self.hostvars = hostvars
+        self.play_all = list(play_hosts_all)
+        self.in_play = frozenset(play_hosts)
+        self.index = SourceIndex(groups, sample)
+        self.timeout = float(timeout or DEFAULT_TIMEOUT)
+        self.controller = controller
+        self.sources = {}
+        self.errors = []
+        self.seen = set()
+
+    def source(self, name):
+        if name not in self.sources:
+            if name == CONTROLLER:
+                run, delegate = "delegate", self.controller
+            elif name in self.in_play:
+                run, delegate = "self", None
+            elif name in self.play_all:
+                run, delegate = "lost", None
+            else:
+                run, delegate = "delegate", name
+            self.sources[name] = {"run": run, "delegate_to": delegate, "probes": [], "load": []}
+        return self.sources[name]
+
+    def error(self, target, service, check, source, message):
+        item = result(target, service, check, "error", message, source=source)
+        self.errors.append(item)
+
+    def build(self, contracts):
+        """CONTRACTS: [(target name, normalised services or a ContractError message)] in play order."""
+        for name, services in contracts:
+            if isinstance(services, str):
+                self.error(name, None, "reach", None, services)
+                continue
+            target = Target(name, self.hostvars, name in self.in_play)
+            for service in services:
+                self.service(target, service)
+        delegated = sorted(name for name, src in self.sources.items() if src["run"] == "delegate" and src["probes"])
+        delegated_load = [dict(entry, delegate_to=self.sources[entry["source"]]["delegate_to"])
+                          for name in sorted(self.sources) if self.sources[name]["run"] == "delegate"
+                          for entry in self.sources[name]["load"]]
+        return {"sources": self.sources, "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
+                "delegated_load": delegated_load, "errors": self.errors}
+
+    def ports(self, target, service):
+        """The host ports to probe, or an error message (port auto without facts or mapping)."""
+        if service["port"] != "auto":
+            return [service["port"]], None
+        if target.indexed is None:
+            return [], "%s: port auto cannot be resolved: %s" % (service["name"], target.not_gathered())
+        if target.indexed.mappings is None:
+            return [], "%s: port auto cannot be resolved: %s" % (service["name"], target.indexed.reason("mappings"))
+        ports = host_ports(target.indexed, service)
+        if not ports:
+            pub = service["publish"]
+            return [], "%s: port auto cannot be resolved: container %s port %s/%s is not published (see mapping)" % (
+                service["name"], pub["container"], pub["container_port"], service["proto"])
+        return ports, None
+
+    def service(self, target, service):
+        name, proto = service["name"], service["proto"]
+        allowed = _unique(pair for entry in service["allow_from"] for pair in self.index.expand(entry, target.name))
+        denied = _unique(pair for entry in service["deny_from"] for pair in self.index.expand(entry, target.name))
+        if not allowed and not denied:
+            return
+        options, kinds, problem, secret = probe_checks(service["check"], proto)
+        ports, port_error = self.ports(target, service)
+        if port_error:
+            for source, _info in allowed:
+                for check in ["reach"] + kinds + (["load"] if service["check"].get("load") else []):
+                    self.error(target.name, name, check, source, port_error)
+            for source, _info in denied:
+                self.error(target.name, name, "isolation", source, port_error)
+            return
+        if problem:
+            for source, _info in allowed:
+                for check in kinds:
+                    self.error(target.name, name, check, source, "%s: the check block cannot be probed: %s" % (name, problem))
+            kinds = []  # the probes still connect, for reach
+        load_done = False
+        for port in ports:
+            base = {"name": "%s@%s" % (name, target.name), "host": target.address, "port": port, "proto": proto, "timeout": self.timeout}
+            checked = dict(base, **options)
+            load_sources = []
+            for source, info in allowed:
+                entry = self.entry(target, service, port, source, info, "reach", checked, kinds, secret)
+                if entry is not None and self.sources[source]["run"] != "lost":
+                    load_sources.append((self.sources[source]["run"] != "self", source))
+            plain = dict(base)
+            if proto == "udp" and "send" in options:
+                plain["send"] = options["send"]  # something the service answers, if it gets through
+            for source, info in denied:
+                self.entry(target, service, port, source, info, "isolation", plain, [], False)
+            load = service["check"].get("load")
+            if load and not load_done:
+                load_done = True
+                self.load(target, service, checked, secret, load, sorted(load_sources))
+
+    def entry(self, target, service, port, source, info, kind, probe, kinds, secret):
+        key = (source, target.name, service["name"], port, kind)
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        entry = {"source": source, "host": target.name, "service": service["name"], "kind": kind, "target": probe}
+        if kinds:
+            entry["checks"] = kinds
+        if secret:
+            entry["secret"] = True
+        if info:
+            entry["sample"] = info
+        if service["proto"] == "udp" and not (kind == "reach" and probe.get("expect_reply")):
+            entry["silence"] = udp_silence(target, service, port, source, self.hostvars)
+        self.source(source)["probes"].append(entry)
+        return entry
+
+    def load(self, target, service, probe, secret, load, candidates):
+        name = service["name"]
+        if service["proto"] != "tcp" or "ssh" in probe:
+            for _delegated, source in candidates[:1]:
+                self.error(target.name, name, "load", source, "%s: load applies to TCP services without an ssh check" % name)
+            return
+        if not candidates:
+            self.error(target.name, name, "load", None, "%s: no allowed source that is still in the play can put it under load" % name)
+            return
+        source = candidates[0][1]
+        # each request is the full check, bounded by the load's own p95 limit, not by the response's max_ms
+        probe = dict((key, value) for key, value in probe.items() if key != "max_ms")
+        entry = {"source": source, "host": target.name, "service": name, "target": probe,
+                 "load": dict((key, load[key]) for key in ("requests", "concurrency", "p95_ms", "max_errors") if load.get(key) is not None)}
+        if secret:
+            entry["secret"] = True
+        self.sources[source]["load"].append(entry)
+
+
+def build_plan(hostvars, groups, play_hosts_all, play_hosts, contracts, sample=None, timeout=None, controller="localhost"):
+    """The plan: ``{sources: {name: {run, delegate_to, probes, load}}, delegated, delegated_load, errors}``."""
+    plan = Plan(hostvars, groups, play_hosts_all, play_hosts, sample=sample, timeout=timeout, controller=controller)
+    return plan.build(contracts)
