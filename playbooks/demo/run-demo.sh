@@ -1,6 +1,67 @@
 #!/usr/bin/env bash
-# Runs inside `portproof_lab.py run`: PORTPROOF_LAB_INVENTORY names the lab's inventory.
-set -euo pipefail
+# The demo, run by scripts/demo inside `portproof_lab.py run tests/lab/specs/demo.yml`, which sets
+# PORTPROOF_LAB_INVENTORY and PORTPROOF_LAB_DIR and tears the lab down afterwards.
+#   1. save the baseline of the clean stack      (ansible-playbook portproof.validate.baseline)
+#   2. validate it: every check passes, exit 0     (ansible-playbook portproof.validate.post_deploy)
+#   3. plant one realistic fault through the lab's API (tests/lab/specs/demo-fault.yml)
+#   4. validate again: the fault is caught, exit 2, report in ./portproof-report/
+# Exits 0 when the demo went as shown, 1 otherwise.
+set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-echo "Lab inventory: $PORTPROOF_LAB_INVENTORY"
-ansible-playbook -i "$PORTPROOF_LAB_INVENTORY" "$here/lab-overview.yml"
+top=$(cd "$here/../.." && pwd)
+inventory=${PORTPROOF_LAB_INVENTORY:?run me through scripts/demo}
+labdir=${PORTPROOF_LAB_DIR:?run me through scripts/demo}
+report=$PWD/portproof-report
+export ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=False
+bold=$(tput bold 2>/dev/null || true) plain=$(tput sgr0 2>/dev/null || true)
+
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+run() {  # run LOG ARGS...: ansible-playbook against the lab, its output to LOG; prints the exit status and time
+    local log=$1 start=$SECONDS rc
+    shift
+    ansible-playbook -i "$inventory" "$@" >"$log" 2>&1
+    rc=$?
+    echo "   exit status $rc after $((SECONDS - start)) s (full output: $log)"
+    return $rc
+}
+fail() { echo "demo: $*" >&2; exit 1; }
+
+rm -rf "$report"
+step "The lab: 5 hosts, each its own network namespace with sshd, services and firewall rules"
+python3 - "$inventory" <<'PY'
+import sys, yaml
+inv = yaml.safe_load(open(sys.argv[1]))["all"]
+for name, hvars in inv["hosts"].items():
+    services = ", ".join("%s %s/%s" % (s["name"], s["port"], s.get("proto", "tcp")) for s in hvars.get("portproof_services", []))
+    print("   %-7s %-15s %s" % (name, hvars["ansible_host"], services))
+PY
+
+step "1/4 Save the baseline of the clean stack (ansible-playbook portproof.validate.baseline)"
+run "$labdir/baseline.log" portproof.validate.baseline -e "portproof_baseline_dir=$labdir/baseline" || fail "the baseline could not be saved"
+
+step "2/4 Validate the clean stack (ansible-playbook portproof.validate.post_deploy)"
+run "$labdir/clean.log" portproof.validate.post_deploy -e "portproof_baseline_dir=$labdir/baseline" -e "portproof_report_dir=$labdir/clean-report"
+clean=$?
+echo "   $(head -n 1 "$labdir/clean-report/summary.md" | sed 's/^## //')"
+[ "$clean" -eq 0 ] || { tail -n 40 "$labdir/clean.log"; fail "the clean stack should pass (exit 0), got $clean"; }
+
+step "3/4 Plant one fault through the lab's API"
+python3 "$top/tests/lab/lab_plant.py" --dir "$labdir" apply "$top/tests/lab/specs/demo-fault.yml" | sed 's/^/   /' \
+    || fail "the fault could not be planted"
+
+step "4/4 Validate again (ansible-playbook portproof.validate.post_deploy)"
+mkdir -p "$report"
+run "$report/ansible.log" portproof.validate.post_deploy -e "portproof_baseline_dir=$labdir/baseline"
+faulty=$?
+[ -f "$report/summary.md" ] || { tail -n 40 "$report/ansible.log"; fail "no report was written"; }
+echo
+sed 's/^/   /' "$report/summary.md"
+[ "$faulty" -eq 2 ] || fail "the fault should fail the run (exit 2), got $faulty"
+grep -q 'db1 | postgres | firewall\\_allow | app2' "$report/summary.md" || fail "the planted fault was not named in the report"
+
+step "Caught. The report of the last run:"
+for f in report.html summary.md results.json junit.xml metrics.prom facts/; do
+    echo "   $report/$f"
+done
+echo "   Open report.html in a browser: the failures with their evidence come first, then the hosts and the"
+echo "   reachability matrix (app2 -> db1/postgres is red). The lab is torn down now."

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import http.client
 import os
 import pwd
 import selectors
@@ -98,8 +99,8 @@ class Service:
 
     def http_response(self):
         body = self.args.body.encode()
-        head = "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
-            self.args.status, self.args.content_type, len(body))
+        head = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
+            self.args.status, http.client.responses.get(self.args.status, "Status"), self.args.content_type, len(body))
         return head.encode() + body
 
     def serve_tcp_conn(self, conn):

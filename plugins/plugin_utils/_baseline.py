@@ -1,0 +1,125 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""A host's known-good state: the normalised state of its declared services, saved as the baseline.
+
+Per declared service: the listeners on its port(s) (address, port, protocol, family, process,
+user; inside its container when it is published), its port mappings (host address and port to
+container and port, image), and the firewall verdict for a new connection from each declared
+source (``allow_from`` and ``deny_from``). A part that could not be gathered is null, so that
+drift is never decided on missing facts. Process ids are left out: they change on every restart.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
+    _rule_text, destination, expand_sources, interface_of,
+)
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, published
+
+BASELINE_VERSION = 1
+
+
+def listener_state(item, where):
+    return {"where": where, "address": item.get("address"), "port": item.get("port"), "proto": item.get("proto"),
+            "family": item.get("family"), "dual_stack": item.get("dual_stack"), "interface": item.get("interface"),
+            "process": item.get("process"), "user": item.get("user")}
+
+
+def _listeners(facts, service, ports):
+    """The service's listeners: on the host's port(s), or for a published service inside its container.
+
+    The host side of a published port is its mapping (and whatever holds the port open for the
+    engine, such as conmon), so it is compared as a mapping, not as a listener.
+    """
+    if facts.listeners is None:
+        return None
+    pub = service["publish"]
+    if pub:
+        found = [listener_state(item, "container %s" % pub["container"])
+                 for item in facts.in_container(pub["container"], pub["container_port"], service["proto"])]
+    else:
+        found = [listener_state(item, "host") for port in ports for item in facts.on(port, service["proto"])]
+    return sorted(found, key=lambda item: (item["where"], item["port"], item["family"] or "", item["address"] or ""))
+
+
+def _mappings(facts, service):
+    if not service["publish"]:
+        return []
+    if facts.mappings is None:
+        return None
+    found = []
+    for item in published(facts, service):
+        image = item.get("image") or {}
+        found.append({"container": item.get("container"), "target_port": item.get("target_port"), "proto": item.get("proto"),
+                      "host_ip": item.get("host_ip") or "0.0.0.0", "host_port": item.get("host_port"),
+                      "image": image.get("name"), "digest": image.get("digest") or image.get("id")})
+    return sorted(found, key=lambda item: (item["host_ip"], item["host_port"] or 0))
+
+
+def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports):
+    """[{source, address, port, verdict, rule}] for every declared source; None when the firewall was not gathered."""
+    plan = service["allow_from"] + service["deny_from"]
+    if not plan:
+        return []
+    firewall = (raw or {}).get("firewall")
+    if not firewall:
+        return None
+    if "compiled" not in cache:
+        try:
+            cache["compiled"] = Compiled(firewall)
+        except FirewallError as exc:
+            cache["compiled"] = exc
+    compiled = cache["compiled"]
+    controller = (hostvars.get(host) or {}).get("portproof_controller_address")
+    found = []
+    for entry in plan:
+        for source, address, _note in expand_sources([entry], groups, hostvars, raw, controller):
+            if source == host:
+                continue
+            label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
+            for port in ports or [None]:
+                state = {"source": label, "address": address, "port": "auto" if service["port"] == "auto" else port}
+                dst = destination(target_address, raw, version_of(address)) if address else None
+                if isinstance(compiled, FirewallError):
+                    state.update(verdict="unknown", rule="firewall facts are unusable: %s" % compiled)
+                elif address is None or port is None or dst is None:
+                    state.update(verdict="unknown", rule="no address or port to decide on")
+                else:
+                    packet = {"src": address, "dst": dst, "proto": service["proto"], "dport": port, "state": "new"}
+                    iface = interface_of(dst, raw)
+                    if iface:
+                        packet["iface"] = iface
+                    try:
+                        verdict = evaluate(compiled, packet)
+                    except PacketError as exc:
+                        state.update(verdict="unknown", rule=str(exc))
+                    else:
+                        state.update(verdict=verdict["verdict"], rule=_rule_text(verdict))
+                found.append(state)
+    return found
+
+
+def snapshot(contract, raw_facts, host, groups=None, hostvars=None, address=None, saved=None):
+    """The baseline document of one host: {version, host, saved, address, services: {name: state}}."""
+    groups = groups or {}
+    hostvars = hostvars or {}
+    facts = Facts(raw_facts)
+    cache = {}
+    services = {}
+    for service in contract:
+        ports = host_ports(facts, service) if service["port"] != "auto" or facts.mappings is not None else []
+        services[service["name"]] = {
+            "port": service["port"],
+            "proto": service["proto"],
+            "ports": ports,
+            "listeners": _listeners(facts, service, ports),
+            "mappings": _mappings(facts, service),
+            "firewall": _verdicts(host, service, raw_facts, groups, hostvars, address, cache, ports),
+        }
+    return {"version": BASELINE_VERSION, "host": host, "saved": saved, "address": address, "services": services}

@@ -1,0 +1,227 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""drift results: what changed in a host's declared services since its baseline.
+
+Per declared service, one ``drift`` result for its listeners, processes and mappings together
+(each change named: new, gone, moved, changed), and one per declared source whose firewall
+verdict changed (with that ``source``). A service with no change gets one ``pass``. Changes are
+``fail``, or ``skip`` with ``warn: true`` under ``portproof_drift: warn``. Every drift result
+carries ``changes``: [{aspect, change, was, now}] for machines.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import BASELINE_VERSION, snapshot
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result, spec
+
+MODES = ("fail", "warn")
+
+
+def _drift(host, service, status, message, changes, source=None, expected=None, actual=None, warn=False):
+    item = result(host, service, "drift", status, message, expected, actual, source)
+    item["changes"] = changes
+    if warn:
+        item["warn"] = True
+    return item
+
+
+def _address(item):
+    text = item["address"] or "?"
+    if item.get("interface"):
+        text += "%" + item["interface"]
+    if item.get("family") == "ipv6" and item["address"] == "::" and item.get("dual_stack") is not None:
+        text += " (dual-stack)" if item["dual_stack"] else " (IPv6 only)"
+    return text
+
+
+def _owner(item):
+    if not item.get("process"):
+        return "an unknown process"
+    return "%s (user %s)" % (item["process"], item["user"]) if item.get("user") else item["process"]
+
+
+def _by_endpoint(listeners):
+    """{(where, port, proto): {address text: listener}}."""
+    groups = {}
+    for item in listeners:
+        groups.setdefault((item["where"], item["port"], item["proto"]), {})[_address(item)] = item
+    return groups
+
+
+def _in(where):
+    return "" if where == "host" else " in %s" % where
+
+
+def _moved(head, old, new, proto, port, current_listeners):
+    """(change, words) for an endpoint whose bound addresses differ from the baseline."""
+    if old and new:
+        return "moved", "%s was bound to %s, now %s" % (head, ", ".join(sorted(old)), ", ".join(sorted(new)))
+    if new:
+        return "new", "%s is now bound to %s, not in the baseline" % (head, ", ".join(sorted(new)))
+    text = "%s was bound to %s, now nothing listens there" % (head, ", ".join(sorted(old)))
+    processes = set(item.get("process") for item in old.values() if item.get("process"))
+    elsewhere = sorted("%s:%s" % (item["address"], item["port"]) for item in current_listeners
+                       if item.get("process") in processes and item["proto"] == proto and item["port"] != port)
+    if elsewhere:
+        return "moved", text + "; %s now listens on %s" % ("/".join(sorted(processes)), ", ".join(elsewhere))
+    return "gone", text
+
+
+def _listener_changes(name, was, now, current_listeners):
+    changes, words = [], []
+    before, after = _by_endpoint(was), _by_endpoint(now)
+    for key in sorted(set(before) | set(after), key=lambda k: (k[0], k[1] or 0, k[2] or "")):
+        where, port, proto = key
+        old, new = before.get(key, {}), after.get(key, {})
+        head = "%s %s%s" % (name, spec(port, proto), _in(where))
+        if set(old) != set(new):
+            change, text = _moved(head, old, new, proto, port, current_listeners)
+            changes.append({"aspect": "listeners", "change": change, "was": sorted(old), "now": sorted(new)})
+            words.append(text)
+        old_owners = sorted(set(_owner(item) for item in old.values() if item.get("process")))
+        new_owners = sorted(set(_owner(item) for item in new.values() if item.get("process")))
+        if old_owners and new_owners and old_owners != new_owners:
+            changes.append({"aspect": "process", "change": "changed", "was": old_owners, "now": new_owners})
+            words.append("%s was served by %s, now by %s" % (head, ", ".join(old_owners), ", ".join(new_owners)))
+    return changes, words
+
+
+def _mapping_text(item):
+    return "%s:%s" % (item["host_ip"], item["host_port"])
+
+
+def _mapping_changes(name, service, was, now):
+    changes, words = [], []
+    auto = service["port"] == "auto"
+    pub = service["publish"]
+    head = "%s (container %s port %s)" % (name, pub["container"], spec(pub["container_port"], service["proto"]))
+    old = sorted(set(("%s:auto" % item["host_ip"]) if auto else _mapping_text(item) for item in was))
+    new = sorted(set(("%s:auto" % item["host_ip"]) if auto else _mapping_text(item) for item in now))
+    if old != new:
+        if old and new:
+            change, text = "moved", "%s was published on %s, now on %s" % (head, ", ".join(old), ", ".join(new))
+        elif old:
+            change, text = "gone", "%s was published on %s, now it is not published" % (head, ", ".join(old))
+        else:
+            change, text = "new", "%s is now published on %s, not in the baseline" % (head, ", ".join(new))
+        changes.append({"aspect": "mappings", "change": change, "was": old, "now": new})
+        words.append(text)
+    old_images = sorted(set("%s (%s)" % (item["image"], item["digest"]) for item in was))
+    new_images = sorted(set("%s (%s)" % (item["image"], item["digest"]) for item in now))
+    if old and new and old_images != new_images:
+        changes.append({"aspect": "mappings", "change": "changed", "was": old_images, "now": new_images})
+        words.append("%s ran image %s, now %s" % (head, ", ".join(old_images), ", ".join(new_images)))
+    return changes, words
+
+
+def _firewall_results(host, name, service, was, now, status, warn, saved):
+    results = []
+    before = dict(((item["source"], item["port"]), item) for item in was)
+    verdicts = {}
+    for item in now:
+        key = (item["source"], item["port"])
+        if key not in before:
+            continue  # a source declared since the baseline: nothing to compare
+        old = before[key]
+        if old["verdict"] == item["verdict"]:
+            continue
+        verdicts.setdefault(item["source"], []).append((old, item))
+    for source, pairs in verdicts.items():
+        texts, changes = [], []
+        for old, new in pairs:
+            texts.append("%s %s from %s (%s): was %s, now %s: %s" % (
+                name, spec(new["port"], service["proto"]), source, new["address"], old["verdict"], new["verdict"], new["rule"]))
+            changes.append({"aspect": "firewall", "change": "changed", "was": old["verdict"], "now": new["verdict"], "port": new["port"]})
+        results.append(_drift(host, name, status, _prefix(warn) + "; ".join(texts) + " (baseline of %s)" % saved, changes, source=source,
+                              expected=", ".join(old["verdict"] for old, _new in pairs),
+                              actual=", ".join(new["verdict"] for _old, new in pairs), warn=warn))
+    return results
+
+
+def _side(changes, key):
+    """'listeners: 10.1.0.5; process: postgres (user postgres)': one side (was or now) of the changes."""
+    parts = []
+    for change in changes:
+        value = change[key]
+        value = ", ".join(str(item) for item in value) if isinstance(value, list) else str(value)
+        parts.append("%s: %s" % (change["aspect"], value or "nothing"))
+    return "; ".join(parts)
+
+
+def _prefix(warn):
+    return "warning (portproof_drift: warn): " if warn else ""
+
+
+def _load(text, path, host):
+    """(baseline, problem): the parsed baseline document, or why it cannot be used."""
+    try:
+        document = json.loads(text) if isinstance(text, str) else text
+    except ValueError as exc:
+        return None, "the baseline %s is not valid JSON: %s" % (path, exc)
+    if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
+        return None, "the baseline %s is not a portproof baseline (no services)" % path
+    if document.get("version") != BASELINE_VERSION:
+        return None, "the baseline %s has version %r; this collection reads version %d (save it again)" % (
+            path, document.get("version"), BASELINE_VERSION)
+    if document.get("host") not in (None, host):
+        return None, "the baseline %s is the one of host %s, not %s" % (path, document.get("host"), host)
+    return document, None
+
+
+def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None):
+    """drift results of one host: its current state (from RAW_FACTS) against BASELINE_TEXT (None: no baseline file)."""
+    where = path or "for %s" % host
+    if baseline_text is None:
+        return [_drift(host, None, "skip", "%s: no baseline (%s); save one with the playbook portproof.validate.baseline" % (host, where), [])]
+    if mode not in MODES:
+        return [_drift(host, None, "error", "portproof_drift must be one of %s, got %r" % (", ".join(MODES), mode), [])]
+    baseline, problem = _load(baseline_text, where, host)
+    if problem:
+        return [_drift(host, None, "error", "%s: %s" % (host, problem), [])]
+    saved = baseline.get("saved") or "unknown date"
+    current = snapshot(contract, raw_facts, host, groups, hostvars, address)
+    listeners_now = [item for item in ((raw_facts or {}).get("listeners") or []) if item.get("netns") == "host"]
+    warn = mode == "warn"
+    status = "skip" if warn else "fail"
+    results = []
+    for service in contract:
+        name = service["name"]
+        was, now = baseline["services"].get(name), current["services"][name]
+        if was is None:
+            results.append(_drift(host, name, "skip", "%s: not in the baseline of %s (declared since)" % (name, saved), []))
+            continue
+        changes, words, unknown = [], [], []
+        if was.get("listeners") is None or now["listeners"] is None:
+            unknown.append("listeners (%s)" % ("not gathered now" if now["listeners"] is None else "not in the baseline"))
+        else:
+            found = _listener_changes(name, was["listeners"], now["listeners"], listeners_now)
+            changes += found[0]
+            words += found[1]
+        if service["publish"]:
+            if was.get("mappings") is None or now["mappings"] is None:
+                unknown.append("mappings (%s)" % ("not gathered now" if now["mappings"] is None else "not in the baseline"))
+            else:
+                found = _mapping_changes(name, service, was["mappings"], now["mappings"])
+                changes += found[0]
+                words += found[1]
+        if now["listeners"] is None or (service["publish"] and now["mappings"] is None):
+            results.append(_drift(host, name, "error", "%s: cannot compare with the baseline of %s: %s" % (name, saved, ", ".join(unknown)),
+                                  changes))
+        elif changes:
+            results.append(_drift(host, name, status, _prefix(warn) + "; ".join(words) + " (baseline of %s)" % saved, changes,
+                                  expected=_side(changes, "was"), actual=_side(changes, "now"), warn=warn))
+        if was.get("firewall") is not None and now["firewall"] is not None:
+            results.extend(_firewall_results(host, name, service, was["firewall"], now["firewall"], status, warn, saved))
+        elif now["firewall"] is None and service["allow_from"] + service["deny_from"]:
+            results.append(_drift(host, name, "error", "%s: cannot compare firewall verdicts with the baseline of %s: the firewall "
+                                  "was not gathered now" % (name, saved), []))
+        if not any(item["service"] == name for item in results):
+            note = " (%s could not be compared)" % ", ".join(unknown) if unknown else ""
+            results.append(_drift(host, name, "pass", "%s: listeners, processes, mappings and firewall verdicts as in the baseline of %s%s"
+                                  % (name, saved, note), [], expected="as in the baseline of %s" % saved, actual="unchanged"))
+    return results

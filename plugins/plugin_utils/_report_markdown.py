@@ -1,0 +1,52 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""summary.md: a short Markdown summary that fits a CI job summary (GitHub, GitLab, Gitea).
+
+Counts, a per-host table and the failures and errors (at most ``limit`` of them, the rest are
+in report.html). Every value is escaped: Markdown punctuation gets a backslash and HTML
+characters become entities, since job summaries render inline HTML.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import failures_first, headline
+
+ICON = {"pass": "\u2705", "fail": "\u274c", "error": "\u26a0\ufe0f", "skip": "\u23ed\ufe0f"}
+_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def cell(value, limit=300):
+    """A table cell: one line, Markdown and HTML inert, long values cut with an ellipsis."""
+    value = "" if value is None else str(value)
+    value = " ".join(value.split())
+    if len(value) > limit:
+        value = value[:limit - 1] + "\u2026"
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _PUNCTUATION.sub(r"\\\1", value)
+
+
+def render_markdown(report, limit=50):
+    summary = report["summary"]
+    lines = ["## %s portproof: %s" % (ICON.get(summary["status"], ""), cell(headline(report), 1000)), ""]
+    lines += ["| host | status | pass | fail | error | skip |", "|---|---|---:|---:|---:|---:|"]
+    for host, info in summary["hosts"].items():
+        lines.append("| %s | %s %s | %d | %d | %d | %d |" % (
+            cell(host), ICON.get(info["status"], ""), info["status"], info["pass"], info["fail"], info["error"], info["skip"]))
+    bad = [item for item in failures_first(report["results"]) if item["status"] in ("fail", "error")]
+    if bad:
+        lines += ["", "### Failures and errors (%d)" % len(bad), "",
+                  "| status | host | service | check | source | message |", "|---|---|---|---|---|---|"]
+        for item in bad[:limit]:
+            lines.append("| %s %s | %s | %s | %s | %s | %s |" % (
+                ICON[item["status"]], item["status"], cell(item["host"]), cell(item["service"] or "\u2014"), cell(item["check"]),
+                cell(item["source"] or "\u2014"), cell(item["message"])))
+        if len(bad) > limit:
+            lines += ["", "\u2026 and %d more in report.html." % (len(bad) - limit)]
+    if summary.get("report_dir"):
+        lines += ["", "Full report: %s (report.html, results.json, junit.xml, metrics.prom, facts/)." % cell(summary["report_dir"], 1000)]
+    return "\n".join(lines) + "\n"

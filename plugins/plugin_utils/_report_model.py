@@ -1,0 +1,215 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The report's data: every host's results gathered into one list, counted, and the reachability matrix.
+
+``collect`` takes the ``portproof_results`` of every host of the play (a result may be recorded on
+another host than its ``host``: live checks run on their source), groups them by their ``host``
+field, adds an ``error`` result for each host that was unreachable or failed before its checks
+ran, and counts. The renderers (``_report_json``, ``_report_junit``, ``_report_markdown``,
+``_report_html``, ``_report_prometheus``) turn the collected report into each file's text.
+"""
+
+from __future__ import annotations
+
+import re
+
+STATUSES = ("pass", "fail", "error", "skip")
+RESULT_KEYS = ("host", "service", "check", "status", "source", "message", "expected", "actual")
+REPORT_VERSION = 1
+UNREACHABLE = "unreachable or failed before its checks ran"
+INCOMPLETE = "failed after some of its checks ran; its results are incomplete"
+# Which checks fill the matrix (live first; the static firewall verdict is the fallback for a cell).
+LIVE_MATRIX = ("reach", "isolation")
+STATIC_MATRIX = ("firewall_allow", "firewall_deny")
+CHECK_ORDER = ("run", "report", "listen", "bind", "process", "mapping", "firewall_allow", "firewall_deny", "reach", "isolation",
+               "response", "tls", "load", "drift", "undeclared")
+# Worst first: the colour of a matrix cell, the order of the failures.
+SEVERITY = {"fail": 0, "error": 1, "pass": 2, "skip": 3}
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _plain(value):
+    """Ansible's tagged or unsafe containers as plain JSON-able Python values."""
+    if isinstance(value, dict):
+        return dict((str(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def normalise(item, recorder):
+    """One result with every key of SPEC section 5; a malformed one becomes an error naming where it came from."""
+    if not isinstance(item, dict) or not item.get("host") or not item.get("check") or item.get("status") not in STATUSES:
+        return {"host": recorder, "service": None, "check": "report", "status": "error", "source": None,
+                "message": "%s recorded a malformed result (needs host, check and status pass|fail|error|skip): %r" % (recorder, item),
+                "expected": None, "actual": None, "recorded_on": recorder}
+    result = dict((key, _plain(value)) for key, value in item.items())
+    for key in RESULT_KEYS:
+        result.setdefault(key, None)
+    for key in ("host", "service", "check", "source"):
+        result[key] = _text(result[key])
+    if result["message"] is None:
+        result["message"] = ""
+    result["message"] = str(result["message"])
+    result["recorded_on"] = recorder
+    return result
+
+
+def ordered(results, hosts):
+    """Grouped by host (in HOSTS order, then any other host by name), within a host by service (in the order
+    they first appear; host-wide results last) and check kind, otherwise in the order they were recorded."""
+    order = dict((host, index) for index, host in enumerate(hosts))
+    for host in sorted(set(item["host"] for item in results) - set(order)):
+        order[host] = len(order)
+    services = {}
+    for item in results:
+        services.setdefault((item["host"], item["service"]), len(services) if item["service"] is not None else 1 << 30)
+    kinds = dict((kind, index) for index, kind in enumerate(CHECK_ORDER))
+
+    def key(pair):
+        index, item = pair
+        return (order[item["host"]], services[(item["host"], item["service"])], kinds.get(item["check"], len(kinds)), index)
+    return [item for _index, item in sorted(enumerate(results), key=key)]
+
+
+def counts(results):
+    out = dict((status, 0) for status in STATUSES)
+    for item in results:
+        out[item["status"]] += 1
+    out["total"] = len(results)
+    return out
+
+
+def overall(tally):
+    """fail if anything failed, else error if anything errored, else pass (skips alone pass)."""
+    if tally["fail"]:
+        return "fail"
+    if tally["error"]:
+        return "error"
+    return "pass"
+
+
+def facts_file(host):
+    """facts/<host>.json, with every character that is not a letter, digit, '.', '_' or '-' made '_'."""
+    return "facts/%s.json" % re.sub(r"[^A-Za-z0-9_.-]", "_", host)
+
+
+def _host_vars(hostvars, host):
+    """The variables of HOST ({} for a host outside the inventory)."""
+    if host not in hostvars:
+        return {}
+    return hostvars[host] or {}
+
+
+def collect(hostvars, hosts_all, hosts_live, generated=None, report_dir=None):
+    """The report: {"summary": {...}, "results": [...]} over the results of every host of the play.
+
+    ``hosts_all``/``hosts_live`` are ``ansible_play_hosts_all``/``ansible_play_hosts``; results are
+    grouped by their ``host`` field in play order (hosts outside the play after them), see ``ordered``.
+    """
+    hosts_all = [str(host) for host in hosts_all]
+    live = set(str(host) for host in hosts_live)
+    results = []
+    recorded = {}
+    for recorder in hosts_all:
+        items = _host_vars(hostvars, recorder).get("portproof_results") or []
+        if not isinstance(items, list):
+            items = [items]
+        recorded[recorder] = len(items)
+        results.extend(normalise(item, recorder) for item in items)
+    for host in hosts_all:
+        if host in live:
+            continue
+        reason = INCOMPLETE if recorded.get(host) else UNREACHABLE
+        results.append({"host": host, "service": None, "check": "run", "status": "error", "source": None,
+                        "message": "%s: %s" % (host, reason), "expected": "every check of %s ran" % host,
+                        "actual": reason, "recorded_on": None})
+    results = ordered(results, hosts_all)
+    extra = sorted(set(item["host"] for item in results) - set(hosts_all))
+    tally = counts(results)
+    hosts = {}
+    for host in hosts_all + extra:
+        mine = [item for item in results if item["host"] == host]
+        entry = counts(mine)
+        entry["status"] = overall(entry)
+        entry["reachable"] = (host in live) if host in hosts_all else None
+        address = _host_vars(hostvars, host).get("portproof_address") or _host_vars(hostvars, host).get("ansible_host")
+        entry["address"] = _text(address)
+        entry["facts"] = facts_file(host) if host in hosts_all else None
+        hosts[host] = entry
+    by_check = {}
+    for item in results:
+        by_check.setdefault(item["check"], dict((status, 0) for status in STATUSES))[item["status"]] += 1
+    summary = {"version": REPORT_VERSION, "status": overall(tally), "generated": _text(generated), "report_dir": _text(report_dir)}
+    summary.update(tally)
+    summary["hosts"] = hosts
+    summary["checks"] = by_check
+    report = {"summary": summary, "results": results}
+    summary["headline"] = headline(report)
+    return report
+
+
+def failures_first(results):
+    """fail, then error, then the rest, each in report order."""
+    return [item for _index, item in sorted(enumerate(results), key=lambda pair: (SEVERITY[pair[1]["status"]], pair[0]))]
+
+
+def headline(report):
+    """One line: 'FAIL: 3 fail, 1 error, 40 pass, 2 skip of 46 results on 5 hosts'."""
+    summary = report["summary"]
+    parts = ["%d %s" % (summary[status], status) for status in ("fail", "error", "pass", "skip") if summary[status]]
+    return "%s: %s of %d results on %d hosts" % (
+        summary["status"].upper(), ", ".join(parts) or "no results", summary["total"], len(summary["hosts"]))
+
+
+def target_of(item):
+    return "%s/%s" % (item["host"], item["service"]) if item["service"] else item["host"]
+
+
+def matrix(results):
+    """The reachability matrix: sources (rows) by target host/service (columns).
+
+    A cell holds the live results (reach, isolation) from that source to that target; only when
+    there are none, the static firewall verdicts (firewall_allow, firewall_deny) stand in. Its
+    status is the worst of them. Returns {"sources": [...], "targets": [...], "cells": {(source, target): cell}}.
+    """
+    sources, targets, cells = [], [], {}
+    for item in results:
+        if item["check"] not in LIVE_MATRIX + STATIC_MATRIX or not item["source"]:
+            continue
+        target = target_of(item)
+        if item["source"] not in sources:
+            sources.append(item["source"])
+        if target not in targets:
+            targets.append(target)
+        cell = cells.setdefault((item["source"], target), {"live": [], "static": []})
+        cell["live" if item["check"] in LIVE_MATRIX else "static"].append(item)
+    for cell in cells.values():
+        cell["results"] = cell["live"] or cell["static"]
+        cell["kind"] = "live" if cell["live"] else "static"
+        cell["status"] = min((item["status"] for item in cell["results"]), key=lambda status: SEVERITY[status])
+        allowed = any(item["check"] in ("reach", "firewall_allow") for item in cell["results"])
+        denied = any(item["check"] in ("isolation", "firewall_deny") for item in cell["results"])
+        cell["expect"] = "allow" if allowed and not denied else "deny" if denied and not allowed else "mixed"
+        latencies = [item["latency_ms"] for item in cell["live"] if isinstance(item.get("latency_ms"), (int, float))]
+        cell["latency_ms"] = max(latencies) if latencies else None
+    hosts_order = []
+    for target in targets:
+        host = target.split("/", 1)[0]
+        if host not in hosts_order:
+            hosts_order.append(host)
+    # Hosts as sources first in the order they appear as targets, then the rest (controller, CIDRs, public).
+    sources = sorted(sources, key=lambda name: (0, hosts_order.index(name)) if name in hosts_order else (1, sources.index(name)))
+    return {"sources": sources, "targets": targets, "cells": cells}
