@@ -14,11 +14,11 @@ drift is never decided on missing facts. Process ids are left out: they change o
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError, evaluate
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
-    _rule_text, destination, expand_sources, interface_of,
+    _rule_text, compile_firewall, destination, expand_sources, interface_of,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, published
 
@@ -70,12 +70,7 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
     firewall = (raw or {}).get("firewall")
     if not firewall:
         return None
-    if "compiled" not in cache:
-        try:
-            cache["compiled"] = Compiled(firewall)
-        except FirewallError as exc:
-            cache["compiled"] = exc
-    compiled = cache["compiled"]
+    compiled = compile_firewall(firewall, cache)
     controller = (hostvars.get(host) or {}).get("portproof_controller_address")
     found = []
     for entry in plan:

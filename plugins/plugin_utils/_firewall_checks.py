@@ -24,18 +24,34 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks 
 PUBLIC = ("203.0.113.7", "2001:db8::7")
 
 
-def host_address(hostvars, name):
-    """Where other hosts reach NAME: portproof_address, else ansible_host, else the name if it is an address."""
+def host_address(hostvars, name, fallback_to_name=False):
+    """Where other hosts reach NAME: portproof_address, else ansible_host, else the name.
+
+    The name stands for an address only when it is one, unless FALLBACK_TO_NAME (a probe can
+    resolve a name; a firewall verdict cannot).
+    """
     hvars = hostvars.get(name) or {}
     for key in ("portproof_address", "ansible_host"):
         value = hvars.get(key)
         if value:
             return str(value)
+    if fallback_to_name:
+        return name
     try:
         parse_network(name, host_only=True)
         return name
     except ValueError:
         return None
+
+
+def compile_firewall(firewall, cache):
+    """The firewall fact compiled once per CACHE (a dict); a FirewallError when the fact is unusable."""
+    if "compiled" not in cache:
+        try:
+            cache["compiled"] = Compiled(firewall)
+        except FirewallError as exc:
+            cache["compiled"] = exc
+    return cache["compiled"]
 
 
 def expand_sources(entries, groups, hostvars, facts, controller=None):
@@ -98,12 +114,7 @@ def check_firewall(host, service, facts, groups, hostvars, target_address, compi
             results.append(result(host, name, check, "error", "%s: the firewall of %s could not be read: %s"
                                   % (name, host, reasons or "not gathered"), source=entry["name"]))
         return results
-    if "compiled" not in compiled_cache:
-        try:
-            compiled_cache["compiled"] = Compiled(firewall)
-        except FirewallError as exc:
-            compiled_cache["compiled"] = exc
-    compiled = compiled_cache["compiled"]
+    compiled = compile_firewall(firewall, compiled_cache)
     ports = host_ports(facts, service)
     for check, entry in plan:
         want = "accept" if check == "firewall_allow" else "drop or reject"

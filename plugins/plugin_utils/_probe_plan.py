@@ -26,25 +26,17 @@ from __future__ import annotations
 
 import random
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError, evaluate
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network
-from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import destination, host_address, interface_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
+    compile_firewall, destination, host_address, interface_of,
+)
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result
 
 CONTROLLER = "controller"
 LIVE_KINDS = ("reach", "isolation", "response", "tls", "load")
 DEFAULT_TIMEOUT = 5.0
-
-
-def reach_address(hostvars, name):
-    """Where sources reach NAME: portproof_address, else ansible_host, else the inventory name."""
-    hvars = hostvars.get(name) or {}
-    for key in ("portproof_address", "ansible_host"):
-        value = hvars.get(key)
-        if value:
-            return str(value)
-    return name
 
 
 class SourceIndex(object):
@@ -156,19 +148,14 @@ class Target(object):
     def __init__(self, name, hostvars, gathered):
         self.name = name
         self.hostvars = hostvars.get(name) or {}
-        self.address = reach_address(hostvars, name)
+        self.address = host_address(hostvars, name, fallback_to_name=True)
         facts = (self.hostvars.get("ansible_facts") or {}).get("portproof") if gathered else None
         self.facts = facts or None
         self.indexed = Facts(self.facts) if self.facts else None
-        self._compiled = None
+        self._compiled = {}
 
     def compiled(self):
-        if self._compiled is None:
-            try:
-                self._compiled = Compiled(self.facts["firewall"])
-            except FirewallError as exc:
-                self._compiled = exc
-        return self._compiled
+        return compile_firewall(self.facts["firewall"], self._compiled)
 
     def not_gathered(self):
         return "the port facts of %s were not gathered (it is not in the play, or it was unreachable)" % self.name
