@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 
-from lab_ansible import ansible_env, collections_path  # noqa: E402  pylint: disable=wrong-import-position
+from lab_ansible import ansible_env, collections_path, timed  # noqa: E402  pylint: disable=wrong-import-position
 from portproof_lab import Lab  # noqa: E402  pylint: disable=wrong-import-position
 
 PROCESSES = ("postgres", "nginx", "haproxy", "envoy", "named")
@@ -49,15 +47,6 @@ start = time.perf_counter()
 listeners, unavailable, warnings = _listeners.gather("host")
 print("%.4f %d" % (time.perf_counter() - start, len(listeners)))
 """
-
-
-def timed(argv, env):
-    start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit("failed: %s\n%s%s" % (" ".join(argv), proc.stdout[-3000:], proc.stderr[-3000:]))
-    return elapsed, proc.stdout
 
 
 def main():

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 
-from lab_ansible import ansible_env  # noqa: E402  pylint: disable=wrong-import-position
+from lab_ansible import ansible_env, timed  # noqa: E402  pylint: disable=wrong-import-position
 from portproof_lab import Lab  # noqa: E402  pylint: disable=wrong-import-position
 
 SERVICES = 50
@@ -62,15 +60,6 @@ VALIDATE = """
       ansible.builtin.debug:
         msg: "results {{ portproof_results | length }} pass {{ portproof_results | selectattr('status', '==', 'pass') | list | length }}"
 """
-
-
-def timed(argv, env):
-    start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit("failed: %s\n%s%s" % (" ".join(argv), proc.stdout[-3000:], proc.stderr[-3000:]))
-    return elapsed, proc.stdout
 
 
 def main():

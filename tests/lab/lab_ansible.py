@@ -55,3 +55,14 @@ def module_result(lab, host, module, args="", extra=(), tree_dir=None):
         raise AssertionError("no result from %s on %s:\n%s%s" % (module, host, proc.stdout, proc.stderr))
     with open(path) as handle:
         return json.load(handle)
+
+
+def timed(argv, env):
+    """(seconds, stdout) of a command that must succeed: how the benchmarks time playbook runs."""
+    import time
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit("failed: %s\n%s%s" % (" ".join(argv), proc.stdout[-3000:], proc.stderr[-3000:]))
+    return elapsed, proc.stdout

@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 
 import pytest
 
@@ -16,14 +14,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._containers imp
     EngineError, gather_containers, parse_inspect, parse_podman_ps, pick_digest)
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location("portproof_test_" + name, os.path.join(os.path.dirname(__file__), name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fakes = _load("mapping_fakes")
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import mapping_fakes as fakes
 FakeModule, captured, read = fakes.FakeModule, fakes.captured, fakes.read
 
 BUSYBOX = {"name": "localhost/ppmap/busybox:1", "id": "sha256:8a29cf41c7df546ec24a9216a5ae0cfad6de43e049fd7749b3e90200c0a6badc",

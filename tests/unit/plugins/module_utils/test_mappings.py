@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import os
 
 import pytest
 
@@ -17,14 +15,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._mappings impor
 from ansible_collections.portproof.validate.plugins.module_utils._nat_mappings import nat_mappings
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location("portproof_test_" + name, os.path.join(os.path.dirname(__file__), name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fakes = _load("mapping_fakes")
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import mapping_fakes as fakes
 FakeModule, RULE_TOOLS, captured, read = fakes.FakeModule, fakes.RULE_TOOLS, fakes.captured, fakes.read
 
 KEYS = ("proto", "family", "host_ip", "host_port", "target_ip", "target_port", "kind", "source", "sources", "container",

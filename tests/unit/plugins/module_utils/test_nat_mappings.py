@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 
 import pytest
@@ -16,14 +14,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._nat_mappings i
     _State, narrow, nat_mappings, netavark_container_id, target_port)
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location("portproof_test_" + name, os.path.join(os.path.dirname(__file__), name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FakeModule = _load("mapping_fakes").FakeModule
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils.mapping_fakes import FakeModule
 
 
 def _nat(scenario):

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import socket
 import threading
 import time
@@ -22,14 +20,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_session 
 from ansible_collections.portproof.validate.plugins.module_utils._probe_target import normalize_targets
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load('probe_servers')
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
 
 
 @pytest.fixture

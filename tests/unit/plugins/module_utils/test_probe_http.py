@@ -8,9 +8,7 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import os
 import time
 
 import jmespath
@@ -26,14 +24,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_http imp
 from ansible_collections.portproof.validate.plugins.module_utils._probe_target import Target
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load('probe_servers')
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
 
 
 @pytest.fixture(scope='module')

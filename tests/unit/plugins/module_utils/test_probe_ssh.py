@@ -8,8 +8,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
-import os
 import shutil
 import subprocess
 
@@ -20,14 +18,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_run impo
 from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import fingerprint
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load('probe_servers')
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
 needs_sshd = pytest.mark.skipif(not servers.sshd_usable(), reason='needs root, /usr/sbin/sshd and ssh-keygen')
 
 

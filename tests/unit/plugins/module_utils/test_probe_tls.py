@@ -8,8 +8,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib.util
-import os
 import ssl
 
 import pytest
@@ -17,14 +15,7 @@ import pytest
 from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location('portproof_test_' + name, os.path.join(os.path.dirname(__file__), name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load('probe_servers')
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
 
 
 @pytest.fixture(scope='module')

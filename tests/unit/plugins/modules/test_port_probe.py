@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -28,15 +27,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..',
 SYSTEM_PYTHON = '/usr/bin/python3'
 
 
-def _load(name):
-    path = os.path.join(os.path.dirname(__file__), '..', 'module_utils', name + '.py')
-    spec = importlib.util.spec_from_file_location('portproof_test_' + name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load('probe_servers')
+from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
 
 
 def _compare(spec, doc, where):
