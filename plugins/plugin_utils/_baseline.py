@@ -14,11 +14,11 @@ drift is never decided on missing facts. Process ids are left out: they change o
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
-    _rule_text, compile_firewall, destination, expand_sources, interface_of,
+    compile_firewall, destination, expand_sources, inbound_verdict, rule_text,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, published
 
@@ -86,16 +86,12 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
                 elif address is None or port is None or dst is None:
                     state.update(verdict="unknown", rule="no address or port to decide on")
                 else:
-                    packet = {"src": address, "dst": dst, "proto": service["proto"], "dport": port, "state": "new"}
-                    iface = interface_of(dst, raw)
-                    if iface:
-                        packet["iface"] = iface
                     try:
-                        verdict = evaluate(compiled, packet)
+                        verdict = inbound_verdict(compiled, raw, address, dst, service["proto"], port)
                     except PacketError as exc:
                         state.update(verdict="unknown", rule=str(exc))
                     else:
-                        state.update(verdict=verdict["verdict"], rule=_rule_text(verdict))
+                        state.update(verdict=verdict["verdict"], rule=rule_text(verdict))
                 found.append(state)
     return found
 

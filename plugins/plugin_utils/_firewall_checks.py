@@ -93,11 +93,27 @@ def interface_of(address, facts):
     return None
 
 
-def _rule_text(verdict):
+def rule_text(verdict):
+    """What decided a verdict: the rule (family, table, chain, index, text), else the walk's reason."""
     rule = verdict.get("rule")
     if rule:
         return "rule %s %s %s #%s: %s" % (rule.get("family"), rule.get("table"), rule.get("chain"), rule.get("index"), rule.get("text"))
     return verdict.get("reason") or "the chain policy"
+
+
+def inbound_verdict(compiled, facts, src, dst, proto, port):
+    """The verdict for a new connection from SRC to DST:PORT arriving on the interface that holds DST.
+
+    Raises PacketError (with the packet in its message) when the packet is not one to evaluate.
+    """
+    packet = {"src": src, "dst": dst, "proto": proto, "dport": port, "state": "new"}
+    iface = interface_of(dst, facts)
+    if iface:
+        packet["iface"] = iface
+    try:
+        return evaluate(compiled, packet)
+    except PacketError as exc:
+        raise PacketError("cannot evaluate %s: %s" % (packet, exc))
 
 
 def check_firewall(host, service, facts, groups, hostvars, target_address, compiled_cache):
@@ -141,18 +157,14 @@ def check_firewall(host, service, facts, groups, hostvars, target_address, compi
                                       % (name, host, version, source, address, version), source=label))
                 continue
             for port in ports:
-                packet = {"src": address, "dst": dst, "proto": proto, "dport": port, "state": "new"}
-                iface = interface_of(dst, facts)
-                if iface:
-                    packet["iface"] = iface
                 try:
-                    verdict = evaluate(compiled, packet)
+                    verdict = inbound_verdict(compiled, facts, address, dst, proto, port)
                 except PacketError as exc:
-                    results.append(result(host, name, check, "error", "%s: cannot evaluate %s: %s" % (name, packet, exc), source=label))
+                    results.append(result(host, name, check, "error", "%s: %s" % (name, exc), source=label))
                     continue
                 what = "new %s connection from %s (%s) to %s:%d" % (proto.upper(), source, address, dst, port)
-                actual = "%s by %s" % (verdict["verdict"], _rule_text(verdict)) if verdict.get("rule") else verdict.get("reason")
-                outcome = "%s by %s" % (verdict["verdict"], _rule_text(verdict)) if verdict.get("rule") else verdict.get("reason")
+                actual = "%s by %s" % (verdict["verdict"], rule_text(verdict)) if verdict.get("rule") else verdict.get("reason")
+                outcome = actual
                 if verdict["verdict"] == "unknown":
                     status, outcome = "error", "cannot be decided statically: %s" % verdict.get("reason")
                 elif (verdict["verdict"] == "accept") == (check == "firewall_allow"):

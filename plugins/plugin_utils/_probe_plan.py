@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import random
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
-    compile_firewall, destination, host_address, interface_of,
+    compile_firewall, destination, host_address, inbound_verdict, rule_text,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result
 
@@ -203,20 +203,11 @@ def udp_silence(target, service, port, source, hostvars):
     dst = destination(target.address if _ip_version(target.address) else None, target.facts, version)
     if dst is None:
         return {"error": "%s has no address of the IP version of source %s (%s)" % (target.name, source, address)}
-    packet = {"src": address, "dst": dst, "proto": "udp", "dport": port, "state": "new"}
-    iface = interface_of(dst, target.facts)
-    if iface:
-        packet["iface"] = iface
     try:
-        verdict = evaluate(compiled, packet)
+        verdict = inbound_verdict(compiled, target.facts, address, dst, "udp", port)
     except PacketError as exc:
-        return {"error": "cannot evaluate %s: %s" % (packet, exc)}
-    rule = verdict.get("rule")
-    if rule:
-        how = "rule %s %s %s #%s: %s" % (rule.get("family"), rule.get("table"), rule.get("chain"), rule.get("index"), rule.get("text"))
-    else:
-        how = verdict.get("reason") or "the chain policy"
-    return {"verdict": verdict["verdict"], "listener": _listener(target, service, port), "firewall": target.name, "how": how}
+        return {"error": str(exc)}
+    return {"verdict": verdict["verdict"], "listener": _listener(target, service, port), "firewall": target.name, "how": rule_text(verdict)}
 
 
 def _unique(pairs):
