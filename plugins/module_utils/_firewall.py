@@ -11,7 +11,8 @@ the managers that wrote the rules (ufw, firewalld, Docker, netavark).
 
 Tables of iptables-nft appear both in ``iptables-nft-save`` and in ``nft list ruleset`` (with
 opaque xt compat expressions there). They are read from ``iptables-nft-save`` only; every other
-nft table is read from ``nft -j list ruleset``. A table iptables-nft-save calls incompatible
+nft table is read from nft (``nft -j list ruleset`` when there is no iptables-nft table, else
+``nft -j list table`` for each native one). A table iptables-nft-save calls incompatible
 (written natively by nft under an iptables table name) is read from nft.
 """
 
@@ -109,21 +110,54 @@ def _read_iptables(reader):
 
 
 def _read_nft(reader, skip):
-    """(native nft tables, nft handles of every nf_tables table, iptables-nft ones included)."""
+    """(native nft tables, nft handles of every nf_tables table, iptables-nft ones included).
+
+    With no iptables-nft table, the whole ruleset is listed (two commands). Otherwise its rules
+    are already read from iptables-nft-save and listing them again is the costly part (a busy
+    Kubernetes node has tens of thousands): then the tables and chains are listed without rules,
+    for the handles, and each native table on its own.
+    """
     path = reader.module.get_bin_path("nft")
     if not path:
         reader.missing("nft", "nft not found: native nftables rules not read")
         return [], {}
-    text = reader.run("nft", [path, "-j", "list", "ruleset"])
-    if text is None:
-        return [], {}
-    listing = reader.run("nft", [path, "-a", "list", "ruleset"], needed=False) or ""
     try:
-        return parse_nft_json(text, listing, skip), nft_handles(text)
+        if not skip:
+            text = reader.run("nft", [path, "-j", "list", "ruleset"])
+            if text is None:
+                return [], {}
+            listing = reader.run("nft", [path, "-a", "list", "ruleset"], needed=False) or ""
+            return parse_nft_json(text, listing, skip), nft_handles(text)
+        names = _nft_items(reader, [path, "-j", "list", "tables"])
+        chains = _nft_items(reader, [path, "-j", "list", "chains"]) if names is not None else None
+        if chains is None:
+            return [], {}
+        handles = nft_handles(names + chains)
+        items, listings = [], []
+        for family, name in sorted(handles, key=lambda key: handles[key][0]):
+            if (family, name) in skip:
+                continue
+            table = _nft_items(reader, [path, "-j", "list", "table", family, name])
+            if table is None:
+                continue
+            items.extend(table)
+            listings.append(reader.run("nft", [path, "-a", "list", "table", family, name], needed=False) or "")
+        return parse_nft_json(items, "".join(listings), skip), handles
     except NftParseError as exc:
         reader.missing("nft", str(exc))
         reader.incomplete.append(str(exc))
         return [], {}
+
+
+def _nft_items(reader, argv):
+    """The decoded "nftables" list of an ``nft -j`` command, or None when it failed."""
+    text = reader.run("nft", argv)
+    if text is None:
+        return None
+    try:
+        return [item for item in json.loads(text)["nftables"] if "metainfo" not in item]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NftParseError("%s: not the expected JSON: %s" % (" ".join(argv[1:]), exc))
 
 
 def _add_handles(tables, handles):

@@ -355,8 +355,7 @@ def rule_texts(listing):
     for raw in listing.splitlines():
         line = raw.strip()
         if line.startswith("table "):
-            parts = line.split()
-            family, table = parts[1], parts[2]
+            family, table = (line.split()[1:3] + [None, None])[:2]  # a cut "table inet" names no table
         elif line.startswith("chain "):
             chain = line.split()[1]
         elif line.startswith("type ") and chain and (" device " in line or " devices = " in line):
@@ -372,6 +371,26 @@ def rule_texts(listing):
     return texts
 
 
+def _items(text):
+    """The "nftables" list of ``nft -j`` output (text), or ``text`` itself when it is a list."""
+    if isinstance(text, list):
+        return text
+    try:
+        items = json.loads(text)["nftables"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NftParseError("nft -j list ruleset: not the expected JSON: %s" % exc)
+    if not isinstance(items, list):
+        raise NftParseError("nft -j list ruleset: not the expected JSON: \"nftables\" is not a list")
+    return items
+
+
+def _item(item):
+    """(kind, body) of one item of the "nftables" list: ``{"table": {...}}`` and the like."""
+    if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), dict):
+        raise NftParseError("nft -j list ruleset: unexpected item %s" % json.dumps(item)[:200])
+    return next(iter(item.items()))
+
+
 def nft_handles(text):
     """{(family, table): (table handle, {chain: chain handle})} of ``nft -j list ruleset``.
 
@@ -379,12 +398,10 @@ def nft_handles(text):
     the order in which the kernel registered the base chains' hooks (it runs, among chains of
     equal priority, the one registered last first). Tables of iptables-nft are included.
     """
-    try:
-        items = json.loads(text)["nftables"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NftParseError("nft -j list ruleset: not the expected JSON: %s" % exc)
+    items = _items(text)
     handles = {}
     for item in items:
+        _item(item)
         body = item.get("table")
         if body is not None and isinstance(body.get("handle"), int):
             handles[(body.get("family"), body.get("name"))] = (body["handle"], {})
@@ -395,17 +412,17 @@ def nft_handles(text):
 
 
 def parse_nft_json(text, listing="", skip=()):
-    """Tables of ``nft -j list ruleset``, leaving out (family, name) pairs in ``skip``."""
-    try:
-        items = json.loads(text)["nftables"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NftParseError("nft -j list ruleset: not the expected JSON: %s" % exc)
+    """Tables of ``nft -j list ruleset``, leaving out (family, name) pairs in ``skip``.
+
+    ``text`` may also be the items already decoded (the "nftables" lists of several
+    ``nft -j list table`` outputs joined).
+    """
+    items = _items(text)
     texts = rule_texts(listing) if listing else {}
     tables, index, sets = [], {}, {}
     skip = set(skip)
     for item in items:
-        kind = next(iter(item))
-        body = item[kind]
+        kind, body = _item(item)
         if kind == "metainfo":
             continue
         where = (body.get("family"), body.get("table", body.get("name")))
@@ -444,6 +461,6 @@ def parse_nft_json(text, listing="", skip=()):
                 rule = _rule(body, body["family"], sets[where], texts.get(key, "handle %s" % body.get("handle")))
                 rule["index"] = len(chain["rules"]) + 1
                 chain["rules"].append(rule)
-        except (KeyError, TypeError, ValueError, StopIteration) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, StopIteration) as exc:
             raise NftParseError("nft -j list ruleset: %s %s: unexpected shape (%s)" % (kind, json.dumps(body)[:200], exc))
     return tables

@@ -19,6 +19,8 @@ OUTPUTS = {
     ("ip6tables-legacy-save",): "ip6tables-legacy-save.txt",
     ("nft", "-j", "list", "ruleset"): "nft-list-ruleset.json",
     ("nft", "-a", "list", "ruleset"): "nft-a-list-ruleset.txt",
+    ("nft", "-j", "list", "tables"): "nft-list-tables.json",
+    ("nft", "-j", "list", "chains"): "nft-list-chains.json",
     ("ip", "-j", "addr", "show"): "ip-addr.json",
     ("ip", "-j", "-4", "route", "show", "table", "main"): "ip-route4.json",
     ("ip", "-j", "-6", "route", "show", "table", "main"): "ip-route6.json",
@@ -56,7 +58,7 @@ class FakeModule(object):
     def get_bin_path(self, name):
         return "/usr/sbin/" + name if name in self.tools else None
 
-    def run_command(self, argv, environ_update=None):
+    def run_command(self, argv, environ_update=None, before_communicate_callback=None):
         assert environ_update == ENV, environ_update
         assert isinstance(argv, list) and argv[0].startswith("/usr/sbin/"), argv
         self.calls.append(list(argv))
@@ -65,6 +67,9 @@ class FakeModule(object):
             reply = self.replies[key]
             return reply(argv) if callable(reply) else reply
         command = (key[0],) + tuple(argv[1:])
+        if command[:4] in (("nft", "-j", "list", "table"), ("nft", "-a", "list", "table")):
+            name = "nft-list-table-%s-%s.json" if command[1] == "-j" else "nft-a-list-table-%s-%s.txt"
+            return 0, read(self.scenario, name % command[4:6]), ""
         known = [k for k in OUTPUTS if command[:len(k)] == k]
         if not known:
             raise AssertionError("unexpected command %r" % (argv,))

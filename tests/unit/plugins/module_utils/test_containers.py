@@ -17,12 +17,12 @@ from ansible_collections.portproof.validate.plugins.module_utils._containers imp
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import mapping_fakes as fakes
 FakeModule, captured, read = fakes.FakeModule, fakes.captured, fakes.read
 
-BUSYBOX = {"name": "localhost/ppmap/busybox:1", "id": "sha256:8a29cf41c7df546ec24a9216a5ae0cfad6de43e049fd7749b3e90200c0a6badc",
-           "digest": "sha256:4942eb8b6f20ae0c48cd42061e355c0b6032beaca9e622acf1e8840a675c1315"}
-PAUSE = {"name": "localhost/podman-pause:4.3.1-0", "id": "sha256:dea9366b808eea63a987d6365f10c733558d1be0b09a282f11dd6b5403677cf0",
-         "digest": "sha256:cb5fa39b9c54dc3c19374429c4f72a5339d03fc6224d6329a6b2153cf88756a9"}
-INFRA_ID = "58cfc94bd9b8ebc7b9ddfa203d1d6e4849a809ee176e91b91724af4388e1b190"
-POD_ID = "ee99d52635ac740a1a0e53690d813ecdf663962275a3246218c8e9282869b00d"
+BUSYBOX = {"name": "localhost/ppmap/busybox:1", "id": "sha256:dc87b33d710c4c6dda3ba83ffdbbf1ed1fca7487aa6acce38ea0e94dbda098b0",
+           "digest": "sha256:e2e628ba01908a5176e0c8d63ee0ee876df7d48fe73508e1f3fc922f16aa3538"}
+PAUSE = {"name": "localhost/podman-pause:4.3.1-0", "id": "sha256:91e11d2b216039a6faf7515981bc7a95645c681fc75e1be816f3c9570d008a66",
+         "digest": "sha256:0832ee6705ec387d6aee8d80646e2e02d03981fbc72d95f9ee16918394e27606"}
+INFRA_ID = "23c6e13697e9fa41fe27b824fff84af5d34f06d11a7d62bfb25fb7926466ca0c"
+POD_ID = "a93fe601985cc91ba476c6ff6b80b728cb5821e91d35130858b6dc2e063151b3"
 
 
 def _port(proto, host_ip, host_port, container_port):
@@ -31,18 +31,18 @@ def _port(proto, host_ip, host_port, container_port):
 
 # name -> (id prefix, network namespace owner, ips, ports) as podman reported them
 PODMAN = {
-    "web": ("f3b39044a74f", None, ["10.88.0.43"], [_port("tcp", "", 8080, 80)]),
-    "multi": ("7bba3a264118", None, ["10.88.0.44"], [
+    "web": ("830730e4a0ef", None, ["10.88.0.200"], [_port("tcp", "", 8080, 80)]),
+    "multi": ("217af4bd47e0", None, ["10.88.0.201"], [
         _port("tcp", "203.0.113.5", 8443, 443), _port("udp", "", 5353, 53), _port("tcp", "", 8081, 80),
         _port("tcp", "127.0.0.1", 9000, 9000)]),
-    "rnd": ("d654ac3ac656", None, ["10.88.0.45"], [_port("udp", "", 41369, 53), _port("tcp", "", 34269, 80)]),
-    "rng": ("5171bbee05d4", None, ["10.88.0.46"], [
+    "rnd": ("449b82a3ca55", None, ["10.88.0.202"], [_port("udp", "", 37763, 53), _port("tcp", "", 42871, 80)]),
+    "rng": ("071cb9c557f3", None, ["10.88.0.203"], [
         _port("udp", "", 6000, 60), _port("udp", "", 6001, 61), _port("tcp", "", 7000, 80), _port("tcp", "", 7001, 81),
         _port("tcp", "", 7002, 82)]),
-    "ee99d52635ac-infra": ("58cfc94bd9b8", None, ["10.88.0.47"], [_port("tcp", "", 7100, 80)]),
-    "shopweb": ("0c79eea99486", INFRA_ID, ["10.88.0.47"], [_port("tcp", "", 7100, 80)]),
-    "shopside": ("4f4c669c3765", INFRA_ID, ["10.88.0.47"], [_port("tcp", "", 7100, 80)]),
-    "v6web": ("04f132e0f590", None, ["10.89.0.3", "fd00:89::3"], [_port("tcp", "", 8090, 80)]),
+    "a93fe601985c-infra": ("23c6e13697e9", None, ["10.88.0.204"], [_port("tcp", "", 7100, 80)]),
+    "shopweb": ("fa42f4cc213c", INFRA_ID, ["10.88.0.204"], [_port("tcp", "", 7100, 80)]),
+    "shopside": ("467e8e1f5e5d", INFRA_ID, ["10.88.0.204"], [_port("tcp", "", 7100, 80)]),
+    "v6web": ("61b807a9e516", None, ["10.89.0.4", "fd00:89::4"], [_port("tcp", "", 8090, 80)]),
 }
 
 
@@ -58,22 +58,22 @@ def test_inspect_reads_ports_addresses_and_images(engine, fixture):
         image = PAUSE if name.endswith("-infra") else BUSYBOX
         # docker inspect has no digest: it comes from `docker image inspect` (see below).
         assert record["image"] == (image if engine == "podman" else dict(image, digest=None)), name
-        assert record["pod_id"] == (POD_ID if engine == "podman" and name.startswith(("shop", "ee99")) else None), name
+        assert record["pod_id"] == (POD_ID if engine == "podman" and name.startswith(("shop", POD_ID[:12])) else None), name
 
 
 def test_podman_ps_names_pods_and_infra_containers():
     pods = parse_podman_ps(read("podman", "podman-ps.json"))
     assert len(pods) == 8
     assert pods[INFRA_ID] == {"pod": "shop", "infra": True}
-    assert pods["0c79eea99486d9df86d4317ce970247bafdbf9ed0eaf5c0e47eb4afe1724e775"] == {"pod": "shop", "infra": False}
-    assert pods["f3b39044a74fdf5289f3e88e99ec6ab6e07aaa47b686e52005b714a3764a6fd4"] == {"pod": None, "infra": False}
+    assert pods["fa42f4cc213c467d25cd3260d80734d3d6559e3d4493f2c8b6a1638dab2b8f32"] == {"pod": "shop", "infra": False}
+    assert pods["830730e4a0ef833e152672d23c496e1216115999d623223df19d22a2a2d7af7a"] == {"pod": None, "infra": False}
 
 
 def test_gather_podman():
     module = FakeModule("podman", tools=["podman"])
     records, unavailable = gather_containers(module)
     assert unavailable == []
-    assert [r["name"] for r in records] == ["web", "multi", "rnd", "rng", "ee99d52635ac-infra", "shopweb", "shopside", "v6web"]
+    assert [r["name"] for r in records] == ["web", "multi", "rnd", "rng", "a93fe601985c-infra", "shopweb", "shopside", "v6web"]
     assert [(r["pod"], r["infra"]) for r in records if r["pod"]] == [("shop", True), ("shop", False), ("shop", False)]
     ids = [r["id"] for r in records]
     assert module.commands() == [("podman", "ps", "--pod", "--format", "json"), ("podman", "inspect", "--type", "container") + tuple(ids)]
@@ -86,7 +86,7 @@ def test_gather_docker_takes_the_digest_from_image_inspect():
     assert sorted(r["name"] for r in records) == sorted(PODMAN)
     assert all(r["image"] == (PAUSE if r["name"].endswith("-infra") else BUSYBOX) for r in records)
     assert [c[:3] for c in module.commands()] == [("docker", "ps", "--quiet"), ("docker", "inspect", "--type"), ("docker", "image", "inspect")]
-    assert module.commands()[2][3:] == (BUSYBOX["id"], PAUSE["id"])
+    assert module.commands()[2][3:] == (PAUSE["id"], BUSYBOX["id"])
 
 
 def test_docker_shim_of_podman_is_not_counted_twice():
@@ -140,7 +140,7 @@ def test_no_running_containers_runs_no_inspect():
 
 
 def test_a_container_gone_between_ps_and_inspect_is_left_out():
-    gone = "d654ac3ac656b2a592f89cb825e92157b260980093eae0c66e6b73993c1ade1c"
+    gone = "449b82a3ca558b6e2673e48b87306fed9f30e06a02bc17613327eb8734406587"
     full = read("podman", "podman-inspect.json")
 
     def inspect(argv):
@@ -151,7 +151,7 @@ def test_a_container_gone_between_ps_and_inspect_is_left_out():
     module = FakeModule("podman", tools=["podman"], replies={("podman", "inspect"): inspect})
     records, unavailable = gather_containers(module)
     assert unavailable == []
-    assert [r["name"] for r in records] == ["web", "multi", "rng", "ee99d52635ac-infra", "shopweb", "shopside", "v6web"]
+    assert [r["name"] for r in records] == ["web", "multi", "rng", "a93fe601985c-infra", "shopweb", "shopside", "v6web"]
     assert [len(c) for c in module.commands() if c[1] == "inspect"] == [12] + [5] * 8  # all at once, then one by one
 
 
@@ -160,7 +160,7 @@ def test_inspect_failing_for_another_reason_is_unavailable():
     records, unavailable = gather_containers(module)
     assert records == []
     assert [u["reason"] for u in unavailable] == [
-        "podman inspect --type container f3b39044a74f exited with 125: Error: database is locked"]
+        "podman inspect --type container 830730e4a0ef exited with 125: Error: database is locked"]
 
 
 def test_docker_image_inspect_failing_keeps_the_containers():

@@ -11,7 +11,9 @@ import os
 
 import pytest
 
+from ansible_collections.portproof.validate.plugins.module_utils import _firewall
 from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._nft import nft_handles, parse_nft_json
 
 _SPEC = importlib.util.spec_from_file_location(
     "firewall_replay", os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "replay.py"))
@@ -90,9 +92,36 @@ def test_gather_runs_read_only_commands():
     gather_firewall(module, root=replay.root("iptables"))
     assert module.calls == [
         ("iptables-nft-save",), ("iptables-legacy-save",), ("ip6tables-nft-save",), ("ip6tables-legacy-save",),
-        ("ipset", "save"), ("nft", "-j", "list", "ruleset"), ("nft", "-a", "list", "ruleset"), ("ip", "-j", "addr", "show"),
+        ("ipset", "save"), ("nft", "-j", "list", "tables"), ("nft", "-j", "list", "chains"),
+        ("nft", "-j", "list", "table", "inet", "extra"), ("nft", "-a", "list", "table", "inet", "extra"),
+        ("ip", "-j", "addr", "show"),
         ("ip", "-j", "-4", "route", "show", "table", "main"), ("ip", "-j", "-6", "route", "show", "table", "main"),
     ]
+
+
+def test_without_iptables_nft_tables_the_whole_ruleset_is_listed_once():
+    module = replay.FakeModule("nft")
+    gather_firewall(module, root=replay.root("nft"))
+    assert [call for call in module.calls if call[0] == "nft"] == [("nft", "-j", "list", "ruleset"), ("nft", "-a", "list", "ruleset")]
+
+
+@pytest.mark.parametrize("scenario", replay.SCENARIOS)
+def test_listing_native_tables_one_by_one_reads_what_the_whole_ruleset_says(scenario):
+    """The per-table listing (used beside iptables-nft) gives the same tables and handles as one dump."""
+    with open(os.path.join(replay.root(scenario), "nft-list-ruleset.json")) as handle:
+        ruleset = handle.read()
+    with open(os.path.join(replay.root(scenario), "nft-a-list-ruleset.txt")) as handle:
+        listing = handle.read()
+    reader = _firewall._Reader(replay.FakeModule(scenario))
+    dummy, skip = _firewall._read_iptables(reader)
+    module = replay.FakeModule(scenario)
+    reader = _firewall._Reader(module)
+    tables, handles = _firewall._read_nft(reader, skip)
+    assert (tables, handles) == (parse_nft_json(ruleset, listing, skip), nft_handles(ruleset))
+    assert reader.unavailable == []
+    listed = [call[4:] for call in module.calls if call[1:4] == ("-j", "list", "table")]
+    native = [key for key in nft_handles(ruleset) if key not in skip]
+    assert sorted(listed) == (sorted(native) if skip else [])
 
 
 def test_addresses_and_routes():

@@ -20,27 +20,27 @@ FakeModule, RULE_TOOLS, captured, read = fakes.FakeModule, fakes.RULE_TOOLS, fak
 
 KEYS = ("proto", "family", "host_ip", "host_port", "target_ip", "target_port", "kind", "source", "sources", "container",
         "containers", "container_id", "pod", "image", "manager", "rules")  # SPEC section 3 first, then the evidence
-BUSYBOX = {"name": "localhost/ppmap/busybox:1", "id": "sha256:8a29cf41c7df546ec24a9216a5ae0cfad6de43e049fd7749b3e90200c0a6badc",
-           "digest": "sha256:4942eb8b6f20ae0c48cd42061e355c0b6032beaca9e622acf1e8840a675c1315"}
+BUSYBOX = {"name": "localhost/ppmap/busybox:1", "id": "sha256:dc87b33d710c4c6dda3ba83ffdbbf1ed1fca7487aa6acce38ea0e94dbda098b0",
+           "digest": "sha256:e2e628ba01908a5176e0c8d63ee0ee876df7d48fe73508e1f3fc922f16aa3538"}
 P_IPT = ("podman", "iptables")
 
 # (family, proto, host_ip, host_port, target_ip, target_port, kind, sources, container, containers, pod)
 PODMAN_EXPECTED = [
-    ("ipv4", "udp", "0.0.0.0", 5353, "10.88.0.44", 53, "dnat", P_IPT, "multi", ("multi",), None),
-    ("ipv4", "udp", "0.0.0.0", 6000, "10.88.0.46", 60, "dnat", P_IPT, "rng", ("rng",), None),
-    ("ipv4", "udp", "0.0.0.0", 6001, "10.88.0.46", 61, "dnat", P_IPT, "rng", ("rng",), None),
-    ("ipv4", "tcp", "0.0.0.0", 7000, "10.88.0.46", 80, "dnat", P_IPT, "rng", ("rng",), None),
-    ("ipv4", "tcp", "0.0.0.0", 7001, "10.88.0.46", 81, "dnat", P_IPT, "rng", ("rng",), None),
-    ("ipv4", "tcp", "0.0.0.0", 7002, "10.88.0.46", 82, "dnat", P_IPT, "rng", ("rng",), None),
-    ("ipv4", "tcp", "0.0.0.0", 7100, "10.88.0.47", 80, "dnat", P_IPT, "shopside", ("shopside", "shopweb"), "shop"),
-    ("ipv4", "tcp", "0.0.0.0", 8080, "10.88.0.43", 80, "dnat", P_IPT, "web", ("web",), None),
-    ("ipv4", "tcp", "0.0.0.0", 8081, "10.88.0.44", 80, "dnat", P_IPT, "multi", ("multi",), None),
-    ("ipv4", "tcp", "0.0.0.0", 8090, "10.89.0.3", 80, "dnat", P_IPT, "v6web", ("v6web",), None),
-    ("ipv6", "tcp", "::", 8090, "fd00:89::3", 80, "dnat", P_IPT, "v6web", ("v6web",), None),
-    ("ipv4", "tcp", "203.0.113.5", 8443, "10.88.0.44", 443, "dnat", P_IPT, "multi", ("multi",), None),
-    ("ipv4", "tcp", "127.0.0.1", 9000, "10.88.0.44", 9000, "dnat", P_IPT, "multi", ("multi",), None),
-    ("ipv4", "tcp", "0.0.0.0", 34269, "10.88.0.45", 80, "dnat", P_IPT, "rnd", ("rnd",), None),
-    ("ipv4", "udp", "0.0.0.0", 41369, "10.88.0.45", 53, "dnat", P_IPT, "rnd", ("rnd",), None),
+    ("ipv4", "udp", "0.0.0.0", 5353, "10.88.0.201", 53, "dnat", P_IPT, "multi", ("multi",), None),
+    ("ipv4", "udp", "0.0.0.0", 6000, "10.88.0.203", 60, "dnat", P_IPT, "rng", ("rng",), None),
+    ("ipv4", "udp", "0.0.0.0", 6001, "10.88.0.203", 61, "dnat", P_IPT, "rng", ("rng",), None),
+    ("ipv4", "tcp", "0.0.0.0", 7000, "10.88.0.203", 80, "dnat", P_IPT, "rng", ("rng",), None),
+    ("ipv4", "tcp", "0.0.0.0", 7001, "10.88.0.203", 81, "dnat", P_IPT, "rng", ("rng",), None),
+    ("ipv4", "tcp", "0.0.0.0", 7002, "10.88.0.203", 82, "dnat", P_IPT, "rng", ("rng",), None),
+    ("ipv4", "tcp", "0.0.0.0", 7100, "10.88.0.204", 80, "dnat", P_IPT, "shopside", ("shopside", "shopweb"), "shop"),
+    ("ipv4", "tcp", "0.0.0.0", 8080, "10.88.0.200", 80, "dnat", P_IPT, "web", ("web",), None),
+    ("ipv4", "tcp", "0.0.0.0", 8081, "10.88.0.201", 80, "dnat", P_IPT, "multi", ("multi",), None),
+    ("ipv4", "tcp", "0.0.0.0", 8090, "10.89.0.4", 80, "dnat", P_IPT, "v6web", ("v6web",), None),
+    ("ipv6", "tcp", "::", 8090, "fd00:89::4", 80, "dnat", P_IPT, "v6web", ("v6web",), None),
+    ("ipv4", "tcp", "203.0.113.5", 8443, "10.88.0.201", 443, "dnat", P_IPT, "multi", ("multi",), None),
+    ("ipv4", "tcp", "127.0.0.1", 9000, "10.88.0.201", 9000, "dnat", P_IPT, "multi", ("multi",), None),
+    ("ipv4", "udp", "0.0.0.0", 37763, "10.88.0.202", 53, "dnat", P_IPT, "rnd", ("rnd",), None),
+    ("ipv4", "tcp", "0.0.0.0", 42871, "10.88.0.202", 80, "dnat", P_IPT, "rnd", ("rnd",), None),
 ]
 
 
@@ -66,8 +66,8 @@ def test_podman_published_ports_joined_with_netavark_rules():
         assert mapping["image"] == BUSYBOX
         assert len(mapping["rules"]) == 1 and mapping["rules"][0]["source"] == "iptables-nft"
     web = mappings[7]
-    assert web["container_id"] == "f3b39044a74fdf5289f3e88e99ec6ab6e07aaa47b686e52005b714a3764a6fd4"
-    assert web["rules"][0]["text"] == "-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.43:80"
+    assert web["container_id"] == "830730e4a0ef833e152672d23c496e1216115999d623223df19d22a2a2d7af7a"
+    assert web["rules"][0]["text"] == "-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.200:80"
     # the engine first, then the rules, through gather_firewall
     commands = [c[0] for c in module.commands()]
     assert commands[:2] == ["podman", "podman"]
@@ -112,7 +112,7 @@ def test_docker_view_of_the_same_containers():
     for row in PODMAN_EXPECTED:
         row = row[:7] + (("docker", "iptables"),) + row[8:]
         if row[3] == 7100:  # docker sees no pod: the namespace's owner (the pod's infra container) names it
-            row = row[:8] + ("ee99d52635ac-infra", ("ee99d52635ac-infra", "shopside", "shopweb"), None)
+            row = row[:8] + ("a93fe601985c-infra", ("a93fe601985c-infra", "shopside", "shopweb"), None)
         expected.append(row)
     assert _rows(mappings) == expected
     assert all(m["source"] == "docker" for m in mappings)
@@ -144,7 +144,7 @@ def test_published_port_without_rules_is_a_publish_mapping():
     rows = _rows(mappings)
     # no NAT rule: the engine's view alone (as with rootless Podman or docker-proxy), on IPv4 for "every address"
     assert len(rows) == 14 and all(r[6] == "publish" and r[7] == ("podman",) for r in rows)
-    assert rows[7] == ("ipv4", "tcp", "0.0.0.0", 8080, "10.88.0.43", 80, "publish", ("podman",), "web", ("web",), None)
+    assert rows[7] == ("ipv4", "tcp", "0.0.0.0", 8080, "10.88.0.200", 80, "publish", ("podman",), "web", ("web",), None)
     assert all(m["rules"] == [] and m["manager"] is None for m in mappings)
 
 
@@ -207,7 +207,7 @@ def test_rule_to_another_address_is_not_joined():
             record["ips"] = ["10.88.0.99"]
     web = [m for m in join(records, _podman_nat()) if m["host_port"] == 8080]
     assert [(m["source"], m["container"], m["target_ip"], m["kind"]) for m in web] == [
-        ("iptables", "web", "10.88.0.43", "dnat"), ("podman", "web", "10.88.0.99", "publish")]
+        ("iptables", "web", "10.88.0.200", "dnat"), ("podman", "web", "10.88.0.99", "publish")]
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +217,9 @@ def podman_facts():
 
 
 @pytest.mark.parametrize("container,port,proto,ports", [
-    ("rnd", 80, "tcp", [34269]),
-    ("rnd", 80, "TCP", [34269]),
-    ("rnd", "53", "udp", [41369]),
+    ("rnd", 80, "tcp", [42871]),
+    ("rnd", 80, "TCP", [42871]),
+    ("rnd", "53", "udp", [37763]),
     ("multi", 80, "tcp", [8081]),
     ("multi", 443, "tcp", [8443]),
     ("multi", 9000, "tcp", [9000]),
@@ -228,7 +228,7 @@ def podman_facts():
     ("shop", 80, "tcp", [7100]),
     ("v6web", 80, "tcp", [8090]),
     ("rng", 81, "tcp", [7001]),
-    ("f3b39044a74f", 80, "tcp", [8080]),
+    ("830730e4a0ef", 80, "tcp", [8080]),
 ])
 def test_resolve_auto_port(podman_facts, container, port, proto, ports):
     mappings, unavailable = podman_facts
@@ -269,13 +269,13 @@ def test_resolve_auto_port_rejects_bad_arguments(podman_facts, args, message):
 def test_resolve_auto_port_after_republishing_ignores_a_stale_rule():
     # rnd was published again on a new random port; a rule for its old port was left behind.
     nat = _podman_nat()
-    stale = copy.deepcopy([m for m in nat if m["host_port"] == 34269][0])
+    stale = copy.deepcopy([m for m in nat if m["host_port"] == 42871][0])
     stale["rules"][0]["paths"][0]["comments"] = []
     stale.update(host_port=40000)
     mappings = join(_records(), nat + [stale])
     rnd = [(m["host_port"], tuple(m["sources"])) for m in mappings if m["container"] == "rnd" and m["proto"] == "tcp"]
-    assert rnd == [(34269, ("podman", "iptables")), (40000, ("iptables",))]
-    assert resolve_auto_port(mappings, "rnd", 80)["ports"] == [34269]
+    assert rnd == [(40000, ("iptables",)), (42871, ("podman", "iptables"))]
+    assert resolve_auto_port(mappings, "rnd", 80)["ports"] == [42871]
 
 
 def test_resolve_auto_port_falls_back_to_rules_when_the_engine_is_silent():

@@ -32,21 +32,21 @@ IPT = ("iptables",)
 NFT = ("nftables",)
 EXPECTED = {
     "podman": [
-        ("ipv4", "udp", "0.0.0.0", 5353, "10.88.0.44", 53, "dnat", "netavark", IPT),
-        ("ipv4", "udp", "0.0.0.0", 6000, "10.88.0.46", 60, "dnat", "netavark", IPT),
-        ("ipv4", "udp", "0.0.0.0", 6001, "10.88.0.46", 61, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 7000, "10.88.0.46", 80, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 7001, "10.88.0.46", 81, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 7002, "10.88.0.46", 82, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 7100, "10.88.0.47", 80, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 8080, "10.88.0.43", 80, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 8081, "10.88.0.44", 80, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 8090, "10.89.0.3", 80, "dnat", "netavark", IPT),
-        ("ipv6", "tcp", "::", 8090, "fd00:89::3", 80, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "203.0.113.5", 8443, "10.88.0.44", 443, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "127.0.0.1", 9000, "10.88.0.44", 9000, "dnat", "netavark", IPT),
-        ("ipv4", "tcp", "0.0.0.0", 34269, "10.88.0.45", 80, "dnat", "netavark", IPT),
-        ("ipv4", "udp", "0.0.0.0", 41369, "10.88.0.45", 53, "dnat", "netavark", IPT),
+        ("ipv4", "udp", "0.0.0.0", 5353, "10.88.0.201", 53, "dnat", "netavark", IPT),
+        ("ipv4", "udp", "0.0.0.0", 6000, "10.88.0.203", 60, "dnat", "netavark", IPT),
+        ("ipv4", "udp", "0.0.0.0", 6001, "10.88.0.203", 61, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 7000, "10.88.0.203", 80, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 7001, "10.88.0.203", 81, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 7002, "10.88.0.203", 82, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 7100, "10.88.0.204", 80, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 8080, "10.88.0.200", 80, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 8081, "10.88.0.201", 80, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 8090, "10.89.0.4", 80, "dnat", "netavark", IPT),
+        ("ipv6", "tcp", "::", 8090, "fd00:89::4", 80, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "203.0.113.5", 8443, "10.88.0.201", 443, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "127.0.0.1", 9000, "10.88.0.201", 9000, "dnat", "netavark", IPT),
+        ("ipv4", "udp", "0.0.0.0", 37763, "10.88.0.202", 53, "dnat", "netavark", IPT),
+        ("ipv4", "tcp", "0.0.0.0", 42871, "10.88.0.202", 80, "dnat", "netavark", IPT),
     ],
     "docker-rules": [
         ("ipv4", "udp", "0.0.0.0", 5353, "172.17.0.2", 53, "dnat", "docker", IPT),
@@ -110,9 +110,9 @@ def test_netavark_rules_carry_both_hooks_and_the_container_id():
         ("NETAVARK-DN-1D8721804F16F", 3, "prerouting", ["PREROUTING", "NETAVARK-HOSTPORT-DNAT", "NETAVARK-DN-1D8721804F16F"], [LOCAL]),
         ("NETAVARK-DN-1D8721804F16F", 3, "output", ["OUTPUT", "NETAVARK-HOSTPORT-DNAT", "NETAVARK-DN-1D8721804F16F"], [LOCAL]),
     ]
-    assert web["rules"][0]["text"] == "-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.43:80"
+    assert web["rules"][0]["text"] == "-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.200:80"
     assert (web["rules"][0]["source"], web["rules"][0]["family"], web["rules"][0]["table"]) == ("iptables-nft", "ip", "nat")
-    assert netavark_container_id(web) == "f3b39044a74fdf5289f3e88e99ec6ab6e07aaa47b686e52005b714a3764a6fd4"
+    assert netavark_container_id(web) == "830730e4a0ef833e152672d23c496e1216115999d623223df19d22a2a2d7af7a"
     # The shared DN chain is entered on one --dport at a time: each mapping comes from exactly the
     # DNAT rule of its own port, and each of the 12 DNAT rules makes its own mapping(s).
     for mapping in mappings:
