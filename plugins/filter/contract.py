@@ -22,14 +22,35 @@ def _need_netaddr(name):
         raise AnsibleFilterError("%s: the Python library netaddr is required on the controller (pip install netaddr)" % name)
 
 
+SECRET = "********"
+
+
+def _without_secrets(service):
+    """SERVICE with its HTTP header values and basic-auth password masked (a copy where it has any).
+
+    The contract becomes a host fact, which Ansible prints with -v and the report keeps; the live
+    checks take the secrets from the contract variables themselves when they probe.
+    """
+    http = (service.get("check") or {}).get("http")
+    if not isinstance(http, dict) or not (http.get("headers") or isinstance(http.get("basic_auth"), dict)):
+        return service
+    http = dict(http)
+    if isinstance(http.get("headers"), dict):
+        http["headers"] = dict((name, SECRET) for name in http["headers"])
+    if isinstance(http.get("basic_auth"), dict) and "password" in http["basic_auth"]:
+        http["basic_auth"] = dict(http["basic_auth"], password=SECRET)
+    return dict(service, check=dict(service["check"], http=http))
+
+
 def contract_filter(hostvars, host, groups, strict=False, ignore=None, address=None):
-    """The validated, normalised contract of HOST from its variables (hostvars[HOST])."""
+    """The validated, normalised contract of HOST from its variables (hostvars[HOST]), secrets masked."""
     _need_netaddr("contract")
     names = set(groups.get("all", [])) | set(groups.get("ungrouped", []))
     try:
-        return load_contract(host, contract_variables(hostvars), set(groups), names, strict=strict, ignore=ignore, address=address)
+        services = load_contract(host, contract_variables(hostvars), set(groups), names, strict=strict, ignore=ignore, address=address)
     except ContractError as exc:
         raise AnsibleFilterError(str(exc))
+    return [_without_secrets(service) for service in services]
 
 
 def _expected_versions(service, groups, hostvars, facts):

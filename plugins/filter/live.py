@@ -28,7 +28,8 @@ def _contracts(hostvars, groups, hosts):
     return contracts
 
 
-def probe_plan_filter(hostvars, groups, play_hosts_all, play_hosts, sample=None, timeout=None, controller="localhost"):
+def probe_plan_filter(hostvars, groups, play_hosts_all, play_hosts, sample=None, timeout=None, controller="localhost", limit_hosts=None,
+                      limit=None):
     """The live probe plan of the play, grouped by source."""
     if not HAS_NETADDR:
         raise AnsibleFilterError("probe_plan: the Python library netaddr is required on the controller (pip install netaddr)")
@@ -36,16 +37,18 @@ def probe_plan_filter(hostvars, groups, play_hosts_all, play_hosts, sample=None,
         sample = int(sample)  # from -e on the command line
     if sample is not None and (not isinstance(sample, int) or isinstance(sample, bool) or sample < 0):
         raise AnsibleFilterError("probe_plan: sample (portproof_probe_sample) must be a whole number >= 0, got %r" % (sample,))
+    if limit_hosts is not None and not isinstance(limit_hosts, (list, tuple)):
+        raise AnsibleFilterError("probe_plan: limit_hosts must be the list of hosts the run's --limit selects, got %r" % (limit_hosts,))
     hosts = list(play_hosts_all)
     return build_plan(hostvars, groups, hosts, play_hosts, _contracts(hostvars, groups, hosts), sample=sample or None,
-                      timeout=timeout, controller=controller)
+                      timeout=timeout, controller=controller, limit_hosts=limit_hosts, limit=limit)
 
 
 def _service_check(hostvars, host, service):
+    """The check block of SERVICE as the contract variables give it: the validated contract masks the secrets."""
     hvars = hostvars.get(host) or {}
-    services = hvars.get("portproof_contract")
-    if services is None:  # not validated in this play: the plan read the contract variables themselves
-        services = [item for _name, value in contract_variables(hvars) for item in value or [] if isinstance(item, dict)]
+    services = [item for _name, value in contract_variables(hvars) for item in value or [] if isinstance(item, dict)]
+    services += hvars.get("portproof_contract") or []  # set without its variables (for example by a test)
     for item in services:
         if item.get("name") == service:
             return item.get("check") or {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from ansible_collections.portproof.validate.plugins.module_utils._netlink import attributes, dump
+from ansible_collections.portproof.validate.plugins.module_utils._netlink import NetlinkError, attributes, dump
 
 RTM_GETLINK = 18
 RTM_GETADDR = 22
@@ -24,10 +24,16 @@ _IFADDR = struct.Struct("=BBBBI")
 SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 
 
+def _short(body, header, what):
+    if len(body) < header.size:
+        raise NetlinkError("short rtnetlink message: %s of %d bytes" % (what, len(body)))
+
+
 def parse_links(messages):
     """{ifindex: name} from RTM_NEWLINK messages."""
     names = {}
     for body in messages:
+        _short(body, _IFINFO, "RTM_NEWLINK")
         _family, _type, index, _flags, _change = _IFINFO.unpack_from(body, 0)
         attrs = attributes(body, _IFINFO.size)
         if IFLA_IFNAME in attrs:
@@ -39,11 +45,14 @@ def parse_addresses(messages, links):
     """Address records from RTM_NEWADDR messages, sorted by interface, family and address."""
     found = []
     for body in messages:
+        _short(body, _IFADDR, "RTM_NEWADDR")
         family, prefix, _flags, scope, index = _IFADDR.unpack_from(body, 0)
         attrs = attributes(body, _IFADDR.size)
         raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
         if family not in (socket.AF_INET, socket.AF_INET6) or raw is None:
             continue
+        if len(raw) != (4 if family == socket.AF_INET else 16):
+            raise NetlinkError("short rtnetlink message: RTM_NEWADDR with a %d-byte address" % len(raw))
         found.append({
             "interface": links.get(index, str(index)),
             "family": "ipv4" if family == socket.AF_INET else "ipv6",

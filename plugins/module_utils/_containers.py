@@ -11,19 +11,22 @@ inspect`` (for the image digest). An engine that is installed but cannot be read
 behind the ``docker`` command, a socket the user may not open, broken storage) becomes an
 ``unavailable`` entry carrying the engine's own message; it never fails the caller and never
 looks like "no containers". An engine with neither a CLI nor a socket on the host is not there
-and is not reported.
+and is not reported. A command that does not answer within ``timeout`` seconds (a hung daemon)
+is killed and reported as timed out.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 
 SUBSET = "mappings"
 ENGINES = ("podman", "docker")
 _ENV = {"LC_ALL": "C", "LANG": "C"}
 _SOCKETS = {"docker": ("/var/run/docker.sock", "/run/docker.sock"), "podman": ("/run/podman/podman.sock",)}
 _REASON_MAX = 600
+TIMEOUT = 30.0
 
 
 class EngineError(Exception):
@@ -41,8 +44,34 @@ def _engine_message(out, err):
     return text if len(text) <= _REASON_MAX else text[:_REASON_MAX] + "..."
 
 
-def _run(module, argv):
-    rc, out, err = module.run_command(argv, environ_update=_ENV)
+def run_engine(module, argv, timeout):
+    """(rc, out, err) of argv; raises EngineError when it has not ended after TIMEOUT seconds (it is killed)."""
+    fired = []
+
+    def kill(proc):
+        fired.append(True)
+        proc.kill()
+
+    timers = []
+
+    def start(proc):
+        timer = threading.Timer(timeout, kill, (proc,))
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+
+    try:
+        rc, out, err = module.run_command(argv, environ_update=_ENV, before_communicate_callback=start)
+    finally:
+        for timer in timers:
+            timer.cancel()
+    if fired:
+        raise EngineError("%s timed out after %g s (killed): the engine does not answer" % (_shown(argv), timeout))
+    return rc, out, err
+
+
+def _run(module, argv, timeout=TIMEOUT):
+    rc, out, err = run_engine(module, argv, timeout)
     if rc != 0:
         raise EngineError("%s exited with %d: %s" % (_shown(argv), rc, _engine_message(out, err)))
     return out
@@ -98,7 +127,7 @@ def _ips(settings):
     for entry in [settings] + [networks[name] for name in sorted(networks)]:
         for key in ("IPAddress", "GlobalIPv6Address"):
             value = (entry or {}).get(key)
-            if value and value not in found:
+            if value and isinstance(value, str) and value not in found:
                 found.append(value)
     return found
 
@@ -112,7 +141,10 @@ def _ports(settings, where):
         try:
             container_port = int(number)
             for binding in bindings:
-                ports.append({"proto": (proto or "tcp").lower(), "host_ip": binding.get("HostIp") or "",
+                host_ip = binding.get("HostIp") or ""
+                if not isinstance(host_ip, str):
+                    raise TypeError("HostIp %s is not a string" % json.dumps(host_ip))
+                ports.append({"proto": (proto or "tcp").lower(), "host_ip": host_ip,
                               "host_port": int(binding["HostPort"]), "container_port": container_port})
         except (KeyError, TypeError, ValueError) as exc:
             raise EngineError("%s: port %s has an unexpected binding %s (%s)" % (where, key, json.dumps(bindings), exc))
@@ -129,6 +161,8 @@ def parse_inspect(text, engine):
     for item in items:
         try:
             cid = item["Id"]
+            if not isinstance(cid, str):
+                raise TypeError("Id %s is not a string" % json.dumps(cid))
             name = (item.get("Name") or cid[:12]).lstrip("/")
             settings = item.get("NetworkSettings") or {}
             mode = (item.get("HostConfig") or {}).get("NetworkMode") or ""
@@ -171,16 +205,16 @@ def parse_image_digests(text):
         raise EngineError("docker image inspect: unexpected shape (%s)" % exc)
 
 
-def _inspect(module, path, engine, ids):
+def _inspect(module, path, engine, ids, timeout=TIMEOUT):
     """Records of IDS; containers that stopped since ``ps`` are left out, not an error."""
     try:
-        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids), engine)
+        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids, timeout), engine)
     except EngineError:
         if len(ids) == 1:
             raise
     records = []
     for cid in ids:  # one went away between ps and inspect: ask one by one
-        rc, out, err = module.run_command([path, "inspect", "--type", "container", cid], environ_update=_ENV)
+        rc, out, err = run_engine(module, [path, "inspect", "--type", "container", cid], timeout)
         if rc != 0 and "no such" in (err or out or "").lower():
             continue
         if rc != 0:
@@ -189,27 +223,27 @@ def _inspect(module, path, engine, ids):
     return records
 
 
-def read_podman(module, path):
-    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"]))
+def read_podman(module, path, timeout=TIMEOUT):
+    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"], timeout))
     if not pods:
         return [], []
-    records = _inspect(module, path, "podman", list(pods))
+    records = _inspect(module, path, "podman", list(pods), timeout)
     for record in records:
         record.update(pods.get(record["id"], {}))
     return records, []
 
 
-def read_docker(module, path):
-    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"]).splitlines() if line.strip()]
+def read_docker(module, path, timeout=TIMEOUT):
+    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout).splitlines() if line.strip()]
     if not ids:
         return [], []
-    records = _inspect(module, path, "docker", ids)
+    records = _inspect(module, path, "docker", ids, timeout)
     images = sorted(set(r["image"]["id"] for r in records if r["image"]["id"]))
     problems = []
     digests = {}
     if images:
         try:
-            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images))
+            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout))
         except EngineError as exc:
             problems.append(unavailable("docker", "image digests unknown: %s" % exc))
     for record in records:
@@ -221,12 +255,13 @@ def read_docker(module, path):
 _READERS = {"podman": read_podman, "docker": read_docker}
 
 
-def gather_containers(module, root="/"):
+def gather_containers(module, root="/", timeout=TIMEOUT):
     """(container records of every engine, unavailable entries).
 
     A record: engine, id, name, state, netns_of (the container whose network namespace it joined),
     pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
-    container_port}] with host_ip "" where the engine publishes on every address.
+    container_port}] with host_ip "" where the engine publishes on every address. Each engine
+    command gets TIMEOUT seconds.
     """
     records, problems = [], []
     for engine in ENGINES:
@@ -238,7 +273,7 @@ def gather_containers(module, root="/"):
                                             % (sockets[0], engine, engine.capitalize())))
             continue
         try:
-            found, partial = _READERS[engine](module, path)
+            found, partial = _READERS[engine](module, path, timeout)
         except EngineError as exc:
             problems.append(unavailable(engine, str(exc)))
             continue

@@ -31,7 +31,7 @@ def parse_ipset_save(text):
         if parts[0] == "create":
             name, kind = parts[1], parts[2]
             opts = parts[3:]
-            family = opts[opts.index("family") + 1] if "family" in opts else None
+            family = opts[opts.index("family") + 1] if "family" in opts[:-1] else None
             entry = {"type": kind, "family": family, "elements": []}
             if kind in _DIMENSIONS:
                 entry["dimensions"] = _DIMENSIONS[kind]

@@ -12,7 +12,6 @@ evaluator answers ``unknown`` with the reason instead of guessing.
 
 from __future__ import annotations
 
-import shlex
 
 # Built-in chains: table -> chain -> (hook, chain type, priority), as iptables registers them
 # (the same values iptables-nft gives its base chains).
@@ -88,9 +87,32 @@ class IptablesParseError(ValueError):
 
 
 def _tokens(line):
-    if '"' not in line and "'" not in line and "\\" not in line:
+    """Words of an iptables-save line. iptables quotes a value with double quotes and escapes
+    the three characters ``"``, ``\\`` and ``'`` inside it with a backslash (xtables_save_string),
+    which shlex would keep for ``'``."""
+    if '"' not in line and "\\" not in line:
         return line.split()
-    return shlex.split(line)
+    words, word, in_word, quoted = [], [], False, False
+    chars = iter(line)
+    for char in chars:
+        if char == "\\":
+            word.append(next(chars, "\\"))
+            in_word = True
+        elif char == '"':
+            quoted = not quoted
+            in_word = True
+        elif char.isspace() and not quoted:
+            if in_word:
+                words.append("".join(word))
+            word, in_word = [], False
+        else:
+            word.append(char)
+            in_word = True
+    if quoted:
+        raise IptablesParseError("unterminated quote in %r" % line)
+    if in_word:
+        words.append("".join(word))
+    return words
 
 
 def _proto(value):

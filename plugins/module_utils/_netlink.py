@@ -89,10 +89,13 @@ def dump(sock, msg_type, payload, seq=1):
             if kind == NLMSG_DONE:
                 return messages
             if kind == NLMSG_ERROR:
+                if len(body) < 4:
+                    raise NetlinkError("malformed netlink message (error of %d bytes)" % len(body))
                 errno = -struct.unpack_from("=i", body)[0]
                 if errno == 0:
                     continue
-                raise NetlinkError("netlink request type %d failed: %s" % (msg_type, os.strerror(errno)))
+                reason = os.strerror(errno) if errno < 1 << 31 else "error %d" % errno
+                raise NetlinkError("netlink request type %d failed: %s" % (msg_type, reason))
             messages.append(body)
 
 

@@ -222,10 +222,11 @@ def _verdict_of(stmt):
             return {"kind": kind}
     if "continue" in stmt:
         return {"kind": "continue"}
-    if "jump" in stmt:
-        return {"kind": "jump", "chain": stmt["jump"]["target"]}
-    if "goto" in stmt:
-        return {"kind": "goto", "chain": stmt["goto"]["target"]}
+    for kind in ("jump", "goto"):
+        if kind in stmt:
+            if not isinstance(stmt[kind]["target"], str):
+                raise _Unsupported("%s to %s is not understood" % (kind, json.dumps(stmt[kind]["target"])))
+            return {"kind": kind, "chain": stmt[kind]["target"]}
     if "reject" in stmt:
         detail = stmt["reject"] or {}
         return {"kind": "reject", "with": detail.get("expr")}
@@ -386,7 +387,8 @@ def _items(text):
 
 def _item(item):
     """(kind, body) of one item of the "nftables" list: ``{"table": {...}}`` and the like."""
-    if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), dict):
+    body = next(iter(item.values()), None) if isinstance(item, dict) and len(item) == 1 else None
+    if not isinstance(body, dict) or any(not isinstance(body.get(key, ""), (str, int)) for key in ("family", "table", "name", "chain")):
         raise NftParseError("nft -j list ruleset: unexpected item %s" % json.dumps(item)[:200])
     return next(iter(item.items()))
 
@@ -461,6 +463,6 @@ def parse_nft_json(text, listing="", skip=()):
                 rule = _rule(body, body["family"], sets[where], texts.get(key, "handle %s" % body.get("handle")))
                 rule["index"] = len(chain["rules"]) + 1
                 chain["rules"].append(rule)
-        except (AttributeError, KeyError, TypeError, ValueError, StopIteration) as exc:
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, StopIteration) as exc:
             raise NftParseError("nft -j list ruleset: %s %s: unexpected shape (%s)" % (kind, json.dumps(body)[:200], exc))
     return tables

@@ -34,7 +34,9 @@ def build_request(target):
     opts = target.http
     host = opts['host_header']
     if host is None:
-        host = '[%s]' % target.host if ':' in target.host else target.host
+        # An IPv6 literal in brackets, without the zone of a scoped address (fe80::1%eth0): the
+        # zone only means something on the probing host, and '%' is not valid in a Host header.
+        host = '[%s]' % target.host.split('%', 1)[0] if ':' in target.host else target.host
         default_port = 443 if target.tls is not None else 80
         if target.port != default_port:
             host = '%s:%d' % (host, target.port)
@@ -141,7 +143,7 @@ def json_check(expression, body, truncated):
         return check('http_json', 'error', expected=expression, message='body exceeds http.max_body, not parsed as JSON'), None
     try:
         document = json.loads(body.decode('utf-8'))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the interpreter's stack
         return check('http_json', 'fail', expected=expression, actual=excerpt(body, 120), message='body is not JSON: %s' % exc), None
     if HAS_JMESPATH:
         return evaluate_json_query(expression, document, jmespath.search, 'target'), None

@@ -76,10 +76,14 @@ def ssh_session(session, sock):
         transport.auth_timeout = left
         try:
             transport.start_client(timeout=left)
-        except paramiko.SSHException as exc:
+        except OSError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            # paramiko re-raises whatever its reader hit in a malformed server hello (SSHException,
+            # EOFError, IndexError, UnicodeDecodeError, ...): all of them are a failed handshake.
             if session.remaining() <= 0:
                 raise socket.timeout('deadline reached during the SSH handshake')
-            session.record('ssh_handshake', 'fail', message='SSH handshake failed: %s' % exc)
+            session.record('ssh_handshake', 'fail', message='SSH handshake failed: %s' % (str(exc) or type(exc).__name__))
             session.skip_note = 'not run: the SSH handshake failed'
             return
         key = transport.get_remote_server_key()

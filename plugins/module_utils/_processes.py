@@ -81,7 +81,9 @@ class ProcScan:
             with open(base + "/status", "rb") as handle:
                 for line in handle:
                     if line.startswith(b"Uid:"):
-                        info["user"] = self.user_name(int(line.split()[1]))
+                        fields = line.split()
+                        if len(fields) > 1 and fields[1].isdigit():
+                            info["user"] = self.user_name(int(fields[1]))
                         break
         except OSError:
             pass
@@ -92,7 +94,7 @@ class ProcScan:
             try:
                 import pwd
                 self._users[uid] = pwd.getpwuid(uid).pw_name
-            except (ImportError, KeyError):
+            except (ImportError, KeyError, OverflowError):
                 self._users[uid] = str(uid)
         return self._users[uid]
 
@@ -129,7 +131,7 @@ def container_of(pid, proc="/proc", docker_root="/var/lib/docker"):
     except (OSError, ValueError):
         pass
     try:
-        with open(base + "/cgroup") as handle:
+        with open(base + "/cgroup", errors="replace") as handle:
             cgroup = handle.read()
     except OSError:
         return None
@@ -139,7 +141,9 @@ def container_of(pid, proc="/proc", docker_root="/var/lib/docker"):
         name = None
         try:
             with open("%s/containers/%s/config.v2.json" % (docker_root, cid)) as handle:
-                name = json.load(handle).get("Name", "").lstrip("/") or None
+                config = json.load(handle)
+            name = config.get("Name") if isinstance(config, dict) else None
+            name = (name.lstrip("/") or None) if isinstance(name, str) else None
         except (OSError, ValueError):
             pass
         return {"engine": "docker", "id": cid, "name": name}

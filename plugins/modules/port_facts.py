@@ -18,9 +18,10 @@ description:
     C(/proc/net/tcp), C(tcp6), C(udp) and C(udp6) instead and says so in C(unavailable). Socket
     owners come from one pass over C(/proc/PID/fd); no process is started per socket.
   - C(addresses) come from rtnetlink, which follows the host's network namespace.
-  - C(firewall) reads C(iptables-save), C(ip6tables-save) and C(nft -j list ruleset) and normalizes
-    them into one model (see the collection's C(docs/firewall-model.md)); firewalld and ufw
-    are recognised as the managers behind them.
+  - C(firewall) reads C(iptables-save), C(ip6tables-save) and the native nftables tables
+    (C(nft -j list ruleset), or each native table on its own when iptables-nft tables exist) and
+    normalizes them into one model (see the collection's C(docs/firewall-model.md)); firewalld
+    and ufw are recognised as the managers behind them.
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
   - Whatever cannot be gathered (a missing tool, a permission, a daemon that does not answer) is
@@ -43,6 +44,13 @@ options:
     type: str
     choices: [host, all]
     default: host
+  engine_timeout:
+    description:
+      - Seconds each container engine command (C(podman), C(docker)) may take. One that has not
+        answered by then (a hung daemon) is killed, and the engine is listed in C(unavailable)
+        as timed out; the other subsets are still gathered.
+    type: float
+    default: 30
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -67,14 +75,14 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Gather everything
-  portproof.validate.port_facts:
-  become: true
-
 - name: Listeners only, also inside containers' network namespaces
   portproof.validate.port_facts:
     gather_subset: [listeners]
     namespaces: all
+  become: true
+
+- name: Gather everything
+  portproof.validate.port_facts:
   become: true
 
 - name: Show the TCP listeners bound to all addresses
@@ -258,6 +266,7 @@ def main():
         argument_spec=dict(
             gather_subset=dict(type="list", elements="str", default=["all"], choices=["all"] + list(SUBSETS)),
             namespaces=dict(type="str", default="host", choices=["host", "all"]),
+            engine_timeout=dict(type="float", default=30.0),
         ),
         supports_check_mode=True,
     )
@@ -266,7 +275,7 @@ def main():
 
     containers = None
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
-        containers = gather_containers(module)  # asked once: it names containers and gives their published ports
+        containers = gather_containers(module, timeout=module.params["engine_timeout"])  # asked once: it names containers and gives their published ports
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
         listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names)

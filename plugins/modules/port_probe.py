@@ -284,16 +284,20 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Probe the database and the web front from the application host
+- name: Probe the database, the web front and the DNS server from the application host
   portproof.validate.port_probe:
     targets:
-      - {name: postgres, host: db1.internal, port: 5432, timeout: 2, max_ms: 50}
+      - {name: postgres, host: "{{ hostvars['db1']['ansible_host'] }}", port: 5432, timeout: 2, max_ms: 500}
       - name: web
-        host: web1.internal
-        port: 443
-        tls: {min_days: 14, min_version: TLSv1.2}
+        host: "{{ hostvars['web1']['ansible_host'] }}"
+        port: 8080
         http: {path: /health, status: [200], json_query: "status == 'ok'"}
-      - {name: dns, host: 10.1.0.53, port: 53, proto: udp, send_hex: "abcd01000001000000000000076578616d706c6503636f6d0000010001", expect: "."}
+      - name: dns
+        host: "{{ hostvars['db1']['ansible_host'] }}"
+        port: 53
+        proto: udp
+        send_hex: "abcd01000001000000000000076578616d706c6503636f6d0000010001"
+        expect: "."
   register: probe
 
 - name: Fail when any probe did not hold
@@ -301,19 +305,28 @@ EXAMPLES = r"""
     that: probe.ok
     fail_msg: "{{ probe.probes | rejectattr('ok') | map(attribute='name') | list }}"
 
-- name: SSH must not offer password authentication
+- name: HTTPS with a certificate for the name, valid two more weeks, TLS 1.2 or newer
   portproof.validate.port_probe:
     targets:
-      - host: "{{ inventory_hostname }}"
+      - host: www.example.com
+        port: 443
+        tls: {min_days: 14, min_version: TLSv1.2}
+        http: {path: /, status: [200, 301, 302]}
+
+- name: SSH must offer public keys only, with the host key on record
+  portproof.validate.port_probe:
+    targets:
+      - host: "{{ ansible_host }}"
         port: 22
         ssh: {auth_methods: [publickey], host_key: ["SHA256:2Hc6pGp3xWx8pKy0bJx7yHgG2b6xq0H0d0RkIYyTqE0"]}
 
-- name: The API answers within 250 ms at p95 under 20 concurrent requests
+- name: The web front answers within 250 ms at p95 under 20 concurrent requests
   portproof.validate.port_probe:
     targets:
-      - {host: api.internal, port: 8080, http: {path: /ping}}
+      - {host: "{{ hostvars['web1']['ansible_host'] }}", port: 8080, http: {path: /health}}
     load: {requests: 400, concurrency: 20, p95_ms: 250, max_errors: 0}
-  register: api_load
+  register: web_load
+  failed_when: not web_load.ok
 
 - name: Wait for a restarted service to answer again
   portproof.validate.port_probe:

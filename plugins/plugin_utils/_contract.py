@@ -26,6 +26,10 @@ LOAD_KEYS = ("concurrency", "requests", "p95_ms", "max_errors")
 ALLOW_WORDS = ("controller",)
 DENY_WORDS = ("public",)
 _PORT_SPEC = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp))?$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP method or header name (RFC 9110 token)
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+_SCOPED = re.compile(r"^([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)%[^%/\s]+$")  # fe80::1%eth0
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
 class ContractError(ValueError):
@@ -93,10 +97,22 @@ def _bind(value, where, problems):
             parsed.append({"network": entry + "/0"})
             continue
         try:
-            parsed.append({"network": str(parse_network(entry))})
+            parsed.append({"network": str(_network(entry))})
         except ValueError:
             problems.append("%s: bind %r is neither one of %s nor an IP address or CIDR" % (where, entry, ", ".join(BIND_CLASSES)))
     return parsed
+
+
+def _network(text):
+    """parse_network of TEXT; a scoped IPv6 address (fe80::1%eth0) is its address: the zone only
+    names the interface, and listeners and firewall rules are compared by address."""
+    match = _SCOPED.match(text.strip())
+    return parse_network(match.group(1) if match else text)
+
+
+def _scoped_hint(text):
+    match = _SCOPED.match(str(text).strip())
+    return " (a scoped address: give it without %s)" % text.strip()[len(match.group(1)):] if match else ""
 
 
 def _sources(value, key, where, problems, groups, hosts):
@@ -116,7 +132,7 @@ def _sources(value, key, where, problems, groups, hosts):
             parsed.append({"kind": "host", "name": entry})
         else:
             try:
-                parsed.append({"kind": "cidr", "name": entry, "network": str(parse_network(entry))})
+                parsed.append({"kind": "cidr", "name": entry, "network": str(_network(entry))})
             except ValueError:
                 other = ALLOW_WORDS if key == "deny_from" else DENY_WORDS
                 hint = " ('%s' is only valid in %s)" % (entry, "allow_from" if key == "deny_from" else "deny_from") \
@@ -171,7 +187,49 @@ def _check(value, where, problems):
     ssh = value.get("ssh") if isinstance(value.get("ssh"), dict) else {}
     if "auth_methods" in ssh and not (isinstance(ssh["auth_methods"], list) and all(isinstance(m, str) for m in ssh["auth_methods"])):
         problems.append("%s.check.ssh: auth_methods must be a list of method names" % where)
+    keys = ssh.get("host_key")
+    if "host_key" in ssh and (keys == [] or not all(isinstance(k, str) and k.startswith("SHA256:")
+                                                    for k in (keys if isinstance(keys, list) else [keys]))):
+        problems.append("%s.check.ssh: host_key must be a SHA256:... fingerprint or a list of them, got %r" % (where, keys))
+    _http_values(http, where + ".check.http", problems)
+    _tls_values(tls, where + ".check.tls", problems)
     return value
+
+
+def _http_values(http, where, problems):
+    """Wrong values of check.http; header values and the password are never shown."""
+    if "method" in http and not (isinstance(http["method"], str) and _TOKEN.match(http["method"])):
+        problems.append("%s: method must be an HTTP method such as GET or POST, got %r" % (where, http["method"]))
+    path = http.get("path", "/")
+    if not isinstance(path, str) or not (path.startswith("/") or path == "*") or re.search(r"[\s\x00-\x1f\x7f]", path):
+        problems.append("%s: path must start with / and contain no spaces or control characters, got %r" % (where, path))
+    headers = http.get("headers", {})
+    if not isinstance(headers, dict):
+        problems.append("%s: headers must be a mapping of header names to values" % where)
+    else:
+        for name in sorted(headers, key=str):
+            value = headers[name]
+            if not isinstance(name, str) or not _TOKEN.match(name) or not isinstance(value, (str, int)) or isinstance(value, bool) \
+                    or _LINE_BREAK.search(str(value)):
+                problems.append("%s: header %r must be a header name with a one-line string value (the value is not shown)" % (where, name))
+    if "json_query" in http and not (isinstance(http["json_query"], str) and http["json_query"].strip()):
+        problems.append("%s: json_query must be a JMESPath expression string, got %r" % (where, http["json_query"]))
+    if "host" in http and not (isinstance(http["host"], str) and http["host"] and not _LINE_BREAK.search(http["host"])):
+        problems.append("%s: host must be a host name for the Host header, got %r" % (where, http["host"]))
+    auth = http.get("basic_auth", {})
+    if not (isinstance(auth, dict) and set(auth) <= {"user", "password"} and ("user" in auth or not auth)
+            and all(isinstance(v, str) and not _LINE_BREAK.search(v) for v in auth.values()) and auth.get("user", "x")):
+        problems.append("%s: basic_auth must be a mapping with user and password strings (the values are not shown)" % where)
+
+
+def _tls_values(tls, where, problems):
+    if "verify" in tls and not isinstance(tls["verify"], bool):
+        problems.append("%s: verify must be true or false, got %r" % (where, tls["verify"]))
+    for key in ("ca", "hostname"):
+        if key in tls and not (isinstance(tls[key], str) and tls[key]):
+            problems.append("%s: %s must be a non-empty string, got %r" % (where, key, tls[key]))
+    if "min_version" in tls and tls["min_version"] not in TLS_VERSIONS:
+        problems.append("%s: min_version must be one of %s, got %r" % (where, ", ".join(TLS_VERSIONS), tls["min_version"]))
 
 
 def _service(item, where, problems, groups, hosts):
@@ -219,7 +277,9 @@ def _service(item, where, problems, groups, hosts):
                 try:
                     parse_network(publish["host_ip"])
                 except ValueError:
-                    problems.append("%s: publish.host_ip %r is not an IP address" % (named, publish["host_ip"]))
+                    problems.append("%s: publish.host_ip %r is not an IP address%s" % (named, publish["host_ip"], _scoped_hint(publish["host_ip"])))
+            if publish.get("image") is not None and not (isinstance(publish["image"], str) and publish["image"]):
+                problems.append("%s: publish.image must be an image reference (name:tag or name@sha256:...), got %r" % (named, publish["image"]))
     if "port" in item:
         service["port"] = _port(item["port"], named, problems, allow_auto=True)
         if item["port"] == "auto" and publish is None:
@@ -244,7 +304,9 @@ def load_contract(host, variables, groups, hosts, strict=False, ignore=None, add
             if service is None:
                 continue
             service["variable"] = where
-            if service["name"] in seen:
+            if not isinstance(service["name"], str):
+                pass  # reported by _service: name must be a non-empty string
+            elif service["name"] in seen:
                 problems.append("%s (%s): name is already used by %s; names are unique per host"
                                 % (where, service["name"], seen[service["name"]]))
             elif service["name"]:
@@ -261,7 +323,7 @@ def load_contract(host, variables, groups, hosts, strict=False, ignore=None, add
         try:
             parse_network(address, host_only=True)
         except ValueError:
-            problems.append("portproof_address: %r is not an IP address" % (address,))
+            problems.append("portproof_address: %r is not an IP address%s" % (address, _scoped_hint(address)))
     if problems:
         raise ContractError(host, problems)
     return services

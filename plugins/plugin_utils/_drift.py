@@ -170,7 +170,38 @@ def _load(text, path, host):
             path, document.get("version"), BASELINE_VERSION)
     if document.get("host") not in (None, host):
         return None, "the baseline %s is the one of host %s, not %s" % (path, document.get("host"), host)
+    for name, state in sorted(document["services"].items()):
+        problem = _shape_problem(state)
+        if problem:
+            return None, "the baseline %s is not a portproof baseline (service %s: %s)" % (path, name, problem)
     return document, None
+
+
+_OPTIONAL = (str, int, float, bool, type(None))
+# The fields drift reads from a saved service state, with the types it can compare.
+_SHAPE = {
+    "listeners": (("where", (str,)), ("port", (int, type(None))), ("proto", (str, type(None))), ("address", (str, type(None))),
+                  ("interface", (str, type(None))), ("family", (str, type(None))), ("process", _OPTIONAL), ("user", _OPTIONAL)),
+    "mappings": (("host_ip", _OPTIONAL), ("host_port", _OPTIONAL), ("image", _OPTIONAL), ("digest", _OPTIONAL)),
+    "firewall": (("source", (str,)), ("port", (int, str, type(None))), ("verdict", (str,))),
+}
+
+
+def _shape_problem(state):
+    """Why a saved service state cannot be compared, or None."""
+    if not isinstance(state, dict):
+        return "not a mapping"
+    for part, fields in _SHAPE.items():
+        items = state.get(part)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return "%s is not a list" % part
+        for index, item in enumerate(items):
+            bad = [key for key, types in fields if not isinstance(item, dict) or key not in item or not isinstance(item[key], types)]
+            if bad:
+                return "%s[%d] lacks or has a wrong %s" % (part, index, ", ".join(bad))
+    return None
 
 
 def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None):

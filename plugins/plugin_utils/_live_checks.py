@@ -245,9 +245,21 @@ def load_results(entries, runs):
     return results
 
 
+def source_skips(entries, kinds, reason):
+    """Skip results for every check of KINDS that ENTRIES feed, when their source is not to probe (outside --limit)."""
+    results = []
+    for entry in entries:
+        for check in entry_kinds(entry):
+            if check in kinds:
+                text = "%s: not probed from %s at %s: %s" % (entry["service"], entry["source"], where(entry), reason)
+                results.append(_result(entry, check, "skip", text))
+    return results
+
+
 def play_results(plan, kinds, play_hosts, delegated=None, delegated_load=None):
     """What the play's first host records: the results of delegated sources (controller and hosts
-    outside the play), errors for sources that are lost or left the play, and the plan's errors."""
+    outside the play), errors for sources that are lost or left the play, skips for sources outside
+    the run's --limit, and the plan's own results."""
     results = [item for item in plan.get("errors") or [] if item["check"] in kinds]
     runs = {}
     for run in delegated or []:
@@ -257,6 +269,8 @@ def play_results(plan, kinds, play_hosts, delegated=None, delegated_load=None):
         source = plan["sources"][name]
         if source["run"] == "delegate":
             results.extend(interpret(source["probes"], runs.get(name), kinds))
+        elif source["run"] == "skip":
+            results.extend(source_skips(source["probes"], kinds, source.get("reason") or "the source is not to probe"))
         elif source["run"] == "lost":
             results.extend(source_errors(source["probes"], kinds, "the source left the play before the plan was made (unreachable or failed)"))
         elif name not in in_play:

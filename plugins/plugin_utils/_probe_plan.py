@@ -15,7 +15,10 @@ The plan is grouped by source, so that each source runs one ``port_probe`` task 
 probes. A source is probed from itself when it is in the play (``run: self``), by delegation
 when it is not (``run: delegate``; ``controller`` is delegated to ``localhost``), and is
 ``lost`` when it was in the play but left it (unreachable or failed): its probes become
-``error`` results. Groups are indexed once; the work is linear in the number of probes.
+``error`` results. When the run has a ``--limit`` (``limit_hosts``: the hosts it selects), a
+source outside it is not touched (``run: skip``, with the ``reason``): its probes become ``skip``
+results. Groups are indexed once and each source's address is read once; the work is linear in
+the number of probes.
 
 Sampling: with ``sample`` N, each target picks N hosts of each source group (the target
 itself left out) with a random generator seeded by the target's and the group's names, so the
@@ -175,7 +178,7 @@ def _listener(target, service, port):
     return bool(target.indexed.on(port, "udp"))
 
 
-def udp_silence(target, service, port, source, hostvars):
+def udp_silence(target, service, port, source, address_of):
     """What UDP silence means for this source: the static verdict for its datagram and whether
     the service listens. ``{verdict, listener, firewall, how}``, or ``{error}`` when it cannot be known."""
     if target.facts is None:
@@ -190,7 +193,7 @@ def udp_silence(target, service, port, source, hostvars):
     if source == CONTROLLER:
         address = target.hostvars.get("portproof_controller_address") or target.facts.get("ssh_client")
     else:
-        address = host_address(hostvars, source)
+        address = address_of(source)
     if not address:
         return {"error": "no address is known for source %s (set portproof_address or ansible_host)" % source}
     compiled = target.compiled()
@@ -224,8 +227,12 @@ def _unique(pairs):
 class Plan(object):
     """Builds the plan; see the module documentation."""
 
-    def __init__(self, hostvars, groups, play_hosts_all, play_hosts, sample=None, timeout=None, controller="localhost"):
+    def __init__(self, hostvars, groups, play_hosts_all, play_hosts, sample=None, timeout=None, controller="localhost",
+                 limit_hosts=None, limit=None):
         self.hostvars = hostvars
+        self.limit_hosts = None if limit_hosts is None else frozenset(limit_hosts)
+        self.limit = limit
+        self.addresses = {}
         self.play_all = list(play_hosts_all)
         self.in_play = frozenset(play_hosts)
         self.index = SourceIndex(groups, sample)
@@ -243,10 +250,20 @@ class Plan(object):
                 run, delegate = "self", None
             elif name in self.play_all:
                 run, delegate = "lost", None
+            elif self.limit_hosts is not None and name not in self.limit_hosts:
+                run, delegate = "skip", None
             else:
                 run, delegate = "delegate", name
             self.sources[name] = {"run": run, "delegate_to": delegate, "probes": [], "load": []}
+            if run == "skip":
+                self.sources[name]["reason"] = "%s is outside the --limit of this run (%s), so it does not probe" % (name, self.limit or "limit")
         return self.sources[name]
+
+    def address(self, name):
+        """Where source NAME is reached (read once: each hostvars lookup makes Ansible compute all of its variables)."""
+        if name not in self.addresses:
+            self.addresses[name] = host_address(self.hostvars, name)
+        return self.addresses[name]
 
     def error(self, target, service, check, source, message):
         item = result(target, service, check, "error", message, source=source)
@@ -310,7 +327,7 @@ class Plan(object):
             load_sources = []
             for source, info in allowed:
                 entry = self.entry(target, service, port, source, info, "reach", checked, kinds, secret)
-                if entry is not None and self.sources[source]["run"] != "lost":
+                if entry is not None and self.sources[source]["run"] not in ("lost", "skip"):
                     load_sources.append((self.sources[source]["run"] != "self", source))
             plain = dict(base)
             if proto == "udp" and "send" in options:
@@ -320,7 +337,7 @@ class Plan(object):
             load = service["check"].get("load")
             if load and not load_done:
                 load_done = True
-                self.load(target, service, checked, secret, load, sorted(load_sources))
+                self.load(target, service, checked, secret, load, sorted(load_sources), allowed)
 
     def entry(self, target, service, port, source, info, kind, probe, kinds, secret):
         key = (source, target.name, service["name"], port, kind)
@@ -335,17 +352,22 @@ class Plan(object):
         if info:
             entry["sample"] = info
         if service["proto"] == "udp" and not (kind == "reach" and probe.get("expect_reply")):
-            entry["silence"] = udp_silence(target, service, port, source, self.hostvars)
+            entry["silence"] = udp_silence(target, service, port, source, self.address)
         self.source(source)["probes"].append(entry)
         return entry
 
-    def load(self, target, service, probe, secret, load, candidates):
+    def load(self, target, service, probe, secret, load, candidates, allowed):
         name = service["name"]
         if service["proto"] != "tcp" or "ssh" in probe:
             for _delegated, source in candidates[:1]:
                 self.error(target.name, name, "load", source, "%s: load applies to TCP services without an ssh check" % name)
             return
         if not candidates:
+            outside = sorted(source for source, _info in allowed if self.sources[source]["run"] == "skip")
+            if outside and len(outside) == len(allowed):
+                self.errors.append(result(target.name, name, "load", "skip", "%s: not put under load: every allowed source (%s) is outside the "
+                                          "--limit of this run (%s)" % (name, ", ".join(outside), self.limit or "limit")))
+                return
             self.error(target.name, name, "load", None, "%s: no allowed source that is still in the play can put it under load" % name)
             return
         source = candidates[0][1]
@@ -358,7 +380,11 @@ class Plan(object):
         self.sources[source]["load"].append(entry)
 
 
-def build_plan(hostvars, groups, play_hosts_all, play_hosts, contracts, sample=None, timeout=None, controller="localhost"):
-    """The plan: ``{sources: {name: {run, delegate_to, probes, load}}, delegated, delegated_load, errors}``."""
-    plan = Plan(hostvars, groups, play_hosts_all, play_hosts, sample=sample, timeout=timeout, controller=controller)
+def build_plan(hostvars, groups, play_hosts_all, play_hosts, contracts, sample=None, timeout=None, controller="localhost",
+               limit_hosts=None, limit=None):
+    """The plan: ``{sources: {name: {run, delegate_to, probes, load[, reason]}}, delegated, delegated_load, errors}``.
+
+    ``errors`` holds the plan's own results (errors, and ``skip`` for load that only sources outside the limit could run)."""
+    plan = Plan(hostvars, groups, play_hosts_all, play_hosts, sample=sample, timeout=timeout, controller=controller,
+                limit_hosts=limit_hosts, limit=limit)
     return plan.build(contracts)

@@ -142,6 +142,11 @@ def _hosts(report):
             % "\n".join(rows))
 
 
+# Cells of the largest matrix the page shows: sources times target services grows with the square of
+# a fleet's hosts, the results only with the probes; beyond this the page would be tens of megabytes.
+MATRIX_CELLS = 60000
+
+
 def _cell(source, target, cell):
     if cell is None:
         return '<td class="none" data-source="%s" data-target="%s" data-status="none">\u00b7</td>' % (esc(source), esc(target))
@@ -163,6 +168,11 @@ def _matrix(report):
     if not grid["targets"]:
         return ('<section id="matrix"><h2>Reachability matrix</h2><p class="muted">No service declares allow_from or deny_from, '
                 'so there is nothing to show.</p></section>')
+    size = len(grid["sources"]) * len(grid["targets"])
+    if size > MATRIX_CELLS:
+        return ('<section id="matrix"><h2>Reachability matrix</h2><p class="muted">%d sources by %d services make %d cells, more than '
+                'the %d a page can show: the matrix is left out. Every source\'s results are in the failures and in all results '
+                'below, and in results.json.</p></section>' % (len(grid["sources"]), len(grid["targets"]), size, MATRIX_CELLS))
     hosts = []
     for target in grid["targets"]:
         host = target.split("/", 1)[0]

@@ -77,8 +77,11 @@ def render_junit(report):
     hosts = list(report["summary"]["hosts"])
     stamp = timestamp(report["summary"].get("generated"))
     out = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
+    by_host = {}
+    for item in results:
+        by_host.setdefault(item["host"], []).append(item)
     for index, host in enumerate(hosts):
-        mine = [item for item in results if item["host"] == host]
+        mine = by_host.get(host, [])
         tally = counts(mine)
         info = report["summary"]["hosts"][host]
         out.append("  <testsuite name=%s package=%s id=%s timestamp=%s hostname=%s tests=%s failures=%s errors=%s skipped=%s time=%s>" % (

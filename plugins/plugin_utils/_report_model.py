@@ -21,6 +21,7 @@ RESULT_KEYS = ("host", "service", "check", "status", "source", "message", "expec
 REPORT_VERSION = 1
 UNREACHABLE = "unreachable or failed before its checks ran"
 INCOMPLETE = "failed after some of its checks ran; its results are incomplete"
+LOST = "became unreachable during the run (its later checks did not run): %s"
 # Which checks fill the matrix (live first; the static firewall verdict is the fallback for a cell).
 LIVE_MATRIX = ("reach", "isolation")
 STATIC_MATRIX = ("firewall_allow", "firewall_deny")
@@ -129,25 +130,32 @@ def collect(hostvars, hosts_all, hosts_live, generated=None, report_dir=None):
             items = [items]
         recorded[recorder] = len(items)
         results.extend(normalise(item, recorder) for item in items)
+    # A host the live probes could no longer reach stays in the play (they ignore unreachable hosts)
+    # but is not reachable: the live checks record why in portproof_lost.
+    lost = dict((host, _text(_host_vars(hostvars, host).get("portproof_lost"))) for host in hosts_all)
     for host in hosts_all:
-        if host in live:
+        if host in live and not lost[host]:
             continue
-        reason = INCOMPLETE if recorded.get(host) else UNREACHABLE
+        reason = LOST % lost[host] if host in live else (INCOMPLETE if recorded.get(host) else UNREACHABLE)
         results.append({"host": host, "service": None, "check": "run", "status": "error", "source": None,
                         "message": "%s: %s" % (host, reason), "expected": "every check of %s ran" % host,
                         "actual": reason, "recorded_on": None})
     results = ordered(results, hosts_all)
     extra = sorted(set(item["host"] for item in results) - set(hosts_all))
     tally = counts(results)
+    by_host = {}
+    for item in results:
+        by_host.setdefault(item["host"], []).append(item)
+    in_play = set(hosts_all)
     hosts = {}
     for host in hosts_all + extra:
-        mine = [item for item in results if item["host"] == host]
-        entry = counts(mine)
+        entry = counts(by_host.get(host, []))
         entry["status"] = overall(entry)
-        entry["reachable"] = (host in live) if host in hosts_all else None
-        address = _host_vars(hostvars, host).get("portproof_address") or _host_vars(hostvars, host).get("ansible_host")
+        entry["reachable"] = (host in live and not lost[host]) if host in in_play else None
+        hvars = _host_vars(hostvars, host)
+        address = hvars.get("portproof_address") or hvars.get("ansible_host")
         entry["address"] = _text(address)
-        entry["facts"] = facts_file(host) if host in hosts_all else None
+        entry["facts"] = facts_file(host) if host in in_play else None
         hosts[host] = entry
     by_check = {}
     for item in results:
@@ -185,15 +193,13 @@ def matrix(results):
     there are none, the static firewall verdicts (firewall_allow, firewall_deny) stand in. Its
     status is the worst of them. Returns {"sources": [...], "targets": [...], "cells": {(source, target): cell}}.
     """
-    sources, targets, cells = [], [], {}
+    sources, targets, cells = {}, {}, {}  # insertion-ordered sets
     for item in results:
         if item["check"] not in LIVE_MATRIX + STATIC_MATRIX or not item["source"]:
             continue
         target = target_of(item)
-        if item["source"] not in sources:
-            sources.append(item["source"])
-        if target not in targets:
-            targets.append(target)
+        sources.setdefault(item["source"], len(sources))
+        targets.setdefault(target, len(targets))
         cell = cells.setdefault((item["source"], target), {"live": [], "static": []})
         cell["live" if item["check"] in LIVE_MATRIX else "static"].append(item)
     for cell in cells.values():
@@ -205,11 +211,9 @@ def matrix(results):
         cell["expect"] = "allow" if allowed and not denied else "deny" if denied and not allowed else "mixed"
         latencies = [item["latency_ms"] for item in cell["live"] if isinstance(item.get("latency_ms"), (int, float))]
         cell["latency_ms"] = max(latencies) if latencies else None
-    hosts_order = []
+    hosts_order = {}
     for target in targets:
-        host = target.split("/", 1)[0]
-        if host not in hosts_order:
-            hosts_order.append(host)
+        hosts_order.setdefault(target.split("/", 1)[0], len(hosts_order))
     # Hosts as sources first in the order they appear as targets, then the rest (controller, CIDRs, public).
-    sources = sorted(sources, key=lambda name: (0, hosts_order.index(name)) if name in hosts_order else (1, sources.index(name)))
-    return {"sources": sources, "targets": targets, "cells": cells}
+    ordered_sources = sorted(sources, key=lambda name: (0, hosts_order[name]) if name in hosts_order else (1, sources[name]))
+    return {"sources": ordered_sources, "targets": list(targets), "cells": cells}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import hashlib
 import http.client
 import os
 import pwd
@@ -103,6 +104,18 @@ class Service:
             self.args.status, http.client.responses.get(self.args.status, "Status"), self.args.content_type, len(body))
         return head.encode() + body
 
+    def headers_present(self, request):
+        """True when the request carries every --require-header (NAME=SHA256 of the value)."""
+        got = {}
+        for line in request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+            name, _sep, value = line.decode("latin-1").partition(":")
+            got[name.strip().lower()] = hashlib.sha256(value.strip().encode("latin-1")).hexdigest()
+        for required in self.args.require_header:
+            name, _sep, digest = required.rpartition("=")
+            if got.get(name.lower()) != digest:
+                return False
+        return True
+
     def serve_tcp_conn(self, conn):
         conn.setblocking(True)
         try:
@@ -120,6 +133,9 @@ class Service:
                     if not chunk:
                         return
                     data += chunk
+                if not self.headers_present(data):
+                    conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    return
                 if self.args.delay_ms:
                     time.sleep(self.args.delay_ms / 1000.0)
                 conn.sendall(self.http_response())
@@ -162,6 +178,8 @@ def main(argv=None):
     parser.add_argument("--body", default="ok")
     parser.add_argument("--content-type", default="text/plain")
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--require-header", action="append", default=[],
+                        help="http: answer 401 unless the request has header NAME whose value has this SHA-256 (NAME=HEX)")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--user", help="run as this user (sockets are opened as that user too)")

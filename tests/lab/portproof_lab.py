@@ -23,6 +23,7 @@ From Python: ``with Lab.from_file(spec_path) as lab: lab.inventory ...``. See
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import ipaddress
 import json
@@ -40,6 +41,7 @@ import time
 import yaml
 
 import lab_firewall
+import lab_session
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICE = os.path.join(HERE, "lab_service.py")
@@ -51,7 +53,7 @@ MARKER = "portproof-lab"
 HOST_KEYS = {"name", "groups", "vars", "services", "iptables", "ip6tables", "nft", "containers", "sshd",
              "addresses", "sysctls", "ipset", "ufw", "firewalld"}
 SERVICE_KEYS = {"name", "listen", "behavior", "banner", "reply", "status", "body", "content_type", "delay_ms",
-                "tls_cert", "tls_key", "user", "container"}
+                "tls_cert", "tls_key", "user", "container", "require_headers"}
 CONTAINER_KEYS = {"name", "publish", "command"}
 
 
@@ -98,6 +100,7 @@ def validate_spec(spec):
                 raise LabError("lab description: %s.containers[%d]: needs name, unknown keys %s"
                                % (host["name"], cindex, sorted(unknown)))
         lab_firewall.validate_host(host, _description_error)
+        lab_session.validate_host(host, _description_error)
     return spec
 
 
@@ -247,7 +250,7 @@ class Lab:
             self.ns(name, ["sysctl", "-q", "-w", "%s=%s" % (key, value)])
         if entry["podman"]:
             self._podman_config(name)
-        self._sshd_up(name, host.get("sshd", {}))
+        self._sshd_up(name, host.get("sshd", {}), number)
         for service in host.get("services", []):
             if not service.get("container"):
                 self.start_service(name, service)
@@ -269,7 +272,7 @@ class Lab:
             if service.get("container"):
                 self.start_service(name, service)
 
-    def _sshd_up(self, name, options):
+    def _sshd_up(self, name, options, number=0):
         entry = self.host(name)
         hdir = entry["dir"]
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", os.path.join(hdir, "ssh_host_ed25519_key")])
@@ -279,11 +282,15 @@ class Lab:
         if entry["podman"]:
             env += ["CONTAINERS_CONF=" + os.path.join(hdir, "containers.conf"),
                     "CONTAINERS_STORAGE_CONF=" + os.path.join(hdir, "storage.conf")]
+        env += lab_session.env_words(options)
+        keys = self.path("id_ed25519.pub")
+        if options.get("unprivileged_user"):
+            keys += " " + lab_session.user_up(self, name, number, run)
         lines = [
             "ListenAddress %s" % entry["address"],
             "ListenAddress %s" % entry["address6"],
             "HostKey %s" % os.path.join(hdir, "ssh_host_ed25519_key"),
-            "AuthorizedKeysFile %s" % self.path("id_ed25519.pub"),
+            "AuthorizedKeysFile %s" % keys,
             "PermitRootLogin %s" % ("yes" if options.get("password_auth") else "prohibit-password"),
             "PasswordAuthentication %s" % ("yes" if options.get("password_auth") else "no"),
             "KbdInteractiveAuthentication no",
@@ -300,8 +307,9 @@ class Lab:
             handle.write("\n".join(lines) + "\n")
         run(["/usr/sbin/sshd", "-t", "-f", config])
         # nsenter --net (not ip netns exec): sessions keep the machine's /sys, so Podman works in them.
-        proc = subprocess.Popen(["nsenter", "--net=/run/netns/" + entry["netns"], "/usr/sbin/sshd", "-D", "-f", config,
-                                 "-E", os.path.join(hdir, "sshd.log")], stdin=subprocess.DEVNULL, start_new_session=True)
+        argv = ["nsenter", "--net=/run/netns/" + entry["netns"], "/usr/sbin/sshd", "-D", "-f", config,
+                "-E", os.path.join(hdir, "sshd.log")]
+        proc = subprocess.Popen(lab_session.sshd_argv(argv, options), stdin=subprocess.DEVNULL, start_new_session=True)
         entry["sshd_pid"] = proc.pid
         self.state["processes"].append(proc.pid)
         self.save()
@@ -337,6 +345,9 @@ class Lab:
         for key in ("banner", "reply", "status", "body", "content_type", "delay_ms", "tls_cert", "tls_key", "user"):
             if key in service:
                 argv += ["--" + key.replace("_", "-"), str(service[key])]
+        for header, value in sorted(service.get("require_headers", {}).items()):
+            # only a digest on the command line: the value itself is a secret the host must not show
+            argv += ["--require-header", "%s=%s" % (header, hashlib.sha256(value.encode()).hexdigest())]
         log = open(os.path.join(entry["dir"], "service-%s.log" % service["name"]), "a")
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
@@ -350,6 +361,20 @@ class Lab:
                     raise LabError("service %s on lab host %s did not start: %s" % (service["name"], name, handle.read()[-2000:]))
             time.sleep(0.02)
         return proc.pid
+
+    def cut(self, name):
+        """The host dies: every process in its namespace (its sshd, sessions, services) ends, its link goes down."""
+        entry = self.host(name)
+        if not self._netns_is_ours(entry):
+            raise LabError("netns %s is not the one this lab made; left alone" % entry["netns"])
+        # Processes first: their connections close, so Ansible's SSH control masters end instead of
+        # waiting on a connection no packet answers any more; then the link.
+        for _round in range(3):
+            pids = [int(p) for p in run(["ip", "netns", "pids", entry["netns"]], check=False).stdout.split()]
+            if not pids:
+                break
+            self._end_pids(pids, grace=1.0)
+        self.ns(name, ["ip", "link", "set", "eth0", "down"])
 
     def stop_service(self, name, service_name):
         """Stop a service the lab started (by its recorded pids)."""
@@ -451,6 +476,8 @@ class Lab:
         for host in self.spec["hosts"]:
             entry = self.host(host["name"])
             hvars = {"ansible_host": entry["address"], "portproof_lab_address6": entry["address6"]}
+            if entry.get("user"):
+                hvars["ansible_user"] = entry["user"]
             hvars.update(host.get("vars", {}))
             hosts[host["name"]] = hvars
             for group in host.get("groups", []):
@@ -549,6 +576,8 @@ class Lab:
             if os.path.exists("/run/netns/" + entry["netns"]):
                 errors.append("netns %s could not be deleted" % entry["netns"])
             errors += lab_firewall.ufw_down(self, entry)
+        for entry in self.state["hosts"].values():
+            errors += lab_session.user_down(entry, run)
         bridge = self.state.get("bridge")
         if bridge and os.path.exists("/sys/class/net/" + bridge):
             if self._ifindex(bridge) == self.state["bridge_ifindex"]:
@@ -602,6 +631,9 @@ def main(argv=None):
     up.add_argument("--instance-config", help="also write a molecule instance config (list of hosts) here")
     down = sub.add_parser("down", help="tear down the lab recorded in --dir")
     down.add_argument("--dir", required=True)
+    cut = sub.add_parser("cut", help="the host HOST of the lab in --dir dies: its processes end, its link goes down")
+    cut.add_argument("host")
+    cut.add_argument("--dir", required=True)
     runp = sub.add_parser("run", help="build the lab, run the command after -- with PORTPROOF_LAB_INVENTORY set, tear down")
     runp.add_argument("spec")
     runp.add_argument("--dir")
@@ -619,6 +651,9 @@ def main(argv=None):
             return 0
         if args.action == "down":
             Lab.attach(args.dir).down()
+            return 0
+        if args.action == "cut":
+            Lab.attach(args.dir).cut(args.host)
             return 0
         lab = Lab.from_file(args.spec, args.dir)
         _teardown_on_signals(lab)

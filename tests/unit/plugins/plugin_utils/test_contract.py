@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
+from ansible_collections.portproof.validate.plugins.filter.contract import contract_filter
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import (
     ContractError, contract_variables, load_contract, parse_port_spec,
 )
@@ -85,6 +87,95 @@ BAD = [
     ([{"name": "ssh", "port": 22, "check": {"ssh": {"auth_methods": "publickey"}}}],
      "portproof_services[0] (ssh).check.ssh: auth_methods must be a list of method names"),
     (["postgres"], "portproof_services[0]: must be a mapping with at least name and port, got 'postgres'"),
+    # Every other key of the contract (docs/contract.md), one wrong value each.
+    ([{"name": "", "port": 5432}], "portproof_services[0]: name is required and must be a non-empty string"),
+    ([{"name": ["pg"], "port": 5432}], "portproof_services[0]: name is required and must be a non-empty string"),
+    ([{"name": "pg", "port": 65536}], "portproof_services[0] (pg): port 65536 is out of range 1-65535"),
+    ([{"name": "pg", "port": 5432.0}], "portproof_services[0] (pg): port 5432.0 is not an integer or 'auto'"),
+    ([{"name": "pg", "port": 5432, "proto": "TCP"}], "portproof_services[0] (pg): proto 'TCP' is not tcp or udp"),
+    ([{"name": "pg", "port": 5432, "bind": ["internal", 10]}], "portproof_services[0] (pg): bind entry 10 is not a string"),
+    ([{"name": "pg", "port": 5432, "bind": ""}], "portproof_services[0] (pg): bind entry '' is not a string"),
+    ([{"name": "pg", "port": 5432, "process": 5}],
+     "portproof_services[0] (pg): process must be a regular expression string, got 5"),
+    ([{"name": "pg", "port": 5432, "user": 999}], "portproof_services[0] (pg): user must be a string, got 999"),
+    ([{"name": "web", "port": 8080, "publish": "web:80"}],
+     "portproof_services[0] (web): publish must be a mapping with container and container_port"),
+    ([{"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80, "ports": [80]}}],
+     "portproof_services[0] (web).publish: unknown key ports (allowed: container, container_port, image, host_ip)"),
+    ([{"name": "web", "port": 8080, "publish": {"container": "web", "container_port": "80"}}],
+     "portproof_services[0] (web).publish.container_port: port '80' is not an integer"),
+    ([{"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80, "image": ["web:1"]}}],
+     "portproof_services[0] (web): publish.image must be an image reference (name:tag or name@sha256:...), got ['web:1']"),
+    ([{"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80, "host_ip": "localhost"}}],
+     "portproof_services[0] (web): publish.host_ip 'localhost' is not an IP address"),
+    ([{"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80, "host_ip": "fe80::1%eth0"}}],
+     "portproof_services[0] (web): publish.host_ip 'fe80::1%eth0' is not an IP address (a scoped address: give it without %eth0)"),
+    ([{"name": "pg", "port": 5432, "allow_from": ["app", None]}], "portproof_services[0] (pg): allow_from entry None is not a string"),
+    ([{"name": "pg", "port": 5432, "deny_from": "web"}],
+     "portproof_services[0] (pg): deny_from must be a list of groups, hosts, CIDRs or public"),
+    ([{"name": "pg", "port": 5432, "deny_from": ["controller"]}],
+     "portproof_services[0] (pg): deny_from entry 'controller' is not an inventory group, an inventory host, a CIDR or public "
+     "('controller' is only valid in allow_from)"),
+    ([{"name": "web", "port": 80, "check": ["http"]}], "portproof_services[0] (web): check must be a mapping"),
+    ([{"name": "web", "port": 80, "check": {"http": "/health"}}], "portproof_services[0] (web).check: http must be a mapping"),
+    ([{"name": "web", "port": 80, "check": {"http": {"url": "/"}}}],
+     "portproof_services[0] (web).check.http: unknown key url (allowed: method, path, status, headers, body, json_query, host, basic_auth)"),
+    ([{"name": "web", "port": 80, "check": {"http": {"method": "GE T"}}}],
+     "portproof_services[0] (web).check.http: method must be an HTTP method such as GET or POST, got 'GE T'"),
+    ([{"name": "web", "port": 80, "check": {"http": {"path": "health"}}}],
+     "portproof_services[0] (web).check.http: path must start with / and contain no spaces or control characters, got 'health'"),
+    ([{"name": "web", "port": 80, "check": {"http": {"path": "/a b"}}}],
+     "portproof_services[0] (web).check.http: path must start with / and contain no spaces or control characters, got '/a b'"),
+    ([{"name": "web", "port": 80, "check": {"http": {"status": "200"}}}],
+     "portproof_services[0] (web).check.http: status must be an HTTP status code 100-599, got '200'"),
+    ([{"name": "web", "port": 80, "check": {"http": {"headers": ["X-Token: s3cr3t"]}}}],
+     "portproof_services[0] (web).check.http: headers must be a mapping of header names to values"),
+    ([{"name": "web", "port": 80, "check": {"http": {"headers": {"X-Token": "s3cr3t\r\nX-Evil: 1"}}}}],
+     "portproof_services[0] (web).check.http: header 'X-Token' must be a header name with a one-line string value (the value is not shown)"),
+    ([{"name": "web", "port": 80, "check": {"http": {"headers": {"Bad Name": "v"}}}}],
+     "portproof_services[0] (web).check.http: header 'Bad Name' must be a header name with a one-line string value (the value is not shown)"),
+    ([{"name": "web", "port": 80, "check": {"http": {"body": "(ok"}}}],
+     "portproof_services[0] (web): check.http.body '(ok' is not a valid regular expression (missing ), unterminated subpattern at position 0)"),
+    ([{"name": "web", "port": 80, "check": {"http": {"json_query": 3}}}],
+     "portproof_services[0] (web).check.http: json_query must be a JMESPath expression string, got 3"),
+    ([{"name": "web", "port": 80, "check": {"http": {"host": "web.test\r\nX: y"}}}],
+     "portproof_services[0] (web).check.http: host must be a host name for the Host header, got 'web.test\\r\\nX: y'"),
+    ([{"name": "web", "port": 80, "check": {"http": {"basic_auth": "user:s3cr3t"}}}],
+     "portproof_services[0] (web).check.http: basic_auth must be a mapping with user and password strings (the values are not shown)"),
+    ([{"name": "web", "port": 80, "check": {"http": {"basic_auth": {"user": "u", "password": 12345}}}}],
+     "portproof_services[0] (web).check.http: basic_auth must be a mapping with user and password strings (the values are not shown)"),
+    ([{"name": "web", "port": 443, "check": {"tls": "yes"}}], "portproof_services[0] (web).check: tls must be a mapping"),
+    ([{"name": "web", "port": 443, "check": {"tls": {"cert": "x"}}}],
+     "portproof_services[0] (web).check.tls: unknown key cert (allowed: min_days, verify, ca, hostname, min_version)"),
+    ([{"name": "web", "port": 443, "check": {"tls": {"min_days": -1}}}],
+     "portproof_services[0] (web).check.tls: min_days must be an integer >= 0, got -1"),
+    ([{"name": "web", "port": 443, "check": {"tls": {"verify": "no"}}}],
+     "portproof_services[0] (web).check.tls: verify must be true or false, got 'no'"),
+    ([{"name": "web", "port": 443, "check": {"tls": {"ca": ""}}}], "portproof_services[0] (web).check.tls: ca must be a non-empty string, got ''"),
+    ([{"name": "web", "port": 443, "check": {"tls": {"hostname": ["a", "b"]}}}],
+     "portproof_services[0] (web).check.tls: hostname must be a non-empty string, got ['a', 'b']"),
+    ([{"name": "web", "port": 443, "check": {"tls": {"min_version": "1.2"}}}],
+     "portproof_services[0] (web).check.tls: min_version must be one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, got '1.2'"),
+    ([{"name": "redis", "port": 6379, "check": {"send": ["PING"]}}], "portproof_services[0] (redis): check.send must be a string, got ['PING']"),
+    ([{"name": "redis", "port": 6379, "check": {"expect": "+PONG"}}],
+     "portproof_services[0] (redis): check.expect '+PONG' is not a valid regular expression (nothing to repeat at position 0)"),
+    ([{"name": "ssh", "port": 22, "check": {"ssh": []}}], "portproof_services[0] (ssh).check: ssh must be a mapping"),
+    ([{"name": "ssh", "port": 22, "check": {"ssh": {"user": "root"}}}],
+     "portproof_services[0] (ssh).check.ssh: unknown key user (allowed: auth_methods, host_key)"),
+    ([{"name": "ssh", "port": 22, "check": {"ssh": {"host_key": "MD5:aa:bb"}}}],
+     "portproof_services[0] (ssh).check.ssh: host_key must be a SHA256:... fingerprint or a list of them, got 'MD5:aa:bb'"),
+    ([{"name": "ssh", "port": 22, "check": {"ssh": {"host_key": []}}}],
+     "portproof_services[0] (ssh).check.ssh: host_key must be a SHA256:... fingerprint or a list of them, got []"),
+    ([{"name": "web", "port": 80, "check": {"max_ms": "200ms"}}], "portproof_services[0] (web).check: max_ms must be an integer >= 1, got '200ms'"),
+    ([{"name": "web", "port": 80, "check": {"load": [20]}}], "portproof_services[0] (web).check: load must be a mapping"),
+    ([{"name": "web", "port": 80, "check": {"load": {"rate": 5}}}],
+     "portproof_services[0] (web).check.load: unknown key rate (allowed: concurrency, requests, p95_ms, max_errors)"),
+    ([{"name": "web", "port": 80, "check": {"load": {"requests": 0}}}],
+     "portproof_services[0] (web).check.load: requests must be an integer >= 1, got 0"),
+    ([{"name": "web", "port": 80, "check": {"load": {"p95_ms": True}}}],
+     "portproof_services[0] (web).check.load: p95_ms must be an integer >= 1, got True"),
+    ([{"name": "web", "port": 80, "check": {"load": {"max_errors": -1}}}],
+     "portproof_services[0] (web).check.load: max_errors must be an integer >= 0, got -1"),
 ]
 
 
@@ -92,8 +183,47 @@ BAD = [
 def test_bad_contract_names_host_variable_item_and_reason(services, message):
     with pytest.raises(ContractError) as info:
         load([("portproof_services", services)])
-    assert message in info.value.problems
-    assert str(info.value).startswith("invalid portproof contract for host db1:\n  - ")
+    assert info.value.problems == [message]
+    assert str(info.value) == "invalid portproof contract for host db1:\n  - " + message
+
+
+def test_the_role_reports_the_host_with_every_problem():
+    """roles/portproof/tasks/main.yml validates through the contract filter: the task fails with this message."""
+    hostvars = {"portproof_services__db": [{"name": "pg", "port": 5432, "check": {"tls": {"verify": "no"}}}],
+                "portproof_services": [{"name": "web", "port": 80, "check": {"http": {"headers": {"X-Token": "s3cr3t\n"}}}}]}
+    groups = {"all": ["db1", "app1"], "ungrouped": [], "db": ["db1"]}
+    with pytest.raises(AnsibleFilterError) as info:
+        contract_filter(hostvars, "db1", groups)
+    assert info.value.message == (
+        "invalid portproof contract for host db1:\n"
+        "  - portproof_services[0] (web).check.http: header 'X-Token' must be a header name with a one-line string value "
+        "(the value is not shown)\n"
+        "  - portproof_services__db[0] (pg).check.tls: verify must be true or false, got 'no'")
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_scoped_ipv6_addresses_count_as_their_address():
+    service = load([("portproof_services", [{"name": "dhcp6", "port": 547, "proto": "udp", "bind": "fe80::1%eth0",
+                                             "allow_from": ["fe80::2%eth0", "fe80::/10"], "deny_from": ["fe80::3%pp-fifteen-char"]}])])[0]
+    assert service["bind"] == [{"network": "fe80::1/128"}]
+    assert service["allow_from"] == [{"kind": "cidr", "name": "fe80::2%eth0", "network": "fe80::2/128"},
+                                     {"kind": "cidr", "name": "fe80::/10", "network": "fe80::/10"}]
+    assert service["deny_from"] == [{"kind": "cidr", "name": "fe80::3%pp-fifteen-char", "network": "fe80::3/128"}]
+    with pytest.raises(ContractError) as info:
+        load([("portproof_services", [{"name": "x", "port": 1, "bind": "fe80::1%"}])], address="fe80::1%eth0")
+    assert info.value.problems == [
+        "portproof_services[0] (x): bind 'fe80::1%' is neither one of any, loopback, internal, public nor an IP address or CIDR",
+        "portproof_address: 'fe80::1%eth0' is not an IP address (a scoped address: give it without %eth0)"]
+
+
+def test_port_65535_is_the_last_port():
+    services = load([("portproof_services", [{"name": "edge", "port": 65535, "proto": "udp",
+                                              "publish": {"container": "edge", "container_port": 65535}}])])
+    assert (services[0]["port"], services[0]["publish"]["container_port"]) == (65535, 65535)
+    assert parse_port_spec("65535") == (65535, 65535, ("tcp", "udp"))
+    assert parse_port_spec("1-65535/udp") == (1, 65535, ("udp",))
+    with pytest.raises(ValueError, match="^port spec '65535-65536/tcp' is outside 1-65535 or its range is reversed$"):
+        parse_port_spec("65535-65536/tcp")
 
 
 def test_not_a_list():

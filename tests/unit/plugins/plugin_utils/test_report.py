@@ -105,6 +105,18 @@ def test_a_host_that_left_the_play_is_an_error(recorded, message):
     assert report["summary"]["hosts"]["ok1"]["status"] == "pass"
 
 
+def test_a_host_lost_during_the_live_checks_is_an_error_and_not_reachable():
+    hostvars = {"ok1": {"portproof_results": [result("ok1", "s", "listen", "pass")]},
+                "gone1": {"portproof_results": [result("gone1", "s", "listen", "pass")],
+                          "portproof_lost": "Failed to connect to the host via ssh: Connection timed out"}}
+    report = collect(hostvars, ["ok1", "gone1"], ["ok1", "gone1"])
+    errors = [(item["host"], item["check"], item["message"]) for item in report["results"] if item["status"] == "error"]
+    assert errors == [("gone1", "run", "gone1: became unreachable during the run (its later checks did not run): "
+                       "Failed to connect to the host via ssh: Connection timed out")]
+    assert report["summary"]["hosts"]["gone1"]["reachable"] is False
+    assert report["summary"]["hosts"]["ok1"]["reachable"] is True
+
+
 def test_a_host_never_reached_has_no_variables_at_all():
     report = collect({"gone1": {}}, ["gone1"], [])
     assert [(item["host"], item["status"], item["message"]) for item in report["results"]] == [("gone1", "error", "gone1: " + UNREACHABLE)]
