@@ -126,6 +126,7 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     for (kind, plugin), tasks in examples.items():
         assert kind == "filter", plugin
         filter_tasks.extend(prepared(plugin, tasks, registered))
+
     # Every registered result of every host, for the assertions below.
     def host_vars(host):
         return ", ".join("'%s': hostvars['%s']['%s'] | default(none)" % (var, host, var) for _plugin, _name, var in registered)
