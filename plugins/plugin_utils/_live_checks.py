@@ -177,15 +177,15 @@ def failure(run):
     return None
 
 
+def _per_check(entries, kinds, status, describe):
+    """One result of STATUS for every check of KINDS that ENTRIES feed, its message describe(entry)."""
+    return [_result(entry, check, status, describe(entry)) for entry in entries for check in entry_kinds(entry) if check in kinds]
+
+
 def source_errors(entries, kinds, message):
     """Error results for every check of KINDS that ENTRIES feed, when their source could not probe."""
-    results = []
-    for entry in entries:
-        for check in entry_kinds(entry):
-            if check in kinds:
-                text = "%s: %s could not probe %s: %s" % (entry["service"], entry["source"], where(entry), message)
-                results.append(_result(entry, check, "error", text))
-    return results
+    return _per_check(entries, kinds, "error", lambda entry: "%s: %s could not probe %s: %s" % (
+        entry["service"], entry["source"], where(entry), message))
 
 
 def interpret(entries, run, kinds):
@@ -247,13 +247,8 @@ def load_results(entries, runs):
 
 def source_skips(entries, kinds, reason):
     """Skip results for every check of KINDS that ENTRIES feed, when their source is not to probe (outside --limit)."""
-    results = []
-    for entry in entries:
-        for check in entry_kinds(entry):
-            if check in kinds:
-                text = "%s: not probed from %s at %s: %s" % (entry["service"], entry["source"], where(entry), reason)
-                results.append(_result(entry, check, "skip", text))
-    return results
+    return _per_check(entries, kinds, "skip", lambda entry: "%s: not probed from %s at %s: %s" % (
+        entry["service"], entry["source"], where(entry), reason))
 
 
 def play_results(plan, kinds, play_hosts, delegated=None, delegated_load=None):

@@ -5,29 +5,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 from ansible_collections.portproof.validate.plugins.filter.fleet import host_addresses_filter
-from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import play_results
 from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import build_plan
-
-with open(os.path.join(os.path.dirname(__file__), "fixtures", "live", "inputs.json")) as _handle:
-    INPUTS = json.load(_handle)
-GROUPS = INPUTS["groups"]
-
-
-def hostvars():
-    result = {}
-    for host, address in INPUTS["hostvars"].items():
-        result[host] = {"ansible_host": address}
-        if host in INPUTS["facts"]:
-            result[host]["ansible_facts"] = {"portproof": INPUTS["facts"][host]}
-        if host in INPUTS["contracts"]:
-            result[host]["portproof_contract"] = load_contract(host, [("portproof_services", INPUTS["contracts"][host])], set(GROUPS),
-                                                               set(GROUPS["all"]))
-    return result
+# the same inputs (fixtures/live) and hostvars as the live filters' tests
+from ansible_collections.portproof.validate.tests.unit.plugins.filter.test_live import GROUPS, hostvars
 
 
 def limited_plan():
