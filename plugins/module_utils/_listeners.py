@@ -20,16 +20,20 @@ from ansible_collections.portproof.validate.plugins.module_utils import _netlink
 from ansible_collections.portproof.validate.plugins.module_utils._processes import ProcScan, container_of, named_netns, own_netns
 
 HOST = "host"
+NETNS_RUN_DIR = "/run/netns"
 
 
 def _unavailable(tool, reason):
     return {"subset": "listeners", "tool": tool, "reason": reason}
 
 
-def read_namespace_sockets(netns_path=None, proc_net="/proc/net"):
-    """(sockets, unavailable) of one namespace: sock_diag first, /proc/net tables second."""
+def read_namespace_sockets(netns_path=None, proc_net="/proc/net", netns_inode=None):
+    """(sockets, unavailable) of one namespace: sock_diag first, /proc/net tables second.
+
+    With NETNS_INODE, raises _netlink.NamespaceGone when NETNS_PATH no longer names that namespace.
+    """
     try:
-        sock = _netlink.open_socket(_netlink.NETLINK_SOCK_DIAG, netns_path)
+        sock = _netlink.open_socket(_netlink.NETLINK_SOCK_DIAG, netns_path, netns_inode)
         try:
             return _sock_diag.read_sockets(sock), []
         finally:
@@ -38,6 +42,37 @@ def read_namespace_sockets(netns_path=None, proc_net="/proc/net"):
         reason = "socket diagnostics unavailable (%s); read %s instead, which does not say which IPv6 sockets are " \
                  "IPv6-only" % (exc, proc_net)
         return _proc_net.read_sockets(proc_net), [_unavailable("sock_diag", reason)]
+
+
+def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
+    """(sockets, unavailable) of namespace NS_INODE, entered through the first of PIDS still in it.
+
+    Processes come and go while the host is read (a health check, an SSH session): one that
+    ended, or whose pid now belongs to another namespace, is passed over. Then NAMED_PATH
+    (``/run/netns/NAME``) is tried. None when no way into the namespace is left: it ended
+    with its last process, so nothing listens in it.
+    """
+    for pid in pids:
+        try:
+            return read_namespace_sockets("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid), ns_inode)
+        except _netlink.NamespaceGone:
+            continue
+    if not named_path:
+        return None
+    try:
+        sock = _netlink.open_socket(_netlink.NETLINK_SOCK_DIAG, named_path, ns_inode)
+    except _netlink.NamespaceGone:
+        return None
+    except (OSError, _netlink.NetlinkError, ValueError) as exc:
+        return [], [_unavailable("sock_diag", "socket diagnostics unavailable (%s), and no process is left in the "
+                                              "namespace whose /proc/PID/net could be read instead" % exc)]
+    try:
+        return _sock_diag.read_sockets(sock), []
+    except (OSError, _netlink.NetlinkError, ValueError) as exc:
+        return [], [_unavailable("sock_diag", "socket diagnostics failed (%s), and no process is left in the "
+                                              "namespace whose /proc/PID/net could be read instead" % exc)]
+    finally:
+        sock.close()
 
 
 def bindv6only(path="/proc/sys/net/ipv6/bindv6only"):
@@ -116,7 +151,6 @@ def gather(namespaces="host", proc="/proc", container_names=None):
             for ns_inode, pids in sorted(scan.netns_pids.items()):
                 if ns_inode == own:
                     continue
-                pid = pids[0]
                 label = names.get(ns_inode, "net:[%d]" % ns_inode)
                 container = None
                 for candidate in pids:
@@ -124,7 +158,11 @@ def gather(namespaces="host", proc="/proc", container_names=None):
                     if found:
                         container = {"id": found["id"], "name": found["name"] or container_names.get(found["id"])}
                         break
-                ns_sockets, missing = read_namespace_sockets("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid))
+                named_path = os.path.join(NETNS_RUN_DIR, names[ns_inode]) if ns_inode in names else None
+                read = read_other_namespace(ns_inode, pids, proc, named_path)
+                if read is None:
+                    continue
+                ns_sockets, missing = read
                 for entry in missing:
                     entry["reason"] = "namespace %s: %s" % (label, entry["reason"])
                 unavailable.extend(missing)

@@ -37,12 +37,17 @@ def align(length):
     return (length + 3) & ~3
 
 
-def open_socket(protocol, netns_path=None):
+class NamespaceGone(Exception):
+    """The namespace file names no namespace any more, or another one than expected (its process ended)."""
+
+
+def open_socket(protocol, netns_path=None, netns_inode=None):
     """A netlink socket of PROTOCOL in the current namespace, or in the one at NETNS_PATH.
 
     A network namespace belongs to the thread that enters it, so the socket for another
     namespace is made by a short-lived thread that enters it and ends: the caller's thread
-    never changes namespace.
+    never changes namespace. With NETNS_INODE, a path that is gone (its process ended) or
+    that now names another namespace (its pid was reused) raises NamespaceGone.
     """
     if netns_path is None:
         return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol)
@@ -51,8 +56,15 @@ def open_socket(protocol, netns_path=None):
     def make():
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(netns_path, os.O_RDONLY)
             try:
+                fd = os.open(netns_path, os.O_RDONLY)
+            except (FileNotFoundError, ProcessLookupError) as exc:
+                result["gone"] = "%s: %s" % (netns_path, exc.strerror)
+                return
+            try:
+                if netns_inode is not None and os.fstat(fd).st_ino != netns_inode:
+                    result["gone"] = "%s is now namespace %d, not %d" % (netns_path, os.fstat(fd).st_ino, netns_inode)
+                    return
                 if libc.setns(fd, CLONE_NEWNET) != 0:
                     err = ctypes.get_errno()
                     raise OSError(err, "setns(%s): %s" % (netns_path, os.strerror(err)))
@@ -65,6 +77,8 @@ def open_socket(protocol, netns_path=None):
     thread = threading.Thread(target=make)
     thread.start()
     thread.join()
+    if "gone" in result:
+        raise NamespaceGone(result["gone"])
     if "error" in result:
         raise result["error"]
     return result["socket"]

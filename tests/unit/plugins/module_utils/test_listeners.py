@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 
@@ -133,3 +134,59 @@ def test_addresses_agree_with_ip_exactly():
     assert ours == theirs
     lab4, lab6 = fixture("lab-addresses.txt").split()
     assert {a["address"] for a in ours if a["interface"] == "eth0"} >= {lab4, lab6}
+
+
+# Entering another namespace through processes that come and go (the race a full gather met in CI:
+# a process of another namespace ended between the /proc scan and the read).
+
+@pytest.fixture
+def own_listener():
+    """A TCP socket listening on loopback in this namespace, to find in what was read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    yield os.fstat(sock.fileno()).st_ino
+    sock.close()
+
+
+def fake_proc(tmp_path, pids):
+    """A /proc whose PIDS are: 'ended' (no files), 'reused' (ns/net is another inode), 'alive' (this process)."""
+    for pid, state in pids.items():
+        base = tmp_path / str(pid)
+        (base / "ns").mkdir(parents=True)
+        if state == "reused":
+            (base / "ns" / "net").write_text("another namespace\n")
+        elif state == "alive":
+            (base / "ns" / "net").symlink_to("/proc/self/ns/net")
+            (base / "net").symlink_to("/proc/self/net")
+    return str(tmp_path)
+
+
+OWN_NETNS = os.stat("/proc/self/ns/net").st_ino
+
+
+def test_ended_and_reused_pids_are_passed_over(tmp_path, own_listener):
+    proc = fake_proc(tmp_path, {11: "ended", 12: "reused", 13: "alive"})
+    sockets, unavailable = _listeners.read_other_namespace(OWN_NETNS, [11, 12, 13], proc)
+    assert own_listener in [s["inode"] for s in sockets]
+    if os.geteuid() == 0:  # entering a namespace, even one's own, needs CAP_SYS_ADMIN
+        assert unavailable == []
+
+
+def test_a_namespace_whose_processes_all_ended_is_left_out(tmp_path):
+    proc = fake_proc(tmp_path, {11: "ended", 12: "reused"})
+    assert _listeners.read_other_namespace(OWN_NETNS, [11, 12], proc) is None
+    assert _listeners.read_other_namespace(OWN_NETNS, [11, 12], proc, named_path=str(tmp_path / "gone")) is None
+    assert _listeners.read_other_namespace(OWN_NETNS, [11, 12], proc, named_path=str(tmp_path / "12" / "ns" / "net")) is None
+
+
+def test_the_named_path_is_tried_when_no_process_is_left(tmp_path, own_listener):
+    proc = fake_proc(tmp_path, {11: "ended"})
+    sockets, unavailable = _listeners.read_other_namespace(OWN_NETNS, [11], proc, named_path="/proc/self/ns/net")
+    if os.geteuid() == 0:
+        assert unavailable == []
+        assert own_listener in [s["inode"] for s in sockets]
+    else:  # no /proc/PID/net is left to read instead: nothing is claimed
+        assert sockets == []
+        assert unavailable[0]["tool"] == "sock_diag"
+        assert "no process is left in the namespace" in unavailable[0]["reason"]
