@@ -6,8 +6,9 @@
 Every example is syntax-checked with ``ansible-playbook --syntax-check``; every one not listed in
 SYNTAX_ONLY (with the reason) then runs: the module examples of port_probe from app1 against
 web1 and db1, the port_facts examples and the filter examples, in the order of a validation run,
-on every lab host. The test adds a ``register`` to the example tasks that have none and checks
-what they returned, not only that they did not fail."""
+on every lab host, then the report_write examples (the whole report, once, on the controller).
+The test adds a ``register`` to the example tasks that have none and checks what they returned,
+not only that they did not fail."""
 
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     registered = []
     probe_tasks = prepared("port_probe", examples.pop(("module", "port_probe")), registered)
     facts_tasks = prepared("port_facts", examples.pop(("module", "port_facts")), registered)
+    report_tasks = prepared("report_write", examples.pop(("module", "report_write")), registered)
     filter_tasks = []
     for (kind, plugin), tasks in examples.items():
         assert kind == "filter", plugin
@@ -138,7 +140,7 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
         {"name": "Module examples of port_facts, then the filter examples", "hosts": "all", "gather_facts": False,
          # Lab hosts have no sudo: the examples' become goes through su (from root to root).
          "vars": {"ansible_become_method": "su"},
-         "tasks": facts_tasks + filter_tasks + [
+         "tasks": facts_tasks + filter_tasks + report_tasks + [
              {"name": "Keep what the examples returned", "ansible.builtin.copy": {"content": dump,
                                                                                   "dest": str(tmp_path / "results.json"),
                                                                                   "mode": "0644"},
@@ -184,6 +186,15 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     assert live == [("db1", "dns", "reach", "app1", "pass"), ("db1", "postgres", "reach", "app1", "pass")], live
     for name in ("results.json", "junit.xml", "summary.md", "report.html", "metrics.prom", "facts/db1.json"):
         assert (tmp_path / "portproof-report" / name).stat().st_size > 0, name
+    # report_write: the report of the whole play, its summary that of results.json, every file named
+    written = db1["written"]
+    report_dir = str(tmp_path / "portproof-report")
+    assert written["summary"] == json.loads((tmp_path / "portproof-report" / "results.json").read_text())["summary"]
+    assert (sorted(written["summary"]["hosts"]), written["summary"]["report_dir"]) == (["app1", "db1", "web1"], report_dir)
+    assert written["files"][:5] == [os.path.join(report_dir, name) for name in ("results.json", "junit.xml", "summary.md", "report.html",
+                                                                                "metrics.prom")]
+    assert sorted(written["files"][5:]) == [os.path.join(report_dir, "facts", host + ".json") for host in ("app1", "db1", "web1")]
+    assert results["app1"]["example_report_write_1"]["msg"] == "%s; see %s/report.html" % (written["summary"]["headline"], report_dir)
     assert (tmp_path / "portproof-baseline" / "db1.json").is_file()
 
 

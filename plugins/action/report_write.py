@@ -1,0 +1,258 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# portproof.validate.report_write: the whole report in one task, in the controller's process.
+# Collects the results of the play as the filter report_collect does, renders every file with the
+# renderers of the report filters, and writes them to dest (atomically, unchanged files left alone).
+# It never connects to the host the task runs for: no module, no remote temporary directory.
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+import tempfile
+
+from collections.abc import Mapping
+
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.action import ActionBase
+from ansible.vars.hostvars import HostVarsVars
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_markdown import render_markdown
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_prometheus import render_prometheus
+
+ARGUMENT_SPEC = {"dest": {"type": "path", "required": True}}
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+GENERATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# The files of the report directory, in the order they are written (the facts files follow).
+RENDERERS = (
+    ("results.json", render_json),
+    ("junit.xml", render_junit),
+    ("summary.md", render_markdown),
+    ("report.html", render_html),
+    ("metrics.prom", render_prometheus),
+)
+
+
+class ReportWriteError(Exception):
+    """A file or directory of the report that cannot be written: its path and the reason."""
+
+    def __init__(self, path, reason):
+        super(ReportWriteError, self).__init__("%s %s" % (path, reason))
+        self.path = path
+        self.reason = reason
+        self.changed = False
+
+
+# The variables of a host the report reads that can be large: every result, every fact, the contract.
+LARGE = ("portproof_results", "ansible_facts", "portproof_contract")
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def holds_no_template(value, templar):
+    """True if VALUE is only dicts, lists and plain scalars, with no string that looks like a template: then
+    templating it gives it back as it is (Ansible only copies it, which is what the report cost most)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if ("{" in item or item.startswith("#")) and templar.is_possibly_template(item):
+                return False
+        elif not isinstance(item, _SCALARS):
+            return False  # vaulted values and the like: templating transforms them
+    return True
+
+
+class _HostVariables(Mapping):
+    """The variables of one host, as hostvars[host] gives them (templated on access), except that a large one
+    (LARGE) that holds no template is returned as it is, without Ansible's templating copy of it."""
+
+    def __init__(self, raw, host, loader, templar):
+        self._raw = raw
+        self._templated = HostVarsVars(raw, loader=loader, host=host)
+        self._templar = templar
+
+    def __getitem__(self, key):
+        if key in LARGE and key in self._raw and holds_no_template(self._raw[key], self._templar):
+            return self._raw[key]
+        return self._templated[key]
+
+    def __contains__(self, key):
+        return key in self._raw
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self):
+        return len(self._raw)
+
+
+class _HostVars(object):
+    """hostvars for the report: each host's variables looked up once (collect reads a host's several times)."""
+
+    def __init__(self, hostvars, loader, templar):
+        self._hostvars = hostvars
+        self._loader = loader
+        self._templar = templar
+        self._seen = {}
+
+    def __contains__(self, host):
+        return host in self._hostvars
+
+    def __getitem__(self, host):
+        if host not in self._seen:
+            self._seen[host] = _HostVariables(self._hostvars.raw_get(host), host, self._loader, self._templar)
+        return self._seen[host]
+
+
+def report_files(report, hostvars, hosts_all):
+    """[(path relative to the report directory, text)]: the five report files, then facts/<host>.json of every host
+    of the play (the path of report["summary"]["hosts"][host]["facts"]); the same text as the report filters."""
+    summary = report["summary"]
+    files = [(name, render(report)) for name, render in RENDERERS]
+    for host in hosts_all:
+        host = str(host)
+        files.append((summary["hosts"][host]["facts"],
+                      render_facts(host, hostvars[host] if host in hostvars else {}, generated=summary["generated"])))
+    return files
+
+
+def inside(report_dir, relative):
+    """The absolute path of RELATIVE under REPORT_DIR; ReportWriteError if it would be outside of it."""
+    path = os.path.normpath(os.path.join(report_dir, relative))
+    if os.path.isabs(relative) or os.path.commonpath([report_dir, path]) != report_dir:
+        raise ReportWriteError(path, "is outside the report directory (from %r)" % relative)
+    return path
+
+
+def _make_dirs(path, check_mode):
+    """Make PATH and its missing parents with mode 0755 (not in check mode); True if any was missing."""
+    missing = []
+    while not os.path.isdir(path):
+        if os.path.lexists(path):
+            raise ReportWriteError(path, "is not a directory")
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    if check_mode:
+        return bool(missing)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+            os.chmod(directory, DIR_MODE)  # whatever the umask
+        except OSError as err:
+            raise ReportWriteError(directory, "cannot be made: %s" % (err.strerror or err))
+    return bool(missing)
+
+
+def _same(path, data):
+    """None if PATH does not exist, else (content equal to DATA, mode is 0644)."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        raise ReportWriteError(path, "is not a regular file")
+    if status.st_size != len(data):
+        return False, stat.S_IMODE(status.st_mode) == FILE_MODE
+    with open(path, "rb") as handle:
+        return handle.read() == data, stat.S_IMODE(status.st_mode) == FILE_MODE
+
+
+def write_file(path, data, check_mode=False):
+    """Write DATA (bytes) to PATH atomically with mode 0644, unless it already holds them; True if it changed
+    (or would, in check mode)."""
+    try:
+        same = _same(path, data)
+        if same == (True, True):
+            return False
+        if check_mode:
+            return True
+        if same is not None and same[0]:
+            os.chmod(path, FILE_MODE)
+            return True
+        directory, name = os.path.split(path)
+        handle, temporary = tempfile.mkstemp(prefix=".%s." % name, suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                os.fchmod(out.fileno(), FILE_MODE)
+            os.replace(temporary, path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+    except OSError as err:
+        raise ReportWriteError(path, "cannot be written: %s" % (err.strerror or err))
+    return True
+
+
+def write_report(report_dir, files, check_mode=False):
+    """Write FILES ([(relative path, text)]) under REPORT_DIR (an absolute, real path): (changed, absolute paths)."""
+    if os.path.lexists(report_dir) and not os.path.isdir(report_dir):
+        raise ReportWriteError(report_dir, "is not a directory (dest is the report directory)")
+    paths = []
+    for relative, text in files:
+        path = inside(report_dir, relative)
+        try:
+            paths.append((path, to_bytes(text, errors="surrogate_or_strict")))
+        except UnicodeError as err:
+            raise ReportWriteError(path, "cannot be encoded as UTF-8: %s" % err)
+    changed = False
+    made = set()
+    try:
+        for path, data in paths:
+            directory = os.path.dirname(path)
+            if directory not in made:
+                changed = _make_dirs(directory, check_mode) or changed
+                made.add(directory)
+            changed = write_file(path, data, check_mode) or changed
+    except ReportWriteError as err:
+        err.changed = changed  # the files written before this one
+        raise
+    return changed, [path for path, _data in paths]
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        report_dir = os.path.realpath(args["dest"])
+        hostvars = _HostVars(task_vars["hostvars"], self._loader, self._templar)
+        hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
+        hosts_live = [str(host) for host in task_vars["ansible_play_hosts"]]
+        generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)
+        report = collect(hostvars, hosts_all, hosts_live, generated=generated, report_dir=report_dir)
+        try:
+            changed, paths = write_report(report_dir, report_files(report, hostvars, hosts_all),
+                                          check_mode=bool(self._task.check_mode))
+        except ReportWriteError as err:
+            result.update(failed=True, changed=err.changed, path=err.path,
+                          msg="cannot write the report to %s: %s" % (report_dir, "it " + err.reason if err.path == report_dir else err))
+            return result
+        result.update(changed=changed, summary=report["summary"], files=paths)
+        return result
