@@ -30,6 +30,7 @@ PORTPROOF_FLEET_MICRO (default 10,100,1000; empty skips the controller-only part
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import ipaddress
 import json
@@ -109,6 +110,44 @@ def spec(count, sample):
                 "iptables": firewall(racks[int(allow[4:])]),
             })
     return {"hosts": hosts}
+
+
+# ------------------------------------------------------------------------------ the kernel's room
+NEIGHBOURS_PER_HOST = 64
+GC_THRESH = "/proc/sys/net/%s/neigh/default/gc_thresh%d"
+
+
+@contextlib.contextmanager
+def neighbour_room(count):
+    """Room in the kernel's neighbour (ARP and NDP) tables for COUNT lab hosts, for the time of the run.
+
+    The kernel keeps one neighbour table for all network namespaces, and refuses a new entry
+    (ENOBUFS: "No buffer space available") once it holds gc_thresh3 entries, 1,024 by default.
+    Each lab host resolves about 25 neighbours (its sources, its targets, the bridge), so 50 lab
+    hosts fill it; 50 real machines each have a table of their own. gc_thresh2 and gc_thresh3
+    are raised to NEIGHBOURS_PER_HOST entries a host (never lowered) and put back afterwards,
+    also on failure, unless something else changed them meanwhile.
+    """
+    wanted = {2: count * NEIGHBOURS_PER_HOST // 2, 3: count * NEIGHBOURS_PER_HOST}
+    changed = []
+    try:
+        for family in ("ipv4", "ipv6"):
+            for level in (3, 2):
+                path = GC_THRESH % (family, level)
+                with open(path) as handle:
+                    old = int(handle.read())
+                if old < wanted[level]:
+                    with open(path, "w") as handle:
+                        handle.write("%d\n" % wanted[level])
+                    changed.append((path, old, wanted[level]))
+        yield changed
+    finally:
+        for path, old, ours in reversed(changed):
+            with open(path) as handle:
+                if int(handle.read()) != ours:
+                    continue
+            with open(path, "w") as handle:
+                handle.write("%d\n" % old)
 
 
 # ------------------------------------------------------------------------------------ measuring
@@ -197,7 +236,7 @@ def counts(report):
 
 def run_size(count, forks, sample, facts_out=None):
     lab_spec = spec(count, sample)
-    with Lab(lab_spec) as lab:
+    with neighbour_room(count), Lab(lab_spec) as lab:
         env = ansible_env(lab, ANSIBLE_FORKS=str(forks), ANSIBLE_HOST_KEY_CHECKING="False")
         report_dir = os.path.join(lab.workdir, "report")
         ping = [os.path.join(VENV_BIN, "ansible"), "-i", lab.inventory, "all", "-m", "ansible.builtin.ping", "-f", str(forks)]
@@ -394,6 +433,9 @@ def markdown(data):
         % rows[0]["forks"],
         "before and one after post_deploy. Peak MB: the largest sum of PSS (proportional set size) over the",
         "`ansible-playbook` process and every process below it (workers, ssh clients), sampled every 0.1 s.",
+        "The lab's namespaces share the kernel's one neighbour (ARP) table, 1,024 entries by default, which 50 lab hosts",
+        "fill (UDP probes then fail with ENOBUFS); the run raises its limits to %d entries a host and puts them back after."
+        % NEIGHBOURS_PER_HOST,
         "",
         table(rows),
         "",
@@ -443,6 +485,7 @@ def main(argv=None):
     if args.render:
         with open(args.render) as handle:
             data = json.load(handle)
+        read_analysis(data)
         write(data, os.path.dirname(os.path.abspath(args.render)))
         return 0
     sizes = [int(size) for size in os.environ.get("PORTPROOF_FLEET_SIZES", "10,25,50").split(",") if size.strip()]
@@ -470,12 +513,17 @@ def main(argv=None):
         print(micro_table(data["micro"]))
     print("")
     print("targets %s" % data["verdict"])
-    analysis = os.environ.get("PORTPROOF_FLEET_ANALYSIS")
-    if analysis and os.path.exists(analysis):
-        with open(analysis) as handle:
-            data["analysis"] = handle.read().rstrip("\n").split("\n")
+    read_analysis(data)
     write(data, args.out)
     return 0 if ok else 1
+
+
+def read_analysis(data):
+    """The "Where the time goes" section from the Markdown file named by PORTPROOF_FLEET_ANALYSIS, if set."""
+    analysis = os.environ.get("PORTPROOF_FLEET_ANALYSIS")
+    if analysis:
+        with open(analysis) as handle:
+            data["analysis"] = handle.read().rstrip("\n").split("\n")
 
 
 def write(data, out):
