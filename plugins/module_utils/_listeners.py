@@ -28,7 +28,8 @@ def _unavailable(tool, reason):
 
 
 def read_namespace_sockets(netns_path=None, proc_net="/proc/net", netns_inode=None):
-    """(sockets, unavailable) of one namespace: sock_diag first, /proc/net tables second.
+    """(sockets, unavailable) of one namespace: sock_diag first, the /proc/net tables at PROC_NET second
+    (none when PROC_NET is None: nothing is claimed then).
 
     With NETNS_INODE, raises _netlink.NamespaceGone when NETNS_PATH no longer names that namespace.
     """
@@ -39,6 +40,9 @@ def read_namespace_sockets(netns_path=None, proc_net="/proc/net", netns_inode=No
         finally:
             sock.close()
     except (OSError, _netlink.NetlinkError, ValueError) as exc:
+        if proc_net is None:
+            return [], [_unavailable("sock_diag", "socket diagnostics unavailable (%s), and no process is left in the "
+                                                  "namespace whose /proc/PID/net could be read instead" % exc)]
         reason = "socket diagnostics unavailable (%s); read %s instead, which does not say which IPv6 sockets are " \
                  "IPv6-only" % (exc, proc_net)
         return _proc_net.read_sockets(proc_net), [_unavailable("sock_diag", reason)]
@@ -52,27 +56,15 @@ def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
     (``/run/netns/NAME``) is tried. None when no way into the namespace is left: it ended
     with its last process, so nothing listens in it.
     """
-    for pid in pids:
+    ways = [("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid)) for pid in pids]
+    if named_path:
+        ways.append((named_path, None))
+    for netns_path, proc_net in ways:
         try:
-            return read_namespace_sockets("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid), ns_inode)
+            return read_namespace_sockets(netns_path, proc_net, ns_inode)
         except _netlink.NamespaceGone:
             continue
-    if not named_path:
-        return None
-    try:
-        sock = _netlink.open_socket(_netlink.NETLINK_SOCK_DIAG, named_path, ns_inode)
-    except _netlink.NamespaceGone:
-        return None
-    except (OSError, _netlink.NetlinkError, ValueError) as exc:
-        return [], [_unavailable("sock_diag", "socket diagnostics unavailable (%s), and no process is left in the "
-                                              "namespace whose /proc/PID/net could be read instead" % exc)]
-    try:
-        return _sock_diag.read_sockets(sock), []
-    except (OSError, _netlink.NetlinkError, ValueError) as exc:
-        return [], [_unavailable("sock_diag", "socket diagnostics failed (%s), and no process is left in the "
-                                              "namespace whose /proc/PID/net could be read instead" % exc)]
-    finally:
-        sock.close()
+    return None
 
 
 def bindv6only(path="/proc/sys/net/ipv6/bindv6only"):

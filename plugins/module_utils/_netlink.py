@@ -62,8 +62,9 @@ def open_socket(protocol, netns_path=None, netns_inode=None):
                 result["gone"] = "%s: %s" % (netns_path, exc.strerror)
                 return
             try:
-                if netns_inode is not None and os.fstat(fd).st_ino != netns_inode:
-                    result["gone"] = "%s is now namespace %d, not %d" % (netns_path, os.fstat(fd).st_ino, netns_inode)
+                found = os.fstat(fd).st_ino
+                if netns_inode is not None and found != netns_inode:
+                    result["gone"] = "%s is now namespace %d, not %d" % (netns_path, found, netns_inode)
                     return
                 if libc.setns(fd, CLONE_NEWNET) != 0:
                     err = ctypes.get_errno()
