@@ -252,6 +252,9 @@ class Sshd(object):
                 'UsePAM no', 'StrictModes no', 'PubkeyAuthentication yes',
                 'PasswordAuthentication %s' % ('yes' if password else 'no'),
                 'KbdInteractiveAuthentication no', 'AuthorizedKeysFile none', 'LogLevel ERROR', '']))
+        # sshd refuses to start without its privilege separation directory, which only the init
+        # system creates (a machine without one, such as a fresh container, has none).
+        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
         argv = [SSHD, '-D', '-e', '-f', config]
         if netns is not None:
             argv = ['ip', 'netns', 'exec', netns] + argv
