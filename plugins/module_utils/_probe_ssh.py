@@ -76,6 +76,9 @@ def ssh_session(session, sock):
         transport.auth_timeout = left
         try:
             transport.start_client(timeout=left)
+            # start_client returns without an error when its timeout passes before the key
+            # exchange is done; asking for the key then raises, and the deadline decides below.
+            key = transport.get_remote_server_key()
         except OSError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
@@ -86,7 +89,6 @@ def ssh_session(session, sock):
             session.record('ssh_handshake', 'fail', message='SSH handshake failed: %s' % (str(exc) or type(exc).__name__))
             session.skip_note = 'not run: the SSH handshake failed'
             return
-        key = transport.get_remote_server_key()
         evidence = {
             'banner': transport.remote_version,
             'key_type': key.get_name(),

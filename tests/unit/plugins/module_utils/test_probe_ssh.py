@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import base64
 import shutil
+import socket
 import subprocess
+import time
 
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils import _probe_ssh
 from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe_target import normalize_targets
 from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import fingerprint
 
 
@@ -115,3 +119,25 @@ def test_silent_server_times_out_within_the_deadline():
     assert (result['state'], result['connected']) == ('timeout', True)
     assert checks(result)['ssh_handshake']['actual'] == 'timeout'
     assert result['total_ms'] < 3000  # the 0.5 s deadline holds (paramiko alone would wait 15 s for a banner)
+
+
+def test_key_exchange_unfinished_at_the_deadline_is_a_timeout(monkeypatch):
+    # paramiko's start_client returns without an error when its timeout passes before the key
+    # exchange is done (a silent server on a loaded machine, where the probe loop has not yet
+    # expired the session): that is the deadline, not a failed handshake or an internal error.
+    def start_client_that_runs_out_of_time(self, event=None, timeout=None):
+        time.sleep(timeout)
+
+    monkeypatch.setattr(_probe_ssh.paramiko.Transport, 'start_client', start_client_that_runs_out_of_time)
+    server = servers.TcpServer()
+    sock = socket.create_connection(('127.0.0.1', server.port), timeout=2)
+    try:
+        (target,) = normalize_targets([{'host': '127.0.0.1', 'port': server.port, 'timeout': 0.2, 'ssh': {}}])
+        session = Session(target)
+        session.start()
+        with pytest.raises(socket.timeout, match='deadline reached during the SSH handshake'):
+            _probe_ssh.ssh_session(session, sock)
+        assert 'ssh_handshake' not in session.checks
+    finally:
+        sock.close()
+        server.close()
