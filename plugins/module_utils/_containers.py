@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+
+from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, run
 
 SUBSET = "mappings"
 ENGINES = ("podman", "docker")
-_ENV = {"LC_ALL": "C", "LANG": "C"}
 _SOCKETS = {"docker": ("/var/run/docker.sock", "/run/docker.sock"), "podman": ("/run/podman/podman.sock",)}
 _REASON_MAX = 600
 TIMEOUT = 30.0
@@ -44,34 +44,19 @@ def _engine_message(out, err):
     return text if len(text) <= _REASON_MAX else text[:_REASON_MAX] + "..."
 
 
-def run_engine(module, argv, timeout):
-    """(rc, out, err) of argv; raises EngineError when it has not ended after TIMEOUT seconds (it is killed)."""
-    fired = []
-
-    def kill(proc):
-        fired.append(True)
-        proc.kill()
-
-    timers = []
-
-    def start(proc):
-        timer = threading.Timer(timeout, kill, (proc,))
-        timer.daemon = True
-        timers.append(timer)
-        timer.start()
-
+def run_engine(module, argv, timeout, limits=None):
+    """(rc, out, err) of argv; raises EngineError when it has not ended after TIMEOUT seconds (it is
+    killed), or when the deadline of LIMITS (_command.Limits) ends it or keeps it from starting."""
     try:
-        rc, out, err = module.run_command(argv, environ_update=_ENV, before_communicate_callback=start)
-    finally:
-        for timer in timers:
-            timer.cancel()
-    if fired:
+        return run(module, argv, limits, timeout=timeout, option="engine_timeout", show=_shown(argv))
+    except CommandTimeout as exc:
+        if exc.deadline is not None:
+            raise EngineError(exc.describe())
         raise EngineError("%s timed out after %g s (killed): the engine does not answer" % (_shown(argv), timeout))
-    return rc, out, err
 
 
-def _run(module, argv, timeout=TIMEOUT):
-    rc, out, err = run_engine(module, argv, timeout)
+def _run(module, argv, timeout=TIMEOUT, limits=None):
+    rc, out, err = run_engine(module, argv, timeout, limits)
     if rc != 0:
         raise EngineError("%s exited with %d: %s" % (_shown(argv), rc, _engine_message(out, err)))
     return out
@@ -205,16 +190,16 @@ def parse_image_digests(text):
         raise EngineError("docker image inspect: unexpected shape (%s)" % exc)
 
 
-def _inspect(module, path, engine, ids, timeout=TIMEOUT):
+def _inspect(module, path, engine, ids, timeout=TIMEOUT, limits=None):
     """Records of IDS; containers that stopped since ``ps`` are left out, not an error."""
     try:
-        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids, timeout), engine)
+        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids, timeout, limits), engine)
     except EngineError:
         if len(ids) == 1:
             raise
     records = []
     for cid in ids:  # one went away between ps and inspect: ask one by one
-        rc, out, err = run_engine(module, [path, "inspect", "--type", "container", cid], timeout)
+        rc, out, err = run_engine(module, [path, "inspect", "--type", "container", cid], timeout, limits)
         if rc != 0 and "no such" in (err or out or "").lower():
             continue
         if rc != 0:
@@ -223,27 +208,27 @@ def _inspect(module, path, engine, ids, timeout=TIMEOUT):
     return records
 
 
-def read_podman(module, path, timeout=TIMEOUT):
-    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"], timeout))
+def read_podman(module, path, timeout=TIMEOUT, limits=None):
+    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"], timeout, limits))
     if not pods:
         return [], []
-    records = _inspect(module, path, "podman", list(pods), timeout)
+    records = _inspect(module, path, "podman", list(pods), timeout, limits)
     for record in records:
         record.update(pods.get(record["id"], {}))
     return records, []
 
 
-def read_docker(module, path, timeout=TIMEOUT):
-    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout).splitlines() if line.strip()]
+def read_docker(module, path, timeout=TIMEOUT, limits=None):
+    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout, limits).splitlines() if line.strip()]
     if not ids:
         return [], []
-    records = _inspect(module, path, "docker", ids, timeout)
+    records = _inspect(module, path, "docker", ids, timeout, limits)
     images = sorted(set(r["image"]["id"] for r in records if r["image"]["id"]))
     problems = []
     digests = {}
     if images:
         try:
-            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout))
+            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout, limits))
         except EngineError as exc:
             problems.append(unavailable("docker", "image digests unknown: %s" % exc))
     for record in records:
@@ -255,13 +240,13 @@ def read_docker(module, path, timeout=TIMEOUT):
 _READERS = {"podman": read_podman, "docker": read_docker}
 
 
-def gather_containers(module, root="/", timeout=TIMEOUT):
+def gather_containers(module, root="/", timeout=TIMEOUT, limits=None):
     """(container records of every engine, unavailable entries).
 
     A record: engine, id, name, state, netns_of (the container whose network namespace it joined),
     pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
     container_port}] with host_ip "" where the engine publishes on every address. Each engine
-    command gets TIMEOUT seconds.
+    command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given.
     """
     records, problems = [], []
     for engine in ENGINES:
@@ -273,7 +258,7 @@ def gather_containers(module, root="/", timeout=TIMEOUT):
                                             % (sockets[0], engine, engine.capitalize())))
             continue
         try:
-            found, partial = _READERS[engine](module, path, timeout)
+            found, partial = _READERS[engine](module, path, timeout, limits)
         except EngineError as exc:
             problems.append(unavailable(engine, str(exc)))
             continue

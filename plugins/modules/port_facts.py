@@ -24,7 +24,7 @@ description:
     and ufw are recognised as the managers behind them.
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
-  - Whatever cannot be gathered (a missing tool, a permission, a daemon that does not answer) is
+  - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
     listed in C(unavailable) with the reason; it never fails the module and never looks like an
     empty result.
   - Never changes the host.
@@ -51,6 +51,24 @@ options:
         as timed out; the other subsets are still gathered.
     type: float
     default: 30
+  command_timeout:
+    description:
+      - Seconds each other command (C(iptables-save), C(ip6tables-save), C(nft), C(ipset), C(ip)) may
+        take. One that has not answered by then is killed and listed in C(unavailable), naming the
+        command and this limit; the firewall is then C(incomplete), so the checks that need it are
+        C(error) results for this host, never a pass.
+    type: float
+    default: 30
+    version_added: 0.2.0
+  deadline:
+    description:
+      - Seconds the whole gather may take. Once they have passed, a running command is killed and
+        no further command starts; each is listed in C(unavailable) naming this limit, and the
+        module still returns what it gathered. Reading C(/proc) and the kernel's netlink answers
+        needs no command and is not cut.
+    type: float
+    default: 120
+    version_added: 0.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -246,6 +264,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _listeners, _netlink
+from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
 from ansible_collections.portproof.validate.plugins.module_utils._containers import gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings import gather_mappings
@@ -267,15 +286,21 @@ def main():
             gather_subset=dict(type="list", elements="str", default=["all"], choices=["all"] + list(SUBSETS)),
             namespaces=dict(type="str", default="host", choices=["host", "all"]),
             engine_timeout=dict(type="float", default=30.0),
+            command_timeout=dict(type="float", default=30.0),
+            deadline=dict(type="float", default=120.0),
         ),
         supports_check_mode=True,
     )
+    for option in ("engine_timeout", "command_timeout", "deadline"):
+        if module.params[option] <= 0:
+            module.fail_json(msg="%s must be a number of seconds above 0, got %s" % (option, module.params[option]))
+    limits = Limits(module.params["command_timeout"], module.params["deadline"])
     wanted = set(SUBSETS) if "all" in module.params["gather_subset"] else set(module.params["gather_subset"])
     facts = {"unavailable": []}
 
     containers = None
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
-        containers = gather_containers(module, timeout=module.params["engine_timeout"])  # asked once: it names containers and gives their published ports
+        containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits)  # asked once: it names containers and gives their published ports
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
         listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names)
@@ -290,11 +315,11 @@ def main():
             facts["addresses"] = None
             facts["unavailable"].append({"subset": "addresses", "tool": "rtnetlink", "reason": str(exc)})
     if "firewall" in wanted:
-        firewall, unavailable = gather_firewall(module)
+        firewall, unavailable = gather_firewall(module, limits=limits)
         facts["firewall"] = firewall
         facts["unavailable"].extend(unavailable)
     if "mappings" in wanted:
-        mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers)
+        mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers, limits)
         facts["mappings"] = mappings
         facts["unavailable"].extend(unavailable)
 
