@@ -26,6 +26,7 @@ SUBSET = "mappings"
 ENGINES = ("podman", "docker")
 _SOCKETS = {"docker": ("/var/run/docker.sock", "/run/docker.sock"), "podman": ("/run/podman/podman.sock",)}
 _REASON_MAX = 600
+_DIGESTS_UNKNOWN = "image digests unknown: "
 TIMEOUT = 30.0
 
 
@@ -136,6 +137,11 @@ def _ports(settings, where):
     return ports
 
 
+def _pid(value):
+    """The container's main process id (``State.Pid``), or None when it is not a positive integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def parse_inspect(text, engine):
     """Container records from ``podman inspect`` / ``docker inspect`` JSON (the Docker-compatible shape)."""
     what = "%s inspect" % engine
@@ -158,6 +164,7 @@ def parse_inspect(text, engine):
             records.append({
                 "engine": engine, "id": cid, "name": name,
                 "state": (item.get("State") or {}).get("Status"),
+                "pid": _pid((item.get("State") or {}).get("Pid")),
                 "netns_of": mode[len("container:"):] if mode.startswith("container:") else None,
                 "pod": None, "pod_id": item.get("Pod") or None, "infra": False,
                 "image": {"name": image_name or None, "id": _image_id(item.get("Image")),
@@ -230,7 +237,7 @@ def read_docker(module, path, timeout=TIMEOUT, limits=None):
         try:
             digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout, limits))
         except EngineError as exc:
-            problems.append(unavailable("docker", "image digests unknown: %s" % exc))
+            problems.append(unavailable("docker", _DIGESTS_UNKNOWN + str(exc)))
     for record in records:
         if record["image"]["id"] in digests:
             record["image"]["digest"] = pick_digest(record["image"]["name"], digests[record["image"]["id"]])
@@ -243,7 +250,7 @@ _READERS = {"podman": read_podman, "docker": read_docker}
 def gather_containers(module, root="/", timeout=TIMEOUT, limits=None):
     """(container records of every engine, unavailable entries).
 
-    A record: engine, id, name, state, netns_of (the container whose network namespace it joined),
+    A record: engine, id, name, state, pid (of its main process), netns_of (the container whose network namespace it joined),
     pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
     container_port}] with host_ip "" where the engine publishes on every address. Each engine
     command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given.
@@ -267,3 +274,13 @@ def gather_containers(module, root="/", timeout=TIMEOUT, limits=None):
         # The docker command may be Podman's docker shim: the same containers, reported once.
         records.extend(r for r in found if r["id"] not in seen)
     return records, problems
+
+
+def engine_view(containers):
+    """The records of gather_containers' answer CONTAINERS when Podman (whose containers carry the
+    ``/run/.containerenv`` a process inside could plant) answered or is not installed, else None.
+    Docker's containers are known by their cgroup, whatever the docker command answered."""
+    records, problems = containers
+    if any(p["tool"] == "podman" for p in problems):
+        return None
+    return records

@@ -22,6 +22,7 @@ import json
 import os
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
 from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, nft_handles, parse_nft_json
@@ -230,9 +231,9 @@ def _routes(reader):
 
 
 def _read_file(root, path):
+    """The text of a configuration file or switch; None when absent or not a small regular file (_files.py)."""
     try:
-        with open(os.path.join(root, path.lstrip("/"))) as handle:
-            return handle.read()
+        return read_text(os.path.join(root, path.lstrip("/")))
     except (IOError, OSError):
         return None
 

@@ -17,7 +17,9 @@ import os
 import socket
 
 from ansible_collections.portproof.validate.plugins.module_utils import _netlink, _proc_net, _sock_diag
-from ansible_collections.portproof.validate.plugins.module_utils._processes import ProcScan, container_of, named_netns, own_netns
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
+from ansible_collections.portproof.validate.plugins.module_utils._processes import (
+    ProcScan, container_of, named_netns, netns_of_pids, own_netns)
 
 HOST = "host"
 NETNS_RUN_DIR = "/run/netns"
@@ -69,8 +71,7 @@ def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
 
 def bindv6only(path="/proc/sys/net/ipv6/bindv6only"):
     try:
-        with open(path) as handle:
-            return handle.read().strip() == "1"
+        return read_text(path).strip() == "1"
     except OSError:
         return None
 
@@ -118,13 +119,50 @@ def build(sockets, scan, netns, container, default_v6only, interfaces=True):
     return listeners
 
 
-def gather(namespaces="host", proc="/proc", container_names=None):
+def engine_namespaces(records, proc="/proc"):
+    """{netns inode: {id, name}} of the engines' running containers, through each one's main pid.
+
+    Containers sharing a namespace (a pod, ``--network container:X``) name it after the one that
+    owns it, not a pod's infra container.
+    """
+    inodes = netns_of_pids([r["pid"] for r in records if r.get("pid")], proc)
+    found = {}
+    for record in sorted(records, key=lambda r: (bool(r.get("infra")), bool(r.get("netns_of")), r["name"])):
+        inode = inodes.get(record.get("pid"))
+        if inode is not None and inode not in found:
+            found[inode] = {"id": record["id"], "name": record["name"]}
+    return found
+
+
+def _container(ns_inode, pids, proc, engine_view, known_ids, names):
+    """The container of namespace NS_INODE, or None.
+
+    ENGINE_VIEW ({netns inode: {id, name}}, None when no engine could be read) decides first. Else
+    the kernel's cgroup of a process in it; an id the engines know but place elsewhere is a false
+    claim and names nothing. ``/run/.containerenv`` (which root in the container writes) is
+    consulted only without an engine view.
+    """
+    if engine_view and ns_inode in engine_view:
+        return engine_view[ns_inode]
+    for candidate in pids:
+        found = container_of(candidate, proc, files=engine_view is None)
+        if found:
+            if engine_view is not None and found["id"] in known_ids:
+                return None
+            return {"id": found["id"], "name": found["name"] or names.get(found["id"])}
+    return None
+
+
+def gather(namespaces="host", proc="/proc", container_names=None, containers=None):
     """(listeners, unavailable, warnings) for the host, and with namespaces='all' for every namespace.
 
-    CONTAINER_NAMES ({container id: name}, from the engines) names containers that their
-    namespace alone does not name.
+    CONTAINERS (the engines' records, None when no engine could be read) decide which namespace
+    is which container's, through each container's main pid. CONTAINER_NAMES ({container id:
+    name}) names containers that their namespace alone does not name.
     """
     container_names = container_names or {}
+    if containers is not None:
+        container_names = dict(container_names, **dict((r["id"], r["name"]) for r in containers))
     unavailable, warnings = [], []
     groups = []  # (sockets, netns label, container, default v6only, own namespace)
     sockets, missing = read_namespace_sockets(proc_net=proc + "/net")
@@ -140,16 +178,12 @@ def gather(namespaces="host", proc="/proc", container_names=None):
         else:
             own = own_netns(proc)
             names = named_netns()
+            engine_view = engine_namespaces(containers, proc) if containers is not None else None
             for ns_inode, pids in sorted(scan.netns_pids.items()):
                 if ns_inode == own:
                     continue
                 label = names.get(ns_inode, "net:[%d]" % ns_inode)
-                container = None
-                for candidate in pids:
-                    found = container_of(candidate, proc)
-                    if found:
-                        container = {"id": found["id"], "name": found["name"] or container_names.get(found["id"])}
-                        break
+                container = _container(ns_inode, pids, proc, engine_view, container_names, container_names)
                 named_path = os.path.join(NETNS_RUN_DIR, names[ns_inode]) if ns_inode in names else None
                 read = read_other_namespace(ns_inode, pids, proc, named_path)
                 if read is None:

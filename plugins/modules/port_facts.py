@@ -178,10 +178,13 @@ ansible_facts:
               description: V(host) for the host's own namespace, else the namespace's name or C(net:[INODE]).
               type: str
             container:
-              description: The name of the container whose namespace it is, when known.
+              description:
+                - The name of the container whose namespace it is, when known: from the engines' own
+                  view (the network namespace of each running container's main process). A file inside
+                  the namespace (C(/run/.containerenv)) is consulted only when Podman could not be read.
               type: str
             container_id:
-              description: The id of that container (from its cgroup), when it is one.
+              description: The id of that container (from the engines, else from the kernel's cgroup path), when it is one.
               type: str
         addresses:
           description: Every interface address of the host; null when they could not be read (see C(unavailable)).
@@ -265,7 +268,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _listeners, _netlink
 from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
-from ansible_collections.portproof.validate.plugins.module_utils._containers import gather_containers
+from ansible_collections.portproof.validate.plugins.module_utils._containers import engine_view, gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings import gather_mappings
 
@@ -303,7 +306,8 @@ def main():
         containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits)  # asked once: it names containers and gives their published ports
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
-        listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names)
+        listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names,
+                                                             containers=engine_view(containers) if containers else None)
         facts["listeners"] = listeners
         facts["unavailable"].extend(unavailable)
         for warning in warnings:
