@@ -59,12 +59,29 @@ class _Reader(object):
         if rc != 0:
             reason = "%s exited with %d: %s" % (" ".join(argv), rc, (err or out or "").strip()[:500])
             if "ermission denied" in reason or "not permitted" in reason:
-                reason += " (reading the firewall needs root)"
+                reason += _permission_hint()
             self.missing(tool, reason)
             if needed:
                 self.incomplete.append(reason)
             return None
         return out
+
+
+CAP_NET_ADMIN = 12
+
+
+def _permission_hint(status="/proc/self/status"):
+    """Why reading the firewall was refused: not root, or root without CAP_NET_ADMIN (a container,
+    a unit with CapabilityBoundingSet=, capsh --drop)."""
+    if os.geteuid() != 0:
+        return " (reading the firewall needs root)"
+    try:
+        for line in read_text(status).splitlines():
+            if line.startswith("CapEff:") and not int(line.split()[1], 16) >> CAP_NET_ADMIN & 1:
+                return " (reading the firewall needs the CAP_NET_ADMIN capability, which this root session lacks)"
+    except (OSError, ValueError, IndexError):
+        pass
+    return " (reading the firewall needs root with CAP_NET_ADMIN)"
 
 
 def _save_tools(reader, family):

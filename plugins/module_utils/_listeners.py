@@ -119,6 +119,52 @@ def build(sockets, scan, netns, container, default_v6only, interfaces=True):
     return listeners
 
 
+def hidepid(proc="/proc", mountinfo="/proc/self/mountinfo"):
+    """The ``hidepid`` option of the proc file system mounted at PROC (the last mount there), or
+    None when processes are not hidden (or it cannot be told)."""
+    try:
+        text = read_text(mountinfo, 16 * 1024 * 1024)
+    except OSError:
+        return None
+    value = None
+    for line in text.splitlines():
+        mount, sep, fs = line.partition(" - ")
+        mount, fs = mount.split(), fs.split()
+        if sep and len(mount) > 4 and mount[4] == proc and len(fs) > 2 and fs[0] == "proc":
+            value = next((o.split("=", 1)[1] for o in fs[2].split(",") if o.startswith("hidepid=")), None)
+    return value if value not in (None, "0", "off") else None
+
+
+def describe(item):
+    """How a listener is named in messages: ``tcp 0.0.0.0:5432``, ``udp [::]:53 (netns net:[4026532])``."""
+    address = "[%s]" % item["address"] if ":" in item["address"] else item["address"]
+    where = "" if item["netns"] == HOST else " (netns %s)" % item["netns"]
+    return "%s %s:%d%s" % (item["proto"], address, item["port"], where)
+
+
+def owner_warning(unowned, denied, root, hidden, shown=10):
+    """The warning for listeners whose owner could not be read (UNOWNED), or None.
+
+    DENIED processes could not be read; ROOT tells whether the module runs as root; HIDDEN is the
+    ``hidepid`` option of ``/proc`` (which hides other users' processes from a non-root user
+    without any error to count).
+    """
+    if not unowned or (root and not denied):
+        return None
+    names = ", ".join(describe(item) for item in unowned[:shown])
+    if len(unowned) > shown:
+        names += " and %d more" % (len(unowned) - shown)
+    if not root and hidden:
+        return ("not running as root, and /proc is mounted with hidepid=%s, which hides the processes of other users: the "
+                "owning process of %d listener(s) is unknown (pid, process and user are null for %s); the listeners "
+                "themselves are complete" % (hidden, len(unowned), names))
+    if not root:
+        return ("not running as root: the owning process of %d listener(s) may be unknown (pid, process and user are null "
+                "for them); the listeners themselves are complete" % len(unowned))
+    return ("/proc of %d process(es) could not be read: the owning process of %d listener(s) may be unknown (pid, process "
+            "and user are null for %s); the listeners themselves are complete" % (denied, len(unowned), names))
+
+
 def engine_namespaces(records, proc="/proc"):
     """{netns inode: {id, name}} of the engines' running containers, through each one's main pid.
 
@@ -199,10 +245,9 @@ def gather(namespaces="host", proc="/proc", container_names=None, containers=Non
     listeners = []
     for ns_sockets, label, container, default_v6only, own_ns in groups:
         listeners.extend(build(ns_sockets, scan, label, container, default_v6only, interfaces=own_ns))
-    unowned = sum(1 for item in listeners if item["pid"] is None)
-    if scan.denied and unowned:
-        why = "not running as root" if os.geteuid() != 0 else "/proc of %d process(es) could not be read" % scan.denied
-        warnings.append("%s: the owning process of %d listener(s) may be unknown (pid, process and user are null "
-                        "for them); the listeners themselves are complete" % (why, unowned))
+    warning = owner_warning([item for item in listeners if item["pid"] is None], scan.denied, os.geteuid() == 0,
+                            hidepid(proc) if os.geteuid() != 0 else None)
+    if warning:
+        warnings.append(warning)
     listeners.sort(key=lambda i: (i["netns"] != HOST, i["netns"], i["proto"], i["family"], i["address"], i["port"]))
     return listeners, unavailable, warnings
