@@ -95,12 +95,30 @@ def interface_name(index):
         return str(index)
 
 
+def pick_owner(pids, scan):
+    """The holder of a shared socket reported as its owner: the one that started the others.
+
+    Among the holders, those whose parent holds no copy of the socket (an nginx or pre-fork
+    master, systemd for an activated socket, the parent that passed it to a child); of those the
+    oldest (start time, then pid). Never the lowest pid: after pids wrap, a worker forked by a
+    reload has a lower pid than its master.
+    """
+    held = set(pids)
+    roots = [pid for pid in pids if scan.lineage(pid)[0] not in held] or list(pids)
+    return min(roots, key=lambda pid: (scan.lineage(pid)[1] is None, scan.lineage(pid)[1] or 0, pid))
+
+
 def build(sockets, scan, netns, container, default_v6only, interfaces=True):
     """Listener records for the sockets of one namespace, owners taken from SCAN; CONTAINER is {id, name} or None."""
     listeners = []
     for sock in sockets:
-        owners = [scan.process(pid) for pid in sorted(scan.owners.get(sock["inode"], []))]
-        first = owners[0] if owners else {"pid": None, "process": None, "user": None}
+        pids = sorted(scan.owners.get(sock["inode"], []))
+        first = {"pid": None, "process": None, "user": None}
+        owners = []
+        if pids:
+            chosen = pick_owner(pids, scan)
+            owners = [scan.process(chosen)] + [scan.process(pid) for pid in pids if pid != chosen]
+            first = owners[0]
         listeners.append({
             "proto": sock["proto"],
             "family": sock["family"],

@@ -37,6 +37,7 @@ class ProcScan:
         self.denied = 0         # processes whose fds or namespace could not be read
         self._users = {}
         self._processes = {}
+        self._lineage = {}
 
     def scan(self, wanted_inodes=None):
         for name in os.listdir(self.proc):
@@ -78,6 +79,12 @@ class ProcScan:
             self._processes[pid] = self._read_process(pid)
         return dict(self._processes[pid])
 
+    def lineage(self, pid):
+        """(parent pid, start time in clock ticks since boot) of PID from ``/proc/PID/stat``; None for what cannot be read."""
+        if pid not in self._lineage:
+            self._lineage[pid] = parse_stat(self.proc, pid)
+        return self._lineage[pid]
+
     def _read_process(self, pid):
         base = "%s/%d" % (self.proc, pid)
         info = {"pid": pid, "process": None, "user": None}
@@ -101,6 +108,17 @@ class ProcScan:
             except (ImportError, KeyError, OverflowError):
                 self._users[uid] = str(uid)
         return self._users[uid]
+
+
+def parse_stat(proc, pid):
+    """(ppid, starttime) of ``/proc/PID/stat`` (fields 4 and 22, after the parenthesised name, which
+    may hold spaces and parentheses itself); (None, None) when it cannot be read."""
+    try:
+        text = read_bytes("%s/%d/stat" % (proc, pid), _SMALL)
+        fields = text[text.rindex(b")") + 2:].split()
+        return int(fields[1]), int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None, None
 
 
 def own_netns(proc="/proc"):

@@ -160,7 +160,10 @@ ansible_facts:
               description: The interface the socket is bound to (SO_BINDTODEVICE), else null.
               type: str
             pid:
-              description: The lowest pid holding the socket; null when unknown.
+              description:
+                - The process holding the socket that started the others holding it (whose parent holds no
+                  copy of it: a master, systemd, the parent that passed it on); the oldest of several. Null
+                  when unknown. Not the lowest pid, which after a pid wrap can be a worker's.
               type: int
             process:
               description: Its process name (C(/proc/PID/comm)).
@@ -171,7 +174,7 @@ ansible_facts:
             shared_with:
               description:
                 - The other processes holding the same socket (for example the workers of a master), each
-                  with C(pid), C(process) and C(user); empty when one process holds it.
+                  with C(pid), C(process) and C(user), by pid; empty when one process holds it.
               type: list
               elements: dict
             netns:
