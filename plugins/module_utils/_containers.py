@@ -21,6 +21,7 @@ import json
 import os
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, run
+from ansible_collections.portproof.validate.plugins.module_utils._podman_state import nothing_to_read
 
 SUBSET = "mappings"
 ENGINES = ("podman", "docker")
@@ -215,7 +216,11 @@ def _inspect(module, path, engine, ids, timeout=TIMEOUT, limits=None):
     return records
 
 
-def read_podman(module, path, timeout=TIMEOUT, limits=None):
+def read_podman(module, path, timeout=TIMEOUT, limits=None, read_only=False):
+    """Podman's running containers. With READ_ONLY, podman is not run where it would change the host
+    and could list nothing (_podman_state.py: a store without containers, a runtime not run since boot)."""
+    if read_only and nothing_to_read():
+        return [], []
     pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"], timeout, limits))
     if not pods:
         return [], []
@@ -225,7 +230,7 @@ def read_podman(module, path, timeout=TIMEOUT, limits=None):
     return records, []
 
 
-def read_docker(module, path, timeout=TIMEOUT, limits=None):
+def read_docker(module, path, timeout=TIMEOUT, limits=None, read_only=False):
     ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout, limits).splitlines() if line.strip()]
     if not ids:
         return [], []
@@ -247,13 +252,14 @@ def read_docker(module, path, timeout=TIMEOUT, limits=None):
 _READERS = {"podman": read_podman, "docker": read_docker}
 
 
-def gather_containers(module, root="/", timeout=TIMEOUT, limits=None):
+def gather_containers(module, root="/", timeout=TIMEOUT, limits=None, read_only=False):
     """(container records of every engine, unavailable entries).
 
     A record: engine, id, name, state, pid (of its main process), netns_of (the container whose network namespace it joined),
     pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
     container_port}] with host_ip "" where the engine publishes on every address. Each engine
-    command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given.
+    command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given. With
+    READ_ONLY, podman is not run where running it would change the host (see read_podman).
     """
     records, problems = [], []
     for engine in ENGINES:
@@ -265,7 +271,7 @@ def gather_containers(module, root="/", timeout=TIMEOUT, limits=None):
                                             % (sockets[0], engine, engine.capitalize())))
             continue
         try:
-            found, partial = _READERS[engine](module, path, timeout, limits)
+            found, partial = _READERS[engine](module, path, timeout, limits, read_only)
         except EngineError as exc:
             problems.append(unavailable(engine, str(exc)))
             continue

@@ -306,7 +306,7 @@ def main():
 
     containers = None
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
-        containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits)  # asked once: it names containers and gives their published ports
+        containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)  # asked once: it names containers and gives their published ports
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
         listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names,
