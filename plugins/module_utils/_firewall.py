@@ -81,7 +81,7 @@ def _permission_hint(status="/proc/self/status"):
                 return " (reading the firewall needs the CAP_NET_ADMIN capability, which this root session lacks)"
     except (OSError, ValueError, IndexError):
         pass
-    return " (reading the firewall needs root with CAP_NET_ADMIN)"
+    return " (reading the firewall needs root)"  # root of a user namespace, or refused by a security module
 
 
 def _save_tools(reader, family):
