@@ -162,8 +162,8 @@ ansible_facts:
             pid:
               description:
                 - The process holding the socket that started the others holding it (whose parent holds no
-                  copy of it: a master, systemd, the parent that passed it on); the oldest of several. Null
-                  when unknown. Not the lowest pid, which after a pid wrap can be a worker's.
+                  copy of it, such as a master, systemd, or the parent that passed it on); the oldest of
+                  several. Null when unknown. Not the lowest pid, which after a pid wrap can be a worker's.
               type: int
             process:
               description: Its process name (C(/proc/PID/comm)).
@@ -182,7 +182,7 @@ ansible_facts:
               type: str
             container:
               description:
-                - The name of the container whose namespace it is, when known: from the engines' own
+                - The name of the container whose namespace it is, when known, from the engines' own
                   view (the network namespace of each running container's main process). A file inside
                   the namespace (C(/run/.containerenv)) is consulted only when Podman could not be read.
               type: str
@@ -306,7 +306,8 @@ def main():
 
     containers = None
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
-        containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)  # asked once: it names containers and gives their published ports
+        # asked once: it names containers and gives their published ports
+        containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
         listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names,
