@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any, Callable, List, Optional, Tuple
 
 ENV = {"LC_ALL": "C", "LANG": "C"}
 COMMAND_TIMEOUT = 30.0
@@ -24,13 +25,14 @@ DEADLINE = 120.0
 class Limits(object):
     """The per-command timeout and the deadline of the whole gather (seconds; None: no deadline)."""
 
-    def __init__(self, command_timeout=COMMAND_TIMEOUT, deadline=None, clock=time.monotonic):
+    def __init__(self, command_timeout: float = COMMAND_TIMEOUT, deadline: Optional[float] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.command_timeout = float(command_timeout)
         self.deadline = None if deadline is None else float(deadline)
         self.clock = clock
         self.end = None if deadline is None else clock() + float(deadline)
 
-    def left(self):
+    def left(self) -> Optional[float]:
         """Seconds left until the deadline, or None without one."""
         return None if self.end is None else self.end - self.clock()
 
@@ -38,7 +40,7 @@ class Limits(object):
 class CommandTimeout(Exception):
     """A command killed at its limit, or not started because the deadline had passed."""
 
-    def __init__(self, shown, limit, option, started=True, deadline=None):
+    def __init__(self, shown: str, limit: float, option: str, started: bool = True, deadline: Optional[float] = None) -> None:
         self.shown = shown
         self.limit = limit
         self.option = option
@@ -46,7 +48,7 @@ class CommandTimeout(Exception):
         self.deadline = deadline
         super(CommandTimeout, self).__init__(self.describe())
 
-    def describe(self):
+    def describe(self) -> str:
         if self.deadline is not None:
             if not self.started:
                 return "%s not run: port_facts' deadline of %g s for the whole gather had passed" % (self.shown, self.deadline)
@@ -54,12 +56,13 @@ class CommandTimeout(Exception):
         return "%s did not answer within %g s (port_facts' %s) and was killed" % (self.shown, self.limit, self.option)
 
 
-def shown(argv):
+def shown(argv: List[str]) -> str:
     """argv as the user would type it: the command's name, not its path."""
     return " ".join([os.path.basename(argv[0])] + list(argv[1:]))
 
 
-def run(module, argv, limits=None, timeout=None, option="command_timeout", show=None):
+def run(module: Any, argv: List[str], limits: Optional[Limits] = None, timeout: Optional[float] = None,
+        option: str = "command_timeout", show: Optional[str] = None) -> Tuple[int, str, str]:
     """(rc, stdout, stderr) of ARGV, run by MODULE.run_command within TIMEOUT (default: the limits' own)
     and the deadline; raises CommandTimeout when it had to be killed or could not start."""
     limits = limits or Limits()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import Optional
 
 LIMIT = 64 * 1024
 _FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | \
@@ -29,7 +30,7 @@ class UnsafeFile(OSError):
     """A path that is not a regular file of at most the allowed size; the message says what it is."""
 
 
-def _kind(mode):
+def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink")):
         if test(mode):
@@ -37,7 +38,7 @@ def _kind(mode):
     return "not a regular file"
 
 
-def _read_fd(fd, path, limit):
+def _read_fd(fd: int, path: str, limit: int) -> bytes:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeFile(errno.EINVAL, "%s is %s, not a regular file: not read" % (path, _kind(info.st_mode)))
@@ -53,7 +54,7 @@ def _read_fd(fd, path, limit):
     return b"".join(chunks)
 
 
-def read_bytes(path, limit=LIMIT, dir_fd=None, shown=None):
+def read_bytes(path: str, limit: int = LIMIT, dir_fd: Optional[int] = None, shown: Optional[str] = None) -> bytes:
     """The bytes of the regular file PATH (relative to DIR_FD when given; SHOWN names it in errors);
     OSError (UnsafeFile for a FIFO, device, socket or an oversized file; ELOOP for a symlink) when it
     cannot be read safely."""
@@ -64,12 +65,12 @@ def read_bytes(path, limit=LIMIT, dir_fd=None, shown=None):
         os.close(fd)
 
 
-def read_text(path, limit=LIMIT, dir_fd=None):
+def read_text(path: str, limit: int = LIMIT, dir_fd: Optional[int] = None) -> str:
     """read_bytes decoded as UTF-8 (undecodable bytes replaced)."""
     return read_bytes(path, limit, dir_fd).decode("utf-8", "replace")
 
 
-def read_beneath(root, relative, limit=LIMIT):
+def read_beneath(root: str, relative: str, limit: int = LIMIT) -> bytes:
     """The bytes of RELATIVE below the directory ROOT (for example ``/proc/PID/root``), refusing a
     symlink at every component, so nothing planted below ROOT leads the read elsewhere."""
     parts = [part for part in relative.split("/") if part and part != "."]

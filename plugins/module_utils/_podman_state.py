@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import re
+from typing import Dict, Mapping, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_bytes, read_text
 
@@ -30,7 +31,7 @@ _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*(?:#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*[\"']([^\"']*)[\"']\s*(?:#.*)?$")
 
 
-def toml_values(text, section):
+def toml_values(text: Optional[str], section: str) -> Dict[str, str]:
     """{key: string value} of the simple ``key = "value"`` lines in [SECTION] of a TOML file."""
     values, current = {}, None
     for line in (text or "").splitlines():
@@ -44,14 +45,14 @@ def toml_values(text, section):
     return values
 
 
-def _read(path):
+def _read(path: str) -> Optional[str]:
     try:
         return read_text(path)
     except OSError:
         return None
 
 
-def storage_root(environ=None, root="/"):
+def storage_root(environ: Optional[Mapping[str, str]] = None, root: str = "/") -> Tuple[str, Optional[str]]:
     """Root's Podman graphroot and driver (driver None: chosen by Podman), from storage.conf as Podman finds it."""
     environ = os.environ if environ is None else environ
     candidates = [environ["CONTAINERS_STORAGE_CONF"]] if environ.get("CONTAINERS_STORAGE_CONF") else \
@@ -64,7 +65,7 @@ def storage_root(environ=None, root="/"):
     return GRAPHROOT, None
 
 
-def runtime_tmp_dir(environ=None, root="/"):
+def runtime_tmp_dir(environ: Optional[Mapping[str, str]] = None, root: str = "/") -> str:
     """Root's Podman ``tmp_dir`` (where ``alive`` marks a runtime that ran since boot), from containers.conf."""
     environ = os.environ if environ is None else environ
     if environ.get("CONTAINERS_CONF"):
@@ -78,7 +79,7 @@ def runtime_tmp_dir(environ=None, root="/"):
     return tmp_dir
 
 
-def stored_containers(graphroot, driver=None, root="/"):
+def stored_containers(graphroot: str, driver: Optional[str] = None, root: str = "/") -> Optional[int]:
     """How many containers Podman's store at GRAPHROOT holds (0 when it has none or was never used)."""
     pattern = "%s-containers/containers.json" % (driver or "*")
     count = 0
@@ -91,7 +92,7 @@ def stored_containers(graphroot, driver=None, root="/"):
     return count
 
 
-def nothing_to_read(environ=None, root="/"):
+def nothing_to_read(environ: Optional[Mapping[str, str]] = None, root: str = "/") -> Optional[str]:
     """Why running podman would change the host and there is no running container to list, or None
     (run it). Only for root (see the module's docstring)."""
     if os.geteuid() != 0:
