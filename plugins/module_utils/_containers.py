@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+
+from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, run
+from ansible_collections.portproof.validate.plugins.module_utils._podman_state import nothing_to_read
 
 SUBSET = "mappings"
 ENGINES = ("podman", "docker")
-_ENV = {"LC_ALL": "C", "LANG": "C"}
 _SOCKETS = {"docker": ("/var/run/docker.sock", "/run/docker.sock"), "podman": ("/run/podman/podman.sock",)}
 _REASON_MAX = 600
+_DIGESTS_UNKNOWN = "image digests unknown: "
 TIMEOUT = 30.0
 
 
@@ -44,34 +46,19 @@ def _engine_message(out, err):
     return text if len(text) <= _REASON_MAX else text[:_REASON_MAX] + "..."
 
 
-def run_engine(module, argv, timeout):
-    """(rc, out, err) of argv; raises EngineError when it has not ended after TIMEOUT seconds (it is killed)."""
-    fired = []
-
-    def kill(proc):
-        fired.append(True)
-        proc.kill()
-
-    timers = []
-
-    def start(proc):
-        timer = threading.Timer(timeout, kill, (proc,))
-        timer.daemon = True
-        timers.append(timer)
-        timer.start()
-
+def run_engine(module, argv, timeout, limits=None):
+    """(rc, out, err) of argv; raises EngineError when it has not ended after TIMEOUT seconds (it is
+    killed), or when the deadline of LIMITS (_command.Limits) ends it or keeps it from starting."""
     try:
-        rc, out, err = module.run_command(argv, environ_update=_ENV, before_communicate_callback=start)
-    finally:
-        for timer in timers:
-            timer.cancel()
-    if fired:
+        return run(module, argv, limits, timeout=timeout, option="engine_timeout", show=_shown(argv))
+    except CommandTimeout as exc:
+        if exc.deadline is not None:
+            raise EngineError(exc.describe())
         raise EngineError("%s timed out after %g s (killed): the engine does not answer" % (_shown(argv), timeout))
-    return rc, out, err
 
 
-def _run(module, argv, timeout=TIMEOUT):
-    rc, out, err = run_engine(module, argv, timeout)
+def _run(module, argv, timeout=TIMEOUT, limits=None):
+    rc, out, err = run_engine(module, argv, timeout, limits)
     if rc != 0:
         raise EngineError("%s exited with %d: %s" % (_shown(argv), rc, _engine_message(out, err)))
     return out
@@ -151,6 +138,11 @@ def _ports(settings, where):
     return ports
 
 
+def _pid(value):
+    """The container's main process id (``State.Pid``), or None when it is not a positive integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def parse_inspect(text, engine):
     """Container records from ``podman inspect`` / ``docker inspect`` JSON (the Docker-compatible shape)."""
     what = "%s inspect" % engine
@@ -173,6 +165,7 @@ def parse_inspect(text, engine):
             records.append({
                 "engine": engine, "id": cid, "name": name,
                 "state": (item.get("State") or {}).get("Status"),
+                "pid": _pid((item.get("State") or {}).get("Pid")),
                 "netns_of": mode[len("container:"):] if mode.startswith("container:") else None,
                 "pod": None, "pod_id": item.get("Pod") or None, "infra": False,
                 "image": {"name": image_name or None, "id": _image_id(item.get("Image")),
@@ -205,16 +198,16 @@ def parse_image_digests(text):
         raise EngineError("docker image inspect: unexpected shape (%s)" % exc)
 
 
-def _inspect(module, path, engine, ids, timeout=TIMEOUT):
+def _inspect(module, path, engine, ids, timeout=TIMEOUT, limits=None):
     """Records of IDS; containers that stopped since ``ps`` are left out, not an error."""
     try:
-        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids, timeout), engine)
+        return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids, timeout, limits), engine)
     except EngineError:
         if len(ids) == 1:
             raise
     records = []
     for cid in ids:  # one went away between ps and inspect: ask one by one
-        rc, out, err = run_engine(module, [path, "inspect", "--type", "container", cid], timeout)
+        rc, out, err = run_engine(module, [path, "inspect", "--type", "container", cid], timeout, limits)
         if rc != 0 and "no such" in (err or out or "").lower():
             continue
         if rc != 0:
@@ -223,29 +216,33 @@ def _inspect(module, path, engine, ids, timeout=TIMEOUT):
     return records
 
 
-def read_podman(module, path, timeout=TIMEOUT):
-    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"], timeout))
+def read_podman(module, path, timeout=TIMEOUT, limits=None, read_only=False):
+    """Podman's running containers. With READ_ONLY, podman is not run where it would change the host
+    and could list nothing (_podman_state.py: a store without containers, a runtime not run since boot)."""
+    if read_only and nothing_to_read():
+        return [], []
+    pods = parse_podman_ps(_run(module, [path, "ps", "--pod", "--format", "json"], timeout, limits))
     if not pods:
         return [], []
-    records = _inspect(module, path, "podman", list(pods), timeout)
+    records = _inspect(module, path, "podman", list(pods), timeout, limits)
     for record in records:
         record.update(pods.get(record["id"], {}))
     return records, []
 
 
-def read_docker(module, path, timeout=TIMEOUT):
-    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout).splitlines() if line.strip()]
+def read_docker(module, path, timeout=TIMEOUT, limits=None, read_only=False):
+    ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout, limits).splitlines() if line.strip()]
     if not ids:
         return [], []
-    records = _inspect(module, path, "docker", ids, timeout)
+    records = _inspect(module, path, "docker", ids, timeout, limits)
     images = sorted(set(r["image"]["id"] for r in records if r["image"]["id"]))
     problems = []
     digests = {}
     if images:
         try:
-            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout))
+            digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout, limits))
         except EngineError as exc:
-            problems.append(unavailable("docker", "image digests unknown: %s" % exc))
+            problems.append(unavailable("docker", _DIGESTS_UNKNOWN + str(exc)))
     for record in records:
         if record["image"]["id"] in digests:
             record["image"]["digest"] = pick_digest(record["image"]["name"], digests[record["image"]["id"]])
@@ -255,13 +252,14 @@ def read_docker(module, path, timeout=TIMEOUT):
 _READERS = {"podman": read_podman, "docker": read_docker}
 
 
-def gather_containers(module, root="/", timeout=TIMEOUT):
+def gather_containers(module, root="/", timeout=TIMEOUT, limits=None, read_only=False):
     """(container records of every engine, unavailable entries).
 
-    A record: engine, id, name, state, netns_of (the container whose network namespace it joined),
+    A record: engine, id, name, state, pid (of its main process), netns_of (the container whose network namespace it joined),
     pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
     container_port}] with host_ip "" where the engine publishes on every address. Each engine
-    command gets TIMEOUT seconds.
+    command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given. With
+    READ_ONLY, podman is not run where running it would change the host (see read_podman).
     """
     records, problems = [], []
     for engine in ENGINES:
@@ -273,7 +271,7 @@ def gather_containers(module, root="/", timeout=TIMEOUT):
                                             % (sockets[0], engine, engine.capitalize())))
             continue
         try:
-            found, partial = _READERS[engine](module, path, timeout)
+            found, partial = _READERS[engine](module, path, timeout, limits, read_only)
         except EngineError as exc:
             problems.append(unavailable(engine, str(exc)))
             continue
@@ -282,3 +280,13 @@ def gather_containers(module, root="/", timeout=TIMEOUT):
         # The docker command may be Podman's docker shim: the same containers, reported once.
         records.extend(r for r in found if r["id"] not in seen)
     return records, problems
+
+
+def engine_view(containers):
+    """The records of gather_containers' answer CONTAINERS when Podman (whose containers carry the
+    ``/run/.containerenv`` a process inside could plant) answered or is not installed, else None.
+    Docker's containers are known by their cgroup, whatever the docker command answered."""
+    records, problems = containers
+    if any(p["tool"] == "podman" for p in problems):
+        return None
+    return records

@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
 from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, nft_handles, parse_nft_json
 
 SUBSET = "firewall"
-_ENV = {"LC_ALL": "C", "LANG": "C"}
 _FILTER_HOOKS = ("input", "forward", "output")
 _FAMILIES = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
 _TOOLS = ("nft", "iptables-save", "ip6tables-save", "iptables-nft-save", "iptables-legacy-save", "ip6tables-nft-save",
@@ -36,8 +37,9 @@ _TOOLS = ("nft", "iptables-save", "ip6tables-save", "iptables-nft-save", "iptabl
 class _Reader(object):
     """Runs the read-only commands and collects what could not be read."""
 
-    def __init__(self, module):
+    def __init__(self, module, limits=None):
         self.module = module
+        self.limits = limits or Limits()
         self.unavailable = []
         self.incomplete = []
 
@@ -46,11 +48,18 @@ class _Reader(object):
 
     def run(self, tool, argv, needed=True):
         """stdout of argv, or None (recorded as unavailable; as incomplete when needed)."""
-        rc, out, err = self.module.run_command(argv, environ_update=_ENV)
+        try:
+            rc, out, err = run(self.module, argv, self.limits)
+        except CommandTimeout as exc:
+            reason = exc.describe()
+            self.missing(tool, reason)
+            if needed:
+                self.incomplete.append(reason)
+            return None
         if rc != 0:
             reason = "%s exited with %d: %s" % (" ".join(argv), rc, (err or out or "").strip()[:500])
             if "ermission denied" in reason or "not permitted" in reason:
-                reason += " (reading the firewall needs root)"
+                reason += _permission_hint()
             self.missing(tool, reason)
             if needed:
                 self.incomplete.append(reason)
@@ -58,8 +67,26 @@ class _Reader(object):
         return out
 
 
-def _save_tools(module, family):
+CAP_NET_ADMIN = 12
+
+
+def _permission_hint(status="/proc/self/status"):
+    """Why reading the firewall was refused: not root, or root without CAP_NET_ADMIN (a container,
+    a unit with CapabilityBoundingSet=, capsh --drop)."""
+    if os.geteuid() != 0:
+        return " (reading the firewall needs root)"
+    try:
+        for line in read_text(status).splitlines():
+            if line.startswith("CapEff:") and not int(line.split()[1], 16) >> CAP_NET_ADMIN & 1:
+                return " (reading the firewall needs the CAP_NET_ADMIN capability, which this root session lacks)"
+    except (OSError, ValueError, IndexError):
+        pass
+    return " (reading the firewall needs root)"  # root of a user namespace, or refused by a security module
+
+
+def _save_tools(reader, family):
     """[(source, path)] of the iptables-save variants present for family ip/ip6."""
+    module = reader.module
     base = "iptables" if family == "ip" else "ip6tables"
     found = []
     for source, name in (("iptables-nft", base + "-nft-save"), ("iptables-legacy", base + "-legacy-save")):
@@ -71,7 +98,12 @@ def _save_tools(module, family):
     path = module.get_bin_path(base + "-save")
     if not path:
         return [], base + "-save"
-    rc, out, dummy = module.run_command([path, "--version"], environ_update=_ENV)
+    try:
+        rc, out, dummy = run(module, [path, "--version"], reader.limits)
+    except CommandTimeout as exc:
+        reader.missing(base + "-save", exc.describe())
+        reader.incomplete.append(exc.describe())
+        return [], None
     return [("iptables-nft" if rc == 0 and "nf_tables" in out else "iptables-legacy", path)], None
 
 
@@ -79,7 +111,7 @@ def _read_iptables(reader):
     tables, skip = [], set()
     saves = []
     for family in ("ip", "ip6"):
-        tools, missing = _save_tools(reader.module, family)
+        tools, missing = _save_tools(reader, family)
         if missing:
             reader.missing(missing, "%s not found: iptables rules not read" % missing)
         for source, path in tools:
@@ -216,9 +248,9 @@ def _routes(reader):
 
 
 def _read_file(root, path):
+    """The text of a configuration file or switch; None when absent or not a small regular file (_files.py)."""
     try:
-        with open(os.path.join(root, path.lstrip("/"))) as handle:
-            return handle.read()
+        return read_text(os.path.join(root, path.lstrip("/")))
     except (IOError, OSError):
         return None
 
@@ -312,13 +344,14 @@ def _policies(tables):
     return out
 
 
-def gather_firewall(module, root="/"):
+def gather_firewall(module, root="/", limits=None):
     """(firewall dict, unavailable entries) for ansible_facts.portproof.firewall.
 
     ``module`` needs get_bin_path() and run_command(); ``root`` is where /proc and /etc are read
-    (tests point it at a fixture directory).
+    (tests point it at a fixture directory); ``limits`` bound each command and the whole gather
+    (_command.Limits; a command past its limit is killed and listed in unavailable, naming the limit).
     """
-    reader = _Reader(module)
+    reader = _Reader(module, limits)
     if not any(module.get_bin_path(name) for name in _TOOLS):
         reader.incomplete.append("no firewall tool is installed (%s): the rules are unknown, not absent" % ", ".join(_TOOLS[:3]))
     ipt_tables, skip = _read_iptables(reader)

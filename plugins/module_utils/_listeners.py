@@ -17,7 +17,9 @@ import os
 import socket
 
 from ansible_collections.portproof.validate.plugins.module_utils import _netlink, _proc_net, _sock_diag
-from ansible_collections.portproof.validate.plugins.module_utils._processes import ProcScan, container_of, named_netns, own_netns
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
+from ansible_collections.portproof.validate.plugins.module_utils._processes import (
+    ProcScan, container_of, named_netns, netns_of_pids, own_netns)
 
 HOST = "host"
 NETNS_RUN_DIR = "/run/netns"
@@ -69,8 +71,7 @@ def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
 
 def bindv6only(path="/proc/sys/net/ipv6/bindv6only"):
     try:
-        with open(path) as handle:
-            return handle.read().strip() == "1"
+        return read_text(path).strip() == "1"
     except OSError:
         return None
 
@@ -94,12 +95,30 @@ def interface_name(index):
         return str(index)
 
 
+def pick_owner(pids, scan):
+    """The holder of a shared socket reported as its owner: the one that started the others.
+
+    Among the holders, those whose parent holds no copy of the socket (an nginx or pre-fork
+    master, systemd for an activated socket, the parent that passed it to a child); of those the
+    oldest (start time, then pid). Never the lowest pid: after pids wrap, a worker forked by a
+    reload has a lower pid than its master.
+    """
+    held = set(pids)
+    roots = [pid for pid in pids if scan.lineage(pid)[0] not in held] or list(pids)
+    return min(roots, key=lambda pid: (scan.lineage(pid)[1] is None, scan.lineage(pid)[1] or 0, pid))
+
+
 def build(sockets, scan, netns, container, default_v6only, interfaces=True):
     """Listener records for the sockets of one namespace, owners taken from SCAN; CONTAINER is {id, name} or None."""
     listeners = []
     for sock in sockets:
-        owners = [scan.process(pid) for pid in sorted(scan.owners.get(sock["inode"], []))]
-        first = owners[0] if owners else {"pid": None, "process": None, "user": None}
+        pids = sorted(scan.owners.get(sock["inode"], []))
+        first = {"pid": None, "process": None, "user": None}
+        owners = []
+        if pids:
+            chosen = pick_owner(pids, scan)
+            owners = [scan.process(chosen)] + [scan.process(pid) for pid in pids if pid != chosen]
+            first = owners[0]
         listeners.append({
             "proto": sock["proto"],
             "family": sock["family"],
@@ -118,13 +137,96 @@ def build(sockets, scan, netns, container, default_v6only, interfaces=True):
     return listeners
 
 
-def gather(namespaces="host", proc="/proc", container_names=None):
+def hidepid(proc="/proc", mountinfo="/proc/self/mountinfo"):
+    """The ``hidepid`` option of the proc file system mounted at PROC (the last mount there), or
+    None when processes are not hidden (or it cannot be told)."""
+    try:
+        text = read_text(mountinfo, 16 * 1024 * 1024)
+    except OSError:
+        return None
+    value = None
+    for line in text.splitlines():
+        mount, sep, fs = line.partition(" - ")
+        mount, fs = mount.split(), fs.split()
+        if sep and len(mount) > 4 and mount[4] == proc and len(fs) > 2 and fs[0] == "proc":
+            value = next((o.split("=", 1)[1] for o in fs[2].split(",") if o.startswith("hidepid=")), None)
+    return value if value not in (None, "0", "off") else None
+
+
+def describe(item):
+    """How a listener is named in messages: ``tcp 0.0.0.0:5432``, ``udp [::]:53 (netns net:[4026532])``."""
+    address = "[%s]" % item["address"] if ":" in item["address"] else item["address"]
+    where = "" if item["netns"] == HOST else " (netns %s)" % item["netns"]
+    return "%s %s:%d%s" % (item["proto"], address, item["port"], where)
+
+
+def owner_warning(unowned, denied, root, hidden, shown=10):
+    """The warning for listeners whose owner could not be read (UNOWNED), or None.
+
+    DENIED processes could not be read; ROOT tells whether the module runs as root; HIDDEN is the
+    ``hidepid`` option of ``/proc`` (which hides other users' processes from a non-root user
+    without any error to count).
+    """
+    if not unowned or (root and not denied):
+        return None
+    names = ", ".join(describe(item) for item in unowned[:shown])
+    if len(unowned) > shown:
+        names += " and %d more" % (len(unowned) - shown)
+    if not root and hidden:
+        return ("not running as root, and /proc is mounted with hidepid=%s, which hides the processes of other users: the "
+                "owning process of %d listener(s) is unknown (pid, process and user are null for %s); the listeners "
+                "themselves are complete" % (hidden, len(unowned), names))
+    if not root:
+        return ("not running as root: the owning process of %d listener(s) may be unknown (pid, process and user are null "
+                "for them); the listeners themselves are complete" % len(unowned))
+    return ("/proc of %d process(es) could not be read: the owning process of %d listener(s) may be unknown (pid, process "
+            "and user are null for %s); the listeners themselves are complete" % (denied, len(unowned), names))
+
+
+def engine_namespaces(records, proc="/proc"):
+    """{netns inode: {id, name}} of the engines' running containers, through each one's main pid.
+
+    Containers sharing a namespace (a pod, ``--network container:X``) name it after the one that
+    owns it, not a pod's infra container.
+    """
+    inodes = netns_of_pids([r["pid"] for r in records if r.get("pid")], proc)
+    found = {}
+    for record in sorted(records, key=lambda r: (bool(r.get("infra")), bool(r.get("netns_of")), r["name"])):
+        inode = inodes.get(record.get("pid"))
+        if inode is not None and inode not in found:
+            found[inode] = {"id": record["id"], "name": record["name"]}
+    return found
+
+
+def _container(ns_inode, pids, proc, engine_view, known_ids, names):
+    """The container of namespace NS_INODE, or None.
+
+    ENGINE_VIEW ({netns inode: {id, name}}, None when no engine could be read) decides first. Else
+    the kernel's cgroup of a process in it; an id the engines know but place elsewhere is a false
+    claim and names nothing. ``/run/.containerenv`` (which root in the container writes) is
+    consulted only without an engine view.
+    """
+    if engine_view and ns_inode in engine_view:
+        return engine_view[ns_inode]
+    for candidate in pids:
+        found = container_of(candidate, proc, files=engine_view is None)
+        if found:
+            if engine_view is not None and found["id"] in known_ids:
+                return None
+            return {"id": found["id"], "name": found["name"] or names.get(found["id"])}
+    return None
+
+
+def gather(namespaces="host", proc="/proc", container_names=None, containers=None):
     """(listeners, unavailable, warnings) for the host, and with namespaces='all' for every namespace.
 
-    CONTAINER_NAMES ({container id: name}, from the engines) names containers that their
-    namespace alone does not name.
+    CONTAINERS (the engines' records, None when no engine could be read) decide which namespace
+    is which container's, through each container's main pid. CONTAINER_NAMES ({container id:
+    name}) names containers that their namespace alone does not name.
     """
     container_names = container_names or {}
+    if containers is not None:
+        container_names = dict(container_names, **dict((r["id"], r["name"]) for r in containers))
     unavailable, warnings = [], []
     groups = []  # (sockets, netns label, container, default v6only, own namespace)
     sockets, missing = read_namespace_sockets(proc_net=proc + "/net")
@@ -140,16 +242,12 @@ def gather(namespaces="host", proc="/proc", container_names=None):
         else:
             own = own_netns(proc)
             names = named_netns()
+            engine_view = engine_namespaces(containers, proc) if containers is not None else None
             for ns_inode, pids in sorted(scan.netns_pids.items()):
                 if ns_inode == own:
                     continue
                 label = names.get(ns_inode, "net:[%d]" % ns_inode)
-                container = None
-                for candidate in pids:
-                    found = container_of(candidate, proc)
-                    if found:
-                        container = {"id": found["id"], "name": found["name"] or container_names.get(found["id"])}
-                        break
+                container = _container(ns_inode, pids, proc, engine_view, container_names, container_names)
                 named_path = os.path.join(NETNS_RUN_DIR, names[ns_inode]) if ns_inode in names else None
                 read = read_other_namespace(ns_inode, pids, proc, named_path)
                 if read is None:
@@ -165,10 +263,9 @@ def gather(namespaces="host", proc="/proc", container_names=None):
     listeners = []
     for ns_sockets, label, container, default_v6only, own_ns in groups:
         listeners.extend(build(ns_sockets, scan, label, container, default_v6only, interfaces=own_ns))
-    unowned = sum(1 for item in listeners if item["pid"] is None)
-    if scan.denied and unowned:
-        why = "not running as root" if os.geteuid() != 0 else "/proc of %d process(es) could not be read" % scan.denied
-        warnings.append("%s: the owning process of %d listener(s) may be unknown (pid, process and user are null "
-                        "for them); the listeners themselves are complete" % (why, unowned))
+    warning = owner_warning([item for item in listeners if item["pid"] is None], scan.denied, os.geteuid() == 0,
+                            hidepid(proc) if os.geteuid() != 0 else None)
+    if warning:
+        warnings.append(warning)
     listeners.sort(key=lambda i: (i["netns"] != HOST, i["netns"], i["proto"], i["family"], i["address"], i["port"]))
     return listeners, unavailable, warnings

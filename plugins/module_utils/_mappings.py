@@ -127,17 +127,18 @@ def _sort_key(item):
             str(item["target_ip"]), num(item["target_port"]), item["source"])
 
 
-def gather_mappings(module, firewall=None, containers=None):
+def gather_mappings(module, firewall=None, containers=None, limits=None):
     """(mappings, unavailable entries) for ansible_facts.portproof.mappings.
 
     ``firewall`` is the firewall subset's dict when it was gathered in the same run (the NAT rules
     are not read twice); without it the NAT rules are read here through gather_firewall.
-    ``containers`` is gather_containers' answer when the caller already asked the engines.
+    ``containers`` is gather_containers' answer when the caller already asked the engines;
+    ``limits`` (_command.Limits) bound the commands run here.
     """
-    records, unavailable = containers if containers is not None else gather_containers(module)
+    records, unavailable = containers if containers is not None else gather_containers(module, limits=limits)
     unavailable = list(unavailable)
     if firewall is None:
-        firewall, problems = gather_firewall(module)
+        firewall, problems = gather_firewall(module, limits=limits)
         for entry in problems:
             if entry["tool"] not in _NOT_NAT_TOOLS:
                 unavailable.append({"subset": SUBSET, "tool": entry["tool"], "reason": "NAT rules: %s" % entry["reason"]})

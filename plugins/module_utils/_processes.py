@@ -6,9 +6,11 @@
 """Who owns which socket, and which network namespaces exist: one pass over ``/proc``.
 
 No process is spawned: socket inodes are mapped to processes by reading the links in
-``/proc/PID/fd``, network namespaces by ``/proc/PID/ns/net``, container names from what the
-engines leave in the container (Podman's ``/run/.containerenv``) or on the host (Docker's
-``config.v2.json``).
+``/proc/PID/fd``, network namespaces by ``/proc/PID/ns/net``. Which container a process belongs
+to comes from what the kernel says (its cgroup) and what the engine leaves on the host (Docker's
+``config.v2.json``); what lies inside the container (Podman's ``/run/.containerenv``) is written
+by whoever is root in it, so it is read only when asked for (no engine could be read), and like
+every file here it is read without following links or blocking, and bounded (_files.py).
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ import json
 import os
 import re
 
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_beneath, read_bytes
+
 _DOCKER_ID = re.compile(r"(?:docker-|/docker/)([0-9a-f]{64})")
 _LIBPOD_ID = re.compile(r"libpod-(?:conmon-)?([0-9a-f]{64})")
+_SMALL = 64 * 1024           # /proc/PID/comm, status, cgroup; /run/.containerenv
+_DOCKER_CONFIG = 4 * 1024 * 1024
 
 
 class ProcScan:
@@ -31,6 +37,7 @@ class ProcScan:
         self.denied = 0         # processes whose fds or namespace could not be read
         self._users = {}
         self._processes = {}
+        self._lineage = {}
 
     def scan(self, wanted_inodes=None):
         for name in os.listdir(self.proc):
@@ -72,19 +79,23 @@ class ProcScan:
             self._processes[pid] = self._read_process(pid)
         return dict(self._processes[pid])
 
+    def lineage(self, pid):
+        """(parent pid, start time in clock ticks since boot) of PID from ``/proc/PID/stat``; None for what cannot be read."""
+        if pid not in self._lineage:
+            self._lineage[pid] = parse_stat(self.proc, pid)
+        return self._lineage[pid]
+
     def _read_process(self, pid):
         base = "%s/%d" % (self.proc, pid)
         info = {"pid": pid, "process": None, "user": None}
         try:
-            with open(base + "/comm", "rb") as handle:
-                info["process"] = handle.read().rstrip(b"\n").decode("utf-8", "backslashreplace")
-            with open(base + "/status", "rb") as handle:
-                for line in handle:
-                    if line.startswith(b"Uid:"):
-                        fields = line.split()
-                        if len(fields) > 1 and fields[1].isdigit():
-                            info["user"] = self.user_name(int(fields[1]))
-                        break
+            info["process"] = read_bytes(base + "/comm", _SMALL).rstrip(b"\n").decode("utf-8", "backslashreplace")
+            for line in read_bytes(base + "/status", _SMALL).splitlines():
+                if line.startswith(b"Uid:"):
+                    fields = line.split()
+                    if len(fields) > 1 and fields[1].isdigit():
+                        info["user"] = self.user_name(int(fields[1]))
+                    break
         except OSError:
             pass
         return info
@@ -97,6 +108,17 @@ class ProcScan:
             except (ImportError, KeyError, OverflowError):
                 self._users[uid] = str(uid)
         return self._users[uid]
+
+
+def parse_stat(proc, pid):
+    """(ppid, starttime) of ``/proc/PID/stat`` (fields 4 and 22, after the parenthesised name, which
+    may hold spaces and parentheses itself); (None, None) when it cannot be read."""
+    try:
+        text = read_bytes("%s/%d/stat" % (proc, pid), _SMALL)
+        fields = text[text.rindex(b")") + 2:].split()
+        return int(fields[1]), int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None, None
 
 
 def own_netns(proc="/proc"):
@@ -118,36 +140,60 @@ def named_netns(run_dir="/run/netns"):
     return names
 
 
-def container_of(pid, proc="/proc", docker_root="/var/lib/docker"):
-    """The container PID runs in, as {engine, id, name} (name when known), or None."""
-    base = "%s/%d" % (proc, pid)
+def containerenv(pid, proc="/proc"):
+    """{engine, id, name} that ``/run/.containerenv`` inside PID's root claims, or None.
+
+    Whoever is root in that mount namespace writes it: it is read beneath ``/proc/PID/root``
+    without following links, without blocking and bounded, and what it says is a claim.
+    """
     try:
-        with open(base + "/root/run/.containerenv") as handle:
-            fields = dict(line.split("=", 1) for line in handle.read().splitlines() if "=" in line)
-        name = fields.get("name", "").strip('"') or None
-        cid = fields.get("id", "").strip('"') or None
-        if name or cid:
-            return {"engine": "podman", "id": cid, "name": name}
-    except (OSError, ValueError):
-        pass
-    try:
-        with open(base + "/cgroup", errors="replace") as handle:
-            cgroup = handle.read()
+        text = read_beneath("%s/%d/root" % (proc, pid), "run/.containerenv", _SMALL).decode("utf-8", "replace")
     except OSError:
         return None
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    name = fields.get("name", "").strip('"') or None
+    cid = fields.get("id", "").strip('"') or None
+    return {"engine": "podman", "id": cid, "name": name} if name or cid else None
+
+
+def container_of(pid, proc="/proc", docker_root="/var/lib/docker", files=True):
+    """The container PID runs in, as {engine, id, name} (name when known), or None.
+
+    The kernel's view first: a Docker or Podman id in PID's cgroup (Docker's name from its
+    ``config.v2.json`` on the host). With FILES, ``/run/.containerenv`` inside the process's root
+    is consulted too (names a Podman container whose cgroup does not, or gives the name of the
+    id the cgroup gives); callers pass FILES=False whenever an engine can answer instead.
+    """
+    base = "%s/%d" % (proc, pid)
+    try:
+        cgroup = read_bytes(base + "/cgroup", _SMALL).decode("utf-8", "replace")
+    except OSError:
+        cgroup = ""
     match = _DOCKER_ID.search(cgroup)
     if match:
         cid = match.group(1)
         name = None
         try:
-            with open("%s/containers/%s/config.v2.json" % (docker_root, cid)) as handle:
-                config = json.load(handle)
+            config = json.loads(read_bytes("%s/containers/%s/config.v2.json" % (docker_root, cid), _DOCKER_CONFIG))
             name = config.get("Name") if isinstance(config, dict) else None
             name = (name.lstrip("/") or None) if isinstance(name, str) else None
         except (OSError, ValueError):
             pass
         return {"engine": "docker", "id": cid, "name": name}
+    claimed = containerenv(pid, proc) if files else None
     match = _LIBPOD_ID.search(cgroup)
     if match:
-        return {"engine": "podman", "id": match.group(1), "name": None}
-    return None
+        name = claimed["name"] if claimed and claimed["id"] == match.group(1) else None
+        return {"engine": "podman", "id": match.group(1), "name": name}
+    return claimed
+
+
+def netns_of_pids(pids, proc="/proc"):
+    """{pid: network namespace inode} of the PIDS that still run (and may be read)."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = os.stat("%s/%d/ns/net" % (proc, pid)).st_ino
+        except (OSError, OverflowError, ValueError):
+            continue
+    return found

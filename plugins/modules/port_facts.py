@@ -24,7 +24,7 @@ description:
     and ufw are recognised as the managers behind them.
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
-  - Whatever cannot be gathered (a missing tool, a permission, a daemon that does not answer) is
+  - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
     listed in C(unavailable) with the reason; it never fails the module and never looks like an
     empty result.
   - Never changes the host.
@@ -51,6 +51,24 @@ options:
         as timed out; the other subsets are still gathered.
     type: float
     default: 30
+  command_timeout:
+    description:
+      - Seconds each other command (C(iptables-save), C(ip6tables-save), C(nft), C(ipset), C(ip)) may
+        take. One that has not answered by then is killed and listed in C(unavailable), naming the
+        command and this limit; the firewall is then C(incomplete), so the checks that need it are
+        C(error) results for this host, never a pass.
+    type: float
+    default: 30
+    version_added: 0.2.0
+  deadline:
+    description:
+      - Seconds the whole gather may take. Once they have passed, a running command is killed and
+        no further command starts; each is listed in C(unavailable) naming this limit, and the
+        module still returns what it gathered. Reading C(/proc) and the kernel's netlink answers
+        needs no command and is not cut.
+    type: float
+    default: 120
+    version_added: 0.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -142,7 +160,10 @@ ansible_facts:
               description: The interface the socket is bound to (SO_BINDTODEVICE), else null.
               type: str
             pid:
-              description: The lowest pid holding the socket; null when unknown.
+              description:
+                - The process holding the socket that started the others holding it (whose parent holds no
+                  copy of it, such as a master, systemd, or the parent that passed it on); the oldest of
+                  several. Null when unknown. Not the lowest pid, which after a pid wrap can be a worker's.
               type: int
             process:
               description: Its process name (C(/proc/PID/comm)).
@@ -153,17 +174,20 @@ ansible_facts:
             shared_with:
               description:
                 - The other processes holding the same socket (for example the workers of a master), each
-                  with C(pid), C(process) and C(user); empty when one process holds it.
+                  with C(pid), C(process) and C(user), by pid; empty when one process holds it.
               type: list
               elements: dict
             netns:
               description: V(host) for the host's own namespace, else the namespace's name or C(net:[INODE]).
               type: str
             container:
-              description: The name of the container whose namespace it is, when known.
+              description:
+                - The name of the container whose namespace it is, when known, from the engines' own
+                  view (the network namespace of each running container's main process). A file inside
+                  the namespace (C(/run/.containerenv)) is consulted only when Podman could not be read.
               type: str
             container_id:
-              description: The id of that container (from its cgroup), when it is one.
+              description: The id of that container (from the engines, else from the kernel's cgroup path), when it is one.
               type: str
         addresses:
           description: Every interface address of the host; null when they could not be read (see C(unavailable)).
@@ -246,7 +270,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _listeners, _netlink
-from ansible_collections.portproof.validate.plugins.module_utils._containers import gather_containers
+from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
+from ansible_collections.portproof.validate.plugins.module_utils._containers import engine_view, gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings import gather_mappings
 
@@ -267,18 +292,26 @@ def main():
             gather_subset=dict(type="list", elements="str", default=["all"], choices=["all"] + list(SUBSETS)),
             namespaces=dict(type="str", default="host", choices=["host", "all"]),
             engine_timeout=dict(type="float", default=30.0),
+            command_timeout=dict(type="float", default=30.0),
+            deadline=dict(type="float", default=120.0),
         ),
         supports_check_mode=True,
     )
+    for option in ("engine_timeout", "command_timeout", "deadline"):
+        if module.params[option] <= 0:
+            module.fail_json(msg="%s must be a number of seconds above 0, got %s" % (option, module.params[option]))
+    limits = Limits(module.params["command_timeout"], module.params["deadline"])
     wanted = set(SUBSETS) if "all" in module.params["gather_subset"] else set(module.params["gather_subset"])
     facts = {"unavailable": []}
 
     containers = None
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
-        containers = gather_containers(module, timeout=module.params["engine_timeout"])  # asked once: it names containers and gives their published ports
+        # asked once: it names containers and gives their published ports
+        containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
-        listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names)
+        listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names,
+                                                             containers=engine_view(containers) if containers else None)
         facts["listeners"] = listeners
         facts["unavailable"].extend(unavailable)
         for warning in warnings:
@@ -290,11 +323,11 @@ def main():
             facts["addresses"] = None
             facts["unavailable"].append({"subset": "addresses", "tool": "rtnetlink", "reason": str(exc)})
     if "firewall" in wanted:
-        firewall, unavailable = gather_firewall(module)
+        firewall, unavailable = gather_firewall(module, limits=limits)
         facts["firewall"] = firewall
         facts["unavailable"].extend(unavailable)
     if "mappings" in wanted:
-        mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers)
+        mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers, limits)
         facts["mappings"] = mappings
         facts["unavailable"].extend(unavailable)
 

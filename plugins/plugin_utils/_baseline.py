@@ -20,15 +20,28 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass impo
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
     compile_firewall, destination, expand_sources, inbound_verdict, rule_text,
 )
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, published
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, holders, host_ports, published
 
 BASELINE_VERSION = 1
 
 
 def listener_state(item, where):
-    return {"where": where, "address": item.get("address"), "port": item.get("port"), "proto": item.get("proto"),
-            "family": item.get("family"), "dual_stack": item.get("dual_stack"), "interface": item.get("interface"),
-            "process": item.get("process"), "user": item.get("user")}
+    state = {"where": where, "address": item.get("address"), "port": item.get("port"), "proto": item.get("proto"),
+             "family": item.get("family"), "dual_stack": item.get("dual_stack"), "interface": item.get("interface"),
+             "process": item.get("process"), "user": item.get("user")}
+    if item.get("shared_with"):
+        state["holders"] = holder_names(item)  # a shared socket: drift compares every holder, not the owner
+    return state
+
+
+def holder_names(item):
+    """The distinct processes holding a listener's socket, as ``process (user USER)``: what drift compares
+    (the set of holders, not which one is called the owner, which may change with a reload)."""
+    names = set()
+    for holder in holders(item):
+        if holder.get("process"):
+            names.add("%s (user %s)" % (holder["process"], holder["user"]) if holder.get("user") else str(holder["process"]))
+    return sorted(names)
 
 
 def _listeners(facts, service, ports):

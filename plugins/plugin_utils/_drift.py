@@ -45,6 +45,15 @@ def _owner(item):
     return "%s (user %s)" % (item["process"], item["user"]) if item.get("user") else item["process"]
 
 
+def _holders(item):
+    """The processes holding a saved or current listener's socket (``holders``; a baseline saved before
+    they were recorded has its owner only)."""
+    names = item.get("holders")
+    if isinstance(names, list) and names and all(isinstance(name, str) for name in names):
+        return names
+    return [_owner(item)] if item.get("process") else []
+
+
 def _by_endpoint(listeners):
     """{(where, port, proto): {address text: listener}}."""
     groups = {}
@@ -83,9 +92,13 @@ def _listener_changes(name, was, now, current_listeners):
             change, text = _moved(head, old, new, proto, port, current_listeners)
             changes.append({"aspect": "listeners", "change": change, "was": sorted(old), "now": sorted(new)})
             words.append(text)
-        old_owners = sorted(set(_owner(item) for item in old.values() if item.get("process")))
-        new_owners = sorted(set(_owner(item) for item in new.values() if item.get("process")))
-        if old_owners and new_owners and old_owners != new_owners:
+        old_owners = sorted(set(name for item in old.values() for name in _holders(item)))
+        new_owners = sorted(set(name for item in new.values() for name in _holders(item)))
+        # A socket saved with one holder (not shared then, or saved before holders were recorded)
+        # has not changed hands while that holder still holds it.
+        single = any(not isinstance(item.get("holders"), list) for item in old.values())
+        differ = not set(old_owners) <= set(new_owners) if single else old_owners != new_owners
+        if old_owners and new_owners and differ:
             changes.append({"aspect": "process", "change": "changed", "was": old_owners, "now": new_owners})
             words.append("%s was served by %s, now by %s" % (head, ", ".join(old_owners), ", ".join(new_owners)))
     return changes, words

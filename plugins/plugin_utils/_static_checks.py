@@ -169,8 +169,25 @@ def check_bind(host, service, facts):
                   wanted, actual)
 
 
+def holders(listener):
+    """Every process holding the listener's socket: its owner, then the others (``shared_with``)."""
+    others = listener.get("shared_with")
+    return [listener] + [h for h in (others if isinstance(others, list) else []) if isinstance(h, dict)]
+
+
+def _holder_matches(service, holder):
+    if service["process"] and not re.fullmatch(service["process"], holder.get("process") or ""):
+        return False
+    return not service["user"] or holder.get("user") == service["user"]
+
+
 def check_process(host, service, facts):
-    """The owning process (regex, full match) and user of the listening sockets are the declared ones."""
+    """The process (regex, full match) and user of each listening socket are the declared ones.
+
+    A socket several processes hold (a master and its workers, systemd socket activation, a
+    socket passed to a child) passes when any one holder matches both: which of them the facts
+    call the owner is not what the contract declares.
+    """
     name, proto = service["name"], service["proto"]
     if service["publish"]:
         found = facts.in_container(service["publish"]["container"], service["publish"]["container_port"], proto)
@@ -184,12 +201,7 @@ def check_process(host, service, facts):
     if unknown:
         return result(host, name, "process", "error", "%s: the owner of %s could not be read (gather facts as root, become: true)"
                       % (name, ", ".join(endpoint(item) for item in unknown)), expected, describe(found))
-    wrong = []
-    for item in found:
-        if service["process"] and not re.fullmatch(service["process"], item.get("process") or ""):
-            wrong.append(item)
-        elif service["user"] and item.get("user") != service["user"]:
-            wrong.append(item)
+    wrong = [item for item in found if not any(_holder_matches(service, holder) for holder in holders(item))]
     if wrong:
         return result(host, name, "process", "fail", "%s declared as %s; %s" % (name, expected, describe(wrong)), expected, describe(found))
     return result(host, name, "process", "pass", "%s declared as %s; %s" % (name, expected, describe(found)), expected, describe(found))

@@ -12,6 +12,10 @@ The ``sshd`` options of a lab host (see README.md):
   (symlinks resolved, in the usual bin directories) is covered by a bind mount of ``/dev/null``:
   not executable, so a lookup skips it and running it fails. Nothing outside that sshd and its
   sessions sees the mounts, and they end with it;
+- ``pid_max``: the host's sshd runs in a PID namespace of its own (``unshare --pid --fork
+  --kill-child --mount-proc``, so its sessions' ``/proc`` shows that namespace only), whose
+  ``kernel.pid_max`` is set to this number (per namespace since Linux 6.14; at least 301): pids
+  wrap after a few hundred processes. Everything started in the sessions ends with that sshd;
 - ``unprivileged_user``: Ansible logs in as a system user the lab creates for the host
   (``pp<lab id>u<number>``, shell ``/bin/sh``, home a fresh directory in ``/tmp``) and removes
   with its home at tear-down.
@@ -25,11 +29,12 @@ import re
 import shutil
 import tempfile
 
-SSHD_KEYS = {"password_auth", "env", "hide", "unprivileged_user"}
+SSHD_KEYS = {"password_auth", "env", "hide", "unprivileged_user", "pid_max"}
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # Covering these would break the sessions themselves (login shell, sshd re-exec, Python, the wrapper).
 _NEEDED = ("/bin/sh", "/usr/sbin/sshd", "/usr/bin/python3", "/usr/bin/nsenter", "/usr/bin/unshare", "/usr/bin/mount")
 _HIDE_SCRIPT = 'while [ "$1" != -- ]; do mount --bind /dev/null "$1" || exit 1; shift; done; shift; exec "$@"'
+_PID_SCRIPT = 'echo "$0" > /proc/sys/kernel/pid_max || exit 1; exec "$@"'
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_VALUE = re.compile(r"^[^\s\"'\\]*$")
 
@@ -47,6 +52,9 @@ def validate_host(host, error):
     if not isinstance(env, dict) or not all(isinstance(k, str) and _ENV_NAME.match(k) and isinstance(v, str)
                                             and _ENV_VALUE.match(v) for k, v in env.items()):
         error("%s.env must map variable names to values without spaces or quotes" % where)
+    pid_max = options.get("pid_max")
+    if pid_max is not None and (not isinstance(pid_max, int) or isinstance(pid_max, bool) or not 301 <= pid_max <= 4194304):
+        error("%s.pid_max must be a number of pids from 301 to 4194304" % where)
     hide = options.get("hide", [])
     if not isinstance(hide, list) or not all(isinstance(n, str) and n and "/" not in n for n in hide):
         error("%s.hide must be a list of command names" % where)
@@ -70,11 +78,15 @@ def hidden_files(names):
 
 
 def sshd_argv(argv, options):
-    """ARGV (the sshd command) in a mount namespace of its own that covers the hidden commands."""
+    """ARGV (the sshd command) in a mount namespace of its own that covers the hidden commands, and
+    in a PID namespace of its own with ``pid_max``."""
     files = hidden_files(options.get("hide", []))
-    if not files:
-        return argv
-    return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _HIDE_SCRIPT, "sh"] + files + ["--"] + list(argv)
+    if files:
+        argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _HIDE_SCRIPT, "sh"] + files + ["--"] + list(argv)
+    if options.get("pid_max"):
+        argv = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private", "--mount-proc",
+                "/bin/sh", "-c", _PID_SCRIPT, str(options["pid_max"])] + list(argv)
+    return argv
 
 
 def env_words(options):

@@ -8,7 +8,9 @@
 - ``nonroot`` is gathered by an unprivileged user (no become);
 - ``german`` has LC_ALL/LANG/LANGUAGE set to German for its sessions;
 - ``broken`` has an ``nft`` first on its PATH that exits 3 with a message;
-- ``hung`` has a ``podman`` first on its PATH that never answers.
+- ``hung`` has a ``podman`` first on its PATH that never answers (and a Podman store holding a
+  container, whose runtime ran since boot: port_facts runs podman only where there is something
+  to list).
 
 Each gives its exact ``unavailable`` entries or ``error`` results, and the run completes: every
 other host's results are decided and the report is written.
@@ -88,6 +90,13 @@ def tmp(tmp_path_factory):
 def lab(tmp):
     broken = wrappers(str(tmp / "broken-bin"), {"nft": 'echo "Error: planted failure: netlink cache unavailable" >&2\nexit 3'})
     hung = wrappers(str(tmp / "hung-bin"), {"podman": "exec sleep 600"})
+    store = tmp / "hung-podman"
+    (store / "root" / "overlay-containers").mkdir(parents=True)
+    (store / "root" / "overlay-containers" / "containers.json").write_text('[{"id": "%s", "names": ["web"]}]' % ("a" * 64))
+    (store / "tmp").mkdir()
+    (store / "tmp" / "alive").write_text("")
+    (tmp / "hung-storage.conf").write_text('[storage]\ndriver = "overlay"\ngraphroot = "%s/root"\n' % store)
+    (tmp / "hung-containers.conf").write_text('[engine]\ntmp_dir = "%s/tmp"\n' % store)
     path = ":/usr/local/bin:/usr/bin:/bin"
     spec = {"hosts": [
         {"name": "app1", "groups": ["app"]},
@@ -103,7 +112,8 @@ def lab(tmp):
         {"name": "broken", "groups": ["db"], "services": [PG], "vars": {"portproof_services": PG_CONTRACT},
          "sshd": {"env": {"PATH": broken + path}}},
         {"name": "hung", "groups": ["db"], "services": [PG], "vars": {"portproof_services": PG_CONTRACT},
-         "sshd": {"env": {"PATH": hung + path}}},
+         "sshd": {"env": {"PATH": hung + path, "CONTAINERS_STORAGE_CONF": str(tmp / "hung-storage.conf"),
+                          "CONTAINERS_CONF": str(tmp / "hung-containers.conf")}}},
     ]}
     with Lab(spec, str(tmp / "lab")) as built:
         yield built

@@ -6,7 +6,11 @@ ip6tables, nft and ipset rules and a Podman container with a published port.
 
 - Read-only: the host's listeners, rule sets, ipsets and containers are identical before and after
   the run (packet and byte counters aside: they count the run's own traffic), and both modules
-  return ``changed: false`` in check mode with real results.
+  return ``changed: false`` in check mode with real results. Every file under the Podman storage of
+  ``web1`` (which runs a container), under the pristine Podman storage of ``fresh`` (configured,
+  never used) and under ``/etc`` keeps its content hash, size and mtime, and no file appears or
+  disappears (in ``/etc``, the account files and ``/etc/netns``, which other labs on the machine
+  change while this runs, aside).
 - Secrets: a marker planted in an HTTP header and a basic-auth password of the contract reaches the
   service (which answers 401 without them) and appears in no report file, no facts file, not in the
   ``-vvv`` playbook log and not on its stdout.
@@ -15,10 +19,12 @@ ip6tables, nft and ipset rules and a Podman container with a published port.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
 import secrets
+import stat
 import subprocess
 
 import pytest
@@ -95,24 +101,69 @@ def snapshot(lab, host):
     return views
 
 
+# Changed by other labs on the same machine while this runs (users they add and delete, ufw copies).
+_ETC_OTHERS = re.compile(r"^/etc/(passwd|group|shadow|gshadow|subuid|subgid)(-|\+)?$|^/etc/\.pwd\.lock$|^/etc/netns(/|$)")
+
+
+def file_states(*roots):
+    """{path: (kind, size, mtime_ns, sha256)} of everything under ROOTS (symlinks not followed)."""
+    states = {}
+    for top in roots:
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                if _ETC_OTHERS.match(path):
+                    continue
+                info = os.lstat(path)
+                digest = None
+                if stat.S_ISREG(info.st_mode):
+                    with open(path, "rb") as handle:
+                        digest = hashlib.sha256(handle.read()).hexdigest()
+                states[path] = (stat.S_IFMT(info.st_mode), info.st_size, info.st_mtime_ns, digest)
+    return states
+
+
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    with Lab(SPEC, str(tmp_path_factory.mktemp("lab") / "lab")) as built:
+def fresh(tmp_path_factory):
+    """Podman configuration for a store that was never used: its directories do not exist yet."""
+    base = tmp_path_factory.mktemp("fresh")
+    store = base / "podman"
+    store.mkdir()
+    (base / "containers.conf").write_text(
+        '[engine]\nevents_logger = "file"\nevents_logfile_path = "%s/events.log"\ntmp_dir = "%s/tmp"\n'
+        '[network]\nnetwork_config_dir = "%s/networks"\n' % (store, store, store))
+    (base / "storage.conf").write_text('[storage]\ndriver = "overlay"\ngraphroot = "%s/root"\nrunroot = "%s/run"\n'
+                                       % (store, store))
+    return {"store": str(store), "env": {"CONTAINERS_CONF": str(base / "containers.conf"),
+                                         "CONTAINERS_STORAGE_CONF": str(base / "storage.conf")}}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, fresh):
+    spec = dict(SPEC, hosts=SPEC["hosts"] + [{"name": "fresh", "groups": ["db"], "sshd": {"env": fresh["env"]}}])
+    with Lab(spec, str(tmp_path_factory.mktemp("lab") / "lab")) as built:
         yield built
 
 
+def storage_roots(lab, fresh):
+    return [os.path.join(lab.host("web1")["dir"], "podman"), fresh["store"], "/etc"]
+
+
 @pytest.fixture(scope="module")
-def run(lab, tmp_path_factory):
+def run(lab, fresh, tmp_path_factory):
     """One post_deploy run with -vvv and a playbook log; the host's state before and after it."""
     out = tmp_path_factory.mktemp("run")
     before = snapshot(lab, "web1")
+    files_before = file_states(*storage_roots(lab, fresh))
     env = ansible_env(lab, ANSIBLE_LOG_PATH=str(out / "ansible.log"))
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-vvv", "-i", lab.inventory,
                            "portproof.validate.post_deploy", "-e", "portproof_report_dir=%s" % (out / "report")],
                           env=env, capture_output=True, text=True, check=False, cwd=str(out))
     (out / "stdout.txt").write_text(proc.stdout + proc.stderr)
     after = snapshot(lab, "web1")
-    return {"proc": proc, "dir": out, "before": before, "after": after}
+    files_after = file_states(*storage_roots(lab, fresh))
+    return {"proc": proc, "dir": out, "before": before, "after": after, "files_before": files_before,
+            "files_after": files_after}
 
 
 def results(run):
@@ -141,6 +192,18 @@ def test_nothing_on_the_host_changed(run):
     assert "8081" in before["podman"][0][2]
     for view in before:
         assert after[view] == before[view], view
+
+
+def test_no_file_of_the_engines_or_etc_changed(run, lab, fresh):
+    before, after = run["files_before"], run["files_after"]
+    web1 = os.path.join(lab.host("web1")["dir"], "podman")
+    # what was compared: web1's store with its container, the never-used store, /etc
+    assert any(path.endswith("/containers.json") and path.startswith(web1) for path in before)
+    assert [path for path in before if path.startswith(fresh["store"])] == []
+    assert "/etc/hostname" in before
+    assert sorted(set(after) - set(before)) == []
+    assert sorted(set(before) - set(after)) == []
+    assert sorted(path for path in before if before[path] != after[path]) == []
 
 
 def test_no_secret_in_any_output(run, lab):

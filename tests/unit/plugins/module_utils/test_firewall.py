@@ -144,7 +144,8 @@ def test_missing_tools_are_unavailable_not_empty():
     assert (firewall["backend"], firewall["tables"], firewall["local_addresses"], firewall["routes"]) == ("none", [], None, None)
 
 
-def test_permission_denied_makes_the_fact_incomplete():
+def test_permission_denied_makes_the_fact_incomplete(monkeypatch):
+    monkeypatch.setattr(_firewall.os, "geteuid", lambda: 1000)  # the captured failure is a non-root user's
     fail = {"nft": (1, "netlink: Error: cache initialization failed: Operation not permitted"),
             "iptables-nft-save": (4, "iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: "
                                      "Permission denied (you must be root)")}
