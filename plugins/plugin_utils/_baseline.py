@@ -22,7 +22,10 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_check
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, published
 
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
+# Version 1 baselines are read too: their verdicts lack family and proto, which drift derives
+# from the address and the service.
+READABLE_VERSIONS = (1, 2)
 
 
 def listener_state(item, where):
@@ -63,7 +66,8 @@ def _mappings(facts, service):
 
 
 def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports):
-    """[{source, address, port, verdict, rule}] for every declared source; None when the firewall was not gathered."""
+    """[{source, address, family, proto, port, verdict, rule}] for every declared source, one per address it is checked
+    at (``public`` and a CIDR have several); None when the firewall was not gathered."""
     plan = service["allow_from"] + service["deny_from"]
     if not plan:
         return []
@@ -79,7 +83,8 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
                 continue
             label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
             for port in ports or [None]:
-                state = {"source": label, "address": address, "port": "auto" if service["port"] == "auto" else port}
+                state = {"source": label, "address": address, "family": "ipv%d" % version_of(address) if address else None,
+                         "proto": service["proto"], "port": "auto" if service["port"] == "auto" else port}
                 dst = destination(target_address, raw, version_of(address)) if address else None
                 if isinstance(compiled, FirewallError):
                     state.update(verdict="unknown", rule="firewall facts are unusable: %s" % compiled)

@@ -52,10 +52,15 @@ def table(results):
 
 @pytest.mark.parametrize("host", ["web1", "app1", "db1"])
 def test_the_snapshot_is_what_the_baseline_role_saved(host):
+    """The fixtures are version 1 baselines; version 2 adds each verdict's family and protocol."""
     baseline = load("baseline-%s.json" % host)
     state = baseline_state_filter(contract(host), load("facts-before-%s.json" % host), host, groups=GROUPS, hostvars=HOSTVARS,
                                   address=ADDRESS[host], saved=baseline["saved"])
-    assert state == baseline
+    assert state["version"] == 2
+    for service in state["services"].values():
+        for verdict in service["firewall"]:
+            assert (verdict.pop("family"), verdict.pop("proto")) == ("ipv4", service["proto"])
+    assert dict(state, version=1) == baseline
 
 
 def test_db1_baseline_content():
@@ -176,7 +181,7 @@ def test_what_cannot_be_compared():
         ("skip", "db1: no baseline (/b/db1.json); save one with the playbook portproof.validate.baseline")]
     assert run("db1", "{not json", {})[0]["message"].startswith("db1: the baseline /b/db1.json is not valid JSON: ")
     assert run("db1", {"services": {}, "version": 7}, {})[0]["message"] == (
-        "db1: the baseline /b/db1.json has version 7; this collection reads version 1 (save it again)")
+        "db1: the baseline /b/db1.json has version 7; this collection reads versions 1 and 2 (save it again)")
     assert run("db1", load("baseline-web1.json"), {})[0]["message"] == "db1: the baseline /b/db1.json is the one of host web1, not db1"
     assert run("db1", load("baseline-db1.json"), {}, mode="loud")[0]["message"] == "portproof_drift must be one of fail, warn, got 'loud'"
     unavailable = {"unavailable": [{"subset": "listeners", "tool": "/proc", "reason": "denied"}]}

@@ -1,0 +1,110 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Drift on real lab hosts: a baseline followed at once by post_deploy on the same stack has no drift.
+
+Three targets with the same service and the same firewall (iptables and ip6tables rules that let
+app1 and the controller in and reject, over IPv6 drop, everyone else): db4 has IPv4 only, db6 IPv6
+only (reached over IPv6, its IPv4 address removed), db46 both. Every kind of source is declared: a
+group, a host, the controller, public (an IPv4 and an IPv6 address), an IPv4 and an IPv6 CIDR (each
+checked at two addresses). Each source has several saved verdicts per port, of which none may
+stand in for another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
+
+pytestmark = pytest.mark.lab
+
+IPTABLES = ("*filter\n:INPUT ACCEPT [0:0]\n"
+            "-A INPUT -s {address:app1}/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+            "-A INPUT -s {lab_address}/32 -j ACCEPT\n"
+            "-A INPUT -p tcp -m tcp --dport 5432 -j REJECT --reject-with tcp-reset\nCOMMIT\n")
+IP6TABLES = ("*filter\n:INPUT ACCEPT [0:0]\n"
+             "-A INPUT -s {address6:app1}/128 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+             "-A INPUT -s {lab_address6}/128 -j ACCEPT\n"
+             "-A INPUT -p tcp -m tcp --dport 5432 -j DROP\nCOMMIT\n")
+CONTRACT = [{"name": "postgres", "port": 5432, "process": "postgres",
+             "allow_from": ["app", "app1", "controller"],
+             "deny_from": ["public", "198.51.100.0/24", "2001:db8:5::/64"]}]
+NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1",
+           "net.ipv6.conf.eth0.disable_ipv6": "1", "net.ipv6.conf.lo.disable_ipv6": "1"}
+
+
+def _db(name, listen, sysctls=None):
+    host = {"name": name, "groups": ["db"], "services": [{"name": "postgres", "listen": listen}],
+            "iptables": IPTABLES, "ip6tables": IP6TABLES, "vars": {"portproof_services": CONTRACT}}
+    if sysctls:
+        host["sysctls"] = sysctls
+    return host
+
+
+SPEC = {"hosts": [
+    {"name": "app1", "groups": ["app"]},
+    _db("db4", ["tcp:0.0.0.0:5432"], NO_IPV6),
+    _db("db6", ["tcp:[::]:5432,dual"]),
+    _db("db46", ["tcp:[::]:5432,dual"]),
+]}
+
+
+def _playbook(lab, inventory, playbook, cwd, *extra):
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, playbook] + list(extra),
+                          cwd=str(cwd), env=ansible_env(lab), capture_output=True, text=True, check=False)
+
+
+def _ipv6_only(lab, name, inventory):
+    """NAME reached over IPv6 and without its IPv4 address; the inventory written to INVENTORY."""
+    with open(lab.inventory) as handle:
+        data = yaml.safe_load(handle)
+    entry = lab.host(name)
+    data["all"]["hosts"][name]["ansible_host"] = entry["address6"]
+    with open(inventory, "w") as handle:
+        yaml.safe_dump(data, handle)
+    lab.ns(name, ["ip", "-4", "addr", "flush", "dev", "eth0"])
+    addresses = lab.ns(name, ["ip", "-j", "addr", "show", "dev", "eth0"]).stdout
+    assert '"family":"inet",' not in addresses.replace(" ", ""), addresses
+
+
+def test_a_baseline_then_a_run_on_the_same_stack_has_no_drift(make_lab, tmp_path):
+    lab = make_lab(SPEC)
+    inventory = str(tmp_path / "inventory.yml")
+    _ipv6_only(lab, "db6", inventory)
+    v4 = lab.ns("db4", ["ip", "-j", "addr", "show", "dev", "eth0"]).stdout.replace(" ", "")
+    assert '"family":"inet6"' not in v4, v4
+
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = _playbook(lab, inventory, "portproof.validate.baseline", run)
+    assert saved.returncode == 0, (saved.stdout + saved.stderr)[-4000:]
+
+    checked = _playbook(lab, inventory, "portproof.validate.post_deploy", run)
+    output = (checked.stdout + checked.stderr)[-6000:]
+    results = json.loads((run / "portproof-report" / "results.json").read_text())["results"]
+    drift = sorted((r["host"], r["service"], r["status"], r["source"]) for r in results if r["check"] == "drift")
+    assert drift == [(name, "postgres", "pass", None) for name in ("db4", "db46", "db6")], (
+        [r["message"] for r in results if r["check"] == "drift" and r["status"] != "pass"], output)
+    # The verdicts themselves are the ones the rules give, per family.
+    statuses = sorted((r["host"], r["check"], r["source"], r["status"]) for r in results
+                      if r["check"].startswith("firewall_") and r["source"] == "public")
+    assert statuses == [("db4", "firewall_deny", "public", "pass"), ("db4", "firewall_deny", "public", "skip"),
+                        ("db46", "firewall_deny", "public", "pass"), ("db46", "firewall_deny", "public", "pass"),
+                        ("db6", "firewall_deny", "public", "pass"), ("db6", "firewall_deny", "public", "skip")], statuses
+    # Nothing else fails on this stack either: the run passes.
+    assert [(r["host"], r["check"], r["source"], r["message"]) for r in results if r["status"] in ("fail", "error")] == []
+    assert checked.returncode == 0, output
+
+    baselines = dict((name, json.loads((run / "portproof-baseline" / ("%s.json" % name)).read_text())) for name in ("db4", "db6", "db46"))
+    # Each source is saved with every address it was decided at: public and the CIDRs have two.
+    keys = sorted((v["source"], v["address"], v["family"], v["proto"]) for v in baselines["db46"]["services"]["postgres"]["firewall"])
+    assert [key[0] for key in keys].count("public") == 2
+    assert {key[2] for key in keys if key[0] == "public"} == {"ipv4", "ipv6"}
+    assert len([key for key in keys if key[0].startswith("198.51.100.0/24")]) == 2
+    assert len([key for key in keys if key[0].startswith("2001:db8:5::/64")]) == 2
