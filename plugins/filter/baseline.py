@@ -25,12 +25,14 @@ def baseline_state_filter(contract, facts, host, groups=None, hostvars=None, add
     return snapshot(contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, saved=saved)
 
 
-def drift_filter(baseline, contract, facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None):
+def drift_filter(baseline, contract, facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None, ignore=None,
+                 strict_loopback=False):
     """drift results of HOST against BASELINE (the text of its baseline file, or None when there is none)."""
     _need_netaddr("drift")
     if not isinstance(contract, list):
         raise AnsibleFilterError("drift: contract must be the host's validated contract (portproof_contract)")
-    return drift(baseline, contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, mode=mode, path=path)
+    return drift(baseline, contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, mode=mode, path=path,
+                 ignore=ignore or [], loopback=bool(strict_loopback))
 
 
 class FilterModule(object):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import READABLE_VERSIONS, snapshot
+from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_drift, host_shape_problem
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result, spec
 
 MODES = ("fail", "warn")
@@ -183,6 +184,10 @@ def _load(text, path, host):
         problem = _shape_problem(state)
         if problem:
             return None, "the baseline %s is not a portproof baseline (service %s: %s)" % (path, name, problem)
+    if document.get("host_state") is not None:
+        problem = host_shape_problem(document["host_state"])
+        if problem:
+            return None, "the baseline %s is not a portproof baseline (host_state: %s)" % (path, problem)
     return document, None
 
 
@@ -218,8 +223,12 @@ def _shape_problem(state):
     return None
 
 
-def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None):
-    """drift results of one host: its current state (from RAW_FACTS) against BASELINE_TEXT (None: no baseline file)."""
+def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None, ignore=None,
+          loopback=False):
+    """drift results of one host: its current state (from RAW_FACTS) against BASELINE_TEXT (None: no baseline file).
+
+    Per declared service, then for the host itself: what no service declares and IGNORE (port specs)
+    does not ignore, loopback-only listeners only when LOOPBACK."""
     where = path or "for %s" % host
     if baseline_text is None:
         return [_drift(host, None, "skip", "%s: no baseline (%s); save one with the playbook portproof.validate.baseline" % (host, where), [])]
@@ -229,7 +238,9 @@ def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, 
     if problem:
         return [_drift(host, None, "error", "%s: %s" % (host, problem), [])]
     saved = baseline.get("saved") or "unknown date"
-    current = snapshot(contract, raw_facts, host, groups, hostvars, address)
+    saved_host = baseline.get("host_state")
+    current = snapshot(contract, raw_facts, host, groups, hostvars, address,
+                       also=saved_host.get("openings") if isinstance(saved_host, dict) else None)
     listeners_now = [item for item in ((raw_facts or {}).get("listeners") or []) if item.get("netns") == "host"]
     warn = mode == "warn"
     status = "skip" if warn else "fail"
@@ -269,4 +280,6 @@ def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, 
             note = " (%s could not be compared)" % ", ".join(unknown) if unknown else ""
             results.append(_drift(host, name, "pass", "%s: listeners, processes, mappings and firewall verdicts as in the baseline of %s%s"
                                   % (name, saved, note), [], expected="as in the baseline of %s" % saved, actual="unchanged"))
+    results.extend(host_drift(host, contract, raw_facts, saved_host, current["host_state"], saved, ignore=ignore, loopback=loopback,
+                              status=status, warn=warn, prefix=_prefix(warn)))
     return results

@@ -108,3 +108,74 @@ def test_a_baseline_then_a_run_on_the_same_stack_has_no_drift(make_lab, tmp_path
     assert {key[2] for key in keys if key[0] == "public"} == {"ipv4", "ipv6"}
     assert len([key for key in keys if key[0].startswith("198.51.100.0/24")]) == 2
     assert len([key for key in keys if key[0].startswith("2001:db8:5::/64")]) == 2
+
+
+PLANTED_SPEC = {"hosts": [
+    {"name": "app1", "groups": ["app"]},
+    {"name": "db1", "groups": ["db"],
+     "services": [{"name": "postgres", "listen": ["tcp:0.0.0.0:5432"]},
+                  {"name": "node_exporter", "listen": ["tcp:0.0.0.0:9100"]}],
+     "containers": [{"name": "static", "publish": ["8080:80/tcp"]}],
+     "iptables": "*filter\n:INPUT DROP [0:0]\n"
+                 "-A INPUT -i lo -j ACCEPT\n"
+                 "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+                 "-A INPUT -s {lab_address}/32 -j ACCEPT\n"
+                 "-A INPUT -s {address:app1}/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+                 "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\nCOMMIT\n",
+     "ip6tables": "*filter\n:INPUT DROP [0:0]\n"
+                  "-A INPUT -i lo -j ACCEPT\n"
+                  "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+                  "-A INPUT -p ipv6-icmp -j ACCEPT\n"
+                  "-A INPUT -s {lab_address6}/128 -j ACCEPT\n"
+                  "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\nCOMMIT\n",
+     "vars": {"portproof_ignore": ["7000/tcp"],
+              "portproof_services": [
+                  {"name": "postgres", "port": 5432, "allow_from": ["app"], "deny_from": ["public"]},
+                  {"name": "static", "port": 8080, "publish": {"container": "static", "container_port": 80}}]}},
+]}
+
+
+def _drift_table(run):
+    results = json.loads((run / "portproof-report" / "results.json").read_text())["results"]
+    return sorted(((r["host"], r["service"] or "", r["status"], r["message"].split(" (baseline of ")[0]) for r in results
+                   if r["check"] == "drift"))
+
+
+def test_drift_of_what_no_service_declares(make_lab, tmp_path):
+    """A new and a vanished undeclared listener, a new firewall opening on an undeclared port and a new published
+    container port are drift results without a service, in strict and non-strict mode alike; an ignored port is not."""
+    lab = make_lab(PLANTED_SPEC)
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = _playbook(lab, lab.inventory, "portproof.validate.baseline", run)
+    assert saved.returncode == 0, (saved.stdout + saved.stderr)[-4000:]
+    checked = _playbook(lab, lab.inventory, "portproof.validate.post_deploy", run)
+    unchanged = _drift_table(run)
+    assert [row[:3] for row in unchanged] == [("app1", "", "pass"), ("db1", "", "pass"), ("db1", "postgres", "pass"),
+                                              ("db1", "static", "pass")], (unchanged, (checked.stdout + checked.stderr)[-3000:])
+    assert checked.returncode == 0, (checked.stdout + checked.stderr)[-4000:]
+
+    lab.start_service("db1", {"name": "nc", "listen": ["tcp:0.0.0.0:9999"]})
+    lab.stop_service("db1", "node_exporter")
+    lab.start_service("db1", {"name": "debugd", "listen": ["tcp:0.0.0.0:7000"]})
+    lab.ns("db1", ["iptables", "-I", "INPUT", "-p", "tcp", "-m", "tcp", "--dport", "8443", "-j", "ACCEPT"])
+    lab.start_container("db1", {"name": "adminer", "publish": ["8088:80/tcp"]})
+    expected = [
+        ("app1", "", "pass", "app1: listeners, published ports and firewall openings that no service declares as in the baseline of"),
+        ("db1", "", "fail", "db1: 0.0.0.0:8088/tcp, which no service declares: newly published to container adminer port 80 "
+                            "(image localhost/portproof-lab/busybox:1), not in the baseline"),
+        ("db1", "", "fail", "db1: 8443/tcp, which no service declares: the firewall now accepts new connections from "
+                            "public (203.0.113.7)"),
+        ("db1", "", "fail", "db1: 9100/tcp, which no service declares: the listener on 0.0.0.0:9100 (node_exporter (user root)) is "
+                            "gone, nothing listens there now"),
+        ("db1", "", "fail", "db1: 9999/tcp, which no service declares: new listener on 0.0.0.0:9999 (nc (user root)), not in the "
+                            "baseline"),
+        ("db1", "postgres", "pass", "postgres: listeners, processes, mappings and firewall verdicts as in the baseline of"),
+        ("db1", "static", "pass", "static: listeners, processes, mappings and firewall verdicts as in the baseline of"),
+    ]
+    for extra in ([], ["-e", json.dumps({"portproof_strict": True})]):
+        checked = _playbook(lab, lab.inventory, "portproof.validate.post_deploy", run, *extra)
+        assert checked.returncode == 2, (checked.stdout + checked.stderr)[-4000:]
+        found = [(host, service, status, message.rsplit(" as in the baseline of", 1)[0] + " as in the baseline of"
+                  if status == "pass" else message) for host, service, status, message in _drift_table(run)]
+        assert found == expected, (extra, found)
