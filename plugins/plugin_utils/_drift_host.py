@@ -26,8 +26,8 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_check
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result, spec
 
-MAX_PORTS = 256  # ports named by rules that are evaluated (the lowest)
-MAX_SOURCES = 64  # source networks named by rules that are evaluated (in order)
+MAX_PORTS = 256  # (port, protocol) pairs named by rules that are decided (the lowest)
+MAX_SOURCES = 64  # source networks named by rules that are decided (the first)
 PROTOS = ("tcp", "udp")
 OTHER = "any other port"
 
@@ -51,45 +51,56 @@ def _rules(firewall):
                 yield [match for match in rule.get("match") or [] if isinstance(match, dict) and match.get("op", "eq") == "eq"]
 
 
-def _rule_values(firewall, key):
-    for matches in _rules(firewall):
-        for match in matches:
-            if match.get("key") == key:
-                for value in match.get("values") or []:
-                    yield value
-
-
-def _named_ports(firewall):
-    """[(port, proto)] that rules name (a range by its ends), for the rule's protocol, else both."""
-    ports = set()
-    for matches in _rules(firewall):
-        protos = [value for match in matches if match.get("key") == "l4proto" for value in match.get("values") or [] if value in PROTOS]
-        for match in matches:
-            if match.get("key") != "dport":
-                continue
-            for value in match.get("values") or []:
-                try:
-                    low, high = port_interval(value)
-                except (TypeError, ValueError):
-                    continue  # a named set: its ports are not known here
-                ports.update((port, proto) for port in (low, high) if 1 <= port <= 65535 for proto in protos or PROTOS)
-    return sorted(ports)[:MAX_PORTS]
-
-
-def _named_sources(firewall):
-    """[(label, address)]: public, then the first address of each source network a rule names."""
-    sources = [("public (%s)" % address, address) for address in PUBLIC]
-    seen = set(address for _label, address in sources)
-    for value in _rule_values(firewall, "saddr"):
-        try:
-            net = parse_network(str(value))
-        except (TypeError, ValueError):
+def _rule_ports(matches):
+    """[(port, proto)] a rule names (a range by its ends), for the rule's protocol, else both."""
+    protos = [value for match in matches if match.get("key") == "l4proto" for value in match.get("values") or [] if value in PROTOS]
+    ports = []
+    for match in matches:
+        if match.get("key") != "dport":
             continue
-        address = str(net[1] if net.size > 2 else net[0])
-        if address not in seen and len(sources) < MAX_SOURCES + len(PUBLIC):
-            seen.add(address)
-            sources.append((str(value) if net.size == 1 else "%s (%s)" % (value, address), address))
+        for value in match.get("values") or []:
+            try:
+                low, high = port_interval(value)
+            except (TypeError, ValueError):
+                continue  # a named set: its ports are not known here
+            ports += [(port, proto) for port in sorted({low, high}) if 1 <= port <= 65535 for proto in protos or PROTOS]
+    return ports
+
+
+def _rule_sources(matches):
+    """[(label, address)]: the first address of each source network a rule names."""
+    sources = []
+    for match in matches:
+        if match.get("key") != "saddr":
+            continue
+        for value in match.get("values") or []:
+            try:
+                net = parse_network(str(value))
+            except ValueError:
+                continue
+            sources.append((str(value) if net.size == 1 else "%s (%s)" % (value, net[1] if net.size > 2 else net[0]),
+                            str(net[1] if net.size > 2 else net[0])))
     return sources
+
+
+def _plan(firewall):
+    """(ports, sources, pairs): the ports rules name, public and the source networks they name, and for each of
+    these the ports its own rules name (where it is decided, besides any other port; None: every port, for a
+    rule that names no port)."""
+    ports, sources, pairs = set(), [("public (%s)" % address, address) for address in PUBLIC], {}
+    for matches in _rules(firewall):
+        named = _rule_ports(matches)
+        ports.update(named)
+        for source in _rule_sources(matches):
+            if source[1] not in pairs and len(pairs) < MAX_SOURCES:
+                pairs[source[1]] = set()
+                sources.append(source)
+            if source[1] in pairs and pairs[source[1]] is not None:
+                if named:
+                    pairs[source[1]].update(named)
+                else:
+                    pairs[source[1]] = None  # a rule for every port: decided on every port
+    return set(sorted(ports)[:MAX_PORTS]), sources, pairs
 
 
 def _other_port(named):
@@ -98,10 +109,13 @@ def _other_port(named):
 
 
 def openings(facts, address, cache, also=None):
-    """{sources: [[label, address]], ports: [{port, proto, from: [labels]}]}: who gets in where (for each port a rule
-    names, and port None: any other port); None without firewall facts.
+    """Who gets in where: {sources: [[label, address]], ports: [{port, proto, from: [labels], checked: [labels]}]}
+    for each port a rule names and port None (any other port); None without firewall facts.
 
-    ALSO (a saved openings state) adds its ports and sources, so that both are decided on the same ones.
+    public is decided everywhere, a source network a rule names on its own rules' ports and any other
+    port, or everywhere when one of its rules names no port (``checked``); elsewhere it gets in where
+    public of its family does. ALSO (a saved openings
+    state) adds its ports, sources and checks, so that both are decided alike.
     """
     firewall = (facts or {}).get("firewall")
     if not firewall:
@@ -109,18 +123,25 @@ def openings(facts, address, cache, also=None):
     compiled = compile_firewall(firewall, cache)
     if isinstance(compiled, FirewallError):
         return None
-    named = set(_named_ports(firewall))
-    sources = _named_sources(firewall)
+    named, sources, pairs = _plan(firewall)
+    saved = {}
     if also:
-        named.update((item["port"], item["proto"]) for item in also.get("ports") or [] if isinstance(item.get("port"), int))
-        known = set(address for _label, address in sources)
+        known = set(src for _label, src in sources)
         sources += [(label, src) for label, src in also.get("sources") or [] if src not in known]
+        for item in also.get("ports") or []:
+            if isinstance(item.get("port"), int):
+                named.add((item["port"], item["proto"]))
+            saved[(item["port"], item["proto"])] = set(item.get("checked") or [])
+    public = set("public (%s)" % address for address in PUBLIC)
     other = _other_port(port for port, _proto in named)
     found = []
     for proto in PROTOS:
         for port in sorted(port for port, named_proto in named if named_proto == proto) + [None]:
-            accepted = []
+            accepted, checked = [], []
             for label, src in sources:
+                if not (label in public or port is None or pairs.get(src, ()) is None or (port, proto) in pairs.get(src, ())
+                        or label in saved.get((port, proto), ())):
+                    continue
                 dst = destination(address, facts, version_of(src))
                 if dst is None:
                     continue
@@ -128,9 +149,10 @@ def openings(facts, address, cache, also=None):
                     verdict = inbound_verdict(compiled, facts, src, dst, proto, port or other)
                 except PacketError:
                     continue
+                checked.append(label)
                 if verdict["verdict"] == "accept":
                     accepted.append(label)
-            found.append({"port": port, "proto": proto, "from": accepted})
+            found.append({"port": port, "proto": proto, "from": accepted, "checked": checked})
     return {"sources": [[label, src] for label, src in sources], "ports": found}
 
 
@@ -201,14 +223,13 @@ def _listener_changes(host, was, now, skip, loopback, published):
             continue
         head = "%s: %s, which no service declares:" % (host, spec(port, proto))
         old_at, new_at = sorted(set(_text(i) for i in old)), sorted(set(_text(i) for i in new))
+        old_by, new_by = ", ".join(_owners(old)) or "an unknown process", ", ".join(_owners(new)) or "an unknown process"
         if not old:
             changes.append(({"aspect": "listeners", "change": "new", "was": [], "now": new_at, "port": port},
-                            "%s new listener on %s (%s), not in the baseline" % (head, ", ".join(new_at),
-                                                                                         ", ".join(_owners(new)) or "an unknown process")))
+                            "%s new listener on %s (%s), not in the baseline" % (head, ", ".join(new_at), new_by)))
         elif not new:
             changes.append(({"aspect": "listeners", "change": "gone", "was": old_at, "now": [], "port": port},
-                            "%s the listener on %s (%s) is gone, nothing listens there now" % (head, ", ".join(old_at),
-                                                                                         ", ".join(_owners(old)) or "an unknown process")))
+                            "%s the listener on %s (%s) is gone, nothing listens there now" % (head, ", ".join(old_at), old_by)))
         elif old_at != new_at:
             changes.append(({"aspect": "listeners", "change": "moved", "was": old_at, "now": new_at, "port": port},
                             "%s listened on %s, now on %s" % (head, ", ".join(old_at), ", ".join(new_at))))
@@ -254,27 +275,34 @@ def _shown(labels, public, versions):
 
 
 def _opening_changes(host, was, now, skip, moved):
-    """Ports whose accepted sources changed. NOW was decided on the ports and sources of WAS too; a port
-    WAS does not name had the verdicts of its other ports; a source first named by a rule since the
-    baseline got in, then, where public (any address of its family) got in."""
+    """Ports whose accepted sources changed. NOW was decided on the ports, sources and checks of WAS too; a port
+    one side does not name had the verdicts of its other ports there, and a source not checked at a port
+    got in where public of its family got in."""
     changes = []
     if was is None or now is None:
         return changes
 
     def index(state):
-        return dict(((item["proto"], item["port"]), set(item["from"])) for item in state.get("ports") or [])
+        return dict(((item["proto"], item["port"]), (set(item["from"]), set(item["checked"]))) for item in state.get("ports") or [])
 
     before, after = index(was), index(now)
-    saved_sources = set(label for label, _address in was.get("sources") or [])
     public = dict((version_of(address), "public (%s)" % address) for address in PUBLIC)
-    versions = dict((label, version_of(address)) for label, address in now.get("sources") or [])
+    versions = dict((label, version_of(address)) for label, address in (was.get("sources") or []) + (now.get("sources") or []))
+
+    def gets_in(label, side):
+        accepted, checked = side
+        return label in accepted if label in checked else public.get(versions.get(label)) in accepted
+
     for proto, port in sorted(set(before) | set(after), key=lambda key: (key[0], key[1] is None, key[1] or 0)):
         if port is not None and (skip.port(port, proto) or (port, proto) in moved):
             continue  # declared, ignored, or published or unpublished since (the engine's rules come with it)
-        old = before.get((proto, port), before.get((proto, None), set()) if port is not None else set())
-        new = after.get((proto, port), set())
-        old = old | set(label for label in new - saved_sources if public.get(versions.get(label)) in old)
-        gained, lost = sorted(new - old), sorted(old - new)
+        empty = (set(), set())
+        old = before.get((proto, port)) or before.get((proto, None), empty)
+        new = after.get((proto, port)) or after.get((proto, None), empty)
+        labels = old[1] | new[1]
+        was_in = set(label for label in labels if gets_in(label, old))
+        now_in = set(label for label in labels if gets_in(label, new))
+        gained, lost = sorted(now_in - was_in), sorted(was_in - now_in)
         if not gained and not lost:
             continue
         head = "%s: %s (%s)" % (host, OTHER, proto) if port is None else "%s: %s, which no service declares" % (host, spec(port, proto))
@@ -284,8 +312,8 @@ def _opening_changes(host, was, now, skip, moved):
         if lost:
             words.append("%s from %s" % ("no longer" if gained else "the firewall no longer accepts new connections",
                                          ", ".join(_shown(lost, public, versions))))
-        change = "new" if not old else "gone" if not new else "changed"
-        changes.append(({"aspect": "firewall", "change": change, "was": sorted(old), "now": sorted(new), "port": port},
+        change = "new" if not was_in else "gone" if not now_in else "changed"
+        changes.append(({"aspect": "firewall", "change": change, "was": sorted(was_in), "now": sorted(now_in), "port": port},
                         "%s: %s" % (head, "; ".join(words))))
     return changes
 
@@ -371,6 +399,7 @@ def host_shape_problem(state):
             return "openings.sources[%d] has no IP address" % index
     for index, item in enumerate(found["ports"]):
         if not (isinstance(item, dict) and isinstance(item.get("port"), _PORT) and not isinstance(item.get("port"), bool)
-                and item.get("proto") in PROTOS and isinstance(item.get("from"), list) and all(isinstance(x, str) for x in item["from"])):
-            return "openings.ports[%d] is not {port, proto, from}" % index
+                and item.get("proto") in PROTOS and all(isinstance(item.get(key), list) and all(isinstance(x, str) for x in item[key])
+                                                        for key in ("from", "checked"))):
+            return "openings.ports[%d] is not {port, proto, from, checked}" % index
     return None

@@ -229,8 +229,8 @@ def test_no_host_level_drift_against_the_state_it_was_saved_from_nor_after_the_d
 def _listen(facts, port, address="0.0.0.0", process="nc"):
     facts = copy.deepcopy(facts)
     model = [item for item in facts["listeners"] if item["netns"] == "host"][0]
-    facts["listeners"].append(dict(model, address=address, port=port, process=process, pid=4242, family="ipv4", dual_stack=False,
-                                    interface=None))
+    facts["listeners"].append(dict(model, address=address, port=port, process=process, pid=4242, family="ipv4",
+                                   dual_stack=False, interface=None))
     return facts
 
 
@@ -277,8 +277,8 @@ def test_host_level_drift_of_firewall_openings():
     closed = _rule(facts, "-A INPUT -s 10.9.0.0/16 -j DROP", [{"key": "saddr", "op": "eq", "values": ["10.9.0.0/16"]}], "drop",
                    policy="drop")
     saved = saved_now("db1", closed)
-    opened = _rule(closed, "-A INPUT -p tcp --dport 8443 -j ACCEPT", [{"key": "l4proto", "op": "eq", "values": ["tcp"]},
-                                                                     {"key": "dport", "op": "eq", "values": [8443]}])
+    opened = _rule(closed, "-A INPUT -p tcp --dport 8443 -j ACCEPT", [
+        {"key": "l4proto", "op": "eq", "values": ["tcp"]}, {"key": "dport", "op": "eq", "values": [8443]}])
     assert host_level(run("db1", saved, opened)) == [
         ("fail", "db1: 8443/tcp, which no service declares: the firewall now accepts new connections from public (203.0.113.7)")]
     to_one = _rule(closed, "-A INPUT -s 198.51.100.0/24 -p udp --dport 514 -j ACCEPT", [

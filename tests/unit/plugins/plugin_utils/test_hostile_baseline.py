@@ -57,8 +57,12 @@ def test_the_saved_baseline_itself_compares_cleanly():
      "listeners[0] lacks or has a wrong port"),
     ({"mappings": [None]}, "mappings[0] lacks or has a wrong container, target_port, proto, host_ip, host_port, image"),
     ({"openings": {"sources": [["public", "nowhere"]], "ports": []}}, "openings.sources[0] has no IP address"),
-    ({"openings": {"sources": [], "ports": [{"port": 80, "proto": "sctp", "from": []}]}}, "openings.ports[0] is not {port, proto, from}"),
-    ({"openings": {"sources": [], "ports": [{"port": True, "proto": "tcp", "from": []}]}}, "openings.ports[0] is not {port, proto, from}"),
+    ({"openings": {"sources": [], "ports": [{"port": 80, "proto": "sctp", "from": [], "checked": []}]}},
+     "openings.ports[0] is not {port, proto, from, checked}"),
+    ({"openings": {"sources": [], "ports": [{"port": True, "proto": "tcp", "from": [], "checked": []}]}},
+     "openings.ports[0] is not {port, proto, from, checked}"),
+    ({"openings": {"sources": [], "ports": [{"port": 80, "proto": "tcp", "from": []}]}},
+     "openings.ports[0] is not {port, proto, from, checked}"),
     ({"openings": []}, "openings is not {sources, ports}"),
 ])
 def test_host_state_of_the_wrong_shape_is_one_error(host_state, problem):
