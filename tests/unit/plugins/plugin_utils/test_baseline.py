@@ -15,6 +15,7 @@ import os
 
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portproof.validate.plugins.filter.baseline import baseline_state_filter, drift_filter
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
@@ -310,3 +311,8 @@ def test_host_level_drift_of_published_ports():
     assert host_level(run("web1", saved, more)) == [
         ("fail", "web1: 0.0.0.0:8088/tcp, which no service declares: newly published to container adminer port 80 "
                  "(image localhost/portproof-lab/busybox:1), not in the baseline")]
+
+
+def test_a_wrong_ignore_is_named():
+    with pytest.raises(AnsibleFilterError, match=r"^drift: ignore\[1\]: port spec '22/tcpp' is not PORT\[-PORT\]\[/tcp\|/udp\]$"):
+        run("db1", saved_now("db1"), load("facts-before-db1.json"), ignore=["53", "22/tcpp"])
