@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import HAS_NETADDR
 from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import snapshot
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import parse_port_spec
 from ansible_collections.portproof.validate.plugins.plugin_utils._drift import drift
 
 
@@ -25,12 +26,19 @@ def baseline_state_filter(contract, facts, host, groups=None, hostvars=None, add
     return snapshot(contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, saved=saved)
 
 
-def drift_filter(baseline, contract, facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None):
+def drift_filter(baseline, contract, facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None, ignore=None,
+                 strict_loopback=False):
     """drift results of HOST against BASELINE (the text of its baseline file, or None when there is none)."""
     _need_netaddr("drift")
     if not isinstance(contract, list):
         raise AnsibleFilterError("drift: contract must be the host's validated contract (portproof_contract)")
-    return drift(baseline, contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, mode=mode, path=path)
+    for index, item in enumerate(ignore or []):
+        try:
+            parse_port_spec(item)
+        except ValueError as exc:
+            raise AnsibleFilterError("drift: ignore[%d]: %s" % (index, exc))
+    return drift(baseline, contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, mode=mode, path=path,
+                 ignore=ignore or [], loopback=bool(strict_loopback))
 
 
 class FilterModule(object):

@@ -47,7 +47,10 @@ def probe_plan_filter(hostvars, groups, play_hosts_all, play_hosts, sample=None,
 def _service_check(hostvars, host, service):
     """The check block of SERVICE as the contract variables give it: the validated contract masks the secrets."""
     hvars = hostvars.get(host) or {}
-    services = [item for _name, value in contract_variables(hvars) for item in value or [] if isinstance(item, dict)]
+    # the contract variables as the portproof role saw them (play and role vars too), else the host's own
+    given = hvars.get("portproof_contract_variables")
+    given = given if isinstance(given, dict) else hvars
+    services = [item for _name, value in contract_variables(given) for item in value or [] if isinstance(item, dict)]
     services += hvars.get("portproof_contract") or []  # set without its variables (for example by a test)
     for item in services:
         if item.get("name") == service:

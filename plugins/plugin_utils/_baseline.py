@@ -9,7 +9,8 @@ Per declared service: the listeners on its port(s) (address, port, protocol, fam
 user; inside its container when it is published), its port mappings (host address and port to
 container and port, image), and the firewall verdict for a new connection from each declared
 source (``allow_from`` and ``deny_from``). A part that could not be gathered is null, so that
-drift is never decided on missing facts. Process ids are left out: they change on every restart.
+drift is never decided on missing facts. Process ids are left out: they change on every restart. Besides, the host's own state, declared
+or not: every listener, published port and firewall opening (``host_state``, see _drift_host).
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from __future__ import annotations
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_state
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
     compile_firewall, destination, expand_sources, inbound_verdict, rule_text,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, holders, host_ports, published
 
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
+# Version 1 baselines are read too: their verdicts lack family and proto, which drift derives
+# from the address and the service, and they have no host_state (no host-level drift).
+READABLE_VERSIONS = (1, 2)
 
 
 def listener_state(item, where):
@@ -76,7 +81,8 @@ def _mappings(facts, service):
 
 
 def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports):
-    """[{source, address, port, verdict, rule}] for every declared source; None when the firewall was not gathered."""
+    """[{source, address, family, proto, port, verdict, rule}] for every declared source, one per address it is checked
+    at (``public`` and a CIDR have several); None when the firewall was not gathered."""
     plan = service["allow_from"] + service["deny_from"]
     if not plan:
         return []
@@ -92,7 +98,8 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
                 continue
             label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
             for port in ports or [None]:
-                state = {"source": label, "address": address, "port": "auto" if service["port"] == "auto" else port}
+                state = {"source": label, "address": address, "family": "ipv%d" % version_of(address) if address else None,
+                         "proto": service["proto"], "port": "auto" if service["port"] == "auto" else port}
                 dst = destination(target_address, raw, version_of(address)) if address else None
                 if isinstance(compiled, FirewallError):
                     state.update(verdict="unknown", rule="firewall facts are unusable: %s" % compiled)
@@ -109,8 +116,11 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
     return found
 
 
-def snapshot(contract, raw_facts, host, groups=None, hostvars=None, address=None, saved=None):
-    """The baseline document of one host: {version, host, saved, address, services: {name: state}}."""
+def snapshot(contract, raw_facts, host, groups=None, hostvars=None, address=None, saved=None, also=None):
+    """The baseline document of one host: {version, host, saved, address, services: {name: state}, host_state}.
+
+    ``host_state`` is the state of the host itself, declared or not (see _drift_host); ALSO, the saved
+    openings of a baseline to compare with, whose ports and sources are decided too."""
     groups = groups or {}
     hostvars = hostvars or {}
     facts = Facts(raw_facts)
@@ -126,4 +136,5 @@ def snapshot(contract, raw_facts, host, groups=None, hostvars=None, address=None
             "mappings": _mappings(facts, service),
             "firewall": _verdicts(host, service, raw_facts, groups, hostvars, address, cache, ports),
         }
-    return {"version": BASELINE_VERSION, "host": host, "saved": saved, "address": address, "services": services}
+    return {"version": BASELINE_VERSION, "host": host, "saved": saved, "address": address, "services": services,
+            "host_state": host_state(raw_facts, address, cache, also)}

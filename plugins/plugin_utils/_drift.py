@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import BASELINE_VERSION, snapshot
+from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import READABLE_VERSIONS, snapshot
+from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_drift, host_shape_problem
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result, spec
 
 MODES = ("fail", "warn")
@@ -132,12 +133,21 @@ def _mapping_changes(name, service, was, now):
     return changes, words
 
 
+def verdict_key(item, proto):
+    """What decides a saved verdict: source, address, family, protocol and port. A source has several
+    verdicts per port (public and a CIDR are checked at several addresses, of both families); a
+    version 1 baseline has no family or proto, which follow from the address and the service."""
+    address = item.get("address")
+    family = item.get("family") or (("ipv6" if ":" in address else "ipv4") if address else None)
+    return (item["source"], address, family, item.get("proto") or proto, item["port"])
+
+
 def _firewall_results(host, name, service, was, now, status, warn, saved):
     results = []
-    before = dict(((item["source"], item["port"]), item) for item in was)
+    before = dict((verdict_key(item, service["proto"]), item) for item in was)
     verdicts = {}
     for item in now:
-        key = (item["source"], item["port"])
+        key = verdict_key(item, service["proto"])
         if key not in before:
             continue  # a source declared since the baseline: nothing to compare
         old = before[key]
@@ -178,15 +188,19 @@ def _load(text, path, host):
         return None, "the baseline %s is not valid JSON: %s" % (path, exc)
     if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
         return None, "the baseline %s is not a portproof baseline (no services)" % path
-    if document.get("version") != BASELINE_VERSION:
-        return None, "the baseline %s has version %r; this collection reads version %d (save it again)" % (
-            path, document.get("version"), BASELINE_VERSION)
+    if document.get("version") not in READABLE_VERSIONS:
+        return None, "the baseline %s has version %r; this collection reads versions %s (save it again)" % (
+            path, document.get("version"), " and ".join(str(v) for v in READABLE_VERSIONS))
     if document.get("host") not in (None, host):
         return None, "the baseline %s is the one of host %s, not %s" % (path, document.get("host"), host)
     for name, state in sorted(document["services"].items()):
         problem = _shape_problem(state)
         if problem:
             return None, "the baseline %s is not a portproof baseline (service %s: %s)" % (path, name, problem)
+    if document.get("host_state") is not None:
+        problem = host_shape_problem(document["host_state"])
+        if problem:
+            return None, "the baseline %s is not a portproof baseline (host_state: %s)" % (path, problem)
     return document, None
 
 
@@ -196,8 +210,11 @@ _SHAPE = {
     "listeners": (("where", (str,)), ("port", (int, type(None))), ("proto", (str, type(None))), ("address", (str, type(None))),
                   ("interface", (str, type(None))), ("family", (str, type(None))), ("process", _OPTIONAL), ("user", _OPTIONAL)),
     "mappings": (("host_ip", _OPTIONAL), ("host_port", _OPTIONAL), ("image", _OPTIONAL), ("digest", _OPTIONAL)),
-    "firewall": (("source", (str,)), ("port", (int, str, type(None))), ("verdict", (str,))),
+    "firewall": (("source", (str,)), ("address", (str, type(None))), ("port", (int, str, type(None))), ("verdict", (str,))),
 }
+
+# Fields a version 1 baseline lacks: checked when present.
+_SHAPE_OPTIONAL = {"firewall": (("family", (str, type(None))), ("proto", (str, type(None))))}
 
 
 def _shape_problem(state):
@@ -212,13 +229,19 @@ def _shape_problem(state):
             return "%s is not a list" % part
         for index, item in enumerate(items):
             bad = [key for key, types in fields if not isinstance(item, dict) or key not in item or not isinstance(item[key], types)]
+            bad += [key for key, types in _SHAPE_OPTIONAL.get(part, ()) if isinstance(item, dict) and key in item
+                    and not isinstance(item[key], types)]
             if bad:
                 return "%s[%d] lacks or has a wrong %s" % (part, index, ", ".join(bad))
     return None
 
 
-def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None):
-    """drift results of one host: its current state (from RAW_FACTS) against BASELINE_TEXT (None: no baseline file)."""
+def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None, ignore=None,
+          loopback=False):
+    """drift results of one host: its current state (from RAW_FACTS) against BASELINE_TEXT (None: no baseline file).
+
+    Per declared service, then for the host itself: what no service declares and IGNORE (port specs)
+    does not ignore, loopback-only listeners only when LOOPBACK."""
     where = path or "for %s" % host
     if baseline_text is None:
         return [_drift(host, None, "skip", "%s: no baseline (%s); save one with the playbook portproof.validate.baseline" % (host, where), [])]
@@ -228,7 +251,9 @@ def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, 
     if problem:
         return [_drift(host, None, "error", "%s: %s" % (host, problem), [])]
     saved = baseline.get("saved") or "unknown date"
-    current = snapshot(contract, raw_facts, host, groups, hostvars, address)
+    saved_host = baseline.get("host_state")
+    current = snapshot(contract, raw_facts, host, groups, hostvars, address,
+                       also=saved_host.get("openings") if isinstance(saved_host, dict) else None)
     listeners_now = [item for item in ((raw_facts or {}).get("listeners") or []) if item.get("netns") == "host"]
     warn = mode == "warn"
     status = "skip" if warn else "fail"
@@ -268,4 +293,6 @@ def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, 
             note = " (%s could not be compared)" % ", ".join(unknown) if unknown else ""
             results.append(_drift(host, name, "pass", "%s: listeners, processes, mappings and firewall verdicts as in the baseline of %s%s"
                                   % (name, saved, note), [], expected="as in the baseline of %s" % saved, actual="unchanged"))
+    results.extend(host_drift(host, contract, raw_facts, saved_host, current["host_state"], saved, ignore=ignore, loopback=loopback,
+                              status=status, warn=warn, prefix=_prefix(warn)))
     return results

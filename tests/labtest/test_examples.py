@@ -178,8 +178,8 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     assert db1["example_firewall_verdict_1"]["failed"] is False
     checks = sorted((r["service"], r["check"], r["status"]) for r in db1["example_static_checks_0"]["msg"])
     assert checks == [("dns", "listen", "pass"), ("postgres", "listen", "pass")], checks
-    drift = sorted((r["service"], r["check"], r["status"]) for r in db1["example_drift_0"]["msg"])
-    assert drift == [("dns", "drift", "pass"), ("postgres", "drift", "pass")], drift
+    drift = sorted((r["service"] or "", r["check"], r["status"]) for r in db1["example_drift_0"]["msg"])
+    assert drift == [("", "drift", "pass"), ("dns", "drift", "pass"), ("postgres", "drift", "pass")], drift
     assert list(db1["example_probe_plan_0"]["ansible_facts"]["plan"]["sources"]) == ["app1"]
     live = sorted((r["host"], r["service"], r["check"], r["source"], r["status"])
                   for r in app1["example_live_results_0"]["ansible_facts"]["results"])

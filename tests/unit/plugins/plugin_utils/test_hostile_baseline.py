@@ -43,4 +43,30 @@ def test_baseline_of_the_wrong_shape_is_one_error(change, problem):
 
 
 def test_the_saved_baseline_itself_compares_cleanly():
-    assert set(r["status"] for r in _drift(json.dumps(BASELINES["web1"]))) == {"pass"}
+    """A version 1 baseline: every service passes, the host-level part cannot be compared (one skip)."""
+    results = _drift(json.dumps(BASELINES["web1"]))
+    assert set(r["status"] for r in results if r["service"]) == {"pass"}
+    assert [(r["status"], r["message"].split(" (a version")[0]) for r in results if not r["service"]] == [
+        ("skip", "web1: the baseline of %s has no host-level state" % BASELINES["web1"]["saved"])]
+
+
+@pytest.mark.parametrize("host_state, problem", [
+    ([], "not a mapping"),
+    ({"listeners": {"port": 80}}, "listeners is not a list"),
+    ({"listeners": [{"address": "0.0.0.0", "port": "80", "proto": "tcp", "process": None, "user": None}]},
+     "listeners[0] lacks or has a wrong port"),
+    ({"mappings": [None]}, "mappings[0] lacks or has a wrong container, target_port, proto, host_ip, host_port, image"),
+    ({"openings": {"sources": [["public", "nowhere"]], "ports": []}}, "openings.sources[0] has no IP address"),
+    ({"openings": {"sources": [], "ports": [{"port": 80, "proto": "sctp", "from": [], "checked": []}]}},
+     "openings.ports[0] is not {port, proto, from, checked}"),
+    ({"openings": {"sources": [], "ports": [{"port": True, "proto": "tcp", "from": [], "checked": []}]}},
+     "openings.ports[0] is not {port, proto, from, checked}"),
+    ({"openings": {"sources": [], "ports": [{"port": 80, "proto": "tcp", "from": []}]}},
+     "openings.ports[0] is not {port, proto, from, checked}"),
+    ({"openings": []}, "openings is not {sources, ports}"),
+])
+def test_host_state_of_the_wrong_shape_is_one_error(host_state, problem):
+    baseline = dict(copy.deepcopy(BASELINES["web1"]), version=2, host_state=host_state)
+    results = _drift(json.dumps(baseline))
+    assert [(r["service"], r["check"], r["status"], r["message"]) for r in results] == [
+        (None, "drift", "error", "web1: the baseline for web1 is not a portproof baseline (host_state: %s)" % problem)]
