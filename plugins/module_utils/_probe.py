@@ -30,6 +30,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_checks i
     excerpt,
     regex_search,
 )
+from ansible_collections.portproof.validate.plugins.module_utils._probe_guard import outside_fleet, refusal
 from ansible_collections.portproof.validate.plugins.module_utils._probe_resolve import Resolver, system_resolver
 from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
 from ansible_collections.portproof.validate.plugins.module_utils._probe_stream import (
@@ -78,8 +79,9 @@ def descriptor_budget(wanted, workers):
 
 class Engine(object):
 
-    def __init__(self, sessions, resolver=None, max_workers=MAX_WORKERS, max_in_flight=None):
+    def __init__(self, sessions, resolver=None, max_workers=MAX_WORKERS, max_in_flight=None, allow_link_local=False):
         self.sessions = sessions
+        self.allow_link_local = allow_link_local
         self.pending = collections.deque(sessions)
         self.active = set()
         self.socks = {}
@@ -224,6 +226,11 @@ class Engine(object):
         family, socktype, proto, canon, sockaddr = infos[0]
         session.addresses = addresses
         session.addrinfo = (family, socktype, proto, canon, (sockaddr[0], session.target.port) + tuple(sockaddr[2:]))
+        what = None if self.allow_link_local else outside_fleet(sockaddr[0])
+        if what is not None:
+            session.blocked = True
+            self._end(session, 'error', refusal(session.target.host, sockaddr[0], what))
+            return
         self._connect(session)
 
     # -- sockets ---------------------------------------------------------------------------------
@@ -387,11 +394,11 @@ class Engine(object):
             sock.close()
 
 
-def run_probes(targets, resolver=None, limits=None):
+def run_probes(targets, resolver=None, limits=None, allow_link_local=False):
     """Probe all targets at once; returns their sessions in target order. ``limits`` optionally
     caps each target's timeout (used by wait so that no attempt outlives its deadline)."""
     sessions = [Session(target) for target in targets]
     if limits is not None:
         for session, limit in zip(sessions, limits):
             session.limit = min(session.limit, limit)
-    return Engine(sessions, resolver=resolver).run()
+    return Engine(sessions, resolver=resolver, allow_link_local=allow_link_local).run()

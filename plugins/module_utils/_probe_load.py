@@ -71,9 +71,10 @@ def run_load(target, opts, probe):
     """Run the load against ``target``; ``probe`` is its finished probe session (its resolved
     address is reused so that every request goes to the same place)."""
     base = {'host': target.host, 'port': target.port, 'requests': opts['requests'], 'concurrency': opts['concurrency']}
-    if probe.addrinfo is None:
+    if probe.addrinfo is None or probe.blocked:
+        why = probe.reason if probe.blocked else 'the target did not resolve (%s)' % probe.state
         base.update({'ok': False, 'completed': 0, 'errors': opts['requests'], 'checks': [
-            check('load', 'skip', message='not run: the target did not resolve (%s)' % probe.state)]})
+            check('load', 'skip', message='not run: %s' % why)]})
         return base
     lock = threading.Lock()
     counter = [0]

@@ -53,6 +53,7 @@ class Session(object):
         self.checks = {}
         self.evidence = {}
         self.attempts = 1
+        self.blocked = False  # refused before connecting (an address outside the fleet)
 
     # -- time -------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import secret_forms
+
 TARGET_DEFAULTS = {
     'name': None, 'proto': 'tcp', 'family': 'any', 'timeout': 5.0, 'send': None, 'send_hex': None,
     'expect': None, 'expect_reply': None, 'max_ms': None, 'http': None, 'tls': None, 'ssh': None,
@@ -96,6 +98,8 @@ class Target(object):
         self.http = self._http(opts['http']) if opts['http'] is not None else None
         self.tls = self._tls(opts['tls']) if opts['tls'] is not None else None
         self.ssh = self._ssh(opts['ssh']) if opts['ssh'] is not None else None
+        # every form of the secrets this probe sends, masked in whatever comes back
+        self.secrets = secret_forms(self.http)
         self._exclusive(opts)
         self.needs_worker = self.proto == 'tcp' and (self.http is not None or self.tls is not None or self.ssh is not None)
         self.has_response = self.needs_worker or self.payload is not None or self.expect is not None

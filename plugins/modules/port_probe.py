@@ -265,6 +265,17 @@ options:
         description: Failed requests tolerated (C(load_errors) check).
         type: int
         default: 0
+  allow_link_local:
+    description:
+      - Probe link-local addresses (V(169.254.0.0/16), V(fe80::/10)) and cloud metadata services
+        (V(169.254.169.254), V(fd00:ec2::254), V(100.100.100.200) and the other ones listed in
+        C(docs/reliability.md)) as well.
+      - By default a target that is such an address, or whose name resolves to one on this host, is not
+        connected to; its probe ends C(error) with a RV(probes[].reason) naming the address and this
+        option. A contract (or an inventory's C(ansible_host)) could otherwise make every source send
+        requests to the metadata service of its cloud instance and copy the answer into the report.
+    type: bool
+    default: false
   wait:
     description:
       - Retry the probes that do not hold (state C(open) and no failing check) every
@@ -528,7 +539,7 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run, secrets_of
 from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError
 
 HTTP_SPEC = dict(
@@ -594,6 +605,7 @@ ARGUMENT_SPEC = dict(
             max_errors=dict(type='int', default=0),
         ),
     ),
+    allow_link_local=dict(type='bool', default=False),
     wait=dict(
         type='dict',
         options=dict(
@@ -607,6 +619,9 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
+        # Ansible masks exact values only: register every derived form (base64 of user:password,
+        # whole header lines, bearer tokens, cookie values) as well.
+        module.no_log_values.update(secrets_of(module.params))
         result = run(module.params)
     except ProbeConfigError as exc:
         module.fail_json(msg=str(exc))

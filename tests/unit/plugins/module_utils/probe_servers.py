@@ -158,6 +158,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, {'status': 'ok'})
         elif self.path == '/hang':
             time.sleep(30)
+        elif self.path.startswith('/echo'):
+            # what a debug endpoint or a misconfigured proxy does: the request back, as text or JSON
+            if self.path == '/echo/json':
+                self._send(200, {'headers': dict(self.headers)})
+            else:
+                cut = int(self.path.split('=')[1]) if '=' in self.path else None
+                text = ''.join('%s: %s\r\n' % item for item in self.headers.items()).encode()
+                self._send(200, text[:cut] if cut is not None else text, 'text/plain')
         else:
             self._send(404, {'error': 'not found'})
 

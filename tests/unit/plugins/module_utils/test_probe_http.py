@@ -176,3 +176,39 @@ def test_not_an_http_server():
     assert checks(result)['http_status']['status'] == 'error'
     assert checks(result)['http_status']['message'].startswith('no valid HTTP response: BadStatusLine')
     assert checks(result)['http_json']['message'] == 'not run: no valid HTTP response'
+
+
+ECHO_HEADERS = {'X-Api-Key': 'k-SECRET-1', 'Cookie': 'theme=dark; session=c-SECRET-3-abcdef', 'Authorization': 'Bearer b-SECRET-4-xyz'}
+
+
+def _derived_forms():
+    token = base64.b64encode(b'u:p-SECRET-2').decode()
+    return ['SECRET', token, token[:12], 'u:p-SECRET', 'Basic ' + token[:4]]
+
+
+@pytest.mark.parametrize('path, extra', [
+    ('/echo', {'body': 'Authorization'}),                  # body excerpt and http_body actual
+    ('/echo/json', {'json_query': 'headers'}),             # JMESPath result shown in actual
+    ('/echo?cut=150', {'body': 'no-such-text'}),           # the echo cut inside the Authorization header
+])
+def test_an_echoing_service_returns_no_derived_secret(web, path, extra):
+    # The service sends the request headers back: base64(user:password), the cookie and the bearer
+    # token come back too, in other forms than the values given (which is all no-log masks).
+    http = dict({'path': path, 'headers': dict(ECHO_HEADERS), 'user': 'u', 'password': 'p-SECRET-2'}, **extra)
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'http': http})
+    assert result['state'] == 'open'
+    assert checks(result)['http_status']['status'] == 'pass'
+    dumped = json.dumps(result)
+    assert '********' in dumped
+    leaked = [form for form in _derived_forms() if form in dumped]
+    assert leaked == []
+
+
+def test_an_echoing_service_deferred_to_the_controller_returns_no_secret(web, monkeypatch):
+    monkeypatch.setattr(_probe_http, 'HAS_JMESPATH', False)
+    monkeypatch.setattr(_probe_http, 'jmespath', None)
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port,
+                       'http': {'path': '/echo/json', 'json_query': 'headers', 'headers': dict(ECHO_HEADERS), 'user': 'u',
+                                'password': 'p-SECRET-2'}})
+    assert result['http']['json']['headers']['Authorization'] == '********'
+    assert [form for form in _derived_forms() if form in json.dumps(result)] == []

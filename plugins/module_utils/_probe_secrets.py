@@ -1,0 +1,84 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+# Secrets a probe sends, in every form a peer can send back: a service that echoes its request
+# (a debug endpoint, a misconfigured proxy, an error page quoting the headers) returns the
+# Authorization header with base64(user:password), cookies and bearer tokens. Ansible's no-log
+# masks exact values only, so the module scrubs every derived form from what it returns, on the
+# probing host, and registers them with Ansible's masking too. Pure functions, no I/O.
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+MASK = '********'
+MIN_PART = 8  # parts of a header value (a cookie value, a bearer token) masked on their own from this length
+_SPLIT = re.compile(r'[\s;,=]+')
+
+
+def _variants(value):
+    """VALUE and the forms an echoing peer commonly re-encodes it in (JSON string escaping)."""
+    forms = [value]
+    escaped = json.dumps(value)[1:-1]
+    if escaped != value:
+        forms.append(escaped)
+    return forms
+
+
+def secret_forms(http):
+    """Every string derived from the secrets of normalised HTTP options: header values, their full
+    lines and their long parts (a bearer token, each cookie value), the basic-auth password,
+    ``user:password``, its base64 and the Authorization header built from it. Longest first."""
+    forms = set()
+    if not http:
+        return []
+    for name, value in http.get('headers') or []:
+        if not value:
+            continue
+        forms.update(_variants(value))
+        forms.add('%s: %s' % (name, value))
+        forms.update(part for part in _SPLIT.split(value) if len(part) >= MIN_PART)
+    password = http.get('password')
+    if http.get('user') is not None:
+        pair = '%s:%s' % (http['user'], password or '')
+        token = base64.b64encode(pair.encode('utf-8')).decode('ascii')
+        forms.update([pair, token, 'Basic %s' % token, 'Authorization: Basic %s' % token])
+        forms.update(_variants(pair))
+    if password:
+        forms.update(_variants(password))
+    return sorted((form for form in forms if form), key=lambda form: (-len(form), form))
+
+
+def scrub(text, forms):
+    """TEXT with every secret form replaced by the mask."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
+
+
+def scrub_tail(text, forms, minimum=3):
+    """TEXT whose end may be a secret cut short (a body truncated at its cap): mask such a tail."""
+    for form in forms:
+        for size in range(min(len(form) - 1, len(text)), minimum - 1, -1):
+            if text.endswith(form[:size]):
+                return text[:-size] + MASK
+    return text
+
+
+def scrub_data(value, forms):
+    """A copy of VALUE (any JSON-like structure) with every string scrubbed, keys included."""
+    if not forms:
+        return value
+    if isinstance(value, str):
+        return scrub(value, forms)
+    if isinstance(value, dict):
+        return dict((scrub_data(key, forms), scrub_data(item, forms)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [scrub_data(item, forms) for item in value]
+    return value

@@ -1,0 +1,42 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# The forms of a probe's secrets that a peer can send back, and their masking.
+
+from __future__ import annotations
+
+import base64
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import excerpt, safe_excerpt
+from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub_data, secret_forms
+
+
+def test_secret_forms_of_headers_and_basic_auth():
+    token = base64.b64encode(b'probe:pa"ss').decode()
+    forms = secret_forms({'headers': [('Cookie', 'a=1; sid=0123456789'), ('Authorization', 'Bearer tok-abcdefgh')],
+                          'user': 'probe', 'password': 'pa"ss'})
+    assert forms == sorted(forms, key=lambda form: (-len(form), form))
+    assert set(forms) == {
+        'Cookie: a=1; sid=0123456789', 'a=1; sid=0123456789', '0123456789',
+        'Authorization: Bearer tok-abcdefgh', 'Bearer tok-abcdefgh', 'tok-abcdefgh',
+        'pa"ss', 'pa\\"ss', 'probe:pa"ss', 'probe:pa\\"ss', token, 'Basic ' + token, 'Authorization: Basic ' + token,
+    }
+
+
+def test_no_secret_no_form():
+    assert secret_forms(None) == []
+    assert secret_forms({'headers': [], 'user': None, 'password': None}) == []
+
+
+def test_excerpt_masks_before_cutting_and_masks_a_cut_tail():
+    forms = secret_forms({'headers': [('X-Key', 'k-0123456789')], 'user': None, 'password': None})
+    assert excerpt(b'x-key: k-0123456789\r\n', secrets=forms) == 'x-key: ********\r\n'
+    assert excerpt(b'A' * 10 + b'k-0123456789', 12, forms) == 'AAAAAAAAAA**...'
+    assert excerpt(b'echo: k-0123', secrets=forms) == 'echo: ********'
+    assert safe_excerpt(b'\x1bc k-0123456789\x07', secrets=forms) == "'\\x1bc ********\\x07'"
+
+
+def test_scrub_data_walks_keys_and_values():
+    forms = ['s3cr3t-value']
+    assert scrub_data({'a s3cr3t-value': ['x s3cr3t-value', 3, None]}, forms) == {'a ********': ['x ********', 3, None]}
