@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import secret_forms
@@ -28,7 +29,12 @@ TLS_DEFAULTS = {
     'min_version': None, 'client_cert': None, 'client_key': None,
 }
 SSH_DEFAULTS = {'user': 'portproof', 'host_key': None, 'auth_methods': None}
-LOAD_DEFAULTS = {'requests': 100, 'concurrency': 10, 'p95_ms': None, 'max_errors': 0}
+LOAD_DEFAULTS = {'requests': 100, 'concurrency': 10, 'p95_ms': None, 'max_errors': 0,
+                 'max_requests': 10000, 'max_concurrency': 100, 'deadline': 60.0}
+# A role variable raises each cap (docs/live-checks.md); the module option is named in the error.
+LOAD_CAP_VARIABLES = {'max_requests': 'portproof_load_max_requests', 'max_concurrency': 'portproof_load_max_concurrency',
+                      'deadline': 'portproof_load_deadline'}
+PORT_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range'
 WAIT_DEFAULTS = {'timeout': 60.0, 'interval': 1.0}
 
 TLS_VERSIONS = ('TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')
@@ -239,7 +245,21 @@ def normalize_targets(raw_targets):
     return [Target(index, raw) for index, raw in enumerate(raw_targets)]
 
 
-def normalize_load(raw, targets):
+def ephemeral_ports(path=PORT_RANGE_FILE):
+    """(first, last) of this host's ephemeral port range; Linux's default when it cannot be read.
+    A bounded, non-blocking read that follows no link (the path is fixed, but never hang on it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0))
+        try:
+            first, last = (int(word) for word in os.read(fd, 64).split())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        return 32768, 60999
+    return first, last
+
+
+def normalize_load(raw, targets, port_range=None):
     try:
         opts = _merged(LOAD_DEFAULTS, raw)
     except KeyError as exc:
@@ -250,6 +270,19 @@ def normalize_load(raw, targets):
         raise ProbeConfigError('load: %s must be a TCP target (plain connects, tls or http), not udp or ssh' % targets[0].label)
     if opts['requests'] < 1 or opts['concurrency'] < 1:
         raise ProbeConfigError('load: requests and concurrency must be at least 1')
+    if opts['deadline'] <= 0:
+        raise ProbeConfigError('load: deadline must be greater than 0')
+    for key, cap in (('requests', 'max_requests'), ('concurrency', 'max_concurrency')):
+        if opts[key] > opts[cap]:
+            raise ProbeConfigError('load: %s %d is over the cap of %d (load.%s, role variable %s); raise the cap to run it'
+                                   % (key, opts[key], opts[cap], cap, LOAD_CAP_VARIABLES[cap]))
+    # Each request takes a local port, held in TIME_WAIT for a minute after it closes: leave the
+    # host at least half of its ephemeral range for everything else it connects to.
+    first, last = port_range or ephemeral_ports()
+    budget = (last - first + 1) // 2
+    if opts['requests'] > budget:
+        raise ProbeConfigError('load: %d requests would take %d local ports, over half (%d) of this host\'s ephemeral port range '
+                               '%d-%d; run fewer requests' % (opts['requests'], opts['requests'], budget, first, last))
     opts['concurrency'] = min(opts['concurrency'], opts['requests'])
     return opts
 

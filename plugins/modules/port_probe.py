@@ -251,13 +251,31 @@ options:
     type: dict
     suboptions:
       requests:
-        description: Number of requests.
+        description:
+          - "Number of requests, at most O(load.max_requests), and at most half of the probing host's ephemeral
+            port range (C(net.ipv4.ip_local_port_range)): each request takes a local port, which stays in
+            C(TIME_WAIT) for a minute after it closes. More is refused before anything is sent, naming the limit."
         type: int
         default: 100
       concurrency:
-        description: Requests in flight at once.
+        description: Requests in flight at once (one thread each), at most O(load.max_concurrency).
         type: int
         default: 10
+      max_requests:
+        description: Cap of O(load.requests); raise it on purpose to run more (role variable C(portproof_load_max_requests)).
+        type: int
+        default: 10000
+      max_concurrency:
+        description: Cap of O(load.concurrency); raise it on purpose to run more (role variable C(portproof_load_max_concurrency)).
+        type: int
+        default: 100
+      deadline:
+        description:
+          - Seconds the whole load run may take (role variable C(portproof_load_deadline)). When it passes, no
+            further request starts, the requests in flight are ended, and a failing C(load_deadline) check
+            gives the counts so far.
+        type: float
+        default: 60.0
       p95_ms:
         description: Upper limit for the 95th percentile latency of the successful requests (C(load_p95) check).
         type: float
@@ -603,6 +621,9 @@ ARGUMENT_SPEC = dict(
             concurrency=dict(type='int', default=10),
             p95_ms=dict(type='float'),
             max_errors=dict(type='int', default=0),
+            max_requests=dict(type='int', default=10000),
+            max_concurrency=dict(type='int', default=100),
+            deadline=dict(type='float', default=60.0),
         ),
     ),
     allow_link_local=dict(type='bool', default=False),
