@@ -28,16 +28,18 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_checks i
     classify_oserror,
     describe_errno,
     excerpt,
+    pattern_problem,
     regex_search,
+    safe_excerpt,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._probe_guard import outside_fleet, refusal
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
 from ansible_collections.portproof.validate.plugins.module_utils._probe_resolve import Resolver, system_resolver
 from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
 from ansible_collections.portproof.validate.plugins.module_utils._probe_stream import (
     RECEIVE_CAP,
     exchange,
-    expect_done,
-    record_expect,
+    expect_step,
     record_sent,
 )
 
@@ -334,8 +336,7 @@ class Engine(object):
             self._end(session, 'open')
             return
         state[1] += chunk
-        if expect_done(target, state[1], not chunk):
-            record_expect(session, state[1], not chunk)
+        if expect_step(session, state[1], not chunk):
             self._end(session, 'open')
 
     def _udp_receive(self, session, sock):
@@ -353,9 +354,15 @@ class Engine(object):
             if target.expect is None:
                 session.record('reply', 'pass', actual=excerpt(data, 120), message='received a %d bytes reply' % len(data))
             else:
-                ok = regex_search(target.expect, data)
-                session.record('reply', 'pass' if ok else 'fail', expected=target.expect.pattern, actual=excerpt(data, 120),
-                               message='the %d bytes reply %s /%s/' % (len(data), 'matches' if ok else 'does not match', target.expect.pattern))
+                try:
+                    ok = regex_search(target.expect, data, match_limit(session.remaining()))
+                except (PatternTimeout, PatternUnavailable) as exc:
+                    session.record(**pattern_problem('reply', exc, target.expect, data))
+                else:
+                    session.record('reply', 'pass' if ok else 'fail', expected=target.expect.pattern, actual=excerpt(data, 120),
+                                   message='the %d bytes reply %s /%s/%s' % (
+                                       len(data), 'matches' if ok else 'does not match', target.expect.pattern,
+                                       '' if ok else ': %s' % safe_excerpt(data)))
         self._end(session, 'open')
 
     def _work(self, session, sock):

@@ -14,6 +14,7 @@ import math
 import os
 import re
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import MATCH_LIMIT, MATCHER
 from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub, scrub_tail
 
 STATES = ('open', 'refused', 'timeout', 'unreachable', 'dns_error', 'open_filtered', 'error')
@@ -98,9 +99,17 @@ def safe_excerpt(data, limit=120, secrets=()):
     return "'%s'" % escape_controls(excerpt(data, limit, secrets))
 
 
-def regex_search(pattern, data):
-    """Search a compiled text regex in received bytes (decoded as UTF-8, bad bytes replaced)."""
-    return pattern.search(data.decode('utf-8', 'replace')) is not None
+def regex_search(pattern, data, limit=MATCH_LIMIT):
+    """Search a compiled text regex in received bytes (decoded as UTF-8, bad bytes replaced), in
+    bounded time: raises PatternTimeout past LIMIT seconds (see _probe_regex)."""
+    return MATCHER.search(pattern, data.decode('utf-8', 'replace'), limit)
+
+
+def pattern_problem(name, exc, pattern, data, secrets=()):
+    """The check entry of NAME when matching its PATTERN could not finish (PatternTimeout) or
+    could not be bounded (PatternUnavailable); DATA is what the peer sent."""
+    return check(name, 'error', expected=pattern.pattern, actual=excerpt(data, 120, secrets),
+                 message='%s; received: %s' % (exc, safe_excerpt(data, 120, secrets)))
 
 
 def percentile(values, pct):

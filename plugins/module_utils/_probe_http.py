@@ -15,7 +15,14 @@ import base64
 import http.client
 import json
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import check, excerpt, regex_search
+from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+    check,
+    excerpt,
+    pattern_problem,
+    regex_search,
+    safe_excerpt,
+)
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
 
 try:
     import jmespath
@@ -27,6 +34,8 @@ except ImportError:
 USER_AGENT = 'portproof.validate-port_probe/0.1'
 DEFERRED_JSON_CAP = 65536  # bytes of JSON body returned for evaluation on the controller
 _EVIDENCE_HEADERS = ('content-type', 'content-length', 'location', 'server')
+# evaluated_on values in words: 'target' is the host that probed (the controller itself when it probed)
+WHERE_TEXT = {'target': 'probing host', 'controller': 'controller'}
 
 
 def build_request(target):
@@ -88,10 +97,16 @@ def http_session(session, stream):
     session.record('http_status', 'pass' if ok else 'fail', expected=opts['status'], actual=response.status,
                    message='%s %s answered %d %s' % (opts['method'], opts['path'], response.status, response.reason))
     if opts['body'] is not None:
-        ok = regex_search(opts['body'], body)
+        try:
+            ok = regex_search(opts['body'], body, match_limit(session.remaining()))
+        except (PatternTimeout, PatternUnavailable) as exc:
+            session.record(**pattern_problem('http_body', exc, opts['body'], body, target.secrets))
+            ok = None
+    if opts['body'] is not None and ok is not None:
         session.record('http_body', 'pass' if ok else 'fail', expected=opts['body'].pattern, actual=excerpt(body, 120, target.secrets),
-                       message='body %s /%s/%s' % ('matches' if ok else 'does not match', opts['body'].pattern,
-                                                   ' (read %d bytes, truncated)' % len(body) if truncated else ''))
+                       message='body %s /%s/%s%s' % ('matches' if ok else 'does not match', opts['body'].pattern,
+                                                     ' (read %d bytes, truncated)' % len(body) if truncated else '',
+                                                     '' if ok else ': %s' % safe_excerpt(body, 120, target.secrets)))
     if opts['json_query'] is not None:
         entry, document = json_check(opts['json_query'], body, truncated, target.secrets)
         if entry.get('evaluated_on') == 'controller':
@@ -132,7 +147,7 @@ def evaluate_json_query(expression, document, search, where, secrets=()):
     shown = excerpt(json.dumps(value, sort_keys=True, default=str), 200, secrets)
     ok = jmespath_truthy(value)
     return check('http_json', 'pass' if ok else 'fail', expected=expression, actual=shown,
-                 message='expression is %s (evaluated on the %s)' % ('true' if ok else 'false', where), evaluated_on=where)
+                 message='expression is %s (evaluated on the %s)' % ('true' if ok else 'false', WHERE_TEXT[where]), evaluated_on=where)
 
 
 def json_check(expression, body, truncated, secrets=()):

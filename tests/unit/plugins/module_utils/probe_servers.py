@@ -149,6 +149,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, {'status': 'ok', 'checks': {'db': 'up'}, 'version': '1.4.2'})
         elif self.path == '/degraded':
             self._send(503, {'status': 'degraded'})
+        elif self.path == '/aaa':
+            self._send(200, b'a' * 39 + b'!', 'text/plain')  # what ^(a|aa)+$ backtracks on for seconds
         elif self.path == '/text':
             self._send(200, b'hello, plain text\n', 'text/plain')
         elif self.path == '/big':

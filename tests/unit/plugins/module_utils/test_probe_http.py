@@ -80,7 +80,7 @@ def test_json_check_passing_and_failing(web):
     assert checks(good)['http_status'] == {'name': 'http_status', 'status': 'pass', 'expected': [200], 'actual': 200,
                                            'message': 'GET /health answered 200 OK'}
     assert checks(good)['http_json'] == {'name': 'http_json', 'status': 'pass', 'expected': "status == 'ok' && checks.db == 'up'",
-                                         'actual': 'true', 'message': 'expression is true (evaluated on the target)',
+                                         'actual': 'true', 'message': 'expression is true (evaluated on the probing host)',
                                          'evaluated_on': 'target'}
     assert 'json' not in good['http']
     assert good['http']['headers']['content-type'] == 'application/json'

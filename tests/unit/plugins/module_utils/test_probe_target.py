@@ -85,7 +85,8 @@ def test_rejected_targets(raw, message):
 
 def test_load_and_wait_options():
     targets = normalize_targets([{'host': 'h', 'port': 80, 'http': {}}])
-    assert normalize_load({'requests': 5, 'concurrency': 50}, targets) == {'requests': 5, 'concurrency': 5, 'p95_ms': None, 'max_errors': 0}
+    assert normalize_load({'requests': 5, 'concurrency': 50}, targets) == {
+        'requests': 5, 'concurrency': 5, 'p95_ms': None, 'max_errors': 0, 'max_requests': 10000, 'max_concurrency': 100, 'deadline': 60.0}
     assert normalize_wait({}) == {'timeout': 60.0, 'interval': 1.0}
     with pytest.raises(ProbeConfigError, match='load: runs against exactly one target, 2 were given'):
         normalize_load({}, normalize_targets([{'host': 'h', 'port': 1}, {'host': 'h', 'port': 2}]))
