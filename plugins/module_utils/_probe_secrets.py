@@ -31,23 +31,24 @@ def _variants(value):
 
 
 def secret_forms(http):
-    """Every string derived from the secrets of normalised HTTP options: header values, their full
-    lines and their long parts (a bearer token, each cookie value), the basic-auth password,
-    ``user:password``, its base64 and the Authorization header built from it. Longest first."""
+    """Every string derived from the secrets of normalised HTTP options: header values and their
+    long parts (a bearer token, each cookie value), the basic-auth password, ``user:password``, its
+    base64 and the ``Basic`` credentials built from it. Longest first. A whole header line needs no
+    form of its own: its value is masked in it, which keeps the header's name readable
+    (``Authorization: ********``)."""
     forms = set()
     if not http:
         return []
-    for name, value in http.get('headers') or []:
+    for _name, value in http.get('headers') or []:
         if not value:
             continue
         forms.update(_variants(value))
-        forms.add('%s: %s' % (name, value))
         forms.update(part for part in _SPLIT.split(value) if len(part) >= MIN_PART)
     password = http.get('password')
     if http.get('user') is not None:
         pair = '%s:%s' % (http['user'], password or '')
         token = base64.b64encode(pair.encode('utf-8')).decode('ascii')
-        forms.update([pair, token, 'Basic %s' % token, 'Authorization: Basic %s' % token])
+        forms.update([pair, token, 'Basic %s' % token])
         forms.update(_variants(pair))
     if password:
         forms.update(_variants(password))

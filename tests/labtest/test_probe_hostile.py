@@ -1,0 +1,126 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Hostile services and contracts against the live probes, on real lab hosts.
+
+- A service that echoes its request (the lab's ``echo`` behaviour: the request head as the body)
+  sends back the basic-auth header, the cookie and the bearer token the contract makes the probe
+  send. After a real ``post_deploy`` run with ``-vvv`` and a playbook log, no output holds any
+  form of them (the values, base64(user:password), the header lines), and the masked answer is
+  there: the secrets were sent and came back.
+- A link-local address (169.254.77.7, on the target host's link inside the lab; never a metadata
+  address) is refused as a probe target unless ``allow_link_local`` opts in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+
+import pytest
+
+from lab_ansible import VENV_BIN, ansible_env, module_result  # pylint: disable=import-error
+from portproof_lab import Lab  # pylint: disable=import-error
+
+pytestmark = pytest.mark.lab
+
+MARKER = "PPECHO%s" % secrets.token_hex(6)
+TOKEN = "Bearer %s-bearer" % MARKER
+COOKIE = "theme=dark; sid=%s-cookie" % MARKER
+PASSWORD = "%s-password" % MARKER
+BASIC_TOKEN = base64.b64encode(("probe:" + PASSWORD).encode()).decode()
+# every form that must not appear anywhere (BASIC_TOKEN holds no MARKER: it is searched for itself)
+FORMS = [MARKER, BASIC_TOKEN, BASIC_TOKEN[:16], "probe:" + PASSWORD[:6]]
+LINK_LOCAL = "169.254.77.7"
+
+SPEC = {"hosts": [
+    {"name": "app1", "groups": ["app"], "addresses": ["169.254.77.8/16"]},
+    {"name": "web1", "groups": ["web"], "addresses": [LINK_LOCAL + "/16"],
+     "services": [
+         {"name": "api", "listen": ["tcp:0.0.0.0:8080"], "behavior": "echo",
+          "require_headers": {"Authorization": "Basic " + BASIC_TOKEN, "X-Api-Token": TOKEN, "Cookie": COOKIE}},
+         {"name": "meta", "listen": ["tcp:0.0.0.0:8090"], "behavior": "http", "body": "instance credentials"}],
+     "vars": {"portproof_services": [
+         {"name": "api", "port": 8080, "process": "api", "allow_from": ["app"],
+          "check": {"http": {"path": "/echo", "status": 200, "body": "(?i)x-api-token",
+                             # given here, User-Agent and Accept are not sent before the credentials: the
+                             # echoed Authorization line falls within the 120 characters of `actual`
+                             "headers": {"X-Api-Token": TOKEN, "Cookie": COOKIE, "User-Agent": "portproof-lab", "Accept": "*/*"},
+                             "basic_auth": {"user": "probe", "password": PASSWORD}}}},
+         {"name": "meta", "port": 8090, "process": "meta", "allow_from": ["app"]},
+     ]}},
+]}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with Lab(SPEC, str(tmp_path_factory.mktemp("lab") / "lab")) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def run(lab, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    env = ansible_env(lab, ANSIBLE_LOG_PATH=str(out / "ansible.log"))
+    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-vvv", "-i", lab.inventory,
+                           "portproof.validate.post_deploy", "-e", "portproof_report_dir=%s" % (out / "report"),
+                           # the lab hosts share the machine's processes: read only their own network namespace
+                           "-e", "portproof_namespaces=host"],
+                          env=env, capture_output=True, text=True, check=False, cwd=str(out), timeout=300)
+    (out / "stdout.txt").write_text(proc.stdout + proc.stderr)
+    return {"proc": proc, "dir": out}
+
+
+def test_the_echoing_service_got_the_secrets_and_its_answer_is_checked(run):
+    assert run["proc"].returncode == 0, run["proc"].stdout[-5000:]
+    with open(run["dir"] / "report" / "results.json") as handle:
+        results = json.load(handle)["results"]
+    (response,) = [r for r in results if (r["host"], r["service"], r["check"]) == ("web1", "api", "response")]
+    # 200 only when the token, the cookie and the basic-auth header all arrived; the body is the request head
+    assert response["status"] == "pass"
+    assert response["actual"].startswith("http_status: 200; http_body: GET /echo HTTP/1.1\r\nHost: ")
+    assert "\r\nAuthorization: ********\r\n" in response["actual"]
+    # the echo came back and was masked: the 256 characters of body_excerpt that -vvv prints reach the secrets
+    stdout = (run["dir"] / "stdout.txt").read_text()
+    for line in ("Authorization: ********", "X-Api-Token: ********", "Cookie: ********"):
+        assert line.replace("\r", "") in stdout.replace("\\r\\n", "\n"), line
+
+
+def test_no_form_of_a_secret_in_any_output(run):
+    searched, leaks = [], []
+    for root, _dirs, files in os.walk(run["dir"]):
+        for name in files:
+            path = os.path.join(root, name)
+            searched.append(os.path.relpath(path, str(run["dir"])))
+            with open(path, "rb") as handle:
+                data = handle.read()
+            leaks.extend((os.path.relpath(path, str(run["dir"])), form) for form in FORMS if form.encode() in data)
+    assert {"ansible.log", "stdout.txt", "report/results.json", "report/junit.xml", "report/summary.md",
+            "report/report.html", "report/facts/web1.json"} <= set(searched)
+    # -vvv: the port_probe results, with the echoed body, are in the log and on stdout
+    for name in ("ansible.log", "stdout.txt"):
+        assert '"body_excerpt": "GET /echo HTTP/1.1' in (run["dir"] / name).read_text(), name
+    assert leaks == [], leaks
+    print("searched %d files, %d bytes" % (len(searched), sum(os.path.getsize(os.path.join(str(run["dir"]), name)) for name in searched)))
+
+
+def test_a_link_local_target_is_refused_without_the_opt_in(lab):
+    args = json.dumps({"targets": [{"host": LINK_LOCAL, "port": 8090, "http": {"path": "/"}, "timeout": 3}]})
+    result = module_result(lab, "app1", "portproof.validate.port_probe", args)
+    (probe,) = result["probes"]
+    assert (probe["state"], probe["connected"], probe["resolved"]) == ("error", False, LINK_LOCAL)
+    assert probe["reason"] == ("refused to probe 169.254.77.7: it is a link-local address (169.254.0.0/16), outside the fleet; "
+                               "set allow_link_local: true on port_probe (role variable portproof_probe_allow_link_local) to probe it")
+    assert result["ok"] is False
+
+
+def test_the_opt_in_probes_the_link_local_address(lab):
+    args = json.dumps({"targets": [{"host": LINK_LOCAL, "port": 8090, "http": {"path": "/", "body": "credentials"}, "timeout": 3}],
+                       "allow_link_local": True})
+    result = module_result(lab, "app1", "portproof.validate.port_probe", args)
+    (probe,) = result["probes"]
+    assert (probe["state"], probe["ok"], probe["http"]["status"], probe["http"]["body_excerpt"]) == (
+        "open", True, 200, "instance credentials")
