@@ -50,7 +50,7 @@ SPEC = {"hosts": [
                              # echoed Authorization line falls within the 120 characters of `actual`
                              "headers": {"X-Api-Token": TOKEN, "Cookie": COOKIE, "User-Agent": "portproof-lab", "Accept": "*/*"},
                              "basic_auth": {"user": "probe", "password": PASSWORD}}}},
-         {"name": "meta", "port": 8090, "process": "meta", "allow_from": ["app"]},
+         {"name": "meta", "port": 8090, "process": "meta", "allow_from": ["app"], "check": {"load": {"requests": 20, "concurrency": 2}}},
      ]}},
 ]}
 
@@ -61,24 +61,30 @@ def lab(tmp_path_factory):
         yield built
 
 
-@pytest.fixture(scope="module")
-def run(lab, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
+def post_deploy(lab, out, *extra):
     env = ansible_env(lab, ANSIBLE_LOG_PATH=str(out / "ansible.log"))
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-vvv", "-i", lab.inventory,
                            "portproof.validate.post_deploy", "-e", "portproof_report_dir=%s" % (out / "report"),
                            # the lab hosts share the machine's processes: read only their own network namespace
-                           "-e", "portproof_namespaces=host"],
+                           "-e", "portproof_namespaces=host"] + list(extra),
                           env=env, capture_output=True, text=True, check=False, cwd=str(out), timeout=300)
     (out / "stdout.txt").write_text(proc.stdout + proc.stderr)
     return {"proc": proc, "dir": out}
 
 
+def results(run):
+    with open(run["dir"] / "report" / "results.json") as handle:
+        return json.load(handle)["results"]
+
+
+@pytest.fixture(scope="module")
+def run(lab, tmp_path_factory):
+    return post_deploy(lab, tmp_path_factory.mktemp("run"))
+
+
 def test_the_echoing_service_got_the_secrets_and_its_answer_is_checked(run):
     assert run["proc"].returncode == 0, run["proc"].stdout[-5000:]
-    with open(run["dir"] / "report" / "results.json") as handle:
-        results = json.load(handle)["results"]
-    (response,) = [r for r in results if (r["host"], r["service"], r["check"]) == ("web1", "api", "response")]
+    (response,) = [r for r in results(run) if (r["host"], r["service"], r["check"]) == ("web1", "api", "response")]
     # 200 only when the token, the cookie and the basic-auth header all arrived; the body is the request head
     assert response["status"] == "pass"
     assert response["actual"].startswith("http_status: 200; http_body: GET /echo HTTP/1.1\r\nHost: ")
@@ -124,3 +130,21 @@ def test_the_opt_in_probes_the_link_local_address(lab):
     (probe,) = result["probes"]
     assert (probe["state"], probe["ok"], probe["http"]["status"], probe["http"]["body_excerpt"]) == (
         "open", True, 200, "instance credentials")
+
+
+def test_the_load_runs_within_the_default_caps(run):
+    (load,) = [r for r in results(run) if r["check"] == "load"]
+    assert (load["service"], load["source"], load["status"]) == ("meta", "app1", "pass")
+    assert load["message"].startswith("meta from app1 at ") and ":8090/tcp: 20 requests, 2 in flight, 0 failed, p50 " in load["message"]
+
+
+def test_a_load_over_the_cap_given_on_the_command_line_is_an_error_naming_it(lab, tmp_path):
+    capped = post_deploy(lab, tmp_path, "-e", "portproof_load_max_requests=10")
+    assert capped["proc"].returncode == 2, capped["proc"].stdout[-3000:]
+    (load,) = [r for r in results(capped) if r["check"] == "load"]
+    assert (load["service"], load["source"], load["status"]) == ("meta", "app1", "error")
+    assert load["message"] == ("meta: app1 could not put %s:8090/tcp under load: port_probe failed: load: requests 20 is over the cap "
+                               "of 10 (load.max_requests, role variable portproof_load_max_requests); raise the cap to run it"
+                               % lab.address("web1"))
+    # nothing else changed: every other check of the run still passes
+    assert sorted({r["status"] for r in results(capped) if r["check"] != "load"}) == ["pass"]
