@@ -69,6 +69,13 @@ notes:
     C(open_filtered). Linux rate-limits ICMP errors sent to one peer (about 6 in a burst, then 1
     per second by default, see C(net.ipv4.icmp_ratelimit)), so many UDP probes to closed ports of one
     host can see some of them as C(open_filtered)."
+  - "Regular expressions (O(targets[].expect), O(targets[].http.body)) are matched against at most 1 MiB of
+    what came back, each match within 1 s (less when the probe has less time left), in a helper process of
+    this host's Python that is killed at the limit; a pattern that does not finish in time is an C(error)
+    entry that blames the pattern, not the service."
+  - "Secrets sent (O(targets[].http.headers) values, O(targets[].http.password)) are masked as C(********)
+    in everything returned, in every form a service could send back (base64 of C(user:password), bearer
+    tokens, cookie values), and registered with Ansible's no-log masking."
   - "At most 256 TLS, HTTP or SSH checks run at once; further targets of that kind start (and start
     their timeout) when one ends. Plain probes are only limited by the number of open files, which
     the module raises up to the hard limit."
