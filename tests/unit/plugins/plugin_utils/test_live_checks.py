@@ -257,6 +257,6 @@ def test_a_json_query_names_the_host_that_evaluated_it(source, words):
         {"name": "http_status", "status": "pass", "expected": [200], "actual": 200, "message": "GET / answered 200 OK"},
         {"name": "http_json", "status": "pass", "expected": "ok", "actual": "true", "evaluated_on": "target",
          "message": "expression is true (evaluated on the probing host)"}]}
-    (result,) = [r for r in interpret([entry], {"probes": [probe]}, ["response"])]
+    (result,) = interpret([entry], {"probes": [probe]}, ["response"])
     assert result["message"] == "api from %s at 10.231.1.5:8080/tcp: http_status pass: GET / answered 200 OK; http_json pass: %s" % (
         source, words)
