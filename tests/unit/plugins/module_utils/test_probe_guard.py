@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -84,3 +85,34 @@ def test_a_refused_address_is_not_retried_by_wait():
     result = run_isolated({'targets': [{'host': 'meta.test', 'port': 80, 'timeout': 1}], 'wait': {'timeout': 3, 'interval': 0.1}})
     assert result['probes'][0]['state'] == 'error'
     assert (result['wait']['held'], result['wait']['rounds']) == (False, 1)
+
+
+METADATA_V4 = 'the cloud instance metadata service (AWS, Azure, GCP, OpenStack, DigitalOcean)'
+
+
+@pytest.mark.parametrize('address, what', [
+    # NAT64 turns these into the IPv4 address they carry (RFC 6052 well-known prefix, RFC 8215 local-use)
+    ('64:ff9b::a9fe:a9fe', METADATA_V4 + ', reached through NAT64 (64:ff9b::/96) at 169.254.169.254'),
+    ('64:ff9b::a9fe:4d07', 'a link-local address (169.254.0.0/16), reached through NAT64 (64:ff9b::/96) at 169.254.77.7'),
+    ('64:ff9b:1::a9fe:a9fe', METADATA_V4 + ', reached through local-use NAT64 (64:ff9b:1::/48) at 169.254.169.254'),
+    ('64:ff9b:1:a9fe:a9:fe00::', METADATA_V4 + ', reached through local-use NAT64 (64:ff9b:1::/48) at 169.254.169.254'),
+    ('64:ff9b:1:0:a9:fea9:fe00:0', METADATA_V4 + ', reached through local-use NAT64 (64:ff9b:1::/48) at 169.254.169.254'),
+    ('::ffff:0:a9fe:a9fe', METADATA_V4 + ', reached as an IPv4-translated address (SIIT, ::ffff:0:0:0/96) at 169.254.169.254'),
+    ('::169.254.169.254', METADATA_V4 + ', reached as an IPv4-compatible address (::/96) at 169.254.169.254'),
+    ('64:ff9b::a00:1', None),
+    ('64:ff9b:1::a00:1', None),
+    ('::1', None),
+    ('::', None),
+    ('2001:db8::a9fe:a9fe', None),
+])
+def test_an_ipv6_address_carrying_a_refused_ipv4_address_is_refused(address, what):
+    assert outside_fleet(address) == what
+
+
+@pytest.mark.parametrize('literal, address', [('2852039166', '169.254.169.254'), ('0xa9.0xfe.0xa9.0xfe', '169.254.169.254'),
+                                              ('0251.0376.0251.0376', '169.254.169.254'), ('169.254.43518', '169.254.169.254')])
+def test_odd_ipv4_literals_are_refused_after_resolution(literal, address):
+    # getaddrinfo() reads these as the address they spell; the guard sees what is connected to
+    infos = socket.getaddrinfo(literal, None, socket.AF_INET, socket.SOCK_STREAM)
+    assert infos[0][4][0] == address
+    assert outside_fleet(infos[0][4][0]) == METADATA_V4
