@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
+from urllib.parse import quote, quote_plus
 
 MASK = '********'
 MIN_PART = 8  # parts of a header value (a cookie value, a bearer token) masked on their own from this length
@@ -22,12 +24,16 @@ _SPLIT = re.compile(r'[\s;,=]+')
 
 
 def _variants(value):
-    """VALUE and the forms an echoing peer commonly re-encodes it in (JSON string escaping)."""
-    forms = [value]
+    """VALUE and the forms an echoing peer commonly re-encodes it in: a JSON string (ASCII-only or
+    not, and with ``\\/`` as PHP writes it), HTML text or attribute (``&amp;``, ``&quot;``, ``&#39;``,
+    as a page like phpinfo() shows request headers), a URL (percent-encoded, ``+`` for spaces)."""
     escaped = json.dumps(value)[1:-1]
-    if escaped != value:
-        forms.append(escaped)
-    return forms
+    markup = html.escape(value)
+    return set([
+        value, escaped, escaped.replace('/', '\\/'), json.dumps(value, ensure_ascii=False)[1:-1],
+        markup, markup.replace('&#x27;', '&#39;'), markup.replace('&#x27;', '&#039;'), html.escape(value, False),
+        quote(value, safe=''), quote(value), quote_plus(value, safe=''),
+    ])
 
 
 def secret_forms(http):
@@ -43,13 +49,15 @@ def secret_forms(http):
         if not value:
             continue
         forms.update(_variants(value))
-        forms.update(part for part in _SPLIT.split(value) if len(part) >= MIN_PART)
+        for part in _SPLIT.split(value):
+            if len(part) >= MIN_PART:
+                forms.update(_variants(part))
     password = http.get('password')
     if http.get('user') is not None:
         pair = '%s:%s' % (http['user'], password or '')
         token = base64.b64encode(pair.encode('utf-8')).decode('ascii')
-        forms.update([pair, token, 'Basic %s' % token])
-        forms.update(_variants(pair))
+        for form in (pair, token, 'Basic %s' % token):
+            forms.update(_variants(form))
     if password:
         forms.update(_variants(password))
     return sorted((form for form in forms if form), key=lambda form: (-len(form), form))

@@ -75,7 +75,8 @@ notes:
     entry that blames the pattern, not the service."
   - "Secrets sent (O(targets[].http.headers) values, O(targets[].http.password)) are masked as C(********)
     in everything returned, in every form a service could send back (base64 of C(user:password), bearer
-    tokens, cookie values), and registered with Ansible's no-log masking."
+    tokens, cookie values; each also JSON-escaped, HTML-escaped and percent-encoded), and registered with
+    Ansible's no-log masking."
   - "At most 256 TLS, HTTP or SSH checks run at once; further targets of that kind start (and start
     their timeout) when one ends. Plain probes are only limited by the number of open files, which
     the module raises up to the hard limit."

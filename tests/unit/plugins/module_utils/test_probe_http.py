@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import time
+import urllib.parse
 
 import jmespath
 import pytest
@@ -202,6 +204,42 @@ def test_an_echoing_service_returns_no_derived_secret(web, path, extra):
     assert '********' in dumped
     leaked = [form for form in _derived_forms() if form in dumped]
     assert leaked == []
+
+
+# Secrets with characters that an echo re-encodes: a JSON encoder (PHP's writes "\\/"), an HTML
+# page (phpinfo() lists the request headers HTML-escaped), a URL (percent-encoding).
+ODD_HEADERS = {'X-Api-Key': 'k/SECRET&5<"x">'}
+ODD_PASSWORD = "p'SECRET/6&"
+
+
+def _odd_echo(web, path):
+    """The body excerpt of PATH with ODD_HEADERS and ODD_PASSWORD sent, and the request as the service saw it."""
+    http = {'path': path, 'headers': dict(ODD_HEADERS), 'user': 'u', 'password': ODD_PASSWORD, 'max_body': 4096}
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'http': http})
+    assert checks(result)['http_status']['status'] == 'pass'
+    return result['http']['body_excerpt'], web.seen[-1]['headers']
+
+
+def test_an_echo_in_html_returns_no_secret(web):
+    shown, sent = _odd_echo(web, '/echo/html')
+    masked = dict(sent, **{'X-Api-Key': '********', 'Authorization': '********'})
+    expected = ''.join('<dt>%s<dd>%s' % (name, masked[name] if name in ODD_HEADERS or name == 'Authorization'
+                                                             else html.escape(value)) for name, value in sent.items())
+    assert shown == expected[:256] + ('...' if len(expected) > 256 else '')
+    assert 'SECRET' not in shown
+
+
+def test_an_echo_in_php_json_returns_no_secret(web):
+    shown, sent = _odd_echo(web, '/echo/php')
+    assert '"X-Api-Key": "********"' in shown and '"Authorization": "********"' in shown
+    assert 'SECRET' not in shown and base64.b64encode(b"u:p'SECRET/6&").decode()[:8] not in shown
+
+
+def test_an_echo_percent_encoded_returns_no_secret(web):
+    shown, sent = _odd_echo(web, '/echo/url')
+    token = base64.b64encode(b"u:p'SECRET/6&").decode()
+    assert 'X-Api-Key=********' in shown and 'Authorization=********' in shown
+    assert 'SECRET' not in shown and urllib.parse.quote(token, safe='')[:8] not in shown
 
 
 def test_an_echoing_service_deferred_to_the_controller_returns_no_secret(web, monkeypatch):

@@ -20,6 +20,10 @@ def test_secret_forms_of_headers_and_basic_auth():
     assert set(forms) == {
         'a=1; sid=0123456789', '0123456789', 'Bearer tok-abcdefgh', 'tok-abcdefgh',
         'pa"ss', 'pa\\"ss', 'probe:pa"ss', 'probe:pa\\"ss', token, 'Basic ' + token,
+        # percent-encoded (a URL, form encoding) and HTML-escaped (an echoing page)
+        'Basic%20cHJvYmU6cGEic3M%3D', 'Basic+cHJvYmU6cGEic3M%3D', 'Bearer%20tok-abcdefgh', 'Bearer+tok-abcdefgh',
+        'a%3D1%3B%20sid%3D0123456789', 'a%3D1%3B+sid%3D0123456789', 'cHJvYmU6cGEic3M%3D', 'pa%22ss', 'probe%3Apa%22ss',
+        'pa&quot;ss', 'probe:pa&quot;ss',
     }
     # a header line keeps its name, its value masked
     assert excerpt(b'Cookie: a=1; sid=0123456789\r\nAuthorization: Basic ' + token.encode(), secrets=forms) == (
