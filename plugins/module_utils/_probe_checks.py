@@ -106,7 +106,8 @@ def regex_search(pattern, data, limit=MATCH_LIMIT):
 
 
 def pattern_problem(name, exc, pattern, data, secrets=()):
-    """The check entry of NAME when matching its PATTERN could not finish (PatternTimeout) or
+    """The check entry of NAME when matching its PATTERN could not finish (PatternTimeout, or
+    PatternTooCostly for memory) or
     could not be bounded (PatternUnavailable); DATA is what the peer sent."""
     return check(name, 'error', expected=pattern.pattern, actual=excerpt(data, 120, secrets),
                  message='%s; received: %s' % (exc, safe_excerpt(data, 120, secrets)))

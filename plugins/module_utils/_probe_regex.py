@@ -23,11 +23,25 @@ import time
 MATCH_INPUT_CAP = 1048576   # characters of received text a pattern is matched against at most
 MATCH_LIMIT = 1.0           # seconds one match may take at most (less when the probe has less left)
 MATCH_FLOOR = 0.1           # seconds a match is given even when its probe's deadline is closer
+MATCH_MEMORY = 134217728    # bytes of address space the helper may use (re keeps state per character for
+                            # groups inside a repetition: ((a)|b)*c takes about 200 MB over 1 MiB)
+START_LIMIT = 5.0           # seconds the helper may take to start (not charged to any pattern)
 
+# The helper says R when it is ready, then answers each request with 1 (found), 0 (not found),
+# M (out of memory) or E (any other failure).
 _HELPER = r"""
 import json, re, sys
+try:
+    import resource
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+except (ImportError, ValueError, OSError):
+    pass  # not Linux, or a lower limit already holds
 cache = {}
 read, write = sys.stdin.buffer.readline, sys.stdout.buffer
+write.write(b'R\n')
+write.flush()
 while True:
     line = read()
     if not line:
@@ -37,9 +51,12 @@ while True:
         key = (request['p'], request['f'])
         if key not in cache:
             cache[key] = re.compile(request['p'], request['f'])
-        write.write(b'1\n' if cache[key].search(request['t']) is not None else b'0\n')
+        answer = b'1\n' if cache[key].search(request['t']) is not None else b'0\n'
+    except MemoryError:
+        answer = b'M\n'
     except Exception:
-        write.write(b'E\n')
+        answer = b'E\n'
+    write.write(answer)
     write.flush()
 """
 
@@ -59,27 +76,56 @@ class PatternTimeout(Exception):
                 % (self.pattern, self.size, self.limit))
 
 
+class PatternTooCostly(PatternTimeout):
+    """Matching PATTERN against SIZE characters needed more than LIMIT bytes of memory."""
+
+    def __str__(self):
+        return ('matching /%s/ against the %d characters received needed more than %d MiB of memory: the pattern is too costly '
+                '(groups inside a repetition keep state for each character), not the service'
+                % (self.pattern, self.size, self.limit // 1048576))
+
+
 class PatternUnavailable(Exception):
     """The helper process that bounds matching time could not run."""
 
 
 class Matcher(object):
-    """One helper process, one match at a time; a pattern that timed out once is not tried again."""
+    """One helper process, one match at a time; a pattern that timed out (or ran out of memory) once is
+    not tried again, nor is a helper that could not start."""
 
-    def __init__(self, argv=None):
-        self.argv = argv or [sys.executable, '-I', '-S', '-c', _HELPER]
+    def __init__(self, argv=None, start_limit=START_LIMIT):
+        self.argv = argv or [sys.executable, '-I', '-S', '-c', _HELPER, str(MATCH_MEMORY)]
+        self.start_limit = start_limit
         self.proc = None
         self.lock = threading.Lock()
         self.slow = {}
+        self.broken = None  # why the helper could not start: not tried again in this run
 
     def _start(self):
+        if self.broken is not None:
+            raise PatternUnavailable(self.broken)
         if not self.argv[0]:
-            raise PatternUnavailable('no Python interpreter path (sys.executable) to run the matching helper')
+            self.broken = 'no Python interpreter path (sys.executable) to run the matching helper'
+            raise PatternUnavailable(self.broken)
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          close_fds=True)
         except OSError as exc:
-            raise PatternUnavailable('cannot start the matching helper %s: %s' % (self.argv[0], exc))
+            self.broken = 'cannot start the matching helper %s: %s' % (self.argv[0], exc)
+            raise PatternUnavailable(self.broken)
+        # its start-up is waited for on its own bound, never charged to the first pattern matched
+        try:
+            ready = self._answer(time.monotonic() + self.start_limit)
+        except OSError:
+            ready = b''
+        if ready != b'R':
+            self._kill()
+            if ready is None:
+                why = 'did not start within %g s' % self.start_limit
+            else:
+                why = 'exited as it started' if not ready else 'answered %r as it started' % ready
+            self.broken = 'the matching helper %s %s' % (self.argv[0], why)
+            raise PatternUnavailable(self.broken)
 
     def _kill(self):
         proc, self.proc = self.proc, None
@@ -106,7 +152,8 @@ class Matcher(object):
         key = (pattern.pattern, pattern.flags)
         with self.lock:
             if key in self.slow:
-                raise PatternTimeout(pattern.pattern, len(text), self.slow[key])
+                kind, bound = self.slow[key]
+                raise kind(pattern.pattern, len(text), bound)
             if self.proc is None or self.proc.poll() is not None:
                 self._kill()
                 self._start()
@@ -120,8 +167,12 @@ class Matcher(object):
                 raise PatternUnavailable('the matching helper failed: %s' % exc)
             if answer is None:
                 self._kill()
-                self.slow[key] = limit
+                self.slow[key] = (PatternTimeout, limit)
                 raise PatternTimeout(pattern.pattern, len(text), limit)
+            if answer == b'M':
+                self._kill()  # its memory back to the host at once
+                self.slow[key] = (PatternTooCostly, MATCH_MEMORY)
+                raise PatternTooCostly(pattern.pattern, len(text), MATCH_MEMORY)
             if answer not in (b'0', b'1'):
                 self._kill()
                 raise PatternUnavailable('the matching helper answered %r' % answer)

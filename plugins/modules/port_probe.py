@@ -71,8 +71,10 @@ notes:
     host can see some of them as C(open_filtered)."
   - "Regular expressions (O(targets[].expect), O(targets[].http.body)) are matched against at most 1 MiB of
     what came back, each match within 1 s (less when the probe has less time left), in a helper process of
-    this host's Python that is killed at the limit; a pattern that does not finish in time is an C(error)
-    entry that blames the pattern, not the service."
+    this host's Python that is killed at the limit and may use 128 MiB of memory; a pattern that does not
+    finish in time or needs more memory is an C(error) entry that blames the pattern, not the service. A
+    helper that cannot start (within 5 s, not charged to any pattern) makes these checks C(error) entries
+    naming the interpreter."
   - "Secrets sent (O(targets[].http.headers) values, O(targets[].http.password)) are masked as C(********)
     in everything returned, in every form a service could send back (base64 of C(user:password), bearer
     tokens, cookie values; each also JSON-escaped, HTML-escaped and percent-encoded), and registered with

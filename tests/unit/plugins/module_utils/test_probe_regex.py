@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 
 import pytest
@@ -16,7 +18,9 @@ import pytest
 from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import (
     MATCHER,
     Matcher,
+    _HELPER,
     PatternTimeout,
+    PatternTooCostly,
     PatternUnavailable,
     match_limit,
 )
@@ -99,6 +103,56 @@ def test_the_helper_is_replaced_after_a_timeout():
 def test_no_helper_is_unavailable_not_unbounded():
     with pytest.raises(PatternUnavailable, match='cannot start the matching helper /nonexistent/python'):
         Matcher(['/nonexistent/python', '-c', 'pass']).search(re.compile('a'), 'a', 1.0)
+
+
+def test_the_helper_start_is_not_charged_to_the_pattern():
+    # a host where starting Python takes 0.3 s (loaded, slow disk): a trivial pattern with 0.1 s left
+    # is matched, not blamed for the interpreter's start-up
+    matcher = Matcher([sys.executable, '-c', 'import time; time.sleep(0.3)\n' + _HELPER, '134217728'])
+    try:
+        assert matcher.search(re.compile('a'), 'a', 0.1) is True
+    finally:
+        matcher._kill()
+
+
+def test_a_helper_that_never_starts_is_unavailable_within_its_bound_and_not_tried_again():
+    matcher = Matcher([sys.executable, '-c', 'import time; time.sleep(60)'], start_limit=0.5)
+    began = time.monotonic()
+    with pytest.raises(PatternUnavailable) as first:
+        matcher.search(re.compile('a'), 'a', 0.1)
+    assert str(first.value) == 'the matching helper %s did not start within 0.5 s' % sys.executable
+    assert matcher.proc is None  # killed and reaped
+    with pytest.raises(PatternUnavailable) as second:
+        matcher.search(re.compile('b'), 'b', 0.1)
+    assert str(second.value) == str(first.value)
+    assert time.monotonic() - began < 1.5
+
+
+def test_a_helper_that_exits_at_start_is_unavailable():
+    with pytest.raises(PatternUnavailable) as info:
+        Matcher([sys.executable, '-c', 'raise SystemExit(3)']).search(re.compile('a'), 'a', 1.0)
+    assert str(info.value) == 'the matching helper %s exited as it started' % sys.executable
+
+
+def test_a_pattern_that_needs_too_much_memory_is_blamed():
+    # groups inside a repetition keep state per character: about 200 MB over 1 MiB of 'a'
+    matcher = Matcher()
+    pid = None
+    try:
+        with pytest.raises(PatternTooCostly) as info:
+            matcher.search(re.compile('^((a)|b)*c'), 'a' * 1048576, 5.0)
+        assert str(info.value) == ('matching /^((a)|b)*c/ against the 1048576 characters received needed more than 128 MiB of '
+                                   'memory: the pattern is too costly (groups inside a repetition keep state for each '
+                                   'character), not the service')
+        assert matcher.proc is None
+        # not tried again; other patterns still match in a new helper
+        with pytest.raises(PatternTooCostly):
+            matcher.search(re.compile('^((a)|b)*c'), 'ab', 5.0)
+        assert matcher.search(re.compile('^a+$'), 'a' * 1048576, 5.0) is True
+        pid = matcher.proc.pid
+    finally:
+        matcher._kill()
+    assert not os.path.exists('/proc/%d' % pid)  # reaped, no zombie left
 
 
 @pytest.mark.parametrize('remaining, limit', [(None, 1.0), (5.0, 1.0), (0.4, 0.4), (0.0, 0.1)])
