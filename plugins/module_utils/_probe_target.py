@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 
@@ -58,6 +59,13 @@ def _merged(defaults, value, required=()):
     return merged
 
 
+def finite_seconds(value, what):
+    """VALUE (seconds, a float) unless it is infinite or not a number: a wait without a bound."""
+    if math.isinf(value) or math.isnan(value):
+        raise ProbeConfigError('%s must be a finite number of seconds, not %r' % (what, value))
+    return value
+
+
 def is_ip_literal(host):
     try:
         ipaddress.ip_address(host.split('%', 1)[0])
@@ -88,7 +96,7 @@ class Target(object):
         self.name = opts['name']
         self.proto = opts['proto']
         self.family = opts['family']
-        self.timeout = float(opts['timeout'])
+        self.timeout = finite_seconds(float(opts['timeout']), '%s: timeout' % self.label)
         self.max_ms = opts['max_ms']
         if self.proto not in ('tcp', 'udp'):
             raise ProbeConfigError('%s: proto must be tcp or udp' % self.label)
@@ -270,7 +278,7 @@ def normalize_load(raw, targets, port_range=None):
         raise ProbeConfigError('load: %s must be a TCP target (plain connects, tls or http), not udp or ssh' % targets[0].label)
     if opts['requests'] < 1 or opts['concurrency'] < 1:
         raise ProbeConfigError('load: requests and concurrency must be at least 1')
-    if opts['deadline'] <= 0:
+    if finite_seconds(float(opts['deadline']), 'load: deadline') <= 0:
         raise ProbeConfigError('load: deadline must be greater than 0')
     for key, cap in (('requests', 'max_requests'), ('concurrency', 'max_concurrency')):
         if opts[key] > opts[cap]:
@@ -292,6 +300,6 @@ def normalize_wait(raw):
         opts = _merged(WAIT_DEFAULTS, raw)
     except KeyError as exc:
         raise ProbeConfigError('wait: unknown option %s' % exc)
-    if opts['timeout'] <= 0 or opts['interval'] < 0:
+    if finite_seconds(float(opts['timeout']), 'wait: timeout') <= 0 or finite_seconds(float(opts['interval']), 'wait: interval') < 0:
         raise ProbeConfigError('wait: timeout must be greater than 0 and interval not negative')
     return opts

@@ -119,6 +119,9 @@ def test_unresolvable_target_skips_the_load():
      "load: 20000 requests would take 20000 local ports, over half (14116) of this host's ephemeral port range 32768-60999; "
      "run fewer requests"),
     ({'requests': 10, 'deadline': 0}, 'load: deadline must be greater than 0'),
+    # a deadline that never comes (YAML .inf / .nan) is no deadline
+    ({'requests': 10, 'deadline': float('inf')}, 'load: deadline must be a finite number of seconds, not inf'),
+    ({'requests': 10, 'deadline': float('nan')}, 'load: deadline must be a finite number of seconds, not nan'),
 ])
 def test_load_caps_refuse_before_anything_is_sent(load, message, monkeypatch):
     monkeypatch.setattr(_probe_target, 'ephemeral_ports', lambda: (32768, 60999))

@@ -58,6 +58,8 @@ def test_defaults_and_derived_values():
     ({'host': 'h', 'port': 0}, 'targets[0] (h:0/tcp): port must be an integer from 1 to 65535'),
     ({'host': 'h', 'port': 70000}, 'targets[0] (h:70000/tcp): port must be an integer from 1 to 65535'),
     ({'host': 'h', 'port': 1, 'timeout': 0}, 'targets[0] (h:1/tcp): timeout must be greater than 0'),
+    ({'host': 'h', 'port': 1, 'timeout': float('inf')}, 'targets[0] (h:1/tcp): timeout must be a finite number of seconds, not inf'),
+    ({'host': 'h', 'port': 1, 'timeout': float('nan')}, 'targets[0] (h:1/tcp): timeout must be a finite number of seconds, not nan'),
     ({'host': 'h', 'port': 1, 'colour': 'red'}, "targets[0]: unknown option 'colour'"),
     ({'host': 'h', 'port': 1, 'expect': '('}, 'targets[0] (h:1/tcp): expect is not a valid regular expression: '),
     ({'host': 'h', 'port': 1, 'send': 'a', 'send_hex': '00'}, 'send and send_hex are mutually exclusive'),
@@ -94,3 +96,14 @@ def test_load_and_wait_options():
         normalize_load({}, normalize_targets([{'host': 'h', 'port': 1, 'proto': 'udp'}]))
     with pytest.raises(ProbeConfigError, match='at least one target'):
         normalize_targets([])
+
+
+@pytest.mark.parametrize('wait, message', [
+    ({'timeout': float('inf')}, 'wait: timeout must be a finite number of seconds, not inf'),
+    ({'timeout': 5, 'interval': float('nan')}, 'wait: interval must be a finite number of seconds, not nan'),
+    ({'timeout': 0}, 'wait: timeout must be greater than 0 and interval not negative'),
+])
+def test_a_wait_without_bound_is_refused(wait, message):
+    with pytest.raises(ProbeConfigError) as caught:
+        normalize_wait(wait)
+    assert str(caught.value) == message
