@@ -49,6 +49,11 @@ def secret_forms(http):
         if not value:
             continue
         forms.update(_variants(value))
+        # what went on the wire (header lines are sent as Latin-1, other characters as '?'), read
+        # back as Latin-1 (an echo that decodes it so) or as UTF-8 (how received bytes are decoded)
+        wire = value.encode('latin-1', 'replace')
+        forms.update(_variants(wire.decode('latin-1')))
+        forms.add(wire.decode('utf-8', 'replace'))
         for part in _SPLIT.split(value):
             if len(part) >= MIN_PART:
                 forms.update(_variants(part))

@@ -171,6 +171,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif self.path == '/echo/html':  # a phpinfo()-like page: each value HTML-escaped
                 self._send(200, ''.join('<dt>%s<dd>%s' % (name, html.escape(value))
                                         for name, value in self.headers.items()).encode(), 'text/html')
+            elif self.path == '/echo/raw':  # the header bytes back as they came (Latin-1)
+                self._send(200, ''.join('%s: %s\r\n' % item for item in self.headers.items()).encode('latin-1'), 'text/plain')
             elif self.path == '/echo/url':  # a redirect target or log line: each value percent-encoded
                 self._send(200, '&'.join('%s=%s' % (name, urllib.parse.quote(value, safe=''))
                                          for name, value in self.headers.items()).encode(), 'text/plain')

@@ -242,6 +242,16 @@ def test_an_echo_percent_encoded_returns_no_secret(web):
     assert 'SECRET' not in shown and urllib.parse.quote(token, safe='')[:8] not in shown
 
 
+@pytest.mark.parametrize('path', ['/echo', '/echo/raw'])
+def test_an_echo_of_a_header_value_outside_latin1_returns_no_secret(web, path):
+    # header lines go out as Latin-1 ('?' for what it lacks): the echo is neither the value given
+    # nor its UTF-8 (/echo: the service decoded the line as Latin-1; /echo/raw: the bytes back as sent)
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'http': {'path': path, 'headers': {'X-Api-Key': 't\u00f6k\u20acn-SECRET-7'}}})
+    shown = result['http']['body_excerpt']
+    assert 'X-Api-Key: ********\r\n' in shown
+    assert 'SECRET' not in shown
+
+
 def test_an_echoing_service_deferred_to_the_controller_returns_no_secret(web, monkeypatch):
     monkeypatch.setattr(_probe_http, 'HAS_JMESPATH', False)
     monkeypatch.setattr(_probe_http, 'jmespath', None)
