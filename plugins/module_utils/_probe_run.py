@@ -70,10 +70,10 @@ def run(params, resolver=None):
     result['ok'] = all(probe['ok'] for probe in probes) and (load is None or result['load']['ok'])
     result['elapsed_ms'] = ms(time.monotonic() - began)
     # The last guard before the result leaves this host: every form of every secret sent, anywhere.
-    return scrub_data(result, secret_forms(targets))
+    return scrub_data(result, sent_secrets(targets))
 
 
-def secret_forms(targets):
+def sent_secrets(targets):
     """Every form of the secrets the targets send (normalised targets), longest first."""
     forms = set(form for target in targets for form in target.secrets)
     return sorted(forms, key=lambda form: (-len(form), form))
@@ -81,4 +81,4 @@ def secret_forms(targets):
 
 def secrets_of(params):
     """The secret forms of the module's parameters, for Ansible's no-log masking."""
-    return secret_forms(normalize_targets(params.get('targets')))
+    return sent_secrets(normalize_targets(params.get('targets')))
