@@ -44,7 +44,8 @@ SPEC = {"hosts": [
           "require_headers": {"Authorization": "Basic " + BASIC_TOKEN, "X-Api-Token": TOKEN, "Cookie": COOKIE}},
          {"name": "meta", "listen": ["tcp:0.0.0.0:8090"], "behavior": "http", "body": "instance credentials"}],
      "vars": {"portproof_services": [
-         {"name": "api", "port": 8080, "process": "api", "allow_from": ["app"],
+         # the controller probes too: its port_probe runs through the action plugin on the controller
+         {"name": "api", "port": 8080, "process": "api", "allow_from": ["app", "controller"],
           "check": {"http": {"path": "/echo", "status": 200, "body": "(?i)x-api-token",
                              # given here, User-Agent and Accept are not sent before the credentials: the
                              # echoed Authorization line falls within the 120 characters of `actual`
@@ -84,11 +85,13 @@ def run(lab, tmp_path_factory):
 
 def test_the_echoing_service_got_the_secrets_and_its_answer_is_checked(run):
     assert run["proc"].returncode == 0, run["proc"].stdout[-5000:]
-    (response,) = [r for r in results(run) if (r["host"], r["service"], r["check"]) == ("web1", "api", "response")]
-    # 200 only when the token, the cookie and the basic-auth header all arrived; the body is the request head
-    assert response["status"] == "pass"
-    assert response["actual"].startswith("http_status: 200; http_body: GET /echo HTTP/1.1\r\nHost: ")
-    assert "\r\nAuthorization: ********\r\n" in response["actual"]
+    responses = dict((r["source"], r) for r in results(run) if (r["host"], r["service"], r["check"]) == ("web1", "api", "response"))
+    assert sorted(responses) == ["app1", "controller"]
+    for response in responses.values():
+        # 200 only when the token, the cookie and the basic-auth header all arrived; the body is the request head
+        assert response["status"] == "pass"
+        assert response["actual"].startswith("http_status: 200; http_body: GET /echo HTTP/1.1\r\nHost: ")
+        assert "\r\nAuthorization: ********\r\n" in response["actual"]
     # the echo came back and was masked: the 256 characters of body_excerpt that -vvv prints reach the secrets
     stdout = (run["dir"] / "stdout.txt").read_text()
     for line in ("Authorization: ********", "X-Api-Token: ********", "Cookie: ********"):
