@@ -23,8 +23,8 @@ import time
 MATCH_INPUT_CAP = 1048576   # characters of received text a pattern is matched against at most
 MATCH_LIMIT = 1.0           # seconds one match may take at most (less when the probe has less left)
 MATCH_FLOOR = 0.1           # seconds a match is given even when its probe's deadline is closer
-MATCH_MEMORY = 134217728    # bytes of address space the helper may use (re keeps state per character for
-                            # groups inside a repetition: ((a)|b)*c takes about 200 MB over 1 MiB)
+# re keeps state per character for groups inside a repetition: ((a)|b)*c takes about 200 MB over 1 MiB
+MATCH_MEMORY = 134217728    # bytes of address space the helper may use
 START_LIMIT = 5.0           # seconds the helper may take to start (not charged to any pattern)
 
 # The helper says R when it is ready, then answers each request with 1 (found), 0 (not found),
