@@ -116,3 +116,14 @@ def test_odd_ipv4_literals_are_refused_after_resolution(literal, address):
     infos = socket.getaddrinfo(literal, None, socket.AF_INET, socket.SOCK_STREAM)
     assert infos[0][4][0] == address
     assert outside_fleet(infos[0][4][0]) == METADATA_V4
+
+
+@needs_unshare
+def test_a_nat64_literal_of_a_link_local_address_is_refused_before_any_packet():
+    # in a namespace with no route: the old code tried to connect (unreachable); now nothing is sent
+    result = run_isolated({'targets': [{'host': '64:ff9b::a9fe:4d07', 'port': 80, 'http': {'path': '/'}, 'timeout': 2}]})
+    (probe,) = result['probes']
+    assert (probe['state'], probe['connected']) == ('error', False)
+    assert probe['reason'] == ('refused to probe 64:ff9b::a9fe:4d07: it is a link-local address (169.254.0.0/16), reached through '
+                               'NAT64 (64:ff9b::/96) at 169.254.77.7, outside the fleet; set allow_link_local: true on port_probe '
+                               '(role variable portproof_probe_allow_link_local) to probe it')
