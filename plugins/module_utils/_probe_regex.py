@@ -101,6 +101,17 @@ class Matcher(object):
         self.slow = {}
         self.broken = None  # why the helper could not start: not tried again in this run
 
+    def prepare(self):
+        """Start the helper now, before any probe is timed: a start during the probes (a Python
+        start-up, 0.1 s to 0.3 s) would hold the probing loop and add to every probe in flight. A
+        helper that cannot start is remembered and reported by each search()."""
+        with self.lock:
+            if self.proc is None and self.broken is None:
+                try:
+                    self._start()
+                except PatternUnavailable:
+                    pass  # self.broken says why; every regular expression check reports it
+
     def _start(self):
         if self.broken is not None:
             raise PatternUnavailable(self.broken)

@@ -14,6 +14,7 @@ import time
 from ansible_collections.portproof.validate.plugins.module_utils._probe import run_probes
 from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import ms
 from ansible_collections.portproof.validate.plugins.module_utils._probe_load import run_load
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import MATCHER
 from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub_data
 from ansible_collections.portproof.validate.plugins.module_utils._probe_target import (
     normalize_load,
@@ -55,6 +56,8 @@ def run(params, resolver=None):
     load = normalize_load(params['load'], targets) if params.get('load') is not None else None
     wait = normalize_wait(params['wait']) if params.get('wait') is not None else None
     allow = bool(params.get('allow_link_local'))
+    if any(target.expect is not None or (target.http is not None and target.http['body'] is not None) for target in targets):
+        MATCHER.prepare()  # before the clock starts: its start-up is no probe's latency
     began = time.monotonic()
     wait_info = None
     if wait is not None:

@@ -115,6 +115,30 @@ def test_the_helper_start_is_not_charged_to_the_pattern():
         matcher._kill()
 
 
+def test_the_helper_start_adds_to_no_probe_latency(monkeypatch):
+    # a host where starting Python takes 0.3 s: a service that answers in 50 ms is measured so,
+    # not held behind the helper's start-up while another probe's banner waits to be matched
+    MATCHER._kill()
+    monkeypatch.setattr(MATCHER, 'argv', [sys.executable, '-c', 'import time; time.sleep(0.3)\n' + _HELPER, '134217728'])
+
+    def late(conn):
+        time.sleep(0.05)
+        conn.sendall(b'ready\r\n')
+        time.sleep(0.5)
+
+    first, second = servers.TcpServer(servers.banner(b'hello\r\n')), servers.TcpServer(late)
+    try:
+        result = run({'targets': [{'host': '127.0.0.1', 'port': first.port, 'expect': 'hello'},
+                                  {'host': '127.0.0.1', 'port': second.port, 'expect': 'ready', 'max_ms': 250}]})
+    finally:
+        first.close()
+        second.close()
+        MATCHER._kill()
+    late_probe = result['probes'][1]
+    assert [(entry['name'], entry['status']) for entry in late_probe['response']] == [('expect', 'pass'), ('max_ms', 'pass')]
+    assert 50 <= late_probe['total_ms'] < 250
+
+
 def test_a_helper_that_never_starts_is_unavailable_within_its_bound_and_not_tried_again():
     matcher = Matcher([sys.executable, '-c', 'import time; time.sleep(60)'], start_limit=0.5)
     began = time.monotonic()
