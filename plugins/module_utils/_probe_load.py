@@ -99,8 +99,8 @@ def run_load(target, opts, probe):
             with lock:
                 in_flight.discard(session)
                 if stop.is_set() and not result['ok']:
-                    cut[0] += 1  # ended by the run's deadline: not the service's failure
-                elif result['ok']:
+                    continue  # ended by the run's deadline, not the service's failure: counted as cut short
+                if result['ok']:
                     latencies.append(result['total_ms'])
                 else:
                     kind = _error_kind(result)
@@ -109,7 +109,6 @@ def run_load(target, opts, probe):
                         samples.append('%s: %s' % (kind, result['reason'] or next(
                             (entry['message'] for entry in result['response'] if entry['name'] == kind), '')))
 
-    cut = [0]
     began = time.monotonic()
     deadline = began + opts['deadline']
     threads = []
