@@ -32,6 +32,7 @@ def expect_step(session, buf, closed):
     """After receiving into BUF: True when the ``expect`` check is recorded (the regex matched, the
     peer closed, the cap is reached, or matching itself was too slow), False to receive more."""
     target = session.target
+    session.received = buf  # shown if the deadline comes first
     try:
         matched = regex_search(target.expect, buf, match_limit(session.remaining()))
     except (PatternTimeout, PatternUnavailable) as exc:

@@ -88,6 +88,26 @@ def test_hanging_service_without_response_check_is_open(hang):
     assert result['total_ms'] < 1500  # done at the connect, not at the 3 s deadline
 
 
+def test_a_wrong_answer_on_a_connection_kept_open_is_shown():
+    # a Redis that wants a password answers PING with an error and keeps the connection: the
+    # deadline ends the probe, and the answer that did not match is in the verdict
+    def noauth(conn):
+        conn.recv(100)
+        conn.sendall(b'-NOAUTH Authentication required.\r\n')
+        time.sleep(3)
+
+    server = servers.TcpServer(noauth)
+    try:
+        (result,) = probe({'host': '127.0.0.1', 'port': server.port, 'send': 'PING\r\n', 'expect': r'^\+PONG', 'timeout': 1})
+    finally:
+        server.close()
+    assert (result['state'], result['reason']) == ('timeout', 'connected, but the response did not complete within 1 s')
+    assert checks(result)['expect'] == {
+        'name': 'expect', 'status': 'fail', 'expected': r'^\+PONG', 'actual': '-NOAUTH Authentication required.\r\n',
+        'message': "no match for /^\\+PONG/ in the 34 bytes received within 1 s: '-NOAUTH Authentication required.\\r\\n'"}
+    assert result['reply'] == {'bytes': 34, 'excerpt': '-NOAUTH Authentication required.\r\n'}
+
+
 def test_banner_match_and_mismatch():
     server = servers.TcpServer(servers.banner(b'220 mail.example.test ESMTP ready\r\n'))
     try:
