@@ -28,15 +28,18 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_checks i
     classify_oserror,
     describe_errno,
     excerpt,
+    pattern_problem,
     regex_search,
+    safe_excerpt,
 )
+from ansible_collections.portproof.validate.plugins.module_utils._probe_guard import outside_fleet, refusal
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
 from ansible_collections.portproof.validate.plugins.module_utils._probe_resolve import Resolver, system_resolver
 from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
 from ansible_collections.portproof.validate.plugins.module_utils._probe_stream import (
     RECEIVE_CAP,
     exchange,
-    expect_done,
-    record_expect,
+    expect_step,
     record_sent,
 )
 
@@ -78,8 +81,9 @@ def descriptor_budget(wanted, workers):
 
 class Engine(object):
 
-    def __init__(self, sessions, resolver=None, max_workers=MAX_WORKERS, max_in_flight=None):
+    def __init__(self, sessions, resolver=None, max_workers=MAX_WORKERS, max_in_flight=None, allow_link_local=False):
         self.sessions = sessions
+        self.allow_link_local = allow_link_local
         self.pending = collections.deque(sessions)
         self.active = set()
         self.socks = {}
@@ -224,6 +228,11 @@ class Engine(object):
         family, socktype, proto, canon, sockaddr = infos[0]
         session.addresses = addresses
         session.addrinfo = (family, socktype, proto, canon, (sockaddr[0], session.target.port) + tuple(sockaddr[2:]))
+        what = None if self.allow_link_local else outside_fleet(sockaddr[0])
+        if what is not None:
+            session.blocked = True
+            self._end(session, 'error', refusal(session.target.host, sockaddr[0], what))
+            return
         self._connect(session)
 
     # -- sockets ---------------------------------------------------------------------------------
@@ -327,8 +336,7 @@ class Engine(object):
             self._end(session, 'open')
             return
         state[1] += chunk
-        if expect_done(target, state[1], not chunk):
-            record_expect(session, state[1], not chunk)
+        if expect_step(session, state[1], not chunk):
             self._end(session, 'open')
 
     def _udp_receive(self, session, sock):
@@ -346,9 +354,15 @@ class Engine(object):
             if target.expect is None:
                 session.record('reply', 'pass', actual=excerpt(data, 120), message='received a %d bytes reply' % len(data))
             else:
-                ok = regex_search(target.expect, data)
-                session.record('reply', 'pass' if ok else 'fail', expected=target.expect.pattern, actual=excerpt(data, 120),
-                               message='the %d bytes reply %s /%s/' % (len(data), 'matches' if ok else 'does not match', target.expect.pattern))
+                try:
+                    ok = regex_search(target.expect, data, match_limit(session.remaining()))
+                except (PatternTimeout, PatternUnavailable) as exc:
+                    session.record(**pattern_problem('reply', exc, target.expect, data))
+                else:
+                    session.record('reply', 'pass' if ok else 'fail', expected=target.expect.pattern, actual=excerpt(data, 120),
+                                   message='the %d bytes reply %s /%s/%s' % (
+                                       len(data), 'matches' if ok else 'does not match', target.expect.pattern,
+                                       '' if ok else ': %s' % safe_excerpt(data)))
         self._end(session, 'open')
 
     def _work(self, session, sock):
@@ -387,11 +401,11 @@ class Engine(object):
             sock.close()
 
 
-def run_probes(targets, resolver=None, limits=None):
+def run_probes(targets, resolver=None, limits=None, allow_link_local=False):
     """Probe all targets at once; returns their sessions in target order. ``limits`` optionally
     caps each target's timeout (used by wait so that no attempt outlives its deadline)."""
     sessions = [Session(target) for target in targets]
     if limits is not None:
         for session, limit in zip(sessions, limits):
             session.limit = min(session.limit, limit)
-    return Engine(sessions, resolver=resolver).run()
+    return Engine(sessions, resolver=resolver, allow_link_local=allow_link_local).run()

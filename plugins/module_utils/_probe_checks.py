@@ -12,6 +12,10 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import MATCH_LIMIT, MATCHER
+from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub, scrub_tail
 
 STATES = ('open', 'refused', 'timeout', 'unreachable', 'dns_error', 'open_filtered', 'error')
 CHECK_STATUSES = ('pass', 'fail', 'error', 'unavailable', 'skip')
@@ -68,17 +72,45 @@ def ms(seconds):
     return round(seconds * 1000.0, 3)
 
 
-def excerpt(data, limit=256):
-    """Printable text of received bytes for evidence, capped at ``limit`` characters."""
-    text = data.decode('utf-8', 'replace')
+def excerpt(data, limit=256, secrets=()):
+    """Text of received bytes for evidence, capped at ``limit`` characters, with every form of a
+    secret the probe sent (``secrets``, see _probe_secrets) masked before it is cut, and a secret
+    cut short at the end of what was received masked too."""
+    text = data.decode('utf-8', 'replace') if isinstance(data, bytes) else data
+    if secrets:
+        text = scrub(text, secrets)
     if len(text) > limit:
         return text[:limit] + '...'
+    if secrets:
+        text = scrub_tail(text, secrets)
     return text
 
 
-def regex_search(pattern, data):
-    """Search a compiled text regex in received bytes (decoded as UTF-8, bad bytes replaced)."""
-    return pattern.search(data.decode('utf-8', 'replace')) is not None
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')
+
+
+def escape_controls(text):
+    """TEXT with C0 and C1 control characters (and DEL) written as Python escapes (\\r, \\x1b)."""
+    return _CONTROL.sub(lambda match: match.group(0).encode('unicode_escape').decode('ascii'), text)
+
+
+def safe_excerpt(data, limit=120, secrets=()):
+    """A bounded excerpt of what a peer sent, for a message: secrets masked, controls escaped, quoted."""
+    return "'%s'" % escape_controls(excerpt(data, limit, secrets))
+
+
+def regex_search(pattern, data, limit=MATCH_LIMIT):
+    """Search a compiled text regex in received bytes (decoded as UTF-8, bad bytes replaced), in
+    bounded time: raises PatternTimeout past LIMIT seconds (see _probe_regex)."""
+    return MATCHER.search(pattern, data.decode('utf-8', 'replace'), limit)
+
+
+def pattern_problem(name, exc, pattern, data, secrets=()):
+    """The check entry of NAME when matching its PATTERN could not finish (PatternTimeout, or
+    PatternTooCostly for memory) or
+    could not be bounded (PatternUnavailable); DATA is what the peer sent."""
+    return check(name, 'error', expected=pattern.pattern, actual=excerpt(data, 120, secrets),
+                 message='%s; received: %s' % (exc, safe_excerpt(data, 120, secrets)))
 
 
 def percentile(values, pct):

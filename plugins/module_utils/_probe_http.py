@@ -15,7 +15,14 @@ import base64
 import http.client
 import json
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import check, excerpt, regex_search
+from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+    check,
+    excerpt,
+    pattern_problem,
+    regex_search,
+    safe_excerpt,
+)
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
 
 try:
     import jmespath
@@ -27,6 +34,8 @@ except ImportError:
 USER_AGENT = 'portproof.validate-port_probe/0.1'
 DEFERRED_JSON_CAP = 65536  # bytes of JSON body returned for evaluation on the controller
 _EVIDENCE_HEADERS = ('content-type', 'content-length', 'location', 'server')
+# evaluated_on values in words: 'target' is the host that probed (the controller itself when it probed)
+WHERE_TEXT = {'target': 'probing host', 'controller': 'controller'}
 
 
 def build_request(target):
@@ -81,19 +90,25 @@ def http_session(session, stream):
     evidence = {
         'method': opts['method'], 'path': opts['path'], 'status': response.status, 'reason': response.reason,
         'version': 'HTTP/1.1' if response.version == 11 else 'HTTP/1.0', 'headers': headers,
-        'body_bytes': len(body), 'body_truncated': truncated, 'body_excerpt': excerpt(body),
+        'body_bytes': len(body), 'body_truncated': truncated, 'body_excerpt': excerpt(body, secrets=target.secrets),
     }
     session.evidence['http'] = evidence
     ok = response.status in opts['status']
     session.record('http_status', 'pass' if ok else 'fail', expected=opts['status'], actual=response.status,
                    message='%s %s answered %d %s' % (opts['method'], opts['path'], response.status, response.reason))
     if opts['body'] is not None:
-        ok = regex_search(opts['body'], body)
-        session.record('http_body', 'pass' if ok else 'fail', expected=opts['body'].pattern, actual=excerpt(body, 120),
-                       message='body %s /%s/%s' % ('matches' if ok else 'does not match', opts['body'].pattern,
-                                                   ' (read %d bytes, truncated)' % len(body) if truncated else ''))
+        try:
+            ok = regex_search(opts['body'], body, match_limit(session.remaining()))
+        except (PatternTimeout, PatternUnavailable) as exc:
+            session.record(**pattern_problem('http_body', exc, opts['body'], body, target.secrets))
+            ok = None
+    if opts['body'] is not None and ok is not None:
+        session.record('http_body', 'pass' if ok else 'fail', expected=opts['body'].pattern, actual=excerpt(body, 120, target.secrets),
+                       message='body %s /%s/%s%s' % ('matches' if ok else 'does not match', opts['body'].pattern,
+                                                     ' (read %d bytes, truncated)' % len(body) if truncated else '',
+                                                     '' if ok else ': %s' % safe_excerpt(body, 120, target.secrets)))
     if opts['json_query'] is not None:
-        entry, document = json_check(opts['json_query'], body, truncated)
+        entry, document = json_check(opts['json_query'], body, truncated, target.secrets)
         if entry.get('evaluated_on') == 'controller':
             evidence['json'] = document
         session.record(**entry)
@@ -122,31 +137,30 @@ def jmespath_truthy(value):
     return True
 
 
-def evaluate_json_query(expression, document, search, where):
+def evaluate_json_query(expression, document, search, where, secrets=()):
     """The http_json check entry for ``search(expression, document)``; passes when truthy."""
     try:
         value = search(expression, document)
     except Exception as exc:  # pylint: disable=broad-except
         # jmespath raises its own ParseError/JMESPathError family; it is the user's expression.
         return check('http_json', 'error', expected=expression, message='JMESPath expression failed: %s' % exc, evaluated_on=where)
-    shown = json.dumps(value, sort_keys=True, default=str)
-    if len(shown) > 200:
-        shown = shown[:200] + '...'
+    shown = excerpt(json.dumps(value, sort_keys=True, default=str), 200, secrets)
     ok = jmespath_truthy(value)
     return check('http_json', 'pass' if ok else 'fail', expected=expression, actual=shown,
-                 message='expression is %s (evaluated on the %s)' % ('true' if ok else 'false', where), evaluated_on=where)
+                 message='expression is %s (evaluated on the %s)' % ('true' if ok else 'false', WHERE_TEXT[where]), evaluated_on=where)
 
 
-def json_check(expression, body, truncated):
+def json_check(expression, body, truncated, secrets=()):
     """(check entry fields, document to return or None) for the json_query of a body."""
     if truncated:
         return check('http_json', 'error', expected=expression, message='body exceeds http.max_body, not parsed as JSON'), None
     try:
         document = json.loads(body.decode('utf-8'))
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the interpreter's stack
-        return check('http_json', 'fail', expected=expression, actual=excerpt(body, 120), message='body is not JSON: %s' % exc), None
+        return check('http_json', 'fail', expected=expression, actual=excerpt(body, 120, secrets),
+                     message='body is not JSON: %s' % exc), None
     if HAS_JMESPATH:
-        return evaluate_json_query(expression, document, jmespath.search, 'target'), None
+        return evaluate_json_query(expression, document, jmespath.search, 'target', secrets), None
     if len(body) > DEFERRED_JSON_CAP:
         return check('http_json', 'error', expected=expression,
                      message='jmespath is not importable on this host and the body (%d bytes) is over the %d bytes returned '

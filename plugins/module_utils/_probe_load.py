@@ -24,6 +24,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_session 
 from ansible_collections.portproof.validate.plugins.module_utils._probe_stream import exchange
 
 GUARD_TICK = 0.02  # seconds between deadline sweeps of the requests in flight
+DEADLINE_GRACE = 1.0  # seconds the requests in flight get to end once the run's deadline passed
 ERROR_SAMPLES = 5
 
 
@@ -71,12 +72,14 @@ def run_load(target, opts, probe):
     """Run the load against ``target``; ``probe`` is its finished probe session (its resolved
     address is reused so that every request goes to the same place)."""
     base = {'host': target.host, 'port': target.port, 'requests': opts['requests'], 'concurrency': opts['concurrency']}
-    if probe.addrinfo is None:
+    if probe.addrinfo is None or probe.blocked:
+        why = probe.reason if probe.blocked else 'the target did not resolve (%s)' % probe.state
         base.update({'ok': False, 'completed': 0, 'errors': opts['requests'], 'checks': [
-            check('load', 'skip', message='not run: the target did not resolve (%s)' % probe.state)]})
+            check('load', 'skip', message='not run: %s' % why)]})
         return base
     lock = threading.Lock()
     counter = [0]
+    stop = threading.Event()  # the deadline passed: start nothing more
     in_flight = set()
     latencies = []
     errors = {}
@@ -85,7 +88,7 @@ def run_load(target, opts, probe):
     def worker():
         while True:
             with lock:
-                if counter[0] >= opts['requests']:
+                if stop.is_set() or counter[0] >= opts['requests']:
                     return
                 counter[0] += 1
             session = _new_session(target, probe.addrinfo)
@@ -95,6 +98,8 @@ def run_load(target, opts, probe):
             result = session.result()
             with lock:
                 in_flight.discard(session)
+                if stop.is_set() and not result['ok']:
+                    continue  # ended by the run's deadline, not the service's failure: counted as cut short
                 if result['ok']:
                     latencies.append(result['total_ms'])
                 else:
@@ -105,18 +110,38 @@ def run_load(target, opts, probe):
                             (entry['message'] for entry in result['response'] if entry['name'] == kind), '')))
 
     began = time.monotonic()
-    threads = [threading.Thread(target=worker, name='port_probe-load', daemon=True) for _index in range(opts['concurrency'])]
-    for thread in threads:
+    deadline = began + opts['deadline']
+    threads = []
+    for _index in range(opts['concurrency']):
+        thread = threading.Thread(target=worker, name='port_probe-load', daemon=True)
         thread.start()
+        threads.append(thread)
     while any(thread.is_alive() for thread in threads):
         now = time.monotonic()
+        if now >= deadline and not stop.is_set():
+            stop.set()
+        if now >= deadline + DEADLINE_GRACE:
+            break  # a request that ignores its shut-down socket: left to its daemon thread
         with lock:
-            overdue = [session for session in in_flight if session.deadline <= now]
+            overdue = [session for session in in_flight if session.deadline <= now or stop.is_set()]
         for session in overdue:
             session.expire()
         time.sleep(GUARD_TICK)
     duration = time.monotonic() - began
-    return summarize(base, opts, latencies, errors, samples, duration)
+    with lock:
+        result = summarize(base, opts, list(latencies), dict(errors), list(samples), duration)
+        started = counter[0]
+    if stop.is_set():
+        result['deadline_reached'] = True
+        result['cut'] = started - result['completed']
+        result['checks'].append(check('load_deadline', 'fail', expected='<= %g s' % opts['deadline'], actual=result['completed'],
+                                      message='the load run reached its deadline of %g s after %d of %d requests (%d succeeded, %d failed, '
+                                              '%d cut short by the deadline); raise load.deadline (role variable '
+                                              'portproof_load_deadline) or run fewer requests'
+                                              % (opts['deadline'], result['completed'], opts['requests'], len(latencies),
+                                                 result['errors'], started - result['completed'])))
+        result['ok'] = False
+    return result
 
 
 def summarize(base, opts, latencies, errors, samples, duration):

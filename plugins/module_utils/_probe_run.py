@@ -14,6 +14,8 @@ import time
 from ansible_collections.portproof.validate.plugins.module_utils._probe import run_probes
 from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import ms
 from ansible_collections.portproof.validate.plugins.module_utils._probe_load import run_load
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import MATCHER
+from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub_data
 from ansible_collections.portproof.validate.plugins.module_utils._probe_target import (
     normalize_load,
     normalize_targets,
@@ -21,7 +23,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_target i
 )
 
 
-def probe_until(targets, wait, resolver=None, sleep=time.sleep):
+def probe_until(targets, wait, resolver=None, sleep=time.sleep, allow_link_local=False):
     """Retry the probes that do not hold until all hold or wait.timeout has passed."""
     began = time.monotonic()
     end = began + wait['timeout']
@@ -31,18 +33,18 @@ def probe_until(targets, wait, resolver=None, sleep=time.sleep):
     while True:
         rounds += 1
         left = max(0.05, end - time.monotonic())
-        sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo))
+        sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo), allow_link_local=allow_link_local)
         still = []
         for index, session in zip(todo, sessions):
             session.attempts = (final[index].attempts + 1) if final[index] is not None else 1
             final[index] = session
-            if not session.result()['ok']:
+            if not session.result()['ok'] and not session.blocked:
                 still.append(index)
         todo = still
         if not todo or time.monotonic() + wait['interval'] >= end:
             break
         sleep(wait['interval'])
-    info = {'held': not todo, 'rounds': rounds, 'timeout': wait['timeout'], 'interval': wait['interval'],
+    info = {'held': not todo and not any(session.blocked for session in final), 'rounds': rounds, 'timeout': wait['timeout'], 'interval': wait['interval'],
             'elapsed_ms': ms(time.monotonic() - began)}
     return final, info
 
@@ -53,12 +55,15 @@ def run(params, resolver=None):
     targets = normalize_targets(params.get('targets'))
     load = normalize_load(params['load'], targets) if params.get('load') is not None else None
     wait = normalize_wait(params['wait']) if params.get('wait') is not None else None
+    allow = bool(params.get('allow_link_local'))
+    if any(target.expect is not None or (target.http is not None and target.http['body'] is not None) for target in targets):
+        MATCHER.prepare()  # before the clock starts: its start-up is no probe's latency
     began = time.monotonic()
     wait_info = None
     if wait is not None:
-        sessions, wait_info = probe_until(targets, wait, resolver=resolver)
+        sessions, wait_info = probe_until(targets, wait, resolver=resolver, allow_link_local=allow)
     else:
-        sessions = run_probes(targets, resolver=resolver)
+        sessions = run_probes(targets, resolver=resolver, allow_link_local=allow)
     probes = [session.result() for session in sessions]
     result = {'probes': probes}
     if wait_info is not None:
@@ -67,4 +72,16 @@ def run(params, resolver=None):
         result['load'] = run_load(targets[0], load, sessions[0])
     result['ok'] = all(probe['ok'] for probe in probes) and (load is None or result['load']['ok'])
     result['elapsed_ms'] = ms(time.monotonic() - began)
-    return result
+    # The last guard before the result leaves this host: every form of every secret sent, anywhere.
+    return scrub_data(result, sent_secrets(targets))
+
+
+def sent_secrets(targets):
+    """Every form of the secrets the targets send (normalised targets), longest first."""
+    forms = set(form for target in targets for form in target.secrets)
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+def secrets_of(params):
+    """The secret forms of the module's parameters, for Ansible's no-log masking."""
+    return sent_secrets(normalize_targets(params.get('targets')))

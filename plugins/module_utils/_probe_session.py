@@ -16,9 +16,11 @@ import time
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
     check,
+    excerpt,
     max_ms_check,
     ms,
     probe_ok,
+    safe_excerpt,
 )
 
 PUBLIC_PHASE = {'queued': 'resolve', 'resolve': 'resolve', 'connect': 'connect', 'udp': 'response', 'response': 'response'}
@@ -53,6 +55,8 @@ class Session(object):
         self.checks = {}
         self.evidence = {}
         self.attempts = 1
+        self.blocked = False  # refused before connecting (an address outside the fleet)
+        self.received = b''  # what the peer sent so far while its answer is matched (expect)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -149,12 +153,22 @@ class Session(object):
             else:
                 name = self.step or self._next_planned()
                 if name is not None and name not in self.checks:
-                    self.checks[name] = check(name, 'fail', actual='timeout',
-                                              message='accepted, but no complete answer within %g s' % limit)
+                    self.checks[name] = self._unanswered(name, limit)
                 self._finish('timeout', 'connected, but the response did not complete within %g s' % limit)
             for sock in self._socks:
                 _shutdown(sock)
             return True
+
+    def _unanswered(self, name, limit):
+        """The failing entry of check NAME that the deadline (LIMIT seconds) cut short; for ``expect``,
+        with what the peer did send (a server that answers something else and keeps the connection)."""
+        received, target = self.received, self.target
+        if name != 'expect' or not received:
+            return check(name, 'fail', actual='timeout', message='accepted, but no complete answer within %g s' % limit)
+        self.evidence['reply'] = {'bytes': len(received), 'excerpt': excerpt(received, secrets=target.secrets)}
+        return check(name, 'fail', expected=target.expect.pattern, actual=excerpt(received, 120, target.secrets),
+                     message='no match for /%s/ in the %d bytes received within %g s: %s'
+                     % (target.expect.pattern, len(received), limit, safe_excerpt(received, 120, target.secrets)))
 
     def _finish(self, state, reason):
         self.state = state

@@ -15,9 +15,12 @@ import socket
 from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
     describe_errno,
     excerpt,
+    pattern_problem,
     regex_search,
+    safe_excerpt,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._probe_http import http_session
+from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
 from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Aborted
 from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import ssh_session
 from ansible_collections.portproof.validate.plugins.module_utils._probe_tls import tls_session
@@ -25,23 +28,37 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_tls impo
 RECEIVE_CAP = 65536  # bytes read while waiting for a banner or reply to match
 
 
-def expect_done(target, buf, closed):
-    """True when receiving can stop: the regex matched, the peer closed, or the cap is reached."""
-    return closed or len(buf) >= RECEIVE_CAP or regex_search(target.expect, buf)
+def expect_step(session, buf, closed):
+    """After receiving into BUF: True when the ``expect`` check is recorded (the regex matched, the
+    peer closed, the cap is reached, or matching itself was too slow), False to receive more."""
+    target = session.target
+    session.received = buf  # shown if the deadline comes first
+    try:
+        matched = regex_search(target.expect, buf, match_limit(session.remaining()))
+    except (PatternTimeout, PatternUnavailable) as exc:
+        session.evidence['reply'] = {'bytes': len(buf), 'excerpt': excerpt(buf, secrets=target.secrets)}
+        session.record(**pattern_problem('expect', exc, target.expect, buf, target.secrets))
+        return True
+    if not (matched or closed or len(buf) >= RECEIVE_CAP):
+        return False
+    record_expect(session, buf, closed, matched)
+    return True
 
 
-def record_expect(session, buf, closed):
+def record_expect(session, buf, closed, matched):
     """The ``expect`` check (TCP banner or reply) over what was received."""
     target = session.target
-    session.evidence['reply'] = {'bytes': len(buf), 'excerpt': excerpt(buf)}
-    matched = regex_search(target.expect, buf)
+    session.evidence['reply'] = {'bytes': len(buf), 'excerpt': excerpt(buf, secrets=target.secrets)}
     if matched:
         message = 'received %d bytes matching /%s/' % (len(buf), target.expect.pattern)
     elif closed:
         message = 'the peer closed the connection after %d bytes without a match' % len(buf)
     else:
         message = 'no match in the first %d bytes' % len(buf)
-    session.record('expect', 'pass' if matched else 'fail', expected=target.expect.pattern, actual=excerpt(buf, 120), message=message)
+    if not matched and buf:
+        message += ': %s' % safe_excerpt(buf, 120, target.secrets)
+    session.record('expect', 'pass' if matched else 'fail', expected=target.expect.pattern,
+                   actual=excerpt(buf, 120, target.secrets), message=message)
 
 
 def record_sent(session, count):
@@ -60,12 +77,11 @@ def send_expect(session, stream):
         return
     buf = b''
     closed = False
-    while not expect_done(target, buf, closed):
+    while not expect_step(session, buf, closed):
         session.arm(stream)
         chunk = stream.recv(RECEIVE_CAP)
         closed = not chunk
         buf += chunk
-    record_expect(session, buf, closed)
 
 
 def exchange(session, sock):

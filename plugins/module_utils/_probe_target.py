@@ -11,7 +11,11 @@
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
 import re
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import secret_forms
 
 TARGET_DEFAULTS = {
     'name': None, 'proto': 'tcp', 'family': 'any', 'timeout': 5.0, 'send': None, 'send_hex': None,
@@ -26,7 +30,12 @@ TLS_DEFAULTS = {
     'min_version': None, 'client_cert': None, 'client_key': None,
 }
 SSH_DEFAULTS = {'user': 'portproof', 'host_key': None, 'auth_methods': None}
-LOAD_DEFAULTS = {'requests': 100, 'concurrency': 10, 'p95_ms': None, 'max_errors': 0}
+LOAD_DEFAULTS = {'requests': 100, 'concurrency': 10, 'p95_ms': None, 'max_errors': 0,
+                 'max_requests': 10000, 'max_concurrency': 100, 'deadline': 60.0}
+# A role variable raises each cap (docs/live-checks.md); the module option is named in the error.
+LOAD_CAP_VARIABLES = {'max_requests': 'portproof_load_max_requests', 'max_concurrency': 'portproof_load_max_concurrency',
+                      'deadline': 'portproof_load_deadline'}
+PORT_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range'
 WAIT_DEFAULTS = {'timeout': 60.0, 'interval': 1.0}
 
 TLS_VERSIONS = ('TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')
@@ -48,6 +57,13 @@ def _merged(defaults, value, required=()):
         if item is not None:
             merged[key] = item
     return merged
+
+
+def finite_seconds(value, what):
+    """VALUE (seconds, a float) unless it is infinite or not a number: a wait without a bound."""
+    if math.isinf(value) or math.isnan(value):
+        raise ProbeConfigError('%s must be a finite number of seconds, not %r' % (what, value))
+    return value
 
 
 def is_ip_literal(host):
@@ -80,7 +96,7 @@ class Target(object):
         self.name = opts['name']
         self.proto = opts['proto']
         self.family = opts['family']
-        self.timeout = float(opts['timeout'])
+        self.timeout = finite_seconds(float(opts['timeout']), '%s: timeout' % self.label)
         self.max_ms = opts['max_ms']
         if self.proto not in ('tcp', 'udp'):
             raise ProbeConfigError('%s: proto must be tcp or udp' % self.label)
@@ -96,6 +112,8 @@ class Target(object):
         self.http = self._http(opts['http']) if opts['http'] is not None else None
         self.tls = self._tls(opts['tls']) if opts['tls'] is not None else None
         self.ssh = self._ssh(opts['ssh']) if opts['ssh'] is not None else None
+        # every form of the secrets this probe sends, masked in whatever comes back
+        self.secrets = secret_forms(self.http)
         self._exclusive(opts)
         self.needs_worker = self.proto == 'tcp' and (self.http is not None or self.tls is not None or self.ssh is not None)
         self.has_response = self.needs_worker or self.payload is not None or self.expect is not None
@@ -235,7 +253,21 @@ def normalize_targets(raw_targets):
     return [Target(index, raw) for index, raw in enumerate(raw_targets)]
 
 
-def normalize_load(raw, targets):
+def ephemeral_ports(path=PORT_RANGE_FILE):
+    """(first, last) of this host's ephemeral port range; Linux's default when it cannot be read.
+    A bounded, non-blocking read that follows no link (the path is fixed, but never hang on it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0))
+        try:
+            first, last = (int(word) for word in os.read(fd, 64).split())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        return 32768, 60999
+    return first, last
+
+
+def normalize_load(raw, targets, port_range=None):
     try:
         opts = _merged(LOAD_DEFAULTS, raw)
     except KeyError as exc:
@@ -246,6 +278,19 @@ def normalize_load(raw, targets):
         raise ProbeConfigError('load: %s must be a TCP target (plain connects, tls or http), not udp or ssh' % targets[0].label)
     if opts['requests'] < 1 or opts['concurrency'] < 1:
         raise ProbeConfigError('load: requests and concurrency must be at least 1')
+    if finite_seconds(float(opts['deadline']), 'load: deadline') <= 0:
+        raise ProbeConfigError('load: deadline must be greater than 0')
+    for key, cap in (('requests', 'max_requests'), ('concurrency', 'max_concurrency')):
+        if opts[key] > opts[cap]:
+            raise ProbeConfigError('load: %s %d is over the cap of %d (load.%s, role variable %s); raise the cap to run it'
+                                   % (key, opts[key], opts[cap], cap, LOAD_CAP_VARIABLES[cap]))
+    # Each request takes a local port, held in TIME_WAIT for a minute after it closes: leave the
+    # host at least half of its ephemeral range for everything else it connects to.
+    first, last = port_range or ephemeral_ports()
+    budget = (last - first + 1) // 2
+    if opts['requests'] > budget:
+        raise ProbeConfigError('load: %d requests would take %d local ports, over half (%d) of this host\'s ephemeral port range '
+                               '%d-%d; run fewer requests' % (opts['requests'], opts['requests'], budget, first, last))
     opts['concurrency'] = min(opts['concurrency'], opts['requests'])
     return opts
 
@@ -255,6 +300,6 @@ def normalize_wait(raw):
         opts = _merged(WAIT_DEFAULTS, raw)
     except KeyError as exc:
         raise ProbeConfigError('wait: unknown option %s' % exc)
-    if opts['timeout'] <= 0 or opts['interval'] < 0:
+    if finite_seconds(float(opts['timeout']), 'wait: timeout') <= 0 or finite_seconds(float(opts['interval']), 'wait: interval') < 0:
         raise ProbeConfigError('wait: timeout must be greater than 0 and interval not negative')
     return opts

@@ -143,4 +143,11 @@ def _certificate_checks(session, opts, cert, evidence):
     if opts['min_days'] is not None:
         ok = left >= opts['min_days']
         session.record('tls_days', 'pass' if ok else 'fail', expected='>= %d' % opts['min_days'], actual=left,
-                       message='certificate %s %s (%d days left)' % ('expired' if left < 0 else 'expires', evidence['not_after'], left))
+                       message=days_message(evidence['not_after'], left, opts['min_days']))
+
+
+def days_message(not_after, left, minimum):
+    """The tls_days verdict in words, with the limit it was held to."""
+    if left < 0:
+        return 'certificate expired %s (%d days ago), at least %d days left required' % (not_after, -left, minimum)
+    return 'certificate expires %s: %d days left, at least %d required' % (not_after, left, minimum)

@@ -69,6 +69,16 @@ notes:
     C(open_filtered). Linux rate-limits ICMP errors sent to one peer (about 6 in a burst, then 1
     per second by default, see C(net.ipv4.icmp_ratelimit)), so many UDP probes to closed ports of one
     host can see some of them as C(open_filtered)."
+  - "Regular expressions (O(targets[].expect), O(targets[].http.body)) are matched against at most 1 MiB of
+    what came back, each match within 1 s (less when the probe has less time left), in a helper process of
+    this host's Python that is killed at the limit and may use 128 MiB of memory; a pattern that does not
+    finish in time or needs more memory is an C(error) entry that blames the pattern, not the service. A
+    helper that cannot start (within 5 s, not charged to any pattern) makes these checks C(error) entries
+    naming the interpreter."
+  - "Secrets sent (O(targets[].http.headers) values, O(targets[].http.password)) are masked as C(********)
+    in everything returned, in every form a service could send back (base64 of C(user:password), bearer
+    tokens, cookie values; each also JSON-escaped, HTML-escaped and percent-encoded), and registered with
+    Ansible's no-log masking."
   - "At most 256 TLS, HTTP or SSH checks run at once; further targets of that kind start (and start
     their timeout) when one ends. Plain probes are only limited by the number of open files, which
     the module raises up to the hard limit."
@@ -251,13 +261,31 @@ options:
     type: dict
     suboptions:
       requests:
-        description: Number of requests.
+        description:
+          - "Number of requests, at most O(load.max_requests), and at most half of the probing host's ephemeral
+            port range (C(net.ipv4.ip_local_port_range)): each request takes a local port, which stays in
+            C(TIME_WAIT) for a minute after it closes. More is refused before anything is sent, naming the limit."
         type: int
         default: 100
       concurrency:
-        description: Requests in flight at once.
+        description: Requests in flight at once (one thread each), at most O(load.max_concurrency).
         type: int
         default: 10
+      max_requests:
+        description: Cap of O(load.requests); raise it on purpose to run more (role variable C(portproof_load_max_requests)).
+        type: int
+        default: 10000
+      max_concurrency:
+        description: Cap of O(load.concurrency); raise it on purpose to run more (role variable C(portproof_load_max_concurrency)).
+        type: int
+        default: 100
+      deadline:
+        description:
+          - Seconds the whole load run may take (role variable C(portproof_load_deadline)). When it passes, no
+            further request starts, the requests in flight are ended, and a failing C(load_deadline) check
+            gives the counts so far.
+        type: float
+        default: 60.0
       p95_ms:
         description: Upper limit for the 95th percentile latency of the successful requests (C(load_p95) check).
         type: float
@@ -265,6 +293,19 @@ options:
         description: Failed requests tolerated (C(load_errors) check).
         type: int
         default: 0
+  allow_link_local:
+    description:
+      - Probe link-local addresses (V(169.254.0.0/16), V(fe80::/10)) and cloud metadata services
+        (V(169.254.169.254), V(fd00:ec2::254), V(100.100.100.200) and the other ones listed in
+        C(docs/reliability.md)) as well.
+      - By default a target that is such an address, an IPv6 address that carries one (IPv4-mapped, NAT64
+        V(64:ff9b::/96) and V(64:ff9b:1::/48), SIIT V(::ffff:0:0:0/96), IPv4-compatible V(::/96)),
+        or a name that resolves to one of them on this host, is not
+        connected to; its probe ends C(error) with a RV(probes[].reason) naming the address and this
+        option. A contract (or an inventory's C(ansible_host)) could otherwise make every source send
+        requests to the metadata service of its cloud instance and copy the answer into the report.
+    type: bool
+    default: false
   wait:
     description:
       - Retry the probes that do not hold (state C(open) and no failing check) every
@@ -528,7 +569,7 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run, secrets_of
 from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError
 
 HTTP_SPEC = dict(
@@ -592,8 +633,12 @@ ARGUMENT_SPEC = dict(
             concurrency=dict(type='int', default=10),
             p95_ms=dict(type='float'),
             max_errors=dict(type='int', default=0),
+            max_requests=dict(type='int', default=10000),
+            max_concurrency=dict(type='int', default=100),
+            deadline=dict(type='float', default=60.0),
         ),
     ),
+    allow_link_local=dict(type='bool', default=False),
     wait=dict(
         type='dict',
         options=dict(
@@ -607,6 +652,9 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
+        # Ansible masks exact values only: register every derived form (base64 of user:password,
+        # whole header lines, bearer tokens, cookie values) as well.
+        module.no_log_values.update(secrets_of(module.params))
         result = run(module.params)
     except ProbeConfigError as exc:
         module.fail_json(msg=str(exc))

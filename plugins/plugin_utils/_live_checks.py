@@ -127,6 +127,18 @@ def _value(value):
     return "null" if value is None else str(value)
 
 
+PROBING_HOST = "(evaluated on the probing host)"
+
+
+def _verdict_text(item, source):
+    """The message of a response entry, naming the probing host where the module could only say so."""
+    message = item.get("message") or ""
+    if item.get("evaluated_on") == "target" and message.endswith(PROBING_HOST):
+        who = "the controller" if source == "controller" else source
+        message = message[:-len(PROBING_HOST)] + "(evaluated on %s, the probing host)" % who
+    return message
+
+
 def _combined(entry, check, probe, checks):
     """One result from the response entries of a probe that belong to CHECK."""
     name, source, target = entry["service"], entry["source"], where(entry)
@@ -146,7 +158,7 @@ def _combined(entry, check, probe, checks):
     else:
         status = "pass"
     shown = checks if status == "pass" else [item for item in checks if item["status"] == status]
-    verdicts = "; ".join("%s %s: %s" % (item["name"], item["status"], item.get("message") or "") for item in shown)
+    verdicts = "; ".join("%s %s: %s" % (item["name"], item["status"], _verdict_text(item, source)) for item in shown)
     message = "%s from %s at %s: %s" % (name, source, target, verdicts)
     expected = "; ".join("%s: %s" % (item["name"], _value(item.get("expected"))) for item in checks if item.get("expected") is not None)
     actual = "; ".join("%s: %s" % (item["name"], _value(item.get("actual"))) for item in checks if item.get("actual") is not None)

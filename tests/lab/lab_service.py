@@ -15,7 +15,8 @@ IPv4 address or a bracketed IPv6 address, options ``v6only`` (IPv6 socket that r
 Behaviours (``--behavior``): ``accept`` (TCP: accept, send ``--banner`` if any, answer one line
 with ``--reply``, close; UDP: answer every datagram with ``--reply`` or echo it), ``http``
 (``--status``, ``--body``, ``--content-type``, ``--delay-ms``), ``hang`` (TCP: accept and never
-answer; UDP: never answer), ``silent`` (UDP: read and never answer). ``--tls-cert``/``--tls-key``
+answer; UDP: never answer), ``silent`` (UDP: read and never answer), ``echo`` (as ``http``, with the
+request's head as the body, as a debug endpoint or a misconfigured proxy answers). ``--tls-cert``/``--tls-key``
 wrap TCP in TLS.
 """
 
@@ -98,8 +99,8 @@ class Service:
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls.load_cert_chain(args.tls_cert, args.tls_key)
 
-    def http_response(self):
-        body = self.args.body.encode()
+    def http_response(self, body=None):
+        body = self.args.body.encode() if body is None else body
         head = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
             self.args.status, http.client.responses.get(self.args.status, "Status"), self.args.content_type, len(body))
         return head.encode() + body
@@ -126,7 +127,7 @@ class Service:
                 self.hung.append(conn)
                 return
             conn.settimeout(10)
-            if self.args.behavior == "http":
+            if self.args.behavior in ("http", "echo"):
                 data = b""
                 while b"\r\n\r\n" not in data:
                     chunk = conn.recv(4096)
@@ -138,7 +139,7 @@ class Service:
                     return
                 if self.args.delay_ms:
                     time.sleep(self.args.delay_ms / 1000.0)
-                conn.sendall(self.http_response())
+                conn.sendall(self.http_response(data.split(b"\r\n\r\n", 1)[0] if self.args.behavior == "echo" else None))
                 return
             if self.args.banner:
                 conn.sendall(self.args.banner.encode().decode("unicode_escape").encode())
@@ -171,7 +172,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--listen", action="append", default=[], required=True)
-    parser.add_argument("--behavior", default="accept", choices=["accept", "http", "hang", "silent"])
+    parser.add_argument("--behavior", default="accept", choices=["accept", "http", "hang", "silent", "echo"])
     parser.add_argument("--banner", default="")
     parser.add_argument("--reply", default="")
     parser.add_argument("--status", type=int, default=200)

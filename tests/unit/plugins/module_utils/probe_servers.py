@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 import http.server
 import ipaddress
 import json
@@ -20,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -149,6 +151,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, {'status': 'ok', 'checks': {'db': 'up'}, 'version': '1.4.2'})
         elif self.path == '/degraded':
             self._send(503, {'status': 'degraded'})
+        elif self.path == '/aaa':
+            self._send(200, b'a' * 39 + b'!', 'text/plain')  # what ^(a|aa)+$ backtracks on for seconds
         elif self.path == '/text':
             self._send(200, b'hello, plain text\n', 'text/plain')
         elif self.path == '/big':
@@ -158,6 +162,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, {'status': 'ok'})
         elif self.path == '/hang':
             time.sleep(30)
+        elif self.path.startswith('/echo'):
+            # what a debug endpoint or a misconfigured proxy does: the request back, as text or JSON
+            if self.path == '/echo/json':
+                self._send(200, {'headers': dict(self.headers)})
+            elif self.path == '/echo/php':  # PHP's json_encode(): "\/" for "/"
+                self._send(200, json.dumps({'headers': dict(self.headers)}).replace('/', '\\/').encode())
+            elif self.path == '/echo/html':  # a phpinfo()-like page: each value HTML-escaped
+                self._send(200, ''.join('<dt>%s<dd>%s' % (name, html.escape(value))
+                                        for name, value in self.headers.items()).encode(), 'text/html')
+            elif self.path == '/echo/raw':  # the header bytes back as they came (Latin-1)
+                self._send(200, ''.join('%s: %s\r\n' % item for item in self.headers.items()).encode('latin-1'), 'text/plain')
+            elif self.path == '/echo/url':  # a redirect target or log line: each value percent-encoded
+                self._send(200, '&'.join('%s=%s' % (name, urllib.parse.quote(value, safe=''))
+                                         for name, value in self.headers.items()).encode(), 'text/plain')
+            else:
+                cut = int(self.path.split('=')[1]) if '=' in self.path else None
+                text = ''.join('%s: %s\r\n' % item for item in self.headers.items()).encode()
+                self._send(200, text[:cut] if cut is not None else text, 'text/plain')
         else:
             self._send(404, {'error': 'not found'})
 

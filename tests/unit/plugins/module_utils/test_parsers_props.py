@@ -307,7 +307,7 @@ def test_http_response_gives_a_check_or_a_clean_error(data):
 def test_json_body_is_checked_or_not_json(body):
     entry, _document = json_check("status", body, False)
     assert entry["status"] in ("pass", "fail")
-    if entry["status"] == "fail" and entry["message"] != "expression is false (evaluated on the target)":
+    if entry["status"] == "fail" and entry["message"] != "expression is false (evaluated on the probing host)":
         assert entry["message"].startswith("body is not JSON: ")
 
 

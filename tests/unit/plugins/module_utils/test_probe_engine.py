@@ -88,6 +88,26 @@ def test_hanging_service_without_response_check_is_open(hang):
     assert result['total_ms'] < 1500  # done at the connect, not at the 3 s deadline
 
 
+def test_a_wrong_answer_on_a_connection_kept_open_is_shown():
+    # a Redis that wants a password answers PING with an error and keeps the connection: the
+    # deadline ends the probe, and the answer that did not match is in the verdict
+    def noauth(conn):
+        conn.recv(100)
+        conn.sendall(b'-NOAUTH Authentication required.\r\n')
+        time.sleep(3)
+
+    server = servers.TcpServer(noauth)
+    try:
+        (result,) = probe({'host': '127.0.0.1', 'port': server.port, 'send': 'PING\r\n', 'expect': r'^\+PONG', 'timeout': 1})
+    finally:
+        server.close()
+    assert (result['state'], result['reason']) == ('timeout', 'connected, but the response did not complete within 1 s')
+    assert checks(result)['expect'] == {
+        'name': 'expect', 'status': 'fail', 'expected': r'^\+PONG', 'actual': '-NOAUTH Authentication required.\r\n',
+        'message': "no match for /^\\+PONG/ in the 34 bytes received within 1 s: '-NOAUTH Authentication required.\\r\\n'"}
+    assert result['reply'] == {'bytes': 34, 'excerpt': '-NOAUTH Authentication required.\r\n'}
+
+
 def test_banner_match_and_mismatch():
     server = servers.TcpServer(servers.banner(b'220 mail.example.test ESMTP ready\r\n'))
     try:
@@ -103,7 +123,8 @@ def test_banner_match_and_mismatch():
     # The banner server closes after 0.5 s: the non-matching banner fails without waiting for the 2 s deadline.
     assert bad['state'] == 'open' and not bad['ok']
     assert checks(bad)['expect']['status'] == 'fail'
-    assert checks(bad)['expect']['message'] == 'the peer closed the connection after 35 bytes without a match'
+    # what came back is in the message, bounded and with its control characters escaped
+    assert checks(bad)['expect']['message'] == "the peer closed the connection after 35 bytes without a match: '220 mail.example.test ESMTP ready\\r\\n'"
     assert bad['total_ms'] < 1500
 
 
@@ -142,7 +163,7 @@ def test_udp_with_responder_silent_listener_and_no_listener():
     assert checks(matched)['reply']['status'] == 'pass' and matched['ok']
     assert (mismatched['state'], mismatched['ok']) == ('open', False)
     assert checks(mismatched)['reply'] == {'name': 'reply', 'status': 'fail', 'expected': '^PONG pong$', 'actual': 'PONG ping',
-                                           'message': 'the 9 bytes reply does not match /^PONG pong$/'}
+                                           'message': "the 9 bytes reply does not match /^PONG pong$/: 'PONG ping'"}
     assert (filtered['state'], filtered['ok']) == ('open_filtered', False)
     assert filtered['reason'] == 'no reply and no ICMP error within 0.3 s'
     assert silent.received[:1] == [b'hello']

@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import time
+import urllib.parse
 
 import jmespath
 import pytest
@@ -80,7 +82,7 @@ def test_json_check_passing_and_failing(web):
     assert checks(good)['http_status'] == {'name': 'http_status', 'status': 'pass', 'expected': [200], 'actual': 200,
                                            'message': 'GET /health answered 200 OK'}
     assert checks(good)['http_json'] == {'name': 'http_json', 'status': 'pass', 'expected': "status == 'ok' && checks.db == 'up'",
-                                         'actual': 'true', 'message': 'expression is true (evaluated on the target)',
+                                         'actual': 'true', 'message': 'expression is true (evaluated on the probing host)',
                                          'evaluated_on': 'target'}
     assert 'json' not in good['http']
     assert good['http']['headers']['content-type'] == 'application/json'
@@ -176,3 +178,86 @@ def test_not_an_http_server():
     assert checks(result)['http_status']['status'] == 'error'
     assert checks(result)['http_status']['message'].startswith('no valid HTTP response: BadStatusLine')
     assert checks(result)['http_json']['message'] == 'not run: no valid HTTP response'
+
+
+ECHO_HEADERS = {'X-Api-Key': 'k-SECRET-1', 'Cookie': 'theme=dark; session=c-SECRET-3-abcdef', 'Authorization': 'Bearer b-SECRET-4-xyz'}
+
+
+def _derived_forms():
+    token = base64.b64encode(b'u:p-SECRET-2').decode()
+    return ['SECRET', token, token[:12], 'u:p-SECRET', 'Basic ' + token[:4]]
+
+
+@pytest.mark.parametrize('path, extra', [
+    ('/echo', {'body': 'Authorization'}),                  # body excerpt and http_body actual
+    ('/echo/json', {'json_query': 'headers'}),             # JMESPath result shown in actual
+    ('/echo?cut=150', {'body': 'no-such-text'}),           # the echo cut inside the Authorization header
+])
+def test_an_echoing_service_returns_no_derived_secret(web, path, extra):
+    # The service sends the request headers back: base64(user:password), the cookie and the bearer
+    # token come back too, in other forms than the values given (which is all no-log masks).
+    http = dict({'path': path, 'headers': dict(ECHO_HEADERS), 'user': 'u', 'password': 'p-SECRET-2'}, **extra)
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'http': http})
+    assert result['state'] == 'open'
+    assert checks(result)['http_status']['status'] == 'pass'
+    dumped = json.dumps(result)
+    assert '********' in dumped
+    leaked = [form for form in _derived_forms() if form in dumped]
+    assert leaked == []
+
+
+# Secrets with characters that an echo re-encodes: a JSON encoder (PHP's writes "\\/"), an HTML
+# page (phpinfo() lists the request headers HTML-escaped), a URL (percent-encoding).
+ODD_HEADERS = {'X-Api-Key': 'k/SECRET&5<"x">'}
+ODD_PASSWORD = "p'SECRET/6&"
+
+
+def _odd_echo(web, path):
+    """The body excerpt of PATH with ODD_HEADERS and ODD_PASSWORD sent, and the request as the service saw it."""
+    http = {'path': path, 'headers': dict(ODD_HEADERS), 'user': 'u', 'password': ODD_PASSWORD, 'max_body': 4096}
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'http': http})
+    assert checks(result)['http_status']['status'] == 'pass'
+    return result['http']['body_excerpt'], web.seen[-1]['headers']
+
+
+def test_an_echo_in_html_returns_no_secret(web):
+    shown, sent = _odd_echo(web, '/echo/html')
+    # the page as the service wrote it, the two secret values masked in it
+    shown_values = dict((name, html.escape(value)) for name, value in sent.items())
+    shown_values.update({'X-Api-Key': '********', 'Authorization': '********'})
+    expected = ''.join('<dt>%s<dd>%s' % (name, shown_values[name]) for name in sent)
+    assert shown == expected[:256] + ('...' if len(expected) > 256 else '')
+    assert 'SECRET' not in shown
+
+
+def test_an_echo_in_php_json_returns_no_secret(web):
+    shown, sent = _odd_echo(web, '/echo/php')
+    assert '"X-Api-Key": "********"' in shown and '"Authorization": "********"' in shown
+    assert 'SECRET' not in shown and base64.b64encode(b"u:p'SECRET/6&").decode()[:8] not in shown
+
+
+def test_an_echo_percent_encoded_returns_no_secret(web):
+    shown, sent = _odd_echo(web, '/echo/url')
+    token = base64.b64encode(b"u:p'SECRET/6&").decode()
+    assert 'X-Api-Key=********' in shown and 'Authorization=********' in shown
+    assert 'SECRET' not in shown and urllib.parse.quote(token, safe='')[:8] not in shown
+
+
+@pytest.mark.parametrize('path', ['/echo', '/echo/raw'])
+def test_an_echo_of_a_header_value_outside_latin1_returns_no_secret(web, path):
+    # header lines go out as Latin-1 ('?' for what it lacks): the echo is neither the value given
+    # nor its UTF-8 (/echo: the service decoded the line as Latin-1; /echo/raw: the bytes back as sent)
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port, 'http': {'path': path, 'headers': {'X-Api-Key': 't\u00f6k\u20acn-SECRET-7'}}})
+    shown = result['http']['body_excerpt']
+    assert 'X-Api-Key: ********\r\n' in shown
+    assert 'SECRET' not in shown
+
+
+def test_an_echoing_service_deferred_to_the_controller_returns_no_secret(web, monkeypatch):
+    monkeypatch.setattr(_probe_http, 'HAS_JMESPATH', False)
+    monkeypatch.setattr(_probe_http, 'jmespath', None)
+    (result,) = probe({'host': '127.0.0.1', 'port': web.port,
+                       'http': {'path': '/echo/json', 'json_query': 'headers', 'headers': dict(ECHO_HEADERS), 'user': 'u',
+                                'password': 'p-SECRET-2'}})
+    assert result['http']['json']['headers']['Authorization'] == '********'
+    assert [form for form in _derived_forms() if form in json.dumps(result)] == []

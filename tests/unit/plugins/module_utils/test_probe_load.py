@@ -12,7 +12,9 @@ import time
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils import _probe_target
 from ansible_collections.portproof.validate.plugins.module_utils._probe_load import summarize
+from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -105,3 +107,59 @@ def test_unresolvable_target_skips_the_load():
     assert result['probes'][0]['state'] == 'dns_error'
     assert result['load']['ok'] is False
     assert result['load']['checks'][0]['message'] == 'not run: the target did not resolve (dns_error)'
+
+
+@pytest.mark.parametrize('load, message', [
+    ({'requests': 1000000, 'concurrency': 3000},
+     'load: requests 1000000 is over the cap of 10000 (load.max_requests, role variable portproof_load_max_requests); raise the cap to run it'),
+    ({'requests': 5000, 'concurrency': 3000},
+     'load: concurrency 3000 is over the cap of 100 (load.max_concurrency, role variable portproof_load_max_concurrency); '
+     'raise the cap to run it'),
+    ({'requests': 20000, 'max_requests': 50000},
+     "load: 20000 requests would take 20000 local ports, over half (14116) of this host's ephemeral port range 32768-60999; "
+     "run fewer requests"),
+    ({'requests': 10, 'deadline': 0}, 'load: deadline must be greater than 0'),
+    # a deadline that never comes (YAML .inf / .nan) is no deadline
+    ({'requests': 10, 'deadline': float('inf')}, 'load: deadline must be a finite number of seconds, not inf'),
+    ({'requests': 10, 'deadline': float('nan')}, 'load: deadline must be a finite number of seconds, not nan'),
+])
+def test_load_caps_refuse_before_anything_is_sent(load, message, monkeypatch):
+    monkeypatch.setattr(_probe_target, 'ephemeral_ports', lambda: (32768, 60999))
+    server = servers.TcpServer(servers.ping_pong)
+    try:
+        with pytest.raises(ProbeConfigError) as caught:
+            run({'targets': [{'host': '127.0.0.1', 'port': server.port}], 'load': load})
+        assert str(caught.value) == message
+        assert server.accepted == 0
+    finally:
+        server.close()
+
+
+def test_a_raised_cap_is_honoured(web):
+    result = run({'targets': [{'host': '127.0.0.1', 'port': web.port}], 'load': {'requests': 30, 'concurrency': 12, 'max_concurrency': 12}})
+    assert (result['load']['completed'], result['load']['errors'], result['load']['concurrency'], result['load']['ok']) == (30, 0, 12, True)
+
+
+def test_ephemeral_ports_reads_the_kernel_range(tmp_path):
+    path = tmp_path / 'range'
+    path.write_text('40000\t40999\n')
+    assert _probe_target.ephemeral_ports(str(path)) == (40000, 40999)
+    assert _probe_target.ephemeral_ports(str(tmp_path / 'missing')) == (32768, 60999)
+
+
+def test_the_deadline_ends_a_load_run_with_the_counts_so_far(web):
+    # 200 requests of 200 ms, 2 at a time, would take 20 s; the deadline ends the run after 1 s.
+    target = {'host': '127.0.0.1', 'port': web.port, 'timeout': 5, 'http': {'path': '/slow?d=0.2'}}
+    began = time.monotonic()
+    result = run({'targets': [target], 'load': {'requests': 200, 'concurrency': 2, 'deadline': 1}})
+    elapsed = time.monotonic() - began
+    load = result['load']
+    assert elapsed < 3.5  # the probe (0.2 s), the 1 s deadline, the requests in flight ended at once
+    assert load['deadline_reached'] is True and load['ok'] is False and result['ok'] is False
+    assert 6 <= load['completed'] <= 12 and load['errors'] == 0 and load['cut'] == 2
+    assert load['checks'][-1] == {
+        'name': 'load_deadline', 'status': 'fail', 'expected': '<= 1 s', 'actual': load['completed'],
+        'message': 'the load run reached its deadline of 1 s after %d of 200 requests (%d succeeded, 0 failed, 2 cut short by the '
+                   'deadline); raise load.deadline (role variable portproof_load_deadline) or run fewer requests'
+                   % (load['completed'], load['completed'])}
+    assert load['checks'][0]['status'] == 'pass'  # requests cut by the deadline are not the service's errors

@@ -58,6 +58,8 @@ def test_defaults_and_derived_values():
     ({'host': 'h', 'port': 0}, 'targets[0] (h:0/tcp): port must be an integer from 1 to 65535'),
     ({'host': 'h', 'port': 70000}, 'targets[0] (h:70000/tcp): port must be an integer from 1 to 65535'),
     ({'host': 'h', 'port': 1, 'timeout': 0}, 'targets[0] (h:1/tcp): timeout must be greater than 0'),
+    ({'host': 'h', 'port': 1, 'timeout': float('inf')}, 'targets[0] (h:1/tcp): timeout must be a finite number of seconds, not inf'),
+    ({'host': 'h', 'port': 1, 'timeout': float('nan')}, 'targets[0] (h:1/tcp): timeout must be a finite number of seconds, not nan'),
     ({'host': 'h', 'port': 1, 'colour': 'red'}, "targets[0]: unknown option 'colour'"),
     ({'host': 'h', 'port': 1, 'expect': '('}, 'targets[0] (h:1/tcp): expect is not a valid regular expression: '),
     ({'host': 'h', 'port': 1, 'send': 'a', 'send_hex': '00'}, 'send and send_hex are mutually exclusive'),
@@ -85,7 +87,8 @@ def test_rejected_targets(raw, message):
 
 def test_load_and_wait_options():
     targets = normalize_targets([{'host': 'h', 'port': 80, 'http': {}}])
-    assert normalize_load({'requests': 5, 'concurrency': 50}, targets) == {'requests': 5, 'concurrency': 5, 'p95_ms': None, 'max_errors': 0}
+    assert normalize_load({'requests': 5, 'concurrency': 50}, targets) == {
+        'requests': 5, 'concurrency': 5, 'p95_ms': None, 'max_errors': 0, 'max_requests': 10000, 'max_concurrency': 100, 'deadline': 60.0}
     assert normalize_wait({}) == {'timeout': 60.0, 'interval': 1.0}
     with pytest.raises(ProbeConfigError, match='load: runs against exactly one target, 2 were given'):
         normalize_load({}, normalize_targets([{'host': 'h', 'port': 1}, {'host': 'h', 'port': 2}]))
@@ -93,3 +96,14 @@ def test_load_and_wait_options():
         normalize_load({}, normalize_targets([{'host': 'h', 'port': 1, 'proto': 'udp'}]))
     with pytest.raises(ProbeConfigError, match='at least one target'):
         normalize_targets([])
+
+
+@pytest.mark.parametrize('wait, message', [
+    ({'timeout': float('inf')}, 'wait: timeout must be a finite number of seconds, not inf'),
+    ({'timeout': 5, 'interval': float('nan')}, 'wait: interval must be a finite number of seconds, not nan'),
+    ({'timeout': 0}, 'wait: timeout must be greater than 0 and interval not negative'),
+])
+def test_a_wait_without_bound_is_refused(wait, message):
+    with pytest.raises(ProbeConfigError) as caught:
+        normalize_wait(wait)
+    assert str(caught.value) == message

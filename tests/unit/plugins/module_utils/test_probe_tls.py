@@ -13,6 +13,7 @@ import ssl
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe_tls import days_message
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -56,7 +57,8 @@ def test_five_day_certificate_fails_min_days_14(pki, short_lived):
     assert [entry['name'] for entry in result['response']] == [
         'tls_handshake', 'tls_verify', 'tls_hostname', 'tls_days', 'tls_version', 'http_status']
     assert got['tls_days'] == {'name': 'tls_days', 'status': 'fail', 'expected': '>= 14', 'actual': 5,
-                               'message': 'certificate expires %s (5 days left)' % short_lived.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}
+                               'message': 'certificate expires %s: 5 days left, at least 14 required'
+                                          % short_lived.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}
     assert got['tls_verify']['status'] == 'pass' and got['tls_verify']['expected'] == pki.ca_path
     assert got['tls_hostname']['status'] == 'pass' and got['tls_hostname']['actual'] == ['localhost', '127.0.0.1']
     assert got['tls_version'] == {'name': 'tls_version', 'status': 'pass', 'expected': '>= TLSv1.2', 'actual': 'TLSv1.3',
@@ -160,3 +162,12 @@ def test_send_expect_over_tls(pki):
         server.close()
     assert [(entry['name'], entry['status']) for entry in result['response']] == [
         ('tls_handshake', 'pass'), ('tls_verify', 'pass'), ('tls_hostname', 'pass'), ('expect', 'pass')]
+
+
+@pytest.mark.parametrize('left, message', [
+    (4, 'certificate expires 2026-12-10T00:00:00Z: 4 days left, at least 14 required'),
+    (30, 'certificate expires 2026-12-10T00:00:00Z: 30 days left, at least 14 required'),
+    (-2, 'certificate expired 2026-12-10T00:00:00Z (2 days ago), at least 14 days left required'),
+])
+def test_days_message_names_the_limit(left, message):
+    assert days_message('2026-12-10T00:00:00Z', left, 14) == message

@@ -244,3 +244,19 @@ def test_load_that_could_not_run_is_an_error():
     result = load_result(entry, {"probes": [], "ok": False})
     message = "api: app1 could not put %s:8080/tcp under load: port_probe returned no load result" % TGT1
     assert (result["status"], result["message"]) == ("error", message)
+
+
+@pytest.mark.parametrize("source, words", [
+    ("controller", "expression is true (evaluated on the controller, the probing host)"),
+    ("app1", "expression is true (evaluated on app1, the probing host)"),
+])
+def test_a_json_query_names_the_host_that_evaluated_it(source, words):
+    entry = {"host": "tgt1", "service": "api", "source": source, "kind": "reach", "checks": ["response"],
+             "target": {"host": "10.231.1.5", "port": 8080, "proto": "tcp"}}
+    probe = {"state": "open", "connected": True, "latency_ms": 0.3, "total_ms": 2.1, "response": [
+        {"name": "http_status", "status": "pass", "expected": [200], "actual": 200, "message": "GET / answered 200 OK"},
+        {"name": "http_json", "status": "pass", "expected": "ok", "actual": "true", "evaluated_on": "target",
+         "message": "expression is true (evaluated on the probing host)"}]}
+    (result,) = interpret([entry], {"probes": [probe]}, ["response"])
+    assert result["message"] == "api from %s at 10.231.1.5:8080/tcp: http_status pass: GET / answered 200 OK; http_json pass: %s" % (
+        source, words)
