@@ -29,7 +29,7 @@ CELL_WORDS = {
     ("allow", "pass"): "gets in", ("allow", "fail"): "blocked", ("deny", "pass"): "kept out", ("deny", "fail"): "gets in",
 }
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1 (see _report_text)
 
 CSS = """
 :root { color-scheme: light; }
