@@ -14,6 +14,7 @@ ran, and counts. The renderers (``_report_json``, ``_report_junit``, ``_report_m
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 STATUSES = ("pass", "fail", "error", "skip")
@@ -102,9 +103,29 @@ def overall(tally):
     return "pass"
 
 
+# Characters a host's file name keeps as they are; every other one is written %XX (its UTF-8 bytes).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# A file name stays well under NAME_MAX (255 bytes) with its extension.
+NAME_LIMIT = 200
+
+
+def evidence_name(host):
+    """The name (without extension) of HOST's evidence files (facts/<name>.json, the baseline <name>.json): the host's
+    name, with every character that is not a letter, digit, '.', '_' or '-' written %XX for each of its UTF-8 bytes
+    ('src@1' is 'src%401', 'src_1' stays 'src_1'; no two host names give one file name); a name longer than
+    NAME_LIMIT is cut and ends with '~' and 16 hex digits of the SHA-256 of the host's name."""
+    host = str(host)
+    name = _UNSAFE.sub(lambda match: "".join("%%%02X" % byte for byte in match.group(0).encode("utf-8", "surrogatepass")), host)
+    if name in (".", ".."):
+        name = name.replace(".", "%2E")
+    if len(name) > NAME_LIMIT:
+        name = "%s~%s" % (name[:NAME_LIMIT - 17], hashlib.sha256(host.encode("utf-8", "surrogatepass")).hexdigest()[:16])
+    return name
+
+
 def facts_file(host):
-    """facts/<host>.json, with every character that is not a letter, digit, '.', '_' or '-' made '_'."""
-    return "facts/%s.json" % re.sub(r"[^A-Za-z0-9_.-]", "_", host)
+    """facts/<name>.json, the name of evidence_name (readable and distinct for each host)."""
+    return "facts/%s.json" % evidence_name(host)
 
 
 def _host_vars(hostvars, host):
