@@ -20,6 +20,7 @@ from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 from ansible.vars.hostvars import HostVarsVars
 
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
@@ -254,5 +255,5 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=err.changed, path=err.path,
                           msg="cannot write the report to %s: %s" % (report_dir, "it " + err.reason if err.path == report_dir else err))
             return result
-        result.update(changed=changed, summary=report["summary"], files=paths)
+        result.update(changed=changed, summary=report["summary"], files=paths, console=console(report, hosts_live))
         return result

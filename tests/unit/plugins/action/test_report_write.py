@@ -380,6 +380,6 @@ def test_argument_spec_matches_documentation():
         assert (doc["options"][name]["type"], bool(doc["options"][name].get("required"))) == (spec["type"], spec["required"]), name
     assert doc["version_added"] == "0.1.0"
     assert (doc["attributes"]["action"]["support"], doc["attributes"]["check_mode"]["support"]) == ("full", "full")
-    assert set(yaml.safe_load(report_write_doc.RETURN)) == {"summary", "files"}
+    assert set(yaml.safe_load(report_write_doc.RETURN)) == {"summary", "files", "console"}
     # the action's renderers are the report filters' (the file names of the report)
     assert [name for name, _render in report_write.RENDERERS] == REPORT_FILES
