@@ -180,3 +180,31 @@ def test_a_run_with_no_host_to_validate_fails_saying_so(lab, tmp):
         assert ("portproof: no host to validate: no host of the inventory matches portproof_hosts (%s); check the inventory (-i), "
                 "portproof_hosts and --limit" % pattern) in proc.stderr, proc.stderr
         assert "TASK [" not in proc.stdout
+
+
+def test_a_report_that_cannot_be_written_replaces_nothing_withdraws_the_earlier_one_and_exits_1(lab, tmp, run):
+    """The report directory on a full disk: a small tmpfs in a mount namespace of the run's own, holding the earlier
+    run's report and a file that fills the rest."""
+    top = tmp / "full"
+    top.mkdir()
+    report = top / "report"
+    script = ('set -e\nmount -t tmpfs -o size=1m portproof-full "$1"\ncp -r "$2" "$1/report"\n'
+              'dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null || true\nset +e\n"$3" -i "$4" portproof.validate.post_deploy '
+              '-e portproof_report_dir="$1/report" >"$5/out.txt" 2>"$5/err.txt"\necho "rc=$?"\n'
+              'cd "$1/report" && find . -mindepth 1 | sort\n')
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(top), str(run["dir"]),
+                           os.path.join(VENV_BIN, "ansible-playbook"), str(tmp / "inventory.yml"), str(tmp)],
+                          cwd=str(tmp), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=900)
+    out, err = (tmp / "out.txt").read_text(), (tmp / "err.txt").read_text()
+    lines = proc.stdout.splitlines()
+    # exit status 1 (2 is for failed checks), saying why and what became of the earlier report
+    assert lines[0] == "rc=1", proc.stdout + proc.stderr + out[-3000:] + err
+    assert ("[ERROR]: The filter plugin 'ansible.builtin.mandatory' failed: portproof: this run's report could not be written, so its "
+            "results are nowhere: cannot write the report to %s: %s/results.json cannot be written: No space left on device; the "
+            "earlier run's report there was removed (10 files), so that it cannot pass for this run's\n" % (report, report)) in err, err
+    # nothing of the earlier report is left to look current, and no temporary file is left behind
+    assert lines[1:] == ["./facts"]
+    # the play ended there: no host was failed for it, the run stopped on the error (Ansible prints no recap then)
+    assert "fatal: [" not in out and "PLAY RECAP" not in out
+    assert out.rstrip().endswith("TASK [portproof.validate.report : End the play, the report could not be written (the playbook then exits "
+                                 "with status 1)] ***")
