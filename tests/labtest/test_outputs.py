@@ -176,10 +176,13 @@ def test_a_run_with_no_host_to_validate_fails_saying_so(lab, tmp):
                           ([os.path.join(VENV_BIN, "ansible-playbook"), "-i", str(tmp / "inventory.yml"), "portproof.validate.baseline",
                             "-e", "portproof_hosts=nosuchgroup"], "nosuchgroup")):
         proc = subprocess.run(argv, cwd=str(tmp), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=300)
-        assert proc.returncode == 4, proc.stdout + proc.stderr
-        assert ("portproof: no host to validate: no host of the inventory matches portproof_hosts (%s); check the inventory (-i), "
-                "portproof_hosts and --limit" % pattern) in proc.stderr, proc.stderr
-        assert "TASK [" not in proc.stdout
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        message = ("portproof: no host to validate: no host of the inventory matches portproof_hosts (%s); check the inventory (-i), "
+                   "portproof_hosts and --limit" % pattern)
+        assert re.findall(r"^fatal: \[(.*?)\]: FAILED! => (.*)$", proc.stdout, re.M) == [
+            ("localhost", json.dumps({"changed": False, "msg": message}))], proc.stdout
+        # the first task of the run, and the last: nothing was gathered, nothing was written
+        assert re.findall(r"^TASK \[(.*?)\]", proc.stdout, re.M) == ["Fail when no host of the inventory matches portproof_hosts and --limit"]
 
 
 def test_a_report_that_cannot_be_written_replaces_nothing_withdraws_the_earlier_one_and_exits_1(lab, tmp, run):
