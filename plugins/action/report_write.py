@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible.vars.hostvars import HostVarsVars
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
@@ -32,6 +33,8 @@ ARGUMENT_SPEC = {"dest": {"type": "path", "required": True}}
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 GENERATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# From this verbosity on, the callback shows the whole result (summary, files, console) of a report written.
+SHOW_FROM = 3
 # The files of the report directory, in the order they are written (the facts files follow).
 RENDERERS = (
     ("results.json", render_json),
@@ -332,4 +335,7 @@ class ActionModule(ActionBase):
                           msg=unwritten_message(report_dir, err, removed, kept))
             return result
         result.update(changed=changed, summary=report["summary"], files=paths, console=console(report, hosts_live))
+        if Display().verbosity < SHOW_FROM:
+            # what the role report prints after this task; -vvv shows the whole result
+            result["_ansible_verbose_override"] = True
         return result

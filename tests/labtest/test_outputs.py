@@ -211,3 +211,19 @@ def test_a_report_that_cannot_be_written_replaces_nothing_withdraws_the_earlier_
     assert "fatal: [" not in out and "PLAY RECAP" not in out
     assert out.rstrip().endswith("TASK [portproof.validate.report : End the play, the report could not be written (the playbook then exits "
                                  "with status 1)] ***")
+
+
+def test_verbose_output_shows_no_facts_and_no_report_result(lab, tmp, run):
+    """-v: the port facts (listeners, rules, mappings of every host) and the report's result are not dumped."""
+    proc = playbook(lab, tmp, "post_deploy", "-v", "-e", "portproof_report_dir=%s" % (tmp / "report-v"))
+    assert proc.returncode == 2, proc.stdout[-3000:]
+
+    def block(task):
+        """The lines the task printed (up to the blank line that ends them)."""
+        return proc.stdout.split("TASK [%s]" % task, 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    assert sorted(block("portproof.validate.portproof : Gather the port facts")) == [
+        "ok: [app1]", "ok: [db1]", "ok: [src@1]", "ok: [src_1]", "ok: [web1]"]
+    assert block("portproof.validate.report : Write the report of every host of the play on the controller") == ["ok: [app1 -> localhost]"]
+    # the same run without -v prints the same lines there: the facts are in facts/ of the report
+    with open(str(tmp / "report-v" / "facts" / "db1.json")) as handle:
+        assert (6379, ESC_NAME) in set((item["port"], item["process"]) for item in json.load(handle)["facts"]["listeners"])
