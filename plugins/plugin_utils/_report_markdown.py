@@ -40,6 +40,9 @@ def render_markdown(report, limit=50):
     for host, info in summary["hosts"].items():
         lines.append("| %s | %s %s | %d | %d | %d | %d |" % (
             cell(host), ICON.get(info["status"], ""), info["status"], info["pass"], info["fail"], info["error"], info["skip"]))
+    notes = [note for info in summary["hosts"].values() for note in info.get("notes") or []]
+    if notes:
+        lines += [""] + ["- \u2139\ufe0f %s" % cell(note, 1000) for note in notes]
     bad = [item for item in failures_first(report["results"]) if item["status"] in ("fail", "error")]
     if bad:
         lines += ["", "### Failures and errors (%d)" % len(bad), "",
