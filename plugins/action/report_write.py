@@ -18,8 +18,10 @@ from collections.abc import Mapping
 
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible.vars.hostvars import HostVarsVars
 
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
@@ -31,6 +33,8 @@ ARGUMENT_SPEC = {"dest": {"type": "path", "required": True}}
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 GENERATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# From this verbosity on, the callback shows the whole result (summary, files, console) of a report written.
+SHOW_FROM = 3
 # The files of the report directory, in the order they are written (the facts files follow).
 RENDERERS = (
     ("results.json", render_json),
@@ -49,6 +53,7 @@ class ReportWriteError(Exception):
         self.path = path
         self.reason = reason
         self.changed = False
+        self.swapping = False
 
 
 # The variables of a host the report reads that can be large: every result, every fact, the contract.
@@ -173,38 +178,74 @@ def _same(path, data):
         return handle.read() == data, stat.S_IMODE(status.st_mode) == FILE_MODE
 
 
-def write_file(path, data, check_mode=False):
-    """Write DATA (bytes) to PATH atomically with mode 0644, unless it already holds them; True if it changed
-    (or would, in check mode)."""
+def stage_file(path, data, check_mode=False):
+    """None if PATH already holds DATA with mode 0644; else (PATH, temporary): DATA written to a temporary file beside
+    PATH (temporary None: only PATH's mode is to be fixed, or check mode). Nothing replaces PATH yet."""
     try:
         same = _same(path, data)
         if same == (True, True):
-            return False
-        if check_mode:
-            return True
-        if same is not None and same[0]:
-            os.chmod(path, FILE_MODE)
-            return True
+            return None
+        if check_mode or (same is not None and same[0]):
+            return path, None
         directory, name = os.path.split(path)
         handle, temporary = tempfile.mkstemp(prefix=".%s." % name, suffix=".tmp", dir=directory)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
                 os.fchmod(out.fileno(), FILE_MODE)
-            os.replace(temporary, path)
         except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            _unlink(temporary)
             raise
     except OSError as err:
         raise ReportWriteError(path, "cannot be written: %s" % (err.strerror or err))
+    return path, temporary
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def discard(staged):
+    """Remove the temporary files of STAGED ([(path, temporary)])."""
+    for _path, temporary in staged:
+        if temporary is not None:
+            _unlink(temporary)
+
+
+def swap_in(staged):
+    """Put every staged file in place (a rename each, or the mode fixed); ReportWriteError naming the first that fails
+    (the temporary files left are removed)."""
+    for index, (path, temporary) in enumerate(staged):
+        try:
+            if temporary is None:
+                os.chmod(path, FILE_MODE)
+            else:
+                os.replace(temporary, path)
+        except OSError as err:
+            discard(staged[index:])
+            raise ReportWriteError(path, "cannot be replaced: %s" % (err.strerror or err))
+
+
+def write_file(path, data, check_mode=False):
+    """Write DATA (bytes) to PATH atomically with mode 0644, unless it already holds them; True if it changed
+    (or would, in check mode)."""
+    staged = stage_file(path, data, check_mode)
+    if staged is None:
+        return False
+    if not check_mode:
+        swap_in([staged])
     return True
 
 
 def write_report(report_dir, files, check_mode=False):
-    """Write FILES ([(relative path, text)]) under REPORT_DIR (an absolute, real path): (changed, absolute paths)."""
+    """Write FILES ([(relative path, text)]) under REPORT_DIR (an absolute, real path): (changed, absolute paths).
+
+    The new report is written whole beside the old one first (a temporary file beside each file), then swapped in
+    (one rename per file, which needs no space): a report that cannot be written whole (a full disk, a permission
+    denied) replaces no file of the old one. ReportWriteError.swapping says whether some files were replaced."""
     if os.path.lexists(report_dir) and not os.path.isdir(report_dir):
         raise ReportWriteError(report_dir, "is not a directory (dest is the report directory)")
     paths = []
@@ -216,17 +257,55 @@ def write_report(report_dir, files, check_mode=False):
             raise ReportWriteError(path, "cannot be encoded as UTF-8: %s" % err)
     changed = False
     made = set()
+    staged = []
     try:
         for path, data in paths:
             directory = os.path.dirname(path)
             if directory not in made:
                 changed = _make_dirs(directory, check_mode) or changed
                 made.add(directory)
-            changed = write_file(path, data, check_mode) or changed
+            found = stage_file(path, data, check_mode)
+            if found is not None:
+                staged.append(found)
     except ReportWriteError as err:
-        err.changed = changed  # the files written before this one
+        discard(staged)
+        err.changed = changed  # the directories made before
         raise
-    return changed, [path for path, _data in paths]
+    if staged and not check_mode:
+        try:
+            swap_in(staged)
+        except ReportWriteError as err:
+            err.changed = err.swapping = True
+            raise
+    return changed or bool(staged), [path for path, _data in paths]
+
+
+def withdraw(report_dir, files):
+    """Remove the files of the report FILES ([(relative path, text)]) that exist in REPORT_DIR: those of an earlier
+    run, which must not pass for this run's. ([removed paths], [(path, reason) of those that could not be removed])."""
+    removed, kept = [], []
+    for relative, _text in files:
+        path = os.path.normpath(os.path.join(report_dir, relative))
+        if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)) \
+                or os.path.commonpath([report_dir, path]) != report_dir:
+            continue  # not there, or not a file of a report
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except OSError as err:
+            kept.append((path, err.strerror or str(err)))
+    return removed, kept
+
+
+def unwritten_message(report_dir, err, removed, kept):
+    """What the run says when the report could not be written: why, and what became of the earlier report."""
+    message = "cannot write the report to %s: %s" % (report_dir, "it " + err.reason if err.path == report_dir else err)
+    if kept:
+        message += ("; %d file(s) of an earlier run's report could not be removed and are NOT this run's (%s)"
+                    % (len(kept), ", ".join("%s: %s" % pair for pair in kept)))
+    elif removed:
+        message += "; the earlier run's report there was removed (%d files), so that it cannot pass for this run's" % len(removed)
+    return message
 
 
 class ActionModule(ActionBase):
@@ -247,12 +326,16 @@ class ActionModule(ActionBase):
         hosts_live = [str(host) for host in task_vars["ansible_play_hosts"]]
         generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)
         report = collect(hostvars, hosts_all, hosts_live, generated=generated, report_dir=report_dir)
+        files = report_files(report, hostvars, hosts_all)
         try:
-            changed, paths = write_report(report_dir, report_files(report, hostvars, hosts_all),
-                                          check_mode=bool(self._task.check_mode))
+            changed, paths = write_report(report_dir, files, check_mode=bool(self._task.check_mode))
         except ReportWriteError as err:
-            result.update(failed=True, changed=err.changed, path=err.path,
-                          msg="cannot write the report to %s: %s" % (report_dir, "it " + err.reason if err.path == report_dir else err))
+            removed, kept = ([], []) if self._task.check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
+            result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
+                          msg=unwritten_message(report_dir, err, removed, kept))
             return result
-        result.update(changed=changed, summary=report["summary"], files=paths)
+        result.update(changed=changed, summary=report["summary"], files=paths, console=console(report, hosts_live))
+        if Display().verbosity < SHOW_FROM:
+            # what the role report prints after this task; -vvv shows the whole result
+            result["_ansible_verbose_override"] = True
         return result

@@ -4,7 +4,7 @@
 """Report filters of portproof.validate: collect every host's results, render each report file's text.
 
 Documentation: report_collect.yml, report_json.yml, report_junit.yml, report_markdown.yml,
-report_html.yml, report_prometheus.yml, report_facts.yml.
+report_html.yml, report_prometheus.yml, report_facts.yml, evidence_name.yml.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._report_html im
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_markdown import render_markdown
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect, evidence_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_prometheus import render_prometheus
 
 
@@ -57,6 +57,12 @@ def report_facts_filter(hostvars_of_host, host, generated=None):
     return render_facts(host, hostvars_of_host, generated=generated)
 
 
+def evidence_name_filter(host):
+    if not isinstance(host, str) or not host:
+        raise AnsibleFilterError("evidence_name: the input must be an inventory host name, got %r" % (host,))
+    return evidence_name(host)
+
+
 class FilterModule(object):
     """Report collection and rendering."""
 
@@ -69,4 +75,5 @@ class FilterModule(object):
             "report_html": report_html_filter,
             "report_prometheus": report_prometheus_filter,
             "report_facts": report_facts_filter,
+            "evidence_name": evidence_name_filter,
         }

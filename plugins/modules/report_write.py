@@ -134,6 +134,32 @@ summary:
     checks:
       description: The counts of each check kind.
       type: dict
+console:
+  description:
+    - What the role C(portproof.validate.report) prints, every line with its control characters shown as C(\\xNN).
+  returned: always
+  type: dict
+  sample:
+    outcome: "portproof FAIL: 72 results on 5 hosts: 69 pass, 3 fail, 0 error, 0 skip; report: /ci/portproof-report"
+    failures: ["FAIL db1 postgres reach from app2: postgres: app2 cannot reach 10.1.0.14:5432/tcp: timeout"]
+    hosts:
+      db1: ["FAIL db1 postgres reach from app2: postgres: app2 cannot reach 10.1.0.14:5432/tcp: timeout"]
+  contains:
+    outcome:
+      description: The outcome in one line, with the counts and the report's path.
+      type: str
+    failures:
+      description:
+        - "One line per failed or errored result (C(STATUS HOST SERVICE CHECK [from SOURCE]: MESSAGE)), the first 20, then one
+          saying how many more there are."
+      type: list
+      elements: str
+    hosts:
+      description:
+        - For each host of the play that a failed or errored result is about, its lines (the first 20, then a count). A
+          result about a host outside the play is under the host that recorded it; one about a host that left the play is
+          under none.
+      type: dict
 files:
   description: The absolute path of every file of the report, written or not (unchanged, or check mode).
   returned: always

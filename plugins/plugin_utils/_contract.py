@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import BIND_CLASSES, parse_network
 
 SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
@@ -287,6 +289,16 @@ def _service(item, where, problems, groups, hosts):
     return service
 
 
+def _is_boolean(value):
+    """True if Ansible's boolean conversion takes VALUE (true, false, 'false', 'no', 'on', 0, ...): a variable given
+    with -e is a string."""
+    try:
+        boolean(value, strict=True)
+    except TypeError:
+        return False
+    return True
+
+
 def load_contract(host, variables, groups, hosts, strict=False, ignore=None, address=None):
     """Merge and validate a host's contract variables [(name, value), ...]; raise ContractError."""
     problems = []
@@ -312,8 +324,9 @@ def load_contract(host, variables, groups, hosts, strict=False, ignore=None, add
             elif service["name"]:
                 seen[service["name"]] = where
             services.append(service)
-    if not isinstance(strict, bool):
-        problems.append("portproof_strict: must be true or false, got %r" % (strict,))
+    if not _is_boolean(strict):
+        problems.append("portproof_strict: must be true or false (or what Ansible takes for them: yes, no, on, off, 1, 0), "
+                        "got %r" % (strict,))
     for index, spec in enumerate(ignore or []):
         try:
             parse_port_spec(spec)

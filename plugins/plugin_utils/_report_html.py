@@ -29,7 +29,7 @@ CELL_WORDS = {
     ("allow", "pass"): "gets in", ("allow", "fail"): "blocked", ("deny", "pass"): "kept out", ("deny", "fail"): "gets in",
 }
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1 (see _report_text)
 
 CSS = """
 :root { color-scheme: light; }
@@ -137,9 +137,10 @@ def _hosts(report):
                     '<td class="num">%d</td><td class="num">%d</td><td>%s</td></tr>'
                     % (esc(host), esc(host), esc(info.get("address") or ""), badge(info["status"]), info["pass"], info["fail"],
                        info["error"], info["skip"], link))
+    notes = "".join("<li>%s</li>" % esc(note) for info in report["summary"]["hosts"].values() for note in info.get("notes") or [])
     return ('<section id="hosts"><h2>Hosts</h2><table class="hosts"><thead><tr><th>host</th><th>address</th><th>status</th>'
-            '<th>pass</th><th>fail</th><th>error</th><th>skip</th><th>evidence</th></tr></thead><tbody>\n%s\n</tbody></table></section>'
-            % "\n".join(rows))
+            '<th>pass</th><th>fail</th><th>error</th><th>skip</th><th>evidence</th></tr></thead><tbody>\n%s\n</tbody></table>%s</section>'
+            % ("\n".join(rows), '<ul class="notes">%s</ul>' % notes if notes else ""))
 
 
 # Cells of the largest matrix the page shows: sources times target services grows with the square of

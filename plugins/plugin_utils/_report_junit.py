@@ -20,8 +20,9 @@ import re
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import counts
 
-# Characters XML 1.0 cannot carry at all (control characters other than tab, newline, carriage return).
-_NOT_XML = re.compile(u"[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot carry at all (control characters other than tab, newline, carriage return), and those
+# it can but a terminal would obey (carriage return, DEL, C1: see _report_text).
+_NOT_XML = re.compile(u"[^\u0009\u000a\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 

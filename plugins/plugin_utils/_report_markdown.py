@@ -7,7 +7,8 @@
 
 Counts, a per-host table and the failures and errors (at most ``limit`` of them, the rest are
 in report.html). Every value is escaped: Markdown punctuation gets a backslash and HTML
-characters become entities, since job summaries render inline HTML.
+characters become entities, since job summaries render inline HTML; control characters are shown as
+``\\xNN`` (see ``_report_text``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from __future__ import annotations
 import re
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import failures_first, headline
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_text import inert
 
 ICON = {"pass": "\u2705", "fail": "\u274c", "error": "\u26a0\ufe0f", "skip": "\u23ed\ufe0f"}
 _PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
 
 def cell(value, limit=300):
-    """A table cell: one line, Markdown and HTML inert, long values cut with an ellipsis."""
+    """A table cell: one line, Markdown and HTML inert, control characters shown as \\xNN, long values cut with an
+    ellipsis."""
     value = "" if value is None else str(value)
-    value = " ".join(value.split())
+    value = inert(" ".join(value.split()), one_line=True)
     if len(value) > limit:
         value = value[:limit - 1] + "\u2026"
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -37,6 +40,9 @@ def render_markdown(report, limit=50):
     for host, info in summary["hosts"].items():
         lines.append("| %s | %s %s | %d | %d | %d | %d |" % (
             cell(host), ICON.get(info["status"], ""), info["status"], info["pass"], info["fail"], info["error"], info["skip"]))
+    notes = [note for info in summary["hosts"].values() for note in info.get("notes") or []]
+    if notes:
+        lines += [""] + ["- \u2139\ufe0f %s" % cell(note, 1000) for note in notes]
     bad = [item for item in failures_first(report["results"]) if item["status"] in ("fail", "error")]
     if bad:
         lines += ["", "### Failures and errors (%d)" % len(bad), "",

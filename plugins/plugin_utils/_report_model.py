@@ -14,6 +14,7 @@ ran, and counts. The renderers (``_report_json``, ``_report_junit``, ``_report_m
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 STATUSES = ("pass", "fail", "error", "skip")
@@ -102,9 +103,58 @@ def overall(tally):
     return "pass"
 
 
+# Characters a host's file name keeps as they are; every other one is written %XX (its UTF-8 bytes).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# A file name stays well under NAME_MAX (255 bytes) with its extension.
+NAME_LIMIT = 200
+
+
+def evidence_name(host):
+    """The name (without extension) of HOST's evidence files (facts/<name>.json, the baseline <name>.json): the host's
+    name, with every character that is not a letter, digit, '.', '_' or '-' written %XX for each of its UTF-8 bytes
+    ('src@1' is 'src%401', 'src_1' stays 'src_1'; no two host names give one file name); a name longer than
+    NAME_LIMIT is cut and ends with '~' and 16 hex digits of the SHA-256 of the host's name."""
+    host = str(host)
+    name = _UNSAFE.sub(lambda match: "".join("%%%02X" % byte for byte in match.group(0).encode("utf-8", "surrogatepass")), host)
+    if name in (".", ".."):
+        name = name.replace(".", "%2E")
+    if len(name) > NAME_LIMIT:
+        name = "%s~%s" % (name[:NAME_LIMIT - 17], hashlib.sha256(host.encode("utf-8", "surrogatepass")).hexdigest()[:16])
+    return name
+
+
+# A static firewall check from a source of the family the host has no address of: the check does not apply, it
+# is no gap. The report folds them into one note per host and family (summary.hosts[host].notes), see fold_no_family.
+NO_FAMILY = re.compile(r"^(?P<service>.+?): (?P<host>.+) has no IPv(?P<version>[46]) address, so source (?P<source>.+) "
+                       r"\((?P<address>[^()]*)\) cannot reach it over IPv[46]$")
+FIREWALL_CHECKS = ("firewall_allow", "firewall_deny")
+
+
+def fold_no_family(results):
+    """(results without the firewall checks that do not apply for want of an address family, {host: [notes]}): one
+    note per host and family, 'db1 has no IPv6 address: 4 firewall checks from IPv6 sources do not apply (postgres:
+    public 2001:db8::7; redis: public 2001:db8::7, 2001:db8::/64 2001:db8::1)'."""
+    kept, folded = [], {}
+    for item in results:
+        match = NO_FAMILY.match(item["message"]) if item["status"] == "skip" and item["check"] in FIREWALL_CHECKS else None
+        if match is None or match.group("host") != item["host"]:
+            kept.append(item)
+            continue
+        by_service = folded.setdefault((item["host"], match.group("version")), {})
+        by_service.setdefault(match.group("service"), []).append(
+            match.group("source") if match.group("address") in match.group("source") else "%s %s" % (match.group("source"), match.group("address")))
+    notes = {}
+    for (host, version), by_service in folded.items():
+        count = sum(len(sources) for sources in by_service.values())
+        notes.setdefault(host, []).append("%s has no IPv%s address: %d firewall check%s from IPv%s sources do%s not apply (%s)" % (
+            host, version, count, "" if count == 1 else "s", version, "es" if count == 1 else "",
+            "; ".join("%s: %s" % (service, ", ".join(sorted(set(sources)))) for service, sources in by_service.items())))
+    return kept, notes
+
+
 def facts_file(host):
-    """facts/<host>.json, with every character that is not a letter, digit, '.', '_' or '-' made '_'."""
-    return "facts/%s.json" % re.sub(r"[^A-Za-z0-9_.-]", "_", host)
+    """facts/<name>.json, the name of evidence_name (readable and distinct for each host)."""
+    return "facts/%s.json" % evidence_name(host)
 
 
 def _host_vars(hostvars, host):
@@ -140,6 +190,7 @@ def collect(hostvars, hosts_all, hosts_live, generated=None, report_dir=None):
         results.append({"host": host, "service": None, "check": "run", "status": "error", "source": None,
                         "message": "%s: %s" % (host, reason), "expected": "every check of %s ran" % host,
                         "actual": reason, "recorded_on": None})
+    results, notes = fold_no_family(results)
     results = ordered(results, hosts_all)
     extra = sorted(set(item["host"] for item in results) - set(hosts_all))
     tally = counts(results)
@@ -156,6 +207,8 @@ def collect(hostvars, hosts_all, hosts_live, generated=None, report_dir=None):
         address = hvars.get("portproof_address") or hvars.get("ansible_host")
         entry["address"] = _text(address)
         entry["facts"] = facts_file(host) if host in in_play else None
+        if notes.get(host):
+            entry["notes"] = notes[host]
         hosts[host] = entry
     by_check = {}
     for item in results:

@@ -21,12 +21,15 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import STATUSES
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_text import inert
 
 LABELS = ("host", "service", "check", "source")
 
 
 def label_value(value):
-    return "" if value is None else str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value: every control character but tab and newline shown as the text \\xNN (see _report_text), then
+    backslash, newline and double quote escaped as the exposition format says."""
+    return "" if value is None else inert(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def labels(pairs):

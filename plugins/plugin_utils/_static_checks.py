@@ -75,13 +75,28 @@ class Facts(object):
 
     def in_container(self, container, port, proto):
         return [item for item in (self.listeners or [])
-                if item.get("container") == container and item["port"] == port and item["proto"] == proto]
+                if container_matches(item, container) and item["port"] == port and item["proto"] == proto]
+
+
+# The shortest container ID prefix publish.container may give (as docs/contract.md says, and as port: auto takes it).
+ID_PREFIX = 12
+
+
+def container_matches(item, container):
+    """True if the listener or mapping ITEM is in the container that publish.container names: the container's name,
+    its pod's name, the name of a container sharing its network namespace, or a prefix of its ID of ID_PREFIX or more
+    characters."""
+    names = set(item.get("containers") or [])
+    names.update(item[key] for key in ("container", "pod", "container_id") if item.get(key))
+    if container in names:
+        return True
+    return len(container) >= ID_PREFIX and str(item.get("container_id") or "").startswith(container)
 
 
 def published(facts, service):
     """Mappings that publish the declared container port of the service."""
     pub = service["publish"]
-    return [m for m in (facts.mappings or []) if m.get("container") == pub["container"] and m.get("target_port") == pub["container_port"]
+    return [m for m in (facts.mappings or []) if container_matches(m, pub["container"]) and m.get("target_port") == pub["container_port"]
             and m.get("proto") == service["proto"]]
 
 
@@ -115,7 +130,7 @@ def check_listen(host, service, facts, expected_versions):
         if wrong_proto:
             hints.append("%s declared, %s served: %s" % (proto.upper(), other.upper(), describe(wrong_proto)))
         if service["publish"]:
-            inside = [item for item in (facts.listeners or []) if item.get("container") == service["publish"]["container"]]
+            inside = [item for item in (facts.listeners or []) if container_matches(item, service["publish"]["container"])]
             if inside:
                 hints.append("container %s listens on %s" % (service["publish"]["container"], describe(inside)))
         if service["process"] and not service["publish"]:

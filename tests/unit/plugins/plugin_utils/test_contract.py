@@ -235,14 +235,20 @@ def test_not_a_list():
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ContractError) as info:
         load([("portproof_services", [{"name": "a", "port": 0}, {"name": "b", "port": 1, "proto": "icmp"}])],
-             strict="yes", ignore=["22/tcp", "99999"], address="10.0.0.300")
+             strict="maybe", ignore=["22/tcp", "99999"], address="10.0.0.300")
     assert info.value.problems == [
         "portproof_services[0] (a): port 0 is out of range 1-65535",
         "portproof_services[1] (b): proto 'icmp' is not tcp or udp",
-        "portproof_strict: must be true or false, got 'yes'",
+        "portproof_strict: must be true or false (or what Ansible takes for them: yes, no, on, off, 1, 0), got 'maybe'",
         "portproof_ignore[1]: port spec '99999' is outside 1-65535 or its range is reversed",
         "portproof_address: '10.0.0.300' is not an IP address",
     ]
+
+
+@pytest.mark.parametrize("given", [True, False, "false", "no", "off", "0", "true", "yes", "on", "1", "True", 0, 1])
+def test_strict_takes_what_ansible_takes_for_a_boolean(given):
+    # -e portproof_strict=false gives the string 'false'
+    assert load([("portproof_services", [{"name": "a", "port": 1}])], strict=given)[0]["name"] == "a"
 
 
 @pytest.mark.parametrize("spec, parsed", [

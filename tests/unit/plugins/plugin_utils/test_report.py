@@ -10,6 +10,7 @@ and hand-made results with hostile strings.
 
 from __future__ import annotations
 
+import hashlib
 import html.parser
 import json
 import os
@@ -23,7 +24,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._report_html im
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_markdown import render_markdown
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import INCOMPLETE, UNREACHABLE, collect, matrix
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import INCOMPLETE, UNREACHABLE, collect, evidence_name, matrix
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_prometheus import render_prometheus
 
 from .report_checks import CheckError, check_junit, check_results_json, parse_prometheus
@@ -143,7 +144,22 @@ def test_skips_alone_pass_and_an_empty_run_passes():
 
 def test_facts_file_names_cannot_leave_the_report_directory():
     report = collect({"../../etc/x y": {}}, ["../../etc/x y"], ["../../etc/x y"])
-    assert report["summary"]["hosts"]["../../etc/x y"]["facts"] == "facts/.._.._etc_x_y.json"
+    assert report["summary"]["hosts"]["../../etc/x y"]["facts"] == "facts/..%2F..%2Fetc%2Fx%20y.json"
+
+
+@pytest.mark.parametrize("host, name", [
+    ("db1.example.com", "db1.example.com"), ("src_1", "src_1"), ("src@1", "src%401"), ("src%401", "src%25401"),
+    ("web-1", "web-1"), ("..", "%2E%2E"), (".", "%2E"), ("h\u00f6st", "h%C3%B6st"),
+    ("a" * 250, "a" * 183 + "~" + hashlib.sha256(b"a" * 250).hexdigest()[:16])])
+def test_evidence_file_names_are_readable_and_distinct(host, name):
+    assert evidence_name(host) == name and len(name) <= 200
+
+
+def test_hosts_that_shared_a_file_name_have_their_own():
+    hosts = ["src@1", "src_1", "src 1", "src%401"]
+    report = collect(dict((host, {}) for host in hosts), hosts, hosts)
+    assert [report["summary"]["hosts"][host]["facts"] for host in hosts] == [
+        "facts/src%401.json", "facts/src_1.json", "facts/src%201.json", "facts/src%25401.json"]
 
 
 # -------------------------------------------------------------------------------------------- matrix
@@ -296,7 +312,8 @@ def test_metrics_tell_apart_results_with_the_same_labels_and_escape_values():
     samples = parse_prometheus(render_prometheus(report))
     success = [s["labels"] for s in samples if s["name"] == "portproof_check_success"]
     assert [label.get("n") for label in success] == [None, "1", "2"]  # host-wide results come last
-    assert success[0]["source"] == HOSTILE
+    # control characters reach the label as the text \xNN (a terminal showing the metrics obeys none of them)
+    assert success[0]["source"] == HOSTILE.replace("\x00", "\\x00").replace("\x1b", "\\x1b")
     assert [s["value"] for s in samples if s["name"] == "portproof_probe_latency_seconds"] == [0.012]
 
 

@@ -170,3 +170,15 @@ def test_missing_firewall_is_an_error():
 ])
 def test_bind_classes(listener, declared, allowed):
     assert all(bind_allows(declared, *bind) for bind in effective_binds(listener)) is allowed
+
+
+@pytest.mark.parametrize("given, found", [("7d200fd291da", True), ("7d200fd291dad4a8f30c6ae6b31bb98a0fc7224f5003b0b40b3af9c89d996ea3", True),
+                                          ("7d200fd291d", False)])
+def test_publish_container_given_as_an_id_prefix_of_12_or_more_characters(given, found):
+    # wiki's ID in the captured facts; docs/contract.md: the container's name or an ID prefix of 12+ characters
+    services = [dict(CONTRACTS["ctr1"][2], publish=dict(CONTRACTS["ctr1"][2]["publish"], container=given))]
+    results = run("ctr1", services=services)
+    # an 11-character prefix names no container: nothing listens there, so the bind check has nothing to judge
+    expected = [("wiki", "bind", "pass", "-"), ("wiki", "listen", "pass", "-"), ("wiki", "mapping", "pass", "-")] if found else \
+        [("wiki", "bind", "skip", "-"), ("wiki", "listen", "fail", "-"), ("wiki", "mapping", "fail", "-")]
+    assert table(results) == expected
