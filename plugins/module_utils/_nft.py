@@ -321,14 +321,22 @@ def _map_pair(item, sets):
 def _rule(body, family, sets, text):
     rule = {"index": None, "handle": body.get("handle"), "text": text, "comment": body.get("comment"),
             "match": [], "statements": [], "verdict": None}
-    try:
-        for expr in body.get("expr", []):
+    for expr in body.get("expr", []):
+        try:
             if "match" in expr:
                 rule["match"].extend(_match(expr["match"], family, sets))
             else:
                 _statement(expr, family, sets, rule)
-    except _Unsupported as exc:
-        rule["match"].append({"key": "unsupported", "text": text, "reason": str(exc)})
+        except _Unsupported as exc:
+            if "match" in expr:
+                # An unmodelled match: the rule may or may not match; its verdict (later in the
+                # rule) is still read, so the walk forks on it instead of skipping the rule.
+                rule["match"].append({"key": "unsupported", "text": text, "reason": str(exc)})
+                continue
+            # An unmodelled statement: what the rule does when it matches is unknown (it may be a
+            # verdict, a NAT binding or a map dispatch), whatever follows it.
+            rule["verdict"] = {"kind": "unsupported", "name": next(iter(expr), "?"), "reason": str(exc)}
+            break
     return rule
 
 

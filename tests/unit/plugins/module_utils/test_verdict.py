@@ -292,3 +292,49 @@ def test_bad_packet(packet, message):
     with pytest.raises(PacketError) as exc:
         verdict("nft", packet)
     assert str(exc.value) == message
+
+
+def _nft_with(change):
+    """The nft scenario's fact, its native rule set parsed again after change(doc)."""
+    import copy
+    import json
+    from ansible_collections.portproof.validate.plugins.module_utils import _firewall, _nft
+    base, dummy = gather_firewall(replay.FakeModule("nft"), root=replay.root("nft"))
+    with open(os.path.join(replay.root("nft"), "nft-list-ruleset.json")) as handle:
+        doc = json.load(handle)
+    with open(os.path.join(replay.root("nft"), "nft-a-list-ruleset.txt")) as handle:
+        listing = handle.read()
+    change(doc)
+    text = json.dumps(doc)
+    firewall = copy.copy(base)
+    firewall["tables"] = _nft.parse_nft_json(text, listing)
+    _firewall._add_handles(firewall["tables"], _nft.nft_handles(text))
+    return firewall
+
+
+def _input_rule(doc, index):
+    rules = [item["rule"] for item in doc["nftables"] if "rule" in item and item["rule"]["table"] == "filter"
+             and item["rule"]["chain"] == "input"]
+    return rules[index - 1]
+
+
+def test_rule_with_an_unmodelled_statement_is_not_skipped():
+    # inet filter input rule 4 accepts 10.1.2.3 on port 22; with a statement the model does not
+    # know before its accept, the walk cannot say what that rule does (it used to skip the rule
+    # and answer the chain's drop policy).
+    firewall = _nft_with(lambda doc: _input_rule(doc, 4)["expr"].insert(-1, {"synproxy": {"mss": 1460}}))
+    out = firewall_verdict(firewall, {"src": "10.1.2.3", "dport": 22})
+    assert (out["verdict"], out["rule"]["index"], out["reason"]) == (
+        "unknown", 4, "inet filter input rule 4: statement synproxy is not evaluated")
+    # A packet the rule's modelled matches exclude is still decided.
+    out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 7000})
+    assert (out["verdict"], out["rule"]["index"]) == ("drop", 13)
+
+
+def test_rule_with_an_unmodelled_match_forks():
+    firewall = _nft_with(lambda doc: _input_rule(doc, 4)["expr"].insert(0, {
+        "match": {"op": "==", "left": {"meta": {"key": "cpu"}}, "right": 1}}))
+    out = firewall_verdict(firewall, {"src": "10.1.2.3", "dport": 22})
+    assert out["verdict"] == "unknown"
+    assert out["reason"].startswith("inet filter input rule 4: meta cpu is not evaluated")
+    assert "if it matches: accept by inet filter input rule 4" in out["reason"]
