@@ -167,6 +167,33 @@ CASES = [
     ("notrack", {"src": "8.8.8.8", "dport": 161, "proto": "udp"}, "drop", None, None, 161),
     ("notrack", {"src": "8.8.8.8", "dport": 5060, "proto": "udp"}, "accept", "ip filter INPUT 2", None, 5060),
     ("notrack", {"src": "8.8.8.8", "dport": 80}, "accept", "ip filter INPUT 2", None, 80),
+    # kube-proxy, nftables mode: the service maps keyed on "ip daddr . meta l4proto . th dport"
+    # dispatch (goto) into per-service chains, numgen picks the endpoint chain that DNATs.
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80}, "accept", None, "10.180.0.1", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80, "proto": "udp"}, "reject",
+     "ip kube-proxy cluster-ips-check 1", "172.30.0.41", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.46", "dport": 80}, "reject", "ip kube-proxy reject-chain 1", "172.30.0.46", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.50", "dport": 80}, "drop", "ip kube-proxy cluster-ips-check 2", "172.30.0.50", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "drop", "ip kube-proxy nodeport-endpoints-check 1",
+     "192.168.50.5", 30046),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.43", "dport": 443}, "drop", "ip kube-proxy firewall-svc-d 1", "172.30.0.43", 443),
+    ("kubenft", {"src": "203.0.113.9", "dst": "172.30.0.43", "dport": 443}, "accept", None, "192.168.50.5", 8443),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 22}, "accept", None, "192.168.50.5", 22),
+    # ip edge: an interval map on a concatenation, DNAT through named and anonymous data maps.
+    ("kubenft", {"src": "198.51.100.7", "dst": "192.168.50.5", "dport": 1500}, "drop", "ip edge pre 1", "192.168.50.5", 1500),
+    ("kubenft", {"src": "198.51.100.7", "dst": "192.168.50.5", "dport": 2000}, "accept", None, "192.168.50.5", 2000),
+    ("kubenft", {"src": "198.51.100.200", "dst": "192.168.50.5", "dport": 53, "proto": "udp"}, "reject", "ip edge noisy 1",
+     "192.168.50.5", 53),
+    ("kubenft", {"src": "198.51.100.20", "dst": "192.168.50.5", "dport": 53, "proto": "udp"}, "accept", None, "192.168.50.5", 53),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 9001}, "accept", None, "10.180.0.7", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "203.0.113.5", "dport": 9001}, "accept", None, "203.0.113.5", 9001),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 9002}, "accept", None, "10.180.0.8", 9002),
+    # kube-proxy, iptables mode: KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP DNAT, the masquerade mark
+    # accepted in KUBE-FORWARD, services without endpoints rejected / dropped.
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80}, "accept", "ip filter KUBE-FORWARD 2", "10.180.0.1", 80),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.46", "dport": 80}, "reject", "ip filter KUBE-SERVICES 1", "172.30.0.46", 80),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "drop", "ip filter KUBE-EXTERNAL-SERVICES 1",
+     "192.168.50.5", 30046),
 ]
 
 
@@ -338,3 +365,45 @@ def test_rule_with_an_unmodelled_match_forks():
     assert out["verdict"] == "unknown"
     assert out["reason"].startswith("inet filter input rule 4: meta cpu is not evaluated")
     assert "if it matches: accept by inet filter input rule 4" in out["reason"]
+
+
+# Load balancing: chance picks the endpoint; the verdict stands when every endpoint gets the
+# same one, with every destination listed; unknown when the endpoints' verdicts differ.
+BALANCED = [
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.42", "dport": 80}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30042}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 9003}, [("10.180.0.10", 9003), ("10.180.0.11", 9003)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.42", "dport": 80}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30042}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.44", "dport": 80}, [("10.180.0.12", 80), ("10.180.0.13", 80),
+                                                                        ("10.180.0.14", 80)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.45", "dport": 80}, [("10.180.0.20", 80), ("10.180.0.21", 80)]),
+]
+
+
+@pytest.mark.parametrize("scenario, packet, destinations", BALANCED)
+def test_load_balanced_service_lists_every_destination(scenario, packet, destinations):
+    out = verdict(scenario, packet)
+    assert out["verdict"] == "accept", out["reason"]
+    assert [(d["dst"], d["dport"]) for d in out["destinations"]] == destinations
+    assert (out["final_dst"], out["final_dport"]) == (None, None)
+    assert out["reason"].startswith("accepted in every branch (")
+    assert out["reason"].endswith("destinations: %s" % ", ".join("%s port %s" % d for d in destinations))
+
+
+@pytest.mark.parametrize("scenario, chain", [("kubenft", "ip kube-proxy service-svc-b-dns rule 2"),
+                                             ("kubeipt", "ip nat KUBE-SVC-BDNS rule 2")])
+def test_load_balanced_endpoints_with_different_verdicts_are_unknown(scenario, chain):
+    # One DNS endpoint (10.180.0.9) is dropped in forward: the verdict depends on chance.
+    out = verdict(scenario, {"src": "8.8.8.8", "dst": "172.30.0.42", "dport": 53, "proto": "udp"})
+    assert (out["verdict"], out["destinations"]) == ("unknown", [])
+    assert out["reason"].startswith(chain + ": ")
+    assert "10.180.0.4 port 53" in out["reason"]
+    assert "drop by " in out["reason"]
+
+
+def test_single_destination_is_listed():
+    out = verdict("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80})
+    assert out["destinations"] == [{"dst": "10.180.0.1", "dport": 80}]
+    out = verdict("nft", {"src": "10.1.2.3", "dport": 22})
+    assert out["destinations"] == [{"dst": None, "dport": 22}]
