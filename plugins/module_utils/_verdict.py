@@ -149,33 +149,45 @@ class Walk(object):
     def ct_direction(self):
         return "original"
 
-    def addr_type(self, value):
+    def addr_type(self, value, limit=None):
+        """The address types of value as the kernel's addrtype / fib type give them: a set, or
+        the reason it cannot be told. The fixed ranges (IPv4 0.0.0.0/8 and 255.255.255.255
+        broadcast, multicast) come first, then the longest match in the local routing table
+        (local, broadcast, anycast), else unicast. ``limit`` "in"/"out": only a route through
+        the packet's in/out interface counts (--limit-iface-in, fib daddr . iif)."""
         version = self.pkt["version"]
+        if version == 4 and ((value >> 24) == 0 or value == 0xFFFFFFFF):
+            return {"broadcast"}
         if version == 4 and (value >> 28) == 0xE:
             return {"multicast"}
         if version == 6 and (value >> 120) == 0xFF:
             return {"multicast"}
-        if is_loopback(version, value):
-            return {"local"}
-        if self.fw.local is None:
-            return "address type of %s: the host's addresses were not gathered" % _addr_text(version, value)
-        if value in self.fw.local_set[version]:
-            return {"local"}
-        if version == 4 and (value == 0xFFFFFFFF or value in self.fw.broadcast):
-            return {"broadcast"}
+        table = self.fw.local_routes
+        if table is None:
+            return "address type of %s: the host's local routing table was not gathered (local_routes)" % _addr_text(version, value)
+        for low, high, kind, dev in table[version]:
+            if low <= value <= high:
+                if limit:
+                    iface = self.iface if limit == "in" else (self.oif if self.hook in ("forward", "postrouting") else None)
+                    if iface is None or iface == UNKNOWN_IFACE:
+                        return "address type of %s on the %s-interface: the packet's %s-interface is not known" % (
+                            _addr_text(version, value), limit, limit)
+                    if dev is not None and dev != iface:
+                        return {"unicast"}
+                return {kind} if kind in ("local", "broadcast", "anycast", "multicast") else {"unicast"}
         return {"unicast"}
 
-    def dst_types(self):
+    def dst_types(self, limit=None):
         if self.dst is not None:
-            return self.addr_type(self.dst)
+            return self.addr_type(self.dst, limit)
         return {"local"}
 
-    def dst_type_match(self, values):
-        types = self.dst_types()
+    def dst_type_match(self, values, limit=None):
+        types = self.dst_types(limit)
         if isinstance(types, str):
             return types
-        if types == {"unicast"} and values & {"blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve", "anycast"}:
-            return "address type %s of %s depends on the routing table" % (",".join(sorted(values)), self.dst_text())
+        if self.pkt["version"] == 6 and types == {"unicast"} and values & {"blackhole", "unreachable", "prohibit", "throw"}:
+            return "address type %s of %s depends on the main routing table" % (",".join(sorted(values)), self.dst_text())
         return bool(types & values)
 
     def field(self, key):
@@ -499,7 +511,12 @@ def _route(walk):
     if walk.fw.local is None:
         return _outcome(walk, "unknown", None, "routing: whether %s is one of the host's addresses is not known "
                         "(local_addresses were not gathered)" % walk.dst_text())
-    if walk.dst in walk.fw.local_set[version]:
+    local = walk.dst in walk.fw.local_set[version]
+    if not local and walk.fw.local_routes is not None:
+        # The local routing table also delivers its broadcast and anycast addresses, and whole
+        # prefixes routed "local" (AnyIP).
+        local = bool(walk.addr_type(walk.dst) & {"local", "broadcast", "anycast"})
+    if local:
         walk.path.append({"hook": "routing", "action": "local delivery to %s" % walk.dst_text()})
         return "input"
     forwarding = walk.fw.forwarding.get(fam)

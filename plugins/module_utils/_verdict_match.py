@@ -352,11 +352,10 @@ def _addr_type(side):
         limit = match.get("iface")
 
         def test(walk):
-            if limit:
-                return "address type match limited to the %s interface is not evaluated" % limit
             if side == "s":
-                return walk.addr_type(walk.pkt["src"]) & values and True or False
-            return walk.dst_type_match(values)
+                types = walk.addr_type(walk.pkt["src"], limit)
+                return types if isinstance(types, str) else bool(types & values)
+            return walk.dst_type_match(values, limit)
         return test
     return build
 

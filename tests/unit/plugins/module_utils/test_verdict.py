@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -24,7 +24,7 @@ _COMPILED = {}
 
 def verdict(scenario, packet):
     if scenario not in _COMPILED:
-        firewall, dummy = gather_firewall(replay.FakeModule(scenario), root=replay.root(scenario))
+        firewall, dummy = replay.firewall(scenario)
         _COMPILED[scenario] = Compiled(firewall)
     return firewall_verdict(_COMPILED[scenario], packet)
 
@@ -194,6 +194,21 @@ CASES = [
     ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.46", "dport": 80}, "reject", "ip filter KUBE-SERVICES 1", "172.30.0.46", 80),
     ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "drop", "ip filter KUBE-EXTERNAL-SERVICES 1",
      "192.168.50.5", 30046),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "10.180.255.254", "dport": 30046}, "drop", "ip filter KUBE-EXTERNAL-SERVICES 1",
+     "10.180.255.254", 30046),
+    # Address types from the captured local routing table (inet compiler): the IPv6 subnet-router
+    # anycast address of eth0 (forwarding on) is delivered locally and is of type anycast; the
+    # broadcast address of eth1; "fib daddr . iif type" counts only the incoming interface's routes.
+    ("kubenft", {"src": "2001:db8:1::9", "dst": "2001:db8:ffff::", "dport": 80}, "drop", "inet compiler input 1",
+     "2001:db8:ffff::", 80),
+    ("kubenft", {"src": "2001:db8:1::9", "dst": "2001:db8:ffff::5", "dport": 80}, "accept", None, "2001:db8:ffff::5", 80),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.255", "dport": 9999, "proto": "udp"}, "drop", "inet compiler input 2",
+     "192.168.50.255", 9999),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.5", "dport": 9999, "proto": "udp"}, "accept", None, "192.168.50.5", 9999),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777, "iface": "eth1"}, "accept", None, "192.168.50.5", 7777),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777, "iface": "eth0"}, "drop", "inet compiler input 3",
+     "192.168.50.5", 7777),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777}, "unknown", None, None, None),
 ]
 
 
@@ -258,7 +273,7 @@ def test_notrack_path():
 
 
 def test_notrack_under_an_undecided_match():
-    firewall, dummy = gather_firewall(replay.FakeModule("notrack"), root=replay.root("notrack"))
+    firewall, dummy = replay.firewall("notrack")
     raw = [t for t in firewall["tables"] if t["name"] == "raw" and t["family"] == "ip"][0]
     raw["chains"][0]["rules"][0]["match"].append({"key": "iifname", "op": "eq", "values": ["eth1"]})
     out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 123, "proto": "udp"})
@@ -289,7 +304,7 @@ def test_forwarding_off_drops_non_local():
 
 
 def test_list_of_packets():
-    firewall, dummy = gather_firewall(replay.FakeModule("nft"), root=replay.root("nft"))
+    firewall, dummy = replay.firewall("nft")
     out = firewall_verdict(firewall, [{"src": "10.1.2.3", "dport": 22}, {"src": "10.3.2.3", "dport": 22}])
     assert [o["verdict"] for o in out] == ["accept", "drop"]
 
@@ -326,7 +341,7 @@ def _nft_with(change):
     import copy
     import json
     from ansible_collections.portproof.validate.plugins.module_utils import _firewall, _nft
-    base, dummy = gather_firewall(replay.FakeModule("nft"), root=replay.root("nft"))
+    base, dummy = replay.firewall("nft")
     with open(os.path.join(replay.root("nft"), "nft-list-ruleset.json")) as handle:
         doc = json.load(handle)
     with open(os.path.join(replay.root("nft"), "nft-a-list-ruleset.txt")) as handle:
@@ -407,3 +422,26 @@ def test_single_destination_is_listed():
     assert out["destinations"] == [{"dst": "10.180.0.1", "dport": 80}]
     out = verdict("nft", {"src": "10.1.2.3", "dport": 22})
     assert out["destinations"] == [{"dst": None, "dport": 22}]
+
+
+@pytest.mark.parametrize("scenario, packet, rule", [
+    ("podman", {"src": "8.8.8.8", "dport": 8443, "dst": "203.0.113.5"}, "ip nat PREROUTING rule 1"),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "ip filter KUBE-EXTERNAL-SERVICES rule 1"),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.5", "dport": 9999, "proto": "udp"}, "inet compiler input rule 1"),
+])
+def test_address_types_without_the_local_routing_table_are_unknown(scenario, packet, rule):
+    # A fact without local_routes (not gathered): addrtype / fib type matches are never guessed.
+    firewall, dummy = replay.firewall(scenario)
+    firewall["local_routes"] = None
+    out = firewall_verdict(firewall, packet)
+    assert out["verdict"] == "unknown", out["reason"]
+    assert "the host's local routing table was not gathered (local_routes)" in out["reason"]
+    assert out["reason"].startswith(rule + ": address type of ")
+
+
+def test_local_routes_shape_is_checked():
+    firewall, dummy = replay.firewall("nft")
+    firewall["local_routes"] = [{"type": "local", "dst": "not-an-address", "dev": "eth0", "family": "ipv4"}]
+    with pytest.raises(FirewallError) as exc:
+        Compiled(firewall)
+    assert "local_routes entry" in str(exc.value) and "not-an-address" in str(exc.value)

@@ -37,7 +37,7 @@ def _read(scenario, name):
 
 
 def _base(scenario):
-    firewall, dummy = _firewall.gather_firewall(replay.FakeModule(scenario), root=replay.root(scenario))
+    firewall, dummy = replay.firewall(scenario)
     return firewall
 
 
