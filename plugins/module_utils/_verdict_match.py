@@ -31,6 +31,11 @@ BREAK = 0  # a test result that fails the rule whatever its operator (nft NFT_BR
 UNTRACKED_UNKNOWN = "an earlier undecided rule may have made the packet untracked (notrack)"
 
 
+class Chance(str):
+    """An undecided test result that only chance decides (statistic, numgen): when every branch
+    of its fork reaches the same verdict, that verdict stands with every destination listed."""
+
+
 class PacketError(ValueError):
     """The packet given to firewall_verdict is not valid; the message names the key."""
 
@@ -347,11 +352,10 @@ def _addr_type(side):
         limit = match.get("iface")
 
         def test(walk):
-            if limit:
-                return "address type match limited to the %s interface is not evaluated" % limit
             if side == "s":
-                return walk.addr_type(walk.pkt["src"]) & values and True or False
-            return walk.dst_type_match(values)
+                types = walk.addr_type(walk.pkt["src"], limit)
+                return types if isinstance(types, str) else bool(types & values)
+            return walk.dst_type_match(values, limit)
         return test
     return build
 
@@ -429,6 +433,19 @@ def _concat(match, ctx):
             if ok:
                 return True
         return False
+    return test
+
+
+def _random(match, ctx):
+    share = float(match.get("share", 0.5))
+    what = "statistic mode %s: matches %s of the packets by chance" % (match.get("mode", "random"), "%g" % share)
+
+    def test(walk):
+        if share >= 1:
+            return True
+        if share <= 0:
+            return False
+        return Chance(what)
     return test
 
 
@@ -534,5 +551,5 @@ _BUILDERS = {
     "pkttype": _pkttype,
     "limit": _limit, "recent": _recent, "connlimit": _connlimit,
     "rpfilter": _rpfilter, "ipsec": _ipsec, "ipv6_exthdr": _exthdr,
-    "concat": _concat,
+    "concat": _concat, "random": _random,
 }

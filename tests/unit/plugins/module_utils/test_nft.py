@@ -171,3 +171,31 @@ def test_not_json():
     with pytest.raises(NftParseError) as exc:
         parse_nft_json("Error: syntax error")
     assert str(exc.value).startswith("nft -j list ruleset: not the expected JSON:")
+
+
+def _one_rule(*expr):
+    doc = {"nftables": [
+        {"table": {"family": "inet", "name": "t", "handle": 1}},
+        {"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0,
+                   "policy": "accept"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2, "expr": list(expr)}},
+    ]}
+    return parse_nft_json(json.dumps(doc))[0]["chains"][0]["rules"][0]
+
+
+def test_unmodelled_match_keeps_the_rest_of_the_rule():
+    # "meta cpu 1 tcp dport 22 drop": the drop and the port match after the unmodelled part stay.
+    rule = _one_rule({"match": {"op": "==", "left": {"meta": {"key": "cpu"}}, "right": 1}},
+                     {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}},
+                     {"drop": None})
+    assert rule["match"] == [{"key": "unsupported", "text": "handle 2", "reason": "meta cpu is not evaluated"}, TCP,
+                             eq("dport", [22])]
+    assert rule["verdict"] == {"kind": "drop"}
+
+
+def test_unmodelled_statement_makes_the_verdict_unsupported():
+    # "tcp dport 80 synproxy mss 1460 accept": what the rule does when it matches is not known.
+    rule = _one_rule({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+                     {"synproxy": {"mss": 1460}}, {"accept": None})
+    assert rule["match"] == [TCP, eq("dport", [80])]
+    assert rule["verdict"] == {"kind": "unsupported", "name": "synproxy", "reason": "statement synproxy is not evaluated"}
