@@ -33,7 +33,7 @@ NETWORKS = ("10.1.0.0/16", "10.2.0.0/16", "198.18.2.0/24", "198.51.100.0/24", "2
 # Addresses only ever used inside one target (DNAT to a local address), between a target and
 # its backend host (DNAT to a forwarded backend), or routed by the sources through one target
 # (its service addresses, which no host holds).
-LOCAL_ONLY = ("10.99.0.1/32", "10.180.0.0/24", "198.18.9.0/24", "198.18.30.0/24", "198.18.31.0/24")
+LOCAL_ONLY = ("10.99.0.1/32", "10.180.0.0/24", "198.18.9.0/24", "198.18.26.0/24", "198.18.30.0/24", "198.18.31.0/24")
 
 # Source hosts and their extra addresses: some are matched by rules, some not (their lab
 # addresses, in 10.231.0.0/16, are matched only by 10.0.0.0/8 rules).
@@ -250,6 +250,14 @@ RULESETS = {
                                                             '\t\tiif "lo" accept comment "!fw4: Accept traffic from loopback"')},
         "tcp": [22, 80, 443, 554, 1723], "udp": [53, 68, 161, 500, 546], "ipv6": True,
         "probes": 70,  # syn_flood: 25 SYN/s, burst 50, for every source at once
+    },
+    "openwrt-redirect": {
+        "host": {"name": "fw-owrtnat", "sysctls": KUBE_FORWARDING,
+                 "nft": admit_ansible(admit_ansible(realworld("openwrt-fw4-redirect.nft"), "\tchain dstnat_wan {"),
+                                      "\tchain input_wan {")},
+        "backend": {"name": "be-owrtnat", "link": "br-lan", "target": "198.18.26.1/24", "addresses": ["198.18.26.100/24"],
+                    "listen": ["tcp:198.18.26.100:22", "tcp:198.18.26.100:24"]},
+        "tcp": [22, 23, 24, 25, 26, 27, 80], "udp": [53, 68], "ipv6": False,
     },
     "ferm": {
         "host": {"name": "fw-ferm", "iptables": realworld("ferm.v4"), "ip6tables": realworld("ferm.v6")},
