@@ -5,6 +5,12 @@
 """Benchmark: gather a 20,000-rule iptables rule set, then evaluate 1,000 verdicts.
 
     .venv/bin/python bench/firewall_bench.py [--rules 20000] [--verdicts 1000] [--synthetic]
+    .venv/bin/python bench/firewall_bench.py --kube-nft 1000 [--verdicts 1000]
+
+``--kube-nft N`` measures instead a kube-proxy nftables-mode rule set of N services (the shape
+kube-proxy writes: service-ips / service-nodeports verdict maps of N elements each keyed on
+``ip daddr . meta l4proto . th dport``, a chain per service and per endpoint, two endpoints per
+service behind ``numgen random mod 2``), loaded with nft -f and read back with gather_firewall().
 
 As root (and unless --synthetic) the rule set is loaded with iptables-nft-restore into a network
 namespace ``ppfw-bench`` made for the run (removed afterwards, also on failure), and read back
@@ -17,6 +23,7 @@ reads every iptables-nft rule again; the gather lists native nft tables one by o
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -94,6 +101,61 @@ NATIVE = """table inet hostguard {
 """
 
 
+def kube_nft(services):
+    """nft -f text of a kube-proxy nftables-mode table with ``services`` services (ClusterIP
+    10.96.x.y:80 and NodePort 30000+i each, endpoints 10.244.x.y:8080)."""
+    lines = ["table ip kube-proxy {",
+             "  set cluster-ips { type ipv4_addr; }",
+             "  set nodeport-ips { type ipv4_addr; elements = { 203.0.113.5 } }",
+             "  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }",
+             "  map service-nodeports { type inet_proto . inet_service : verdict; }",
+             "  map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }",
+             "  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }",
+             "  chain filter-forward { type filter hook forward priority 0; policy accept; ct state new jump service-endpoints-check; }",
+             "  chain filter-input { type filter hook input priority 0; policy accept; ct state new jump service-endpoints-check; }",
+             "  chain service-endpoints-check { ip daddr . meta l4proto . th dport vmap @no-endpoint-services; }",
+             "  chain mark-for-masquerade { meta mark set meta mark or 0x4000; }",
+             "  chain reject-chain { reject; }",
+             "  chain services {",
+             "    ip daddr . meta l4proto . th dport vmap @service-ips",
+             "    ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
+             "  }"]
+    ips, nodeports, none = [], [], []
+    for i in range(services):
+        ip = "10.96.%d.%d" % (i // 250, i % 250 + 1)
+        svc = "service-%05d" % i
+        if i % 50 == 49:  # a service without endpoints: rejected
+            none.append("%s . tcp . 80 : goto reject-chain" % ip)
+            continue
+        eps = ["10.244.%d.%d" % (i // 120, (i % 120) * 2 + k + 1) for k in range(2)]
+        lines.append("  chain %s { ip daddr %s ip saddr != 10.244.0.0/16 jump mark-for-masquerade; "
+                     "numgen random mod 2 vmap { 0 : goto %s-0, 1 : goto %s-1 }; }" % (svc, ip, svc, svc))
+        for k, ep in enumerate(eps):
+            lines.append("  chain %s-%d { ip saddr %s jump mark-for-masquerade; meta l4proto tcp dnat to %s:8080; }" % (svc, k, ep, ep))
+        ips.append("%s . tcp . 80 : goto %s" % (ip, svc))
+        nodeports.append("tcp . %d : goto %s" % (30000 + i, svc))
+    lines.append("}")
+    for name, elements in (("service-ips", ips), ("service-nodeports", nodeports), ("no-endpoint-services", none)):
+        if elements:
+            lines.append("add element ip kube-proxy %s { %s }" % (name, ", ".join(elements)))
+    return "\n".join(lines) + "\n"
+
+
+def kube_packets(count, services, seed=13):
+    rnd = random.Random(seed)
+    out = []
+    for i in range(count):
+        n = rnd.randrange(services)
+        src = "198.51.100.%d" % rnd.randrange(1, 255)
+        if i % 3 == 0:
+            out.append({"src": src, "dst": "203.0.113.5", "dport": 30000 + n, "iface": "eth0"})
+        elif i % 3 == 1:
+            out.append({"src": src, "dst": "10.96.%d.%d" % (n // 250, n % 250 + 1), "dport": 80, "iface": "eth0"})
+        else:
+            out.append({"src": src, "dst": "203.0.113.5", "dport": rnd.randrange(1, 30000), "iface": "eth0"})
+    return out
+
+
 def packets(count, seed=11):
     rnd = random.Random(seed)
     out = []
@@ -144,7 +206,7 @@ def _run(argv, stdin=None):
     subprocess.run(argv, input=stdin, universal_newlines=True, check=True)
 
 
-def gather_real(text):
+def gather_real(text, nft_text=None):
     from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
     _run(["ip", "netns", "add", NS])
     try:
@@ -155,13 +217,18 @@ def gather_real(text):
         _run(x + ["ip", "link", "set", "eth0", "up"])
         _run(x + ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         start = time.perf_counter()
-        _run(x + ["iptables-nft-restore"], stdin=text)
-        _run(x + ["nft", "-f", "-"], stdin=NATIVE)
+        if nft_text is None:
+            _run(x + ["iptables-nft-restore"], stdin=text)
+            _run(x + ["nft", "-f", "-"], stdin=NATIVE)
+        else:
+            _run(x + ["nft", "-f", "-"], stdin=nft_text)
         load = time.perf_counter() - start
         module = NetnsModule()
         start = time.perf_counter()
         firewall, unavailable = gather_firewall(module)
         tools_and_parse = time.perf_counter() - start
+        if firewall.get("local_routes") is None:
+            firewall["local_routes"] = _local_routes(x)
         # The alternative: list the whole ruleset (every iptables-nft rule again) in both forms.
         start = time.perf_counter()
         for form in ("-j", "-a"):
@@ -182,6 +249,18 @@ def gather_real(text):
                                    "alternative: nft -j + nft -a list ruleset alone": dumps}
 
 
+def _local_routes(x):
+    """The namespace's local routing table as firewall.local_routes (when the gather has none)."""
+    out = []
+    for flag, family, width in (("-4", "ipv4", 32), ("-6", "ipv6", 128)):
+        text = subprocess.run(x + ["ip", "-j", flag, "route", "show", "table", "local"], stdout=subprocess.PIPE,
+                              universal_newlines=True, check=True).stdout
+        for item in json.loads(text):
+            dst = item["dst"] if "/" in item["dst"] else "%s/%d" % (item["dst"], width)
+            out.append({"type": item["type"], "dst": dst, "dev": item.get("dev"), "family": family})
+    return out
+
+
 def gather_synthetic(text):
     from ansible_collections.portproof.validate.plugins.module_utils._iptables import parse_save
     start = time.perf_counter()
@@ -190,7 +269,12 @@ def gather_synthetic(text):
     firewall = {"backend": "iptables-nft", "tables": tables, "incomplete": [], "forwarding": {"ipv4": True, "ipv6": False},
                 "local_addresses": [{"iface": "eth0", "address": "203.0.113.5", "prefixlen": 24, "broadcast": None},
                                     {"iface": "lo", "address": "127.0.0.1", "prefixlen": 8, "broadcast": None}],
-                "routes": [{"dst": "0.0.0.0/0", "dev": "eth0"}]}
+                "routes": [{"dst": "0.0.0.0/0", "dev": "eth0"}],
+                # what the kernel puts in the local table for these addresses
+                "local_routes": [{"type": "local", "dst": "203.0.113.5/32", "dev": "eth0", "family": "ipv4"},
+                                 {"type": "broadcast", "dst": "203.0.113.255/32", "dev": "eth0", "family": "ipv4"},
+                                 {"type": "local", "dst": "127.0.0.0/8", "dev": "lo", "family": "ipv4"},
+                                 {"type": "broadcast", "dst": "127.255.255.255/32", "dev": "lo", "family": "ipv4"}]}
     return firewall, [], {"gather (parse only, synthetic iptables-save text)": parse}
 
 
@@ -199,18 +283,27 @@ def main():
     parser.add_argument("--rules", type=int, default=20000)
     parser.add_argument("--verdicts", type=int, default=1000)
     parser.add_argument("--synthetic", action="store_true", help="parse generated text; do not load it into a namespace")
+    parser.add_argument("--kube-nft", type=int, default=0, metavar="SERVICES",
+                        help="a kube-proxy nftables-mode rule set of SERVICES services instead (needs root)")
     args = parser.parse_args()
     coll = _import_collection()
     try:
         from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, evaluate
-        text = ruleset(args.rules)
-        real = not args.synthetic and os.geteuid() == 0 and shutil.which("iptables-nft-restore")
-        firewall, unavailable, times = gather_real(text) if real else gather_synthetic(text)
+        if args.kube_nft:
+            firewall, unavailable, times = gather_real(None, kube_nft(args.kube_nft))
+            elements = sum(len(s.get("elements") or []) for t in firewall["tables"] for s in t.get("sets", {}).values())
+            print("kube-proxy nftables mode: %d services, %d set and map elements" % (args.kube_nft, elements))
+            # gather_firewall read /proc of this process's namespace; the bench namespace forwards.
+            firewall["forwarding"] = {"ipv4": True, "ipv6": True}
+        else:
+            text = ruleset(args.rules)
+            real = not args.synthetic and os.geteuid() == 0 and shutil.which("iptables-nft-restore")
+            firewall, unavailable, times = gather_real(text) if real else gather_synthetic(text)
         n_rules = sum(len(c["rules"]) for t in firewall["tables"] for c in t["chains"])
         print("rules gathered: %d (%s)%s" % (n_rules, firewall["backend"], "; unavailable: %s" % unavailable if unavailable else ""))
         for name, value in times.items():
             print("%-45s %7.3f s" % (name, value))
-        pkts = packets(args.verdicts)
+        pkts = kube_packets(args.verdicts, args.kube_nft) if args.kube_nft else packets(args.verdicts)
         start = time.perf_counter()
         compiled = Compiled(firewall)
         results = [evaluate(compiled, p) for p in pkts]
