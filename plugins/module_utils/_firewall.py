@@ -24,6 +24,7 @@ import os
 from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
 from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, nft_handles, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._local_routes import gather_local_routes
 
 SUBSET = "firewall"
 _ENV = {"LC_ALL": "C", "LANG": "C"}
@@ -312,13 +313,17 @@ def _policies(tables):
     return out
 
 
-def gather_firewall(module, root="/"):
+def gather_firewall(module, root="/", local_routes=gather_local_routes):
     """(firewall dict, unavailable entries) for ansible_facts.portproof.firewall.
 
     ``module`` needs get_bin_path() and run_command(); ``root`` is where /proc and /etc are read
-    (tests point it at a fixture directory).
+    (tests point it at a fixture directory); ``local_routes()`` returns (routes of the local
+    routing table, None) or (None, why not) (tests replay captured kernel answers).
     """
     reader = _Reader(module)
+    routes, why = local_routes()
+    if routes is None:
+        reader.missing("rtnetlink", "%s: address types (addrtype, fib ... type) are unknown" % why)
     if not any(module.get_bin_path(name) for name in _TOOLS):
         reader.incomplete.append("no firewall tool is installed (%s): the rules are unknown, not absent" % ", ".join(_TOOLS[:3]))
     ipt_tables, skip = _read_iptables(reader)
@@ -337,6 +342,7 @@ def gather_firewall(module, root="/"):
         "forwarding": _forwarding(root),
         "local_addresses": _local_addresses(reader),
         "routes": _routes(reader),
+        "local_routes": routes,
         "incomplete": reader.incomplete,
         "tables": tables,
     }
