@@ -105,6 +105,8 @@ def _selector(left, family):
             return "icmp_type", [_eq("l4proto", ["icmp"])], {}
         if proto == "icmpv6" and field == "type":
             return "icmpv6_type", [_eq("l4proto", ["ipv6-icmp"])], {}
+        if proto in ("icmp", "icmpv6") and field == "code":
+            return proto + "_code", [_eq("l4proto", ["icmp" if proto == "icmp" else "ipv6-icmp"])], {}
         raise _Unsupported("payload %s %s is not evaluated" % (proto, field or "raw"))
     if "meta" in left:
         key = left["meta"]["key"]

@@ -391,6 +391,24 @@ def _icmp(version):
     return build
 
 
+# ICMP codes named as nft prints them; an echo request (the ICMP packet the walk models) has code 0.
+_ICMP_CODE_ZERO = ("0", "no-route", "net-unreachable")
+
+
+def icmp_value(key, value):
+    """An ICMP type or code of a rule, normalized: the echo request type as 8 / 128, code 0 as 0."""
+    text = str(value).lower()
+    if key.endswith("_code"):
+        return 0 if text in _ICMP_CODE_ZERO else text
+    echo = _ICMP_ECHO if key == "icmp_type" else _ICMPV6_ECHO
+    return echo.get(text, int(text) if text.isdigit() else text)
+
+
+def _icmp_code(match, ctx):
+    values = set(icmp_value(match["key"], v) for v in match["values"])
+    return lambda walk: walk.pkt["proto"] in ("icmp", "ipv6-icmp") and 0 in values
+
+
 def _concat(match, ctx):
     keys = match["keys"]
     builders = []
@@ -403,6 +421,8 @@ def _concat(match, ctx):
             builders.append((key, [Names([e[pos]]) for e in match["values"]]))
         elif key == "l4proto":
             builders.append((key, [set([_PROTO_ALIASES.get(str(e[pos]), str(e[pos]))]) for e in match["values"]]))
+        elif key in ("icmp_type", "icmpv6_type", "icmp_code", "icmpv6_code"):
+            builders.append((key, [set([icmp_value(key, e[pos])]) for e in match["values"]]))
         else:
             return lambda walk: "concatenation with %s is not evaluated" % key
     count = len(match["values"])
@@ -411,7 +431,9 @@ def _concat(match, ctx):
         fields = []
         for key, dummy in builders:
             value = walk.field(key)
-            if isinstance(value, str) and key not in ("iifname", "oifname", "l4proto"):
+            if key.startswith("icmp"):
+                value = _icmp_field(walk, key)
+            elif isinstance(value, str) and key not in ("iifname", "oifname", "l4proto"):
                 return value
             if key == "iifname" and value == UNKNOWN_IFACE:
                 return "concatenation with iifname: the packet has no iface"
@@ -447,6 +469,16 @@ def _random(match, ctx):
             return False
         return Chance(what)
     return test
+
+
+def _icmp_field(walk, key):
+    """The echo request's ICMP type (8, 128) or code (0) for a concatenation; None if not ICMP."""
+    proto = walk.pkt["proto"]
+    if proto != ("icmp" if key.startswith("icmp_") else "ipv6-icmp"):
+        return None
+    if key.endswith("_code"):
+        return 0
+    return _ICMP_ECHO["echo-request"] if key == "icmp_type" else _ICMPV6_ECHO["echo-request"]
 
 
 def _limit(match, ctx):
@@ -547,6 +579,7 @@ _BUILDERS = {
     "mark": _mark("mark"), "ct_mark": _mark("ct_mark"),
     "daddr_type": _addr_type("d"), "saddr_type": _addr_type("s"),
     "tcp_flags": _tcp_flags, "icmp_type": _icmp(4), "icmpv6_type": _icmp(6),
+    "icmp_code": _icmp_code, "icmpv6_code": _icmp_code,
     "fragment": lambda m, c: (lambda walk: False),
     "pkttype": _pkttype,
     "limit": _limit, "recent": _recent, "connlimit": _connlimit,

@@ -209,6 +209,11 @@ CASES = [
     ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777, "iface": "eth0"}, "drop", "inet compiler input 3",
      "192.168.50.5", 7777),
     ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777}, "unknown", None, None, None),
+    # "icmpv6 type . icmpv6 code" / "icmp type . icmp code" sets (fw4): the echo request has code 0.
+    ("kubenft", {"src": "2001:db8:1::9", "dst": "2001:db8:ffff::5", "proto": "icmp"}, "accept", "inet compiler input 4",
+     "2001:db8:ffff::5", None),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.5", "proto": "icmp"}, "drop", "inet compiler input 7",
+     "192.168.50.5", None),
 ]
 
 
