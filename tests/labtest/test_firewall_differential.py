@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The firewall verdict against the kernel: for real rule sets loaded on lab hosts (iptables,
-iptables with ipset, native nft, ufw, firewalld, Podman/netavark), new TCP and UDP connections
+iptables with ipset, native nft, ufw, firewalld, Podman/netavark, and the rule sets real tools
+generate: kube-proxy in nftables and iptables mode, Docker's nftables rules, OpenWrt fw4, ferm;
+see fwdiff_rulesets.py), new TCP and UDP connections
 from other lab hosts, from several source addresses, to random ports among the ones that
 matter; the kernel's answer (handshake or echo: accept; reset or ICMP error: reject; silence:
 drop) must be the evaluator's verdict over the facts port_facts gathered on the target, for
@@ -11,9 +13,11 @@ that ends (after DNAT/REDIRECT) on a port nothing listens on predicts a reject. 
 disagreement, unless UNDECIDABLE names the case (with why the model cannot decide it); none
 does today: every probe carries its source port and interface, so every match is decidable.
 
-Listeners answer on every port that matters (TCP accept, UDP echo, on every probed address),
-so that "accept" is an answer and not a refusal by a closed port. The targets send ICMP errors
-without the kernel's rate limits (sysctls below), so that a reject is never silence.
+Listeners answer on every port that matters (TCP accept, UDP echo, on every probed address,
+each answer from the address the datagram went to), so that "accept" is an answer and not a
+refusal by a closed port. DNAT to a forwarded backend reaches a backend host behind a veth of
+the target, whose answers go back through the target. The targets and backends send ICMP
+errors without the kernel's rate limits (sysctls below), so that a reject is never silence.
 """
 
 from __future__ import annotations
