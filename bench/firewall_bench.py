@@ -187,7 +187,7 @@ def kube_ruleset(services, seed=13):
         chains.append("add chain ip kube-proxy %s" % name)
         rules.append("add rule ip kube-proxy %s ip daddr %s ip saddr != 10.0.0.0/8 jump mark-for-masquerade" % (name, cip))
         endpoints = ["10.%d.%d.%d" % (128 + rnd.randrange(64), rnd.randrange(256), rnd.randrange(1, 255))
-                     for _ in range(1 + i % 3)]
+                     for dummy in range(1 + i % 3)]
         targets = []
         for n, ep in enumerate(endpoints):
             chain = "endpoint-%04d-%d-ns/svc%d/tcp/p%d__%s/%d" % (i, n, i, port, ep, port)
@@ -362,10 +362,9 @@ def kube_bench(services, verdicts):
         services, text.count("add element ip kube-proxy service-ips"), text.count("\nadd chain"), text.count("\nadd rule")))
     firewall, unavailable, times = gather_kube(text)
     n_rules = sum(len(c["rules"]) for t in firewall["tables"] for c in t["chains"])
-    n_elements = sum(len(s.get("elements") or []) for t in firewall["tables"] for s in (t.get("sets") or {}).values()) \
-        if any(isinstance(t.get("sets"), dict) for t in firewall["tables"]) else None
-    print("rules gathered: %d (%s)%s%s" % (n_rules, firewall["backend"], "" if n_elements is None else ", set/map elements %d" % n_elements,
-                                         "; unavailable: %s" % unavailable if unavailable else ""))
+    n_elements = sum(len(s.get("elements") or []) for t in firewall["tables"] for s in (t.get("sets") or {}).values())
+    print("rules gathered: %d (%s), set/map elements %d%s" % (
+        n_rules, firewall["backend"], n_elements, "; unavailable: %s" % unavailable if unavailable else ""))
     for name, value in times.items():
         print("%-45s %7.3f s" % (name, value))
     pkts = kube_packets(verdicts, services)
