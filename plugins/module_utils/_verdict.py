@@ -311,11 +311,13 @@ def _lookup_of(rule):
     if rule.vmap is None:
         verdict = rule.verdict
         spec = verdict if verdict["kind"] == "vmap" else verdict["map"]
-        pairs = spec.get("map") if verdict["kind"] == "vmap" else spec.get("elements")
         try:
+            pairs = spec.get("map") if verdict["kind"] == "vmap" else spec.get("elements")
+            if verdict["kind"] == "vmap" and not all(isinstance(p[1], dict) and "kind" in p[1] for p in pairs or []):
+                raise MapError("a verdict map value is not a verdict")
             rule.vmap = MapLookup(spec.get("keys") or [], pairs or [], spec.get("mod"), spec.get("offset"), spec.get("source"))
-        except (MapError, ValueError, TypeError) as exc:
-            rule.vmap = str(exc)
+        except (MapError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+            rule.vmap = "the map is not in the model's shape (%s)" % exc
     return rule.vmap
 
 

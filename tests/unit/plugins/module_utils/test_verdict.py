@@ -450,3 +450,23 @@ def test_local_routes_shape_is_checked():
     with pytest.raises(FirewallError) as exc:
         Compiled(firewall)
     assert "local_routes entry" in str(exc.value) and "not-an-address" in str(exc.value)
+
+
+def _one_rule_fact(verdict):
+    return {"tables": [{"source": "nftables", "family": "ip", "name": "t", "handle": 1, "chains": [
+        {"name": "c", "hook": "input", "type": "filter", "priority": 0, "policy": "accept", "handle": 1,
+         "rules": [{"index": 1, "text": "r", "match": [], "statements": [], "verdict": verdict}]}]}],
+        "local_addresses": [], "local_routes": [], "forwarding": {"ipv4": False}}
+
+
+@pytest.mark.parametrize("verdict, problem", [
+    ({"kind": "vmap", "keys": ["dport"], "map": [[22, "accept"]]}, "a verdict map value is not a verdict"),
+    ({"kind": "dnat", "map": "x"}, "'str' object has no attribute 'get'"),
+    ({"kind": "vmap", "keys": ["daddr", "dport"], "map": [[22, {"kind": "drop"}]]}, "map element 22 does not have the keys daddr . dport"),
+    ({"kind": "vmap", "keys": ["saddr"], "map": [["not-an-ip", {"kind": "drop"}]]}, "does not appear to be an IPv4 or IPv6 address"),
+])
+def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem):
+    out = firewall_verdict(_one_rule_fact(verdict), {"src": "10.0.0.1", "dport": 22})
+    assert out["verdict"] == "unknown"
+    assert out["reason"].startswith("ip t c rule 1: map not evaluated: the map is not in the model's shape (")
+    assert problem in out["reason"]

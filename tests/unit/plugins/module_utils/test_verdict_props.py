@@ -123,3 +123,50 @@ def test_iptables_rule_with_an_unmodelled_match_is_never_skipped(name, data, par
     changed = lines[:pos] + [" ".join(words[:2] + [part] + words[2:])] + lines[pos + 1:]
     absent = lines[:pos] + lines[pos + 1:]
     _check(_ipt_firewall(name, changed), _ipt_firewall(name, lines), _ipt_firewall(name, absent), packet)
+
+
+# -- verdict maps against the same elements written as rules -------------------------------------
+
+KUBE_BASE = _base("kubenft")
+KUBE_PACKETS = st.fixed_dictionaries({
+    "src": st.sampled_from(["8.8.8.8", "198.51.100.7", "198.51.100.200", "10.180.0.4", "203.0.113.9", "192.168.50.7"]),
+    "dst": st.sampled_from(["172.30.0.41", "172.30.0.42", "172.30.0.43", "172.30.0.46", "172.30.0.50", "192.168.50.5",
+                            "203.0.113.5", "10.180.0.7"]),
+    "dport": st.sampled_from([22, 53, 80, 443, 1500, 2000, 7777, 9001, 9002, 9003, 30042, 30046]),
+    "proto": st.sampled_from(["tcp", "udp"]),
+}, optional={"iface": st.sampled_from(["eth0", "eth1"])})
+
+
+def _expanded(firewall):
+    """The fact with every verdict map on packet fields replaced by one rule per element (its
+    key values as matches, its verdict), in the map's order: what the map means."""
+    out = copy.deepcopy(firewall)
+    for table in out["tables"]:
+        for chain in table["chains"]:
+            rules = []
+            for rule in chain["rules"]:
+                verdict = rule.get("verdict") or {}
+                if verdict.get("kind") != "vmap" or verdict["keys"] == ["random"]:
+                    rules.append(rule)
+                    continue
+                for value, target in verdict["map"]:
+                    values = value if len(verdict["keys"]) > 1 else [value]
+                    rules.append(dict(rule, match=rule["match"] + [{"key": k, "op": "eq", "values": [v]}
+                                                                   for k, v in zip(verdict["keys"], values)], verdict=target))
+            for pos, rule in enumerate(rules):
+                rule["index"] = pos + 1
+            chain["rules"] = rules
+    return out
+
+
+KUBE_EXPANDED = _expanded(KUBE_BASE)
+
+
+@given(packet=KUBE_PACKETS)
+def test_verdict_maps_mean_their_elements_as_rules(packet):
+    # The kube-proxy fixture's maps keyed on "ip daddr . meta l4proto . th dport", on
+    # "meta l4proto . th dport" and the interval map on "ip saddr . meta l4proto . th dport".
+    assert sum(1 for t in KUBE_BASE["tables"] for c in t["chains"] for r in c["rules"]
+               if (r.get("verdict") or {}).get("kind") == "vmap" and r["verdict"]["keys"] != ["random"]) == 6
+    by_map, by_rules = firewall_verdict(KUBE_BASE, packet), firewall_verdict(KUBE_EXPANDED, packet)
+    assert _key(by_map) == _key(by_rules), (by_map["reason"], by_rules["reason"])
