@@ -259,6 +259,10 @@ RULESETS = {
                     "listen": ["tcp:198.18.26.100:22", "tcp:198.18.26.100:24"]},
         "tcp": [22, 23, 24, 25, 26, 27, 80], "udp": [53, 68], "ipv6": False,
     },
+    "shorewall": {
+        "host": {"name": "fw-shorewall", "iptables": realworld("shorewall.rules")},
+        "tcp": [22, 53, 80, 443, 3306, 5432, 8080, 9000], "udp": [53, 67, 68, 161], "ipv6": False,
+    },
     "ferm": {
         "host": {"name": "fw-ferm", "iptables": realworld("ferm.v4"), "ip6tables": realworld("ferm.v6")},
         "tcp": [22, 53, 80, 443, 3306, 5432, 8000, 8010, 8011, 8080, 9100],
