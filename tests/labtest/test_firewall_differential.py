@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The firewall verdict against the kernel: for real rule sets loaded on lab hosts (iptables,
 iptables with ipset, native nft, ufw, firewalld, Podman/netavark, and the rule sets real tools
-generate: kube-proxy in nftables and iptables mode, Docker's nftables rules, OpenWrt fw4, ferm;
+generate: kube-proxy in nftables and iptables mode, Docker's nftables rules, OpenWrt fw4, ferm,
+Shorewall;
 see fwdiff_rulesets.py), new TCP and UDP connections
 from other lab hosts, from several source addresses, to random ports among the ones that
 matter; the kernel's answer (handshake or echo: accept; reset or ICMP error: reject; silence:
