@@ -102,6 +102,30 @@ class Walk(object):
         self.assume("the packet arrives on %s, the interface the host routes %s through" % (best[1], pkt["src_text"]))
         return best[1]
 
+    def reverse_path(self, accept_local=False):
+        """Strict reverse-path check (nft fib saddr . iif oif, -m rpfilter): "pass" when the
+        host's best main-table route to the source leaves through the interface the packet came
+        in on, "fail" when it does not (or the source is the host's own address on another
+        interface), None when it cannot be told (no iface named, routes not gathered)."""
+        pkt = self.pkt
+        if self.iface == "lo":
+            return "pass"
+        if self.iface == UNKNOWN_IFACE or pkt["iface"] in (None, "auto") or self.fw.routes is None:
+            return None
+        version, src = pkt["version"], pkt["src"]
+        own = self.fw.local is not None and src in self.fw.local_set[version]
+        if self.fw.local_routes is not None:
+            types = self.addr_type(src)
+            own = own or (not isinstance(types, str) and "local" in types)
+        self.assume("reverse path from the main routing table (no policy routing rules route the source elsewhere)")
+        if own:
+            return "pass" if accept_local else "fail"
+        best = None
+        for low, high, plen, dev in self.fw.routes.get(version, ()):
+            if low <= src <= high and (best is None or plen > best[0]):
+                best = (plen, dev)
+        return "pass" if best is not None and best[1] == self.iface else "fail"
+
     # --- facts the match tests ask for -------------------------------------------------------
     def assume(self, note):
         if note not in self.assumptions:

@@ -144,6 +144,10 @@ CASES = [
     ("firewalld", {"src": "192.0.2.3", "dport": 9999}, "accept", "inet firewalld filter_IN_trusted 8", None, 9999),
     ("firewalld", {"src": "8.8.8.8", "dport": 8443, "iface": "eth0"}, "accept", "inet firewalld filter_INPUT 2", "203.0.113.5", 443),
     ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"}, "accept", "inet firewalld filter_IN_public_allow 3", None, 80),
+    # firewalld's IPv6 reverse-path check (fib saddr . mark . iif oif missing drop): the host routes
+    # 2001:db8::1 through eth0 (default route), so from eth1 it is dropped; its own address too.
+    ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth1"}, "drop", "inet firewalld filter_PREROUTING 2", None, 80),
+    ("firewalld", {"src": "2001:db8:ffff::5", "dport": 80, "iface": "eth0"}, "drop", "inet firewalld filter_PREROUTING 2", None, 80),
     # Podman 4.3 / netavark published ports: DNAT to the container, through FORWARD.
     ("podman", {"src": "8.8.8.8", "dport": 8080}, "accept", None, "10.88.0.23", 80),
     ("podman", {"src": "8.8.8.8", "dport": 5353, "proto": "udp"}, "accept", None, "10.88.0.23", 53),
@@ -292,7 +296,9 @@ def test_assumptions_are_reported():
     out = verdict("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "auto"})
     assert out["assumptions"] == ["the packet arrives on eth0, the interface the host routes 8.8.8.8 through"]
     out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"})
-    assert out["assumptions"] == ["reverse-path filter passes (the packet arrives on the interface its source is routed through)"]
+    assert out["assumptions"] == ["reverse path from the main routing table (no policy routing rules route the source elsewhere)"]
+    out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "auto"})
+    assert "reverse-path filter passes (the packet arrives on the interface its source is routed through)" in out["assumptions"]
     assert verdict("ufw", {"src": "8.8.8.8", "dport": 22})["assumptions"] == []
 
 
