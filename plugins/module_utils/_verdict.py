@@ -122,7 +122,9 @@ class Walk(object):
             return "pass" if accept_local else "fail"
         best = None
         for low, high, plen, dev in self.fw.routes.get(version, ()):
-            if low <= src <= high and (best is None or plen > best[0]):
+            # Of equally specific routes (fe80::/64 on every interface, multipath), one through
+            # the incoming interface is the one the check finds.
+            if low <= src <= high and (best is None or (plen, dev == self.iface) > (best[0], best[1] == self.iface)):
                 best = (plen, dev)
         return "pass" if best is not None and best[1] == self.iface else "fail"
 

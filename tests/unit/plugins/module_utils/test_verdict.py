@@ -476,3 +476,14 @@ def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem)
     assert out["verdict"] == "unknown"
     assert out["reason"].startswith("ip t c rule 1: map not evaluated: the map is not in the model's shape (")
     assert problem in out["reason"]
+
+
+def test_reverse_path_of_a_link_local_source():
+    # fe80::/64 is routed on every interface with IPv6: the check finds the incoming one's.
+    firewall, dummy = replay.firewall("firewalld")
+    packet = {"src": "fe80::1", "dport": 80, "iface": "eth0"}
+    assert (firewall_verdict(firewall, packet)["verdict"], firewall_verdict(firewall, dict(packet, iface="br0"))["verdict"]) == (
+        "drop", "accept")
+    firewall["routes"] = firewall["routes"] + [{"dst": "fe80::/64", "dev": "eth0"}]  # eth0 with a link-local address
+    out = firewall_verdict(firewall, packet)
+    assert (out["verdict"], _rule_id(out["rule"])) == ("accept", "inet firewalld filter_IN_public_allow 3")
