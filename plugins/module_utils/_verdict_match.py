@@ -521,7 +521,7 @@ def _rpfilter(match, ctx):
     loose, accept_local = match.get("loose"), match.get("accept_local")
 
     def test(walk):
-        result = None if loose else walk.reverse_path(accept_local)
+        result = walk.reverse_path(accept_local, loose)
         if result is None:
             walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
             return "pass" in values

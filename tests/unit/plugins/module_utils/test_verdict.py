@@ -487,3 +487,22 @@ def test_reverse_path_of_a_link_local_source():
     firewall["routes"] = firewall["routes"] + [{"dst": "fe80::/64", "dev": "eth0"}]  # eth0 with a link-local address
     out = firewall_verdict(firewall, packet)
     assert (out["verdict"], _rule_id(out["rule"])) == ("accept", "inet firewalld filter_IN_public_allow 3")
+
+
+def test_loose_reverse_path_needs_a_route_back():
+    # "fib saddr oif missing drop" first in inet filter input: a source with no route back is dropped.
+    loose = {"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr"]}}, "right": False}}
+
+    def add(doc):
+        first = _input_rule(doc, 1)
+        pos = doc["nftables"].index({"rule": first})
+        doc["nftables"].insert(pos, {"rule": dict(first, handle=999, expr=[loose, {"drop": None}])})
+    firewall = _nft_with(add)
+    rule = [c for t in firewall["tables"] if t["name"] == "filter" for c in t["chains"] if c["name"] == "input"][0]["rules"][0]
+    assert rule["match"][0] == {"key": "rpfilter", "op": "eq", "values": ["fail"], "loose": True}
+    firewall["tables"] = [t for t in firewall["tables"] if t["name"] == "filter"]
+    assert firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})["verdict"] == "drop"  # the policy, not rule 1
+    firewall["routes"] = [r for r in firewall["routes"] if r["dst"] not in ("0.0.0.0/0", "::/0")]
+    out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})
+    assert (out["verdict"], _rule_id(out["rule"])) == ("drop", "inet filter input 1")
+    assert firewall_verdict(firewall, {"src": "203.0.113.77", "dport": 22})["rule"] is None  # routed back through eth0
