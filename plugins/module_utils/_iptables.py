@@ -301,8 +301,9 @@ def _module_matches(module, tokens, ipsets, rule):
             if opt == "--pkt-type":
                 out.append(_match("pkttype", [args[0].lower()], neg))
     elif module == "rpfilter":
-        invert = any(opt == "--invert" for opt, dummy, dummy2 in opts)
-        out.append(_match("rpfilter", ["fail" if invert else "pass"], False))
+        given = set(opt for opt, dummy, dummy2 in opts)
+        extra = dict((key, True) for key, opt in (("loose", "--loose"), ("accept_local", "--accept-local")) if opt in given)
+        out.append(_match("rpfilter", ["fail" if "--invert" in given else "pass"], False, **extra))
     elif module in ("rt", "frag", "hbh", "dst", "mh"):
         # These match only packets that carry that IPv6 extension header, whatever "!" they use.
         out.append({"key": "ipv6_exthdr", "op": "eq", "values": [module], "text": text})

@@ -140,6 +140,8 @@ def _selector(left, family):
             return "saddr_type", [], {}
         if fib.get("result") == "oif" and "saddr" in flags and "iif" in flags:
             return "rpfilter", [], {}
+        if fib.get("result") == "oif" and flags in (["saddr"], ["mark", "saddr"]):
+            return "rpfilter", [], {"loose": True}  # fib saddr oif missing: no route back at all
         raise _Unsupported("fib %s %s is not evaluated" % (",".join(flags), fib.get("result")))
     if "&" in left:
         inner, mask = left["&"]
@@ -190,7 +192,8 @@ def _match(expr, family, sets):
     key, deps, extra = _selector(left, family)
     if key == "rpfilter":
         # fib saddr . iif oif missing (right false) matches packets that fail the check.
-        return deps + [_eq("rpfilter", ["pass" if right else "fail"] if op in ("==", "in") else ["fail" if right else "pass"])]
+        return deps + [dict(_eq("rpfilter", ["pass" if right else "fail"] if op in ("==", "in") else ["fail" if right else "pass"]),
+                            **extra)]
     if key == "ipsec":
         return deps + [_eq("ipsec", ["ipsec" if right else "none"] if op in ("==", "in") else ["none" if right else "ipsec"])]
     if op in ("<", ">", "<=", ">="):

@@ -102,6 +102,35 @@ class Walk(object):
         self.assume("the packet arrives on %s, the interface the host routes %s through" % (best[1], pkt["src_text"]))
         return best[1]
 
+    def reverse_path(self, accept_local=False, loose=False):
+        """Reverse-path check (nft fib saddr . iif oif, -m rpfilter): "pass" when the host's
+        best main-table route to the source leaves through the interface the packet came in on
+        (loose: when there is a route at all), "fail" when it does not (or the source is the
+        host's own address), None when it cannot be told (strict: no iface named; routes not
+        gathered)."""
+        pkt = self.pkt
+        if self.iface == "lo":
+            return "pass"
+        if self.fw.routes is None or (not loose and (self.iface == UNKNOWN_IFACE or pkt["iface"] in (None, "auto"))):
+            return None
+        version, src = pkt["version"], pkt["src"]
+        own = self.fw.local is not None and src in self.fw.local_set[version]
+        if self.fw.local_routes is not None:
+            types = self.addr_type(src)
+            own = own or (not isinstance(types, str) and "local" in types)
+        self.assume("reverse path from the main routing table (no policy routing rules route the source elsewhere)")
+        if own:
+            return "pass" if accept_local else "fail"
+        best = None
+        for low, high, plen, dev in self.fw.routes.get(version, ()):
+            # Of equally specific routes (fe80::/64 on every interface, multipath), one through
+            # the incoming interface is the one the check finds.
+            if low <= src <= high and (best is None or (plen, dev == self.iface) > (best[0], best[1] == self.iface)):
+                best = (plen, dev)
+        if loose:
+            return "pass" if best is not None else "fail"
+        return "pass" if best is not None and best[1] == self.iface else "fail"
+
     # --- facts the match tests ask for -------------------------------------------------------
     def assume(self, note):
         if note not in self.assumptions:

@@ -518,10 +518,14 @@ def _connlimit(match, ctx):
 
 def _rpfilter(match, ctx):
     values = set(match["values"])
+    loose, accept_local = match.get("loose"), match.get("accept_local")
 
     def test(walk):
-        walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
-        return "pass" in values
+        result = walk.reverse_path(accept_local, loose)
+        if result is None:
+            walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
+            return "pass" in values
+        return result in values
     return test
 
 

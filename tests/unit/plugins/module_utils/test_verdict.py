@@ -144,6 +144,10 @@ CASES = [
     ("firewalld", {"src": "192.0.2.3", "dport": 9999}, "accept", "inet firewalld filter_IN_trusted 8", None, 9999),
     ("firewalld", {"src": "8.8.8.8", "dport": 8443, "iface": "eth0"}, "accept", "inet firewalld filter_INPUT 2", "203.0.113.5", 443),
     ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"}, "accept", "inet firewalld filter_IN_public_allow 3", None, 80),
+    # firewalld's IPv6 reverse-path check (fib saddr . mark . iif oif missing drop): the host routes
+    # 2001:db8::1 through eth0 (default route), so from eth1 it is dropped; its own address too.
+    ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth1"}, "drop", "inet firewalld filter_PREROUTING 2", None, 80),
+    ("firewalld", {"src": "2001:db8:ffff::5", "dport": 80, "iface": "eth0"}, "drop", "inet firewalld filter_PREROUTING 2", None, 80),
     # Podman 4.3 / netavark published ports: DNAT to the container, through FORWARD.
     ("podman", {"src": "8.8.8.8", "dport": 8080}, "accept", None, "10.88.0.23", 80),
     ("podman", {"src": "8.8.8.8", "dport": 5353, "proto": "udp"}, "accept", None, "10.88.0.23", 53),
@@ -292,7 +296,9 @@ def test_assumptions_are_reported():
     out = verdict("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "auto"})
     assert out["assumptions"] == ["the packet arrives on eth0, the interface the host routes 8.8.8.8 through"]
     out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"})
-    assert out["assumptions"] == ["reverse-path filter passes (the packet arrives on the interface its source is routed through)"]
+    assert out["assumptions"] == ["reverse path from the main routing table (no policy routing rules route the source elsewhere)"]
+    out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "auto"})
+    assert "reverse-path filter passes (the packet arrives on the interface its source is routed through)" in out["assumptions"]
     assert verdict("ufw", {"src": "8.8.8.8", "dport": 22})["assumptions"] == []
 
 
@@ -470,3 +476,33 @@ def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem)
     assert out["verdict"] == "unknown"
     assert out["reason"].startswith("ip t c rule 1: map not evaluated: the map is not in the model's shape (")
     assert problem in out["reason"]
+
+
+def test_reverse_path_of_a_link_local_source():
+    # fe80::/64 is routed on every interface with IPv6: the check finds the incoming one's.
+    firewall, dummy = replay.firewall("firewalld")
+    packet = {"src": "fe80::1", "dport": 80, "iface": "eth0"}
+    assert (firewall_verdict(firewall, packet)["verdict"], firewall_verdict(firewall, dict(packet, iface="br0"))["verdict"]) == (
+        "drop", "accept")
+    firewall["routes"] = firewall["routes"] + [{"dst": "fe80::/64", "dev": "eth0"}]  # eth0 with a link-local address
+    out = firewall_verdict(firewall, packet)
+    assert (out["verdict"], _rule_id(out["rule"])) == ("accept", "inet firewalld filter_IN_public_allow 3")
+
+
+def test_loose_reverse_path_needs_a_route_back():
+    # "fib saddr oif missing drop" first in inet filter input: a source with no route back is dropped.
+    loose = {"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr"]}}, "right": False}}
+
+    def add(doc):
+        first = _input_rule(doc, 1)
+        pos = doc["nftables"].index({"rule": first})
+        doc["nftables"].insert(pos, {"rule": dict(first, handle=999, expr=[loose, {"drop": None}])})
+    firewall = _nft_with(add)
+    rule = [c for t in firewall["tables"] if t["name"] == "filter" for c in t["chains"] if c["name"] == "input"][0]["rules"][0]
+    assert rule["match"][0] == {"key": "rpfilter", "op": "eq", "values": ["fail"], "loose": True}
+    firewall["tables"] = [t for t in firewall["tables"] if t["name"] == "filter"]
+    assert firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})["verdict"] == "drop"  # the policy, not rule 1
+    firewall["routes"] = [r for r in firewall["routes"] if r["dst"] not in ("0.0.0.0/0", "::/0")]
+    out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})
+    assert (out["verdict"], _rule_id(out["rule"])) == ("drop", "inet filter input 1")
+    assert firewall_verdict(firewall, {"src": "203.0.113.77", "dport": 22})["rule"] is None  # routed back through eth0
