@@ -4,8 +4,7 @@
 """The firewall verdict against the kernel: for real rule sets loaded on lab hosts (iptables,
 iptables with ipset, native nft, ufw, firewalld, Podman/netavark, and the rule sets real tools
 generate: kube-proxy in nftables and iptables mode, Docker's nftables rules, OpenWrt fw4, ferm,
-Shorewall;
-see fwdiff_rulesets.py), new TCP and UDP connections
+Shorewall; see fwdiff_rulesets.py), new TCP and UDP connections
 from other lab hosts, from several source addresses, to random ports among the ones that
 matter; the kernel's answer (handshake or echo: accept; reset or ICMP error: reject; silence:
 drop) must be the evaluator's verdict over the facts port_facts gathered on the target, for
