@@ -91,7 +91,7 @@ def _dsts(lab, name, version):
     host = ruleset["host"]["name"]
     if version == 6:
         return [lab.host(host)["address6"]] if ruleset["ipv6"] else []
-    return [lab.address(host)] + _extra_dsts(ruleset) + ruleset.get("routed", [])
+    return [lab.address(host)] + _extra_dsts(ruleset)
 
 
 def _listener(name):
@@ -207,7 +207,9 @@ def plan(lab, seed):
             src = rng.choice(sources[source][version])
             proto = "udp" if rng.random() < SHARE_UDP else "tcp"
             dport = rng.choice(ruleset[proto])
-            dst = rng.choice(_dsts(lab, name, version))
+            routed = ruleset.get("routed") if version == 4 else None
+            # half of them to the service addresses routed through the target, if it has any
+            dst = rng.choice(routed if routed and rng.random() < 0.5 else _dsts(lab, name, version))
             if (proto, dport) in limited:
                 if hits[(src, proto, dport)] >= limited[(proto, dport)]:
                     continue
