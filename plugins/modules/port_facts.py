@@ -179,7 +179,7 @@ ansible_facts:
           contains:
             local_routes:
               description:
-                - The host's C(local) routing table (table 255), IPv4 and IPv6, read read-only through rtnetlink
+                - The host's C(local) routing table (table 255), IPv4 and IPv6, read through rtnetlink (read-only)
                   (what C(ip route show table local) shows); the address types that C(-m addrtype) and
                   nft C(fib ... type) match are decided from it.
                 - Null when it could not be read (see C(unavailable), tool C(rtnetlink)).
