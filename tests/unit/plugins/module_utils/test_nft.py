@@ -235,8 +235,8 @@ def test_verdict_maps_and_dnat_maps_in_rules():
                                           [1, {"kind": "goto", "chain": "endpoint-svc-b-2"}]]}
     lb = _chain(_tables("kubenft"), "ip", "edge", "lb-dnat")["rules"]
     assert [(r["match"], r["verdict"]) for r in lb] == [
-        ([TCP], {"kind": "dnat", "addr": None, "port": None, "map": {"keys": ["daddr", "dport"],
-                                                                      "elements": [[["192.168.50.5", 9001], ["10.180.0.7", 80]]]}}),
+        ([TCP], {"kind": "dnat", "addr": None, "port": None, "map": {
+            "keys": ["daddr", "dport"], "elements": [[["192.168.50.5", 9001], ["10.180.0.7", 80]]]}}),
         ([TCP], {"kind": "dnat", "addr": None, "port": None, "map": {"keys": ["dport"], "elements": [[9002, "10.180.0.8"]]}}),
         ([TCP, eq("dport", [9003])], {"kind": "dnat", "addr": None, "port": None, "map": {
             "keys": ["random"], "mod": 2, "offset": 0, "source": "numgen random",
