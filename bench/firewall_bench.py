@@ -2,9 +2,10 @@
 # Copyright (c) portproof.validate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Benchmark: gather a 20,000-rule iptables rule set, then evaluate 1,000 verdicts.
+"""Benchmark: gather a 20,000-rule iptables rule set, then evaluate 1,000 verdicts; the same for
+a kube-proxy-sized nftables rule set (kube-proxy's nftables mode with 1,000 services).
 
-    .venv/bin/python bench/firewall_bench.py [--rules 20000] [--verdicts 1000] [--synthetic]
+    .venv/bin/python bench/firewall_bench.py [--rules 20000] [--verdicts 1000] [--services 1000] [--synthetic]
 
 As root (and unless --synthetic) the rule set is loaded with iptables-nft-restore into a network
 namespace ``ppfw-bench`` made for the run (removed afterwards, also on failure), and read back
@@ -12,11 +13,21 @@ with the real tools through gather_firewall(). Otherwise the generated iptables-
 parsed directly. Prints the times; the targets are gather < 2 s and 1,000 verdicts < 1 s. The
 alternative measured in the same run is listing the whole ruleset with nft (JSON and text), which
 reads every iptables-nft rule again; the gather lists native nft tables one by one instead.
+
+The kube-proxy rule set (``kube_ruleset``) has the shape of kube-proxy's nftables mode (the
+golden output in tests/unit/plugins/module_utils/fixtures/firewall/realworld/kube-proxy-nftables.nft):
+the ``service-ips`` verdict map keyed on ``ip daddr . meta l4proto . th dport`` with an element
+per ClusterIP and external IP (1,000 services: 1,250 elements), ``service-nodeports``, the
+no-endpoint maps, and per service a chain that load-balances with ``numgen random mod N vmap``
+over per-endpoint chains that DNAT. It is loaded with ``nft -f`` into its own namespace
+``ppfw-bench-kube``, gathered (the gather then lists the whole ruleset with nft, as the
+alternative does) and probed with 1,000 packets to ClusterIPs, NodePorts and other ports.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import random
 import shutil
@@ -27,6 +38,8 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NS = "ppfw-bench"
+NS_KUBE = "ppfw-bench-kube"
+NODE_IP = "203.0.113.5"
 
 
 def _import_collection():
@@ -112,18 +125,118 @@ def packets(count, seed=11):
     return out
 
 
+def _cluster_ip(index):
+    return str(ipaddress.ip_address("10.96.0.1") + index)
+
+
+def kube_ruleset(services, seed=13):
+    """kube-proxy's nftables-mode rule set for ``services`` services (1-3 endpoints each, every
+    10th without endpoints, every 4th with a NodePort, every 5th with an external IP)."""
+    rnd = random.Random(seed)
+    out = [
+        "add table ip kube-proxy",
+        "add set ip kube-proxy cluster-ips { type ipv4_addr ; }",
+        "add set ip kube-proxy nodeport-ips { type ipv4_addr ; }",
+        "add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }",
+        "add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; }",
+        "add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }",
+        "add map ip kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; }",
+        "add chain ip kube-proxy cluster-ips-check",
+        "add chain ip kube-proxy filter-forward { type filter hook forward priority 0 ; }",
+        "add chain ip kube-proxy filter-input { type filter hook input priority 0 ; }",
+        "add chain ip kube-proxy mark-for-masquerade",
+        "add chain ip kube-proxy masquerading",
+        "add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }",
+        "add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }",
+        "add chain ip kube-proxy nodeport-endpoints-check",
+        "add chain ip kube-proxy reject-chain",
+        "add chain ip kube-proxy services",
+        "add chain ip kube-proxy service-endpoints-check",
+        "add rule ip kube-proxy cluster-ips-check ip daddr @cluster-ips reject",
+        "add rule ip kube-proxy cluster-ips-check ip daddr { 10.96.0.0/12 } drop",
+        "add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check",
+        "add rule ip kube-proxy filter-forward ct state new jump cluster-ips-check",
+        "add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check",
+        "add rule ip kube-proxy filter-input ct state new jump service-endpoints-check",
+        "add rule ip kube-proxy mark-for-masquerade mark set mark or 0x4000",
+        "add rule ip kube-proxy masquerading mark and 0x4000 == 0 return",
+        "add rule ip kube-proxy masquerading mark set mark xor 0x4000",
+        "add rule ip kube-proxy masquerading masquerade fully-random",
+        "add rule ip kube-proxy nat-postrouting jump masquerading",
+        "add rule ip kube-proxy nat-prerouting jump services",
+        "add rule ip kube-proxy nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
+        "add rule ip kube-proxy reject-chain reject",
+        "add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips",
+        "add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
+        "add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
+        "add element ip kube-proxy nodeport-ips { %s }" % NODE_IP,
+    ]
+    chains, rules, elements = [], [], []
+    for i in range(services):
+        cip = _cluster_ip(i)
+        port = 80 if i % 3 else 443
+        name = "service-%04d-ns/svc%d/tcp/p%d" % (i, i, port)
+        nodeport = 30000 + i if i % 4 == 0 else None
+        external = "198.51.%d.%d" % (100 + i // 250, i % 250 + 1) if i % 5 == 0 else None
+        elements.append("add element ip kube-proxy cluster-ips { %s }" % cip)
+        if i % 10 == 9:  # no endpoints
+            elements.append("add element ip kube-proxy no-endpoint-services { %s . tcp . %d : goto reject-chain }" % (cip, port))
+            if nodeport:
+                elements.append("add element ip kube-proxy no-endpoint-nodeports { tcp . %d : drop }" % nodeport)
+            continue
+        chains.append("add chain ip kube-proxy %s" % name)
+        rules.append("add rule ip kube-proxy %s ip daddr %s ip saddr != 10.0.0.0/8 jump mark-for-masquerade" % (name, cip))
+        endpoints = ["10.%d.%d.%d" % (128 + rnd.randrange(64), rnd.randrange(256), rnd.randrange(1, 255))
+                     for dummy in range(1 + i % 3)]
+        targets = []
+        for n, ep in enumerate(endpoints):
+            chain = "endpoint-%04d-%d-ns/svc%d/tcp/p%d__%s/%d" % (i, n, i, port, ep, port)
+            chains.append("add chain ip kube-proxy %s" % chain)
+            rules.append("add rule ip kube-proxy %s ip saddr %s jump mark-for-masquerade" % (chain, ep))
+            rules.append("add rule ip kube-proxy %s meta l4proto tcp dnat to %s:%d" % (chain, ep, port))
+            targets.append("%d : goto %s" % (n, chain))
+        rules.append("add rule ip kube-proxy %s numgen random mod %d vmap { %s }" % (name, len(endpoints), " , ".join(targets)))
+        elements.append("add element ip kube-proxy service-ips { %s . tcp . %d : goto %s }" % (cip, port, name))
+        if external:
+            elements.append("add element ip kube-proxy service-ips { %s . tcp . %d : goto %s }" % (external, port, name))
+        if nodeport:
+            elements.append("add element ip kube-proxy service-nodeports { tcp . %d : goto %s }" % (nodeport, name))
+    return "\n".join(out + chains + rules + elements) + "\n"
+
+
+def kube_packets(count, services, seed=17):
+    """Packets to ClusterIPs (their port and another), NodePorts on the node, other ports."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(count):
+        svc = rnd.randrange(services)
+        src = "192.0.2.%d" % rnd.randrange(1, 255) if i % 2 else "10.%d.%d.%d" % (rnd.randrange(1, 90), rnd.randrange(256), rnd.randrange(256))
+        kind = i % 4
+        if kind == 0:
+            dst, dport = _cluster_ip(svc), 80 if svc % 3 else 443
+        elif kind == 1:
+            dst, dport = _cluster_ip(svc), 8080
+        elif kind == 2:
+            dst, dport = NODE_IP, 30000 + svc - svc % 4
+        else:
+            dst, dport = NODE_IP, rnd.randrange(1, 65535)
+        out.append({"src": src, "dst": dst, "dport": dport, "sport": 40000 + i, "proto": "tcp", "iface": "eth0"})
+    return out
+
+
 class NetnsModule(object):
     """get_bin_path/run_command that run the real tools inside the bench namespace and keep their output."""
 
-    def __init__(self):
+    def __init__(self, netns=NS):
         self.outputs = {}
+        self.netns = netns
 
     def get_bin_path(self, name, required=False, opt_dirs=None):
         return shutil.which(name)
 
     def run_command(self, argv, environ_update=None):
         env = dict(os.environ, **(environ_update or {}))
-        proc = subprocess.run(["ip", "netns", "exec", NS] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.run(["ip", "netns", "exec", self.netns] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, env=env, check=False)
         self.outputs[tuple(argv)] = (proc.returncode, proc.stdout, proc.stderr)
         return proc.returncode, proc.stdout, proc.stderr
@@ -182,6 +295,95 @@ def gather_real(text):
                                    "alternative: nft -j + nft -a list ruleset alone": dumps}
 
 
+def _proc_root(netns):
+    """A directory standing in for / with the namespace's forwarding switches (the gather reads
+    /proc/sys of the process that runs it: the machine's, not the namespace's)."""
+    root = tempfile.mkdtemp(prefix="ppfw-bench-root-")
+    for path in ("proc/sys/net/ipv4/ip_forward", "proc/sys/net/ipv6/conf/all/forwarding"):
+        value = subprocess.run(["ip", "netns", "exec", netns, "cat", "/" + path], stdout=subprocess.PIPE,
+                               universal_newlines=True, check=True).stdout
+        os.makedirs(os.path.join(root, os.path.dirname(path)), exist_ok=True)
+        with open(os.path.join(root, path), "w") as handle:
+            handle.write(value)
+    return root
+
+
+def _local_routes_of(netns):
+    """The local routing table of the namespace (what the gather reads in its own namespace)."""
+    from ansible_collections.portproof.validate.plugins.module_utils import _local_routes, _netlink
+    sock = _netlink.open_socket(_netlink.NETLINK_ROUTE, netns_path="/run/netns/" + netns)
+    try:
+        return _local_routes.read_local_routes(sock), None
+    finally:
+        sock.close()
+
+
+def gather_kube(text):
+    """Load the kube-proxy rule set into its own namespace and gather it with the real tools."""
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+    _run(["ip", "netns", "add", NS_KUBE])
+    root = None
+    try:
+        x = ["ip", "netns", "exec", NS_KUBE]
+        _run(x + ["ip", "link", "set", "lo", "up"])
+        _run(x + ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"])
+        _run(x + ["ip", "addr", "add", NODE_IP + "/24", "dev", "eth0"])
+        _run(x + ["ip", "link", "set", "eth0", "up"])
+        _run(x + ["ip", "route", "add", "default", "via", "203.0.113.1", "dev", "eth0"])  # endpoints are routed (a dead end: eth0p stays down)
+        _run(x + ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        start = time.perf_counter()
+        _run(x + ["nft", "-f", "-"], stdin=text)
+        load = time.perf_counter() - start
+        module = NetnsModule(NS_KUBE)
+        root = _proc_root(NS_KUBE)
+        start = time.perf_counter()
+        firewall, unavailable = gather_firewall(module, root=root, local_routes=lambda: _local_routes_of(NS_KUBE))
+        tools_and_parse = time.perf_counter() - start
+        start = time.perf_counter()
+        for form in ("-j", "-a"):
+            subprocess.run(x + ["nft", form, "list", "ruleset"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        dumps = time.perf_counter() - start
+    finally:
+        for pid in subprocess.run(["ip", "netns", "pids", NS_KUBE], stdout=subprocess.PIPE, universal_newlines=True,
+                                  check=False).stdout.split():
+            subprocess.run(["kill", pid], check=False)
+        subprocess.run(["ip", "netns", "del", NS_KUBE], check=False)
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
+    return firewall, unavailable, {"load (nft -f)": load, "gather with the real tools": tools_and_parse,
+                                   "alternative: nft -j + nft -a list ruleset alone": dumps}
+
+
+def kube_bench(services, verdicts):
+    """The kube-proxy-sized nftables rule set: gather, then verdicts; True when both targets are met."""
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, evaluate
+    text = kube_ruleset(services)
+    print("--- kube-proxy nftables mode, %d services: %d elements in service-ips, %d chains, %d rules" % (
+        services, text.count("add element ip kube-proxy service-ips"), text.count("\nadd chain"), text.count("\nadd rule")))
+    firewall, unavailable, times = gather_kube(text)
+    n_rules = sum(len(c["rules"]) for t in firewall["tables"] for c in t["chains"])
+    n_elements = sum(len(s.get("elements") or []) for t in firewall["tables"] for s in (t.get("sets") or {}).values())
+    print("rules gathered: %d (%s), set/map elements %d%s" % (
+        n_rules, firewall["backend"], n_elements, "; unavailable: %s" % unavailable if unavailable else ""))
+    for name, value in times.items():
+        print("%-45s %7.3f s" % (name, value))
+    pkts = kube_packets(verdicts, services)
+    start = time.perf_counter()
+    compiled = Compiled(firewall)
+    results = [evaluate(compiled, p) for p in pkts]
+    elapsed = time.perf_counter() - start
+    counts = {}
+    for result in results:
+        counts[result["verdict"]] = counts.get(result["verdict"], 0) + 1
+    print("%-45s %7.3f s  %s" % ("%d verdicts (including preparation)" % len(pkts), elapsed,
+                                 " ".join("%s=%d" % kv for kv in sorted(counts.items()))))
+    gather = times["gather with the real tools"]
+    print("gather with the real tools / the two full nft dumps alone: %.2f" % (gather / times["alternative: nft -j + nft -a list ruleset alone"]))
+    ok = gather < 2.0 and elapsed < 1.0
+    print("targets: gather < 2 s, %d verdicts < 1 s: %s" % (len(pkts), "met" if ok else "NOT met"))
+    return ok
+
+
 def gather_synthetic(text):
     from ansible_collections.portproof.validate.plugins.module_utils._iptables import parse_save
     start = time.perf_counter()
@@ -198,6 +400,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=int, default=20000)
     parser.add_argument("--verdicts", type=int, default=1000)
+    parser.add_argument("--services", type=int, default=1000, help="kube-proxy services of the nftables rule set (0: leave it out)")
     parser.add_argument("--synthetic", action="store_true", help="parse generated text; do not load it into a namespace")
     args = parser.parse_args()
     coll = _import_collection()
@@ -227,6 +430,8 @@ def main():
         ok = gather < 2.0 and elapsed < 1.0
         print("targets: gather%s < 2 s, %d verdicts < 1 s: %s" % (
             "" if "gather with the real tools" in times else " (parse only)", len(pkts), "met" if ok else "NOT met"))
+        if real and args.services:
+            ok = kube_bench(args.services, args.verdicts) and ok
         return 0 if ok else 1
     finally:
         shutil.rmtree(coll, ignore_errors=True)

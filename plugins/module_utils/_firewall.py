@@ -26,6 +26,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._files import r
 from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
 from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, nft_handles, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._local_routes import gather_local_routes
 
 SUBSET = "firewall"
 _FILTER_HOOKS = ("input", "forward", "output")
@@ -344,14 +345,19 @@ def _policies(tables):
     return out
 
 
-def gather_firewall(module, root="/", limits=None):
+def gather_firewall(module, root="/", limits=None, local_routes=gather_local_routes):
     """(firewall dict, unavailable entries) for ansible_facts.portproof.firewall.
 
     ``module`` needs get_bin_path() and run_command(); ``root`` is where /proc and /etc are read
     (tests point it at a fixture directory); ``limits`` bound each command and the whole gather
-    (_command.Limits; a command past its limit is killed and listed in unavailable, naming the limit).
+    (_command.Limits; a command past its limit is killed and listed in unavailable, naming the limit);
+    ``local_routes()`` returns (routes of the local routing table, None) or (None, why not) (tests
+    replay captured kernel answers).
     """
     reader = _Reader(module, limits)
+    routes, why = local_routes()
+    if routes is None:
+        reader.missing("rtnetlink", "%s: address types (addrtype, fib ... type) are unknown" % why)
     if not any(module.get_bin_path(name) for name in _TOOLS):
         reader.incomplete.append("no firewall tool is installed (%s): the rules are unknown, not absent" % ", ".join(_TOOLS[:3]))
     ipt_tables, skip = _read_iptables(reader)
@@ -370,6 +376,7 @@ def gather_firewall(module, root="/", limits=None):
         "forwarding": _forwarding(root),
         "local_addresses": _local_addresses(reader),
         "routes": _routes(reader),
+        "local_routes": routes,
         "incomplete": reader.incomplete,
         "tables": tables,
     }

@@ -50,7 +50,6 @@ _UNSUPPORTED_MODULES = {
     "string": "string inspects the payload",
     "bpf": "bpf runs a program over the packet",
     "socket": "socket depends on the local socket table",
-    "statistic": "statistic matches a random or nth packet",
     "time": "time depends on the clock",
     "mac": "mac needs the sender's MAC address",
     "length": "length needs the packet size",
@@ -176,6 +175,24 @@ def _split_options(tokens):
     return opts
 
 
+def _statistic(opts, text):
+    """-m statistic: a random share of the packets (load balancing, kube-proxy's one rule per endpoint)."""
+    given = dict((opt, (args, neg)) for opt, args, neg in opts)
+    mode = (given.get("--mode") or (["random"], False))[0][0]
+    try:
+        if mode == "random" and "--probability" in given:
+            args, neg = given["--probability"]
+            share = float(args[0])
+        elif mode == "nth" and "--every" in given:
+            args, neg = given["--every"]
+            share = 1.0 / int(args[0])
+        else:
+            return _unsupported(text, "statistic mode %s is not evaluated" % mode)
+    except (ValueError, ZeroDivisionError, IndexError):
+        return _unsupported(text, "statistic options %s are not understood" % " ".join(given))
+    return {"key": "random", "op": "ne" if neg else "eq", "values": [], "mode": mode, "share": share}
+
+
 def _module_matches(module, tokens, ipsets, rule):
     """Normalized matches for ``-m MODULE tokens``; may set rule['comment']."""
     text = " ".join(["-m", module] + tokens)
@@ -223,6 +240,8 @@ def _module_matches(module, tokens, ipsets, rule):
                 out.append(_match("ct_direction", [args[0].lower()], neg))
             else:
                 out.append(_unsupported(text, "conntrack option %s is not evaluated" % opt))
+    elif module == "statistic":
+        out.append(_statistic(opts, text))
     elif module == "comment":
         for opt, args, dummy in opts:
             if opt == "--comment" and args:
@@ -282,8 +301,9 @@ def _module_matches(module, tokens, ipsets, rule):
             if opt == "--pkt-type":
                 out.append(_match("pkttype", [args[0].lower()], neg))
     elif module == "rpfilter":
-        invert = any(opt == "--invert" for opt, dummy, dummy2 in opts)
-        out.append(_match("rpfilter", ["fail" if invert else "pass"], False))
+        given = set(opt for opt, dummy, dummy2 in opts)
+        extra = dict((key, True) for key, opt in (("loose", "--loose"), ("accept_local", "--accept-local")) if opt in given)
+        out.append(_match("rpfilter", ["fail" if "--invert" in given else "pass"], False, **extra))
     elif module in ("rt", "frag", "hbh", "dst", "mh"):
         # These match only packets that carry that IPv6 extension header, whatever "!" they use.
         out.append({"key": "ipv6_exthdr", "op": "eq", "values": [module], "text": text})

@@ -260,6 +260,11 @@ def _show_interval(interval):
 
 
 def _nat_problem(rule):
+    verdict = rule.get("verdict") or {}
+    if verdict.get("kind") == "unsupported" and verdict.get("name") in ("dnat", "redirect"):
+        return verdict.get("reason")
+    if verdict.get("kind") == "dnat" and verdict.get("map") and not set(verdict["map"].get("keys") or ["?"]) <= set(_FIELDS):
+        return "DNAT through a map on %s: the target is not chosen by the destination" % " . ".join(verdict["map"].get("keys") or [])
     for match in rule.get("match") or []:
         if match.get("key") == "unsupported" and "NAT target" in str(match.get("reason")):
             return match["reason"]
@@ -477,7 +482,7 @@ def _walk(out, table, chains, chain, state, trail, blockers, hook):
         rule = chain["rules"][position]
         verdict = rule.get("verdict") or {}
         kind = verdict.get("kind")
-        problem = _nat_problem(rule) if kind is None else None
+        problem = _nat_problem(rule) if kind in (None, "unsupported", "dnat") else None
         if kind in ("jump", "goto", "vmap", "dnat", "redirect") or problem:
             narrowed = _narrow_all(state, rule.get("match") or [])
             # `before` holds this chain's pre-empting rules met so far: the walk is depth first,
@@ -489,12 +494,29 @@ def _walk(out, table, chains, chain, state, trail, blockers, hook):
             if narrowed is not None:
                 if problem:
                     out.problem(table, chain, rule, problem)
+                elif kind == "dnat" and verdict.get("map"):
+                    _emit_map(out, table, chain, rule, narrowed, trail, hook)
                 elif kind in ("dnat", "redirect"):
                     out.emit(table, chain, rule, narrowed, trail, hook)
                 else:
                     _follow(out, table, chains, chain, rule, narrowed, trail, before, hook)
         if kind in _PRE_EMPTING:
             prior.add(rule)
+
+
+def _emit_map(out, table, chain, rule, state, trail, hook):
+    """A DNAT whose target a map looks up by protocol, destination address and port
+    (``dnat to ip daddr . tcp dport map @m``): one mapping per element."""
+    spec = rule["verdict"]["map"]
+    keys = spec.get("keys") or []
+    for pair in spec.get("elements") or []:
+        value, target = pair[0], pair[1]
+        values = value if len(keys) > 1 and isinstance(value, list) else [value]
+        narrowed = _narrow_all(state, [{"key": k, "op": "eq", "values": [v]} for k, v in zip(keys, values)])
+        if narrowed is None:
+            continue
+        addr, port = (target[0], target[1]) if isinstance(target, list) and len(target) == 2 else (target, rule["verdict"].get("port"))
+        out.emit(table, chain, dict(rule, verdict={"kind": "dnat", "addr": addr, "port": port}), narrowed, trail, hook)
 
 
 def _follow(out, table, chains, chain, rule, state, trail, blockers, hook):

@@ -28,6 +28,7 @@ _META_KEYS = {
 }
 _CT_KEYS = {"state": "ct_state", "status": "ct_status", "mark": "ct_mark", "direction": "ct_direction"}
 _NAT_KINDS = ("snat", "masquerade")
+_BITWISE = {"|": "or", "^": "xor", "&": "and"}
 _HANDLE = re.compile(r"^(.*?)\s+# handle (\d+)$")
 _DEVICES = re.compile(r'devices? = \{ ?([^}]*?) ?\}|device ("?[^ ;]+"?)')
 
@@ -104,6 +105,8 @@ def _selector(left, family):
             return "icmp_type", [_eq("l4proto", ["icmp"])], {}
         if proto == "icmpv6" and field == "type":
             return "icmpv6_type", [_eq("l4proto", ["ipv6-icmp"])], {}
+        if proto in ("icmp", "icmpv6") and field == "code":
+            return proto + "_code", [_eq("l4proto", ["icmp" if proto == "icmp" else "ipv6-icmp"])], {}
         raise _Unsupported("payload %s %s is not evaluated" % (proto, field or "raw"))
     if "meta" in left:
         key = left["meta"]["key"]
@@ -137,6 +140,8 @@ def _selector(left, family):
             return "saddr_type", [], {}
         if fib.get("result") == "oif" and "saddr" in flags and "iif" in flags:
             return "rpfilter", [], {}
+        if fib.get("result") == "oif" and flags in (["saddr"], ["mark", "saddr"]):
+            return "rpfilter", [], {"loose": True}  # fib saddr oif missing: no route back at all
         raise _Unsupported("fib %s %s is not evaluated" % (",".join(flags), fib.get("result")))
     if "&" in left:
         inner, mask = left["&"]
@@ -187,7 +192,8 @@ def _match(expr, family, sets):
     key, deps, extra = _selector(left, family)
     if key == "rpfilter":
         # fib saddr . iif oif missing (right false) matches packets that fail the check.
-        return deps + [_eq("rpfilter", ["pass" if right else "fail"] if op in ("==", "in") else ["fail" if right else "pass"])]
+        return deps + [dict(_eq("rpfilter", ["pass" if right else "fail"] if op in ("==", "in") else ["fail" if right else "pass"]),
+                            **extra)]
     if key == "ipsec":
         return deps + [_eq("ipsec", ["ipsec" if right else "none"] if op in ("==", "in") else ["none" if right else "ipsec"])]
     if op in ("<", ">", "<=", ">="):
@@ -258,24 +264,20 @@ def _statement(stmt, family, sets, rule):
     elif kind == "quota":
         rule["match"].append({"key": "limit", "op": "over" if body.get("inv") else "under", "text": "quota"})
     elif kind == "vmap":
-        key, deps, extra = _selector(body["key"], family)
-        if extra:
-            raise _Unsupported("verdict map on %s is not evaluated" % key)
-        data = body["data"]
-        if isinstance(data, str) and data.startswith("@"):
-            if data[1:] not in sets:
-                raise _Unsupported("map %s is not in the ruleset" % data[1:])
-            pairs = sets[data[1:]]
-        else:
-            pairs = [_map_pair(item, sets) for item in data["set"]]
+        keys, deps, extra = _map_key(body["key"], family)
+        pairs = _map_data(body["data"], sets)
         rule["match"].extend(deps)
-        keys = body["key"] and (extra.get("keys") if key == "concat" else [key])
-        rule["verdict"] = {"kind": "vmap", "keys": keys or [key], "map": pairs}
+        rule["verdict"] = dict({"kind": "vmap", "keys": keys, "map": pairs}, **extra)
     elif kind == "mangle":
         target = body["key"]
         tkey = "mark" if target == {"meta": {"key": "mark"}} else ("ct_mark" if target == {"ct": {"key": "mark"}} else None)
         value = body["value"]
-        if tkey and isinstance(value, int):
+        op = next(iter(value), None) if isinstance(value, dict) and len(value) == 1 else None
+        if tkey and op in _BITWISE and isinstance(value[op], list) and len(value[op]) == 2 and value[op][0] == target \
+                and isinstance(value[op][1], int):
+            # meta mark set meta mark or 0x4000 (kube-proxy's masquerade mark), xor, and.
+            rule["statements"].append({"kind": "set", "key": tkey, "value": value[op][1], "mask": 0, "mode": _BITWISE[op]})
+        elif tkey and isinstance(value, int):
             rule["statements"].append({"kind": "set", "key": tkey, "value": value, "mask": 0xFFFFFFFF, "mode": "set"})
         elif tkey == "ct_mark" and value == {"meta": {"key": "mark"}}:
             rule["statements"].append({"kind": "copy", "from": "mark", "to": "ct_mark"})
@@ -287,7 +289,17 @@ def _statement(stmt, family, sets, rule):
         else:
             rule["statements"].append({"kind": "other", "name": "mangle"})
     elif kind == "dnat":
-        rule["verdict"] = {"kind": "dnat", "addr": _nat_value(body.get("addr")), "port": _nat_value(body.get("port"))}
+        addr = body.get("addr")
+        if isinstance(addr, dict) and "map" in addr:
+            # dnat to ip daddr . tcp dport map @m / numgen random mod 2 map { 0 : a, 1 : b }: the
+            # map gives the address, or the address and port (a concatenation).
+            keys, deps, extra = _map_key(addr["map"]["key"], family)
+            pairs = _map_data(addr["map"]["data"], sets, verdicts=False)
+            rule["match"].extend(deps)
+            rule["verdict"] = {"kind": "dnat", "addr": None, "port": _nat_value(body.get("port")),
+                               "map": dict({"keys": keys, "elements": pairs}, **extra)}
+        else:
+            rule["verdict"] = {"kind": "dnat", "addr": _nat_value(addr), "port": _nat_value(body.get("port"))}
     elif kind == "redirect":
         rule["verdict"] = {"kind": "redirect", "port": _nat_value((body or {}).get("port"))}
     elif kind in _NAT_KINDS:
@@ -309,26 +321,71 @@ def _statement(stmt, family, sets, rule):
         raise _Unsupported("statement %s is not evaluated" % kind)
 
 
-def _map_pair(item, sets):
+def _map_key(expr, family):
+    """(keys, implied matches, extra) of a map lookup's key: one selector, a concatenation, or a
+    random/hash number (numgen, jhash, symhash: key "random" with its modulus and offset)."""
+    for gen in ("numgen", "jhash", "symhash"):
+        if isinstance(expr, dict) and gen in expr:
+            body = expr[gen] or {}
+            if not isinstance(body.get("mod"), int) or body["mod"] < 1:
+                raise _Unsupported("%s without a modulus is not evaluated" % gen)
+            how = "%s %s" % (gen, body.get("mode", "random")) if gen == "numgen" else gen
+            return ["random"], [], {"mod": body["mod"], "offset": body.get("offset") or 0, "source": how}
+    key, deps, extra = _selector(expr, family)
+    if key == "concat":
+        return extra["keys"], deps, {}
+    if extra:
+        raise _Unsupported("map lookup on %s with %s is not evaluated" % (key, ", ".join(sorted(extra))))
+    return [key], deps, {}
+
+
+def _map_data(data, sets, verdicts=True):
+    """[key, value] pairs of a map lookup's data: a named map (@name) or an anonymous one."""
+    if isinstance(data, str) and data.startswith("@"):
+        if data[1:] not in sets:
+            raise _Unsupported("map %s is not in the ruleset" % data[1:])
+        pairs = sets[data[1:]]
+        if pairs and not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise _Unsupported("%s is a set, not a map" % data[1:])
+        return pairs
+    if not isinstance(data, dict) or "set" not in data:
+        raise _Unsupported("map data %s is not understood" % json.dumps(data, sort_keys=True)[:200])
+    return [_map_pair(item, sets, verdicts) for item in data["set"]]
+
+
+def _map_pair(item, sets, verdicts=True):
+    """One map element -> [key, value]: key a value or a list (concatenation); value a verdict
+    dict (verdict maps) or an address / [address, port] (data maps)."""
     key, value = item
-    verdict = _verdict_of(value)
-    if verdict is None:
-        raise _Unsupported("map value %s is not a verdict" % json.dumps(value, sort_keys=True))
+    if verdicts:
+        out = _verdict_of(value)
+        if out is None:
+            raise _Unsupported("map value %s is not a verdict" % json.dumps(value, sort_keys=True))
+    else:
+        out = _one(value, sets)
     keys = _value(key, sets)
-    return [[k, verdict] for k in keys][0] if len(keys) == 1 else [keys, verdict]
+    return [keys[0], out] if len(keys) == 1 else [keys, out]
 
 
 def _rule(body, family, sets, text):
     rule = {"index": None, "handle": body.get("handle"), "text": text, "comment": body.get("comment"),
             "match": [], "statements": [], "verdict": None}
-    try:
-        for expr in body.get("expr", []):
+    for expr in body.get("expr", []):
+        try:
             if "match" in expr:
                 rule["match"].extend(_match(expr["match"], family, sets))
             else:
                 _statement(expr, family, sets, rule)
-    except _Unsupported as exc:
-        rule["match"].append({"key": "unsupported", "text": text, "reason": str(exc)})
+        except _Unsupported as exc:
+            if "match" in expr:
+                # An unmodelled match: the rule may or may not match; its verdict (later in the
+                # rule) is still read, so the walk forks on it instead of skipping the rule.
+                rule["match"].append({"key": "unsupported", "text": text, "reason": str(exc)})
+                continue
+            # An unmodelled statement: what the rule does when it matches is unknown (it may be a
+            # verdict, a NAT binding or a map dispatch), whatever follows it.
+            rule["verdict"] = {"kind": "unsupported", "name": next(iter(expr), "?"), "reason": str(exc)}
+            break
     return rule
 
 
@@ -337,9 +394,7 @@ def _set_contents(body, sets_json):
     out = []
     for elem in body.get("elem", []):
         if body.get("map") is not None:
-            if body["map"] != "verdict":
-                raise _Unsupported("map of type %s is not evaluated" % body["map"])
-            out.append(_map_pair(elem, sets_json))
+            out.append(_map_pair(elem, sets_json, body["map"] == "verdict"))
         else:
             out.extend(_value(elem, sets_json))
     return out
@@ -444,7 +499,10 @@ def parse_nft_json(text, listing="", skip=()):
                     index[where]["table"]["sets"][body["name"]] = {"type": body.get("type"), "unsupported": str(exc)}
                 if contents is not None:
                     sets[where][body["name"]] = contents
-                    index[where]["table"]["sets"][body["name"]] = {"type": body.get("type"), "elements": contents}
+                    entry = {"type": body.get("type"), "elements": contents}
+                    if body.get("map") is not None:
+                        entry["map"] = body["map"]
+                    index[where]["table"]["sets"][body["name"]] = entry
             elif kind == "chain":
                 device = body.get("dev")
                 if device is None and body.get("hook") in ("ingress", "egress"):

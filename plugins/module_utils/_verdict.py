@@ -21,9 +21,9 @@ import ipaddress
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_compile import (  # noqa: F401 pylint: disable=unused-import
     EFFECT_FREE, Compiled, FirewallError,
 )
+from ansible_collections.portproof.validate.plugins.module_utils._verdict_map import MAX_CHOICES, MISS, MapError, MapLookup
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import (
-    BREAK, STATES, UNKNOWN_IFACE, UNTRACKED_UNKNOWN, PacketError, Names, addr_sets, is_loopback, normalize_packet, parse_ip,
-    port_set,
+    BREAK, UNKNOWN_IFACE, UNTRACKED_UNKNOWN, Chance, PacketError, is_loopback, normalize_packet, parse_ip,
 )
 
 MAX_FORKS = 64
@@ -62,6 +62,7 @@ class Walk(object):
         self.entry = 0
         self.frames = None
         self.force = None
+        self.choice = None  # (result,): the map lookup result this branch of a fork takes
         self.iface = self._iface()
 
     def clone(self):
@@ -100,6 +101,35 @@ class Walk(object):
             return UNKNOWN_IFACE
         self.assume("the packet arrives on %s, the interface the host routes %s through" % (best[1], pkt["src_text"]))
         return best[1]
+
+    def reverse_path(self, accept_local=False, loose=False):
+        """Reverse-path check (nft fib saddr . iif oif, -m rpfilter): "pass" when the host's
+        best main-table route to the source leaves through the interface the packet came in on
+        (loose: when there is a route at all), "fail" when it does not (or the source is the
+        host's own address), None when it cannot be told (strict: no iface named; routes not
+        gathered)."""
+        pkt = self.pkt
+        if self.iface == "lo":
+            return "pass"
+        if self.fw.routes is None or (not loose and (self.iface == UNKNOWN_IFACE or pkt["iface"] in (None, "auto"))):
+            return None
+        version, src = pkt["version"], pkt["src"]
+        own = self.fw.local is not None and src in self.fw.local_set[version]
+        if self.fw.local_routes is not None:
+            types = self.addr_type(src)
+            own = own or (not isinstance(types, str) and "local" in types)
+        self.assume("reverse path from the main routing table (no policy routing rules route the source elsewhere)")
+        if own:
+            return "pass" if accept_local else "fail"
+        best = None
+        for low, high, plen, dev in self.fw.routes.get(version, ()):
+            # Of equally specific routes (fe80::/64 on every interface, multipath), one through
+            # the incoming interface is the one the check finds.
+            if low <= src <= high and (best is None or (plen, dev == self.iface) > (best[0], best[1] == self.iface)):
+                best = (plen, dev)
+        if loose:
+            return "pass" if best is not None else "fail"
+        return "pass" if best is not None and best[1] == self.iface else "fail"
 
     # --- facts the match tests ask for -------------------------------------------------------
     def assume(self, note):
@@ -148,33 +178,45 @@ class Walk(object):
     def ct_direction(self):
         return "original"
 
-    def addr_type(self, value):
+    def addr_type(self, value, limit=None):
+        """The address types of value as the kernel's addrtype / fib type give them: a set, or
+        the reason it cannot be told. The fixed ranges (IPv4 0.0.0.0/8 and 255.255.255.255
+        broadcast, multicast) come first, then the longest match in the local routing table
+        (local, broadcast, anycast), else unicast. ``limit`` "in"/"out": only a route through
+        the packet's in/out interface counts (--limit-iface-in, fib daddr . iif)."""
         version = self.pkt["version"]
+        if version == 4 and ((value >> 24) == 0 or value == 0xFFFFFFFF):
+            return {"broadcast"}
         if version == 4 and (value >> 28) == 0xE:
             return {"multicast"}
         if version == 6 and (value >> 120) == 0xFF:
             return {"multicast"}
-        if is_loopback(version, value):
-            return {"local"}
-        if self.fw.local is None:
-            return "address type of %s: the host's addresses were not gathered" % _addr_text(version, value)
-        if value in self.fw.local_set[version]:
-            return {"local"}
-        if version == 4 and (value == 0xFFFFFFFF or value in self.fw.broadcast):
-            return {"broadcast"}
+        table = self.fw.local_routes
+        if table is None:
+            return "address type of %s: the host's local routing table was not gathered (local_routes)" % _addr_text(version, value)
+        for low, high, kind, dev in table[version]:
+            if low <= value <= high:
+                if limit:
+                    iface = self.iface if limit == "in" else (self.oif if self.hook in ("forward", "postrouting") else None)
+                    if iface is None or iface == UNKNOWN_IFACE:
+                        return "address type of %s on the %s-interface: the packet's %s-interface is not known" % (
+                            _addr_text(version, value), limit, limit)
+                    if dev is not None and dev != iface:
+                        return {"unicast"}
+                return {kind} if kind in ("local", "broadcast", "anycast", "multicast") else {"unicast"}
         return {"unicast"}
 
-    def dst_types(self):
+    def dst_types(self, limit=None):
         if self.dst is not None:
-            return self.addr_type(self.dst)
+            return self.addr_type(self.dst, limit)
         return {"local"}
 
-    def dst_type_match(self, values):
-        types = self.dst_types()
+    def dst_type_match(self, values, limit=None):
+        types = self.dst_types(limit)
         if isinstance(types, str):
             return types
-        if types == {"unicast"} and values & {"blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve", "anycast"}:
-            return "address type %s of %s depends on the routing table" % (",".join(sorted(values)), self.dst_text())
+        if self.pkt["version"] == 6 and types == {"unicast"} and values & {"blackhole", "unreachable", "prohibit", "throw"}:
+            return "address type %s of %s depends on the main routing table" % (",".join(sorted(values)), self.dst_text())
         return bool(types & values)
 
     def field(self, key):
@@ -194,8 +236,10 @@ class Walk(object):
 
 
 def _outcome(walk, verdict, rule, reason):
-    return {"verdict": verdict, "rule": rule, "reason": reason, "final_dst": walk.dst_text() if walk.dst is not None else None,
-            "final_dport": walk.dport, "path": walk.path, "assumptions": walk.assumptions}
+    final_dst = walk.dst_text() if walk.dst is not None else None
+    return {"verdict": verdict, "rule": rule, "reason": reason, "final_dst": final_dst, "final_dport": walk.dport,
+            "destinations": [] if verdict == "unknown" else [{"dst": final_dst, "dport": walk.dport}],
+            "path": walk.path, "assumptions": walk.assumptions}
 
 
 def _where(ref):
@@ -215,9 +259,16 @@ def _nat_text(verdict):
 
 
 class _Fork(Exception):
-    def __init__(self, reason):
+    """The walk cannot go on without a choice: a rule that may or may not match (``choices``
+    None), or a map lookup with several possible results (``choices``: [(label, result)]).
+    ``chance``: only chance picks the branch (statistic, numgen), so branches that reach the
+    same verdict through different destinations may be merged."""
+
+    def __init__(self, reason, choices=None, chance=False):
         Exception.__init__(self, reason)
         self.reason = reason
+        self.choices = choices
+        self.chance = chance
 
 
 def _apply_statements(walk, statements):
@@ -279,49 +330,62 @@ def _rule_matches(walk, chain, rule):
             continue
         if result is False or result is BREAK:
             return False
-        if unknown is None:
-            unknown = result
+        if unknown is None or (isinstance(unknown, Chance) and not isinstance(result, Chance)):
+            unknown = result  # a reason that is not chance alone wins: the fork is then not merged
     return True if unknown is None else unknown
 
 
-def _vmap_verdict(walk, rule):
-    verdict = rule.verdict
-    keys = verdict.get("keys") or []
-    if len(keys) != 1:
-        return None, "verdict map over %s is not evaluated" % " . ".join(keys)
-    key = keys[0]
-    compiled = rule.vmap
-    if compiled is None:
-        compiled = []
-        for value, target in verdict["map"]:
-            if key in ("saddr", "daddr"):
-                member = addr_sets([value])
-            elif key in ("dport", "sport"):
-                member = port_set([value])
-            elif key in ("iifname", "oifname"):
-                member = Names([value])
-            else:
-                member = set([str(value).lower()])
-            compiled.append((member, target))
-        rule.vmap = compiled
-    if key == "ct_state":
-        value = walk.ct_state()
-        if value not in STATES:
-            return None, "verdict map over ct_state: %s" % value
-    elif key == "l4proto":
-        value = walk.pkt["proto"]
-    elif key in ("saddr", "daddr", "dport", "sport", "iifname"):
-        value = walk.field(key)
-    else:
-        return None, "verdict map over %s is not evaluated" % key
-    if value is None or value == UNKNOWN_IFACE:
-        return None, "verdict map over %s: the packet has no %s" % (key, key)
-    for member, target in compiled:
-        if key in ("saddr", "daddr"):
-            member = member[walk.pkt["version"]]
-        if value in member:
-            return target, None
-    return "nomatch", None
+def _lookup_of(rule):
+    """The compiled MapLookup of a vmap or DNAT map rule (cached on the rule)."""
+    if rule.vmap is None:
+        verdict = rule.verdict
+        spec = verdict if verdict["kind"] == "vmap" else verdict["map"]
+        try:
+            pairs = spec.get("map") if verdict["kind"] == "vmap" else spec.get("elements")
+            if verdict["kind"] == "vmap" and not all(isinstance(p[1], dict) and "kind" in p[1] for p in pairs or []):
+                raise MapError("a verdict map value is not a verdict")
+            rule.vmap = MapLookup(spec.get("keys") or [], pairs or [], spec.get("mod"), spec.get("offset"), spec.get("source"))
+        except (MapError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+            rule.vmap = "the map is not in the model's shape (%s)" % exc
+    return rule.vmap
+
+
+def _map_result(walk, rule):
+    """The map lookup's result for this walk (a target or MISS), or a reason string; raises _Fork
+    when several results are possible."""
+    if walk.choice is not None:
+        chosen, walk.choice = walk.choice[0], None
+        return chosen, None
+    lookup = _lookup_of(rule)
+    if isinstance(lookup, str):
+        return None, "map not evaluated: %s" % lookup
+    results, reason, chance = lookup.resolve(walk)
+    if not results:
+        return None, reason
+    if len(results) == 1:
+        return results[0], None
+    if len(results) > MAX_CHOICES:
+        return None, "%s (more than %d possible results)" % (reason, MAX_CHOICES)
+    where = "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], reason)
+    raise _Fork(where, [("if the lookup gives %s" % _result_text(r), r) for r in results], chance)
+
+
+def _result_text(result):
+    if result == MISS:
+        return "no element"
+    if isinstance(result, dict):
+        kind = result.get("kind")
+        return "%s %s" % (kind, result["chain"]) if kind in ("jump", "goto") else str(kind)
+    if isinstance(result, list):
+        return " . ".join(str(v) for v in result)
+    return str(result)
+
+
+def _map_dnat(verdict, result):
+    """The DNAT verdict a DNAT map's value gives: an address, or [address, port]."""
+    if isinstance(result, list) and len(result) == 2:
+        return {"kind": "dnat", "addr": result[0], "port": result[1]}
+    return {"kind": "dnat", "addr": result, "port": verdict.get("port")}
 
 
 def _run_entry(walk, hook, chain0, raw0, is_nat):
@@ -356,9 +420,19 @@ def _run_entry(walk, hook, chain0, raw0, is_nat):
                 _uncertain_statements(walk, rule.statements)
                 continue
             frame[2] = pos  # resume at this rule in both branches
-            raise _Fork("%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], matched))
-        _apply_statements(walk, rule.statements)
+            raise _Fork("%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], matched), chance=isinstance(matched, Chance))
         verdict = rule.verdict
+        if verdict is not None and (verdict["kind"] == "vmap" or (verdict["kind"] == "dnat" and verdict.get("map"))):
+            frame[2] = pos  # a fork resumes at this rule, as matched, with the map's result chosen
+            result, problem = _map_result(walk, rule)
+            frame[2] = pos + 1
+            if problem:
+                walk.frames = None
+                return _outcome(walk, "unknown", rule.ref, "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], problem))
+            if result == MISS:
+                continue  # vmap: no element, the next rule; a DNAT map without an element breaks the rule
+            verdict = result if verdict["kind"] == "vmap" else _map_dnat(verdict, result)
+        _apply_statements(walk, rule.statements)
         if verdict is None:
             if any(st.get("kind") not in _EFFECT_FREE for st in rule.statements):
                 _step(walk, hook, table, chain.name, rule.ref["index"], "set " + ", ".join(
@@ -366,14 +440,6 @@ def _run_entry(walk, hook, chain0, raw0, is_nat):
                     if st.get("kind") not in _EFFECT_FREE))
             continue
         kind = verdict["kind"]
-        if kind == "vmap":
-            target, problem = _vmap_verdict(walk, rule)
-            if problem:
-                walk.frames = None
-                return _outcome(walk, "unknown", rule.ref, "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], problem))
-            if target == "nomatch":
-                continue
-            verdict, kind = target, target["kind"]
         action = kind if kind not in ("jump", "goto") else "%s %s" % (kind, verdict["chain"])
         if kind in ("dnat", "redirect"):
             action = _nat_text(verdict)
@@ -476,7 +542,12 @@ def _route(walk):
     if walk.fw.local is None:
         return _outcome(walk, "unknown", None, "routing: whether %s is one of the host's addresses is not known "
                         "(local_addresses were not gathered)" % walk.dst_text())
-    if walk.dst in walk.fw.local_set[version]:
+    local = walk.dst in walk.fw.local_set[version]
+    if not local and walk.fw.local_routes is not None:
+        # The local routing table also delivers its broadcast and anycast addresses, and whole
+        # prefixes routed "local" (AnyIP).
+        local = bool(walk.addr_type(walk.dst) & {"local", "broadcast", "anycast"})
+    if local:
         walk.path.append({"hook": "routing", "action": "local delivery to %s" % walk.dst_text()})
         return "input"
     forwarding = walk.fw.forwarding.get(fam)
@@ -559,8 +630,13 @@ def _drive(walk):
             walk.stage += 1
 
 
+def _dest_key(out):
+    return sorted((d["dst"] or "", d["dport"] or 0) for d in out["destinations"])
+
+
 def _same(a, b):
-    return (a["verdict"], a["final_dst"], a["final_dport"]) == (b["verdict"], b["final_dst"], b["final_dport"])
+    return (a["verdict"], a["final_dst"], a["final_dport"], _dest_key(a)) == \
+        (b["verdict"], b["final_dst"], b["final_dport"], _dest_key(b))
 
 
 def _summary(out):
@@ -570,8 +646,65 @@ def _summary(out):
     where = "%s rule %s" % (_where(rule), rule["index"]) if rule else "no rule (policy or routing)"
     to = ""
     if out["verdict"] == "accept":
-        to = " to %s port %s" % (out["final_dst"] or "the host", out["final_dport"])
+        to = " to %s" % ", ".join("%s port %s" % (d["dst"] or "the host", d["dport"]) for d in out["destinations"])
     return "%s by %s%s" % (out["verdict"], where, to)
+
+
+def _branches(walk, fork):
+    """[(label, walk)] of a fork: the rule matches or not; or each result of a map lookup."""
+    if fork.choices is None:
+        yes = walk.clone()
+        yes.force = True
+        walk.force = False
+        return [("if it matches", yes), ("if not", walk)]
+    out = []
+    for label, result in fork.choices:
+        branch = walk.clone()
+        branch.force = True  # the rule matched; resume at it with the lookup's result chosen
+        branch.choice = (result,)
+        out.append((label, branch))
+    return out
+
+
+def _merge(walk, fork, outs, fork_path):
+    """One outcome for the branches of a fork."""
+    results = [out for dummy, out in outs]
+    last = results[-1]
+    assumptions = []
+    for out in results:
+        assumptions.extend(a for a in out["assumptions"] if a not in assumptions)
+    decided = all(out["verdict"] != "unknown" for out in results)
+    if decided and all(_same(out, last) for out in results):
+        merged = dict(last)
+        merged["assumptions"] = assumptions
+        others = [(label, out) for label, out in outs[:-1] if out["rule"] != last["rule"]]
+        if others:
+            merged["reason"] = "%s (undecided: %s; %s)" % (last["reason"], fork.reason, "; ".join(
+                "%s: %s" % ("had it matched" if label == "if it matches" else label, _summary(out)) for label, out in others))
+        return merged
+    if decided and fork.chance and len(set(out["verdict"] for out in results)) == 1:
+        # Load balancing: chance picks the branch, and every branch reaches the same verdict.
+        merged = dict(results[0])
+        destinations = []
+        for out in results:
+            destinations.extend(d for d in out["destinations"] if d not in destinations)
+        merged.update(destinations=destinations, assumptions=assumptions)
+        if len(destinations) > 1:
+            merged["final_dst"] = merged["final_dport"] = None
+        if any(out["rule"] != merged["rule"] for out in results):
+            merged["rule"] = None
+        merged["reason"] = "%s in every branch (%s); destinations: %s" % (
+            {"accept": "accepted", "drop": "dropped", "reject": "rejected"}.get(merged["verdict"], merged["verdict"]),
+            fork.reason, ", ".join("%s port %s" % (d["dst"] or "the host", d["dport"]) for d in destinations))
+        return merged
+    if all(out["verdict"] == "unknown" for out in results) and all(out["reason"] == last["reason"] for out in results):
+        return last
+    reason = "%s; %s" % (fork.reason, "; ".join("%s: %s" % (label, _summary(out)) for label, out in outs))
+    result = _outcome(walk, "unknown", None, reason)
+    result["path"] = fork_path + [{"hook": walk.hook, "action": "undecided: %s" % fork.reason}]
+    result["final_dst"] = None
+    result["final_dport"] = None
+    return result
 
 
 def _run(walk, budget):
@@ -582,25 +715,8 @@ def _run(walk, budget):
         if budget[0] < 0:
             return _outcome(walk, "unknown", None, "%s (and too many other undecided matches to explore)" % fork.reason)
         fork_path = list(walk.path)
-        yes = walk.clone()
-        yes.force = True
-        walk.force = False
-        out_yes = _run(yes, budget)
-        out_no = _run(walk, budget)
-        if "unknown" not in (out_yes["verdict"], out_no["verdict"]) and _same(out_yes, out_no):
-            merged = dict(out_no)
-            merged["assumptions"] = out_no["assumptions"] + [a for a in out_yes["assumptions"] if a not in out_no["assumptions"]]
-            if out_yes["rule"] != out_no["rule"]:
-                merged["reason"] = "%s (undecided: %s; had it matched: %s)" % (out_no["reason"], fork.reason, _summary(out_yes))
-            return merged
-        if out_yes["verdict"] == "unknown" and out_no["verdict"] == "unknown" and out_yes["reason"] == out_no["reason"]:
-            return out_no
-        reason = "%s; if it matches: %s; if not: %s" % (fork.reason, _summary(out_yes), _summary(out_no))
-        result = _outcome(walk, "unknown", None, reason)
-        result["path"] = fork_path + [{"hook": walk.hook, "action": "undecided: %s" % fork.reason}]
-        result["final_dst"] = None
-        result["final_dport"] = None
-        return result
+        outs = [(label, _run(branch, budget)) for label, branch in _branches(walk, fork)]
+        return _merge(walk, fork, outs, fork_path)
 
 
 def evaluate(compiled, packet):

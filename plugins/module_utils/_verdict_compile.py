@@ -151,6 +151,7 @@ class Compiled(object):
         self.forwarding = firewall.get("forwarding") or {}
         self._addresses(firewall.get("local_addresses"))
         self._routes(firewall.get("routes"))
+        self._local_routes(firewall.get("local_routes"))
         self.chains = {}
         self.hooks = {}
         seq = 0
@@ -199,6 +200,25 @@ class Compiled(object):
             except (KeyError, ValueError):
                 raise FirewallError("firewall routes entry %r is not {dst: CIDR, dev: NAME}" % (item,))
             self.routes[net.version].append((int(net.network_address), int(net.broadcast_address), net.prefixlen, item.get("dev")))
+
+    def _local_routes(self, routes):
+        """The local routing table by version, longest prefix first: [(low, high, type, dev)];
+        None when it was not gathered (address type matches are then undecided)."""
+        self.local_routes = None
+        if routes is None:
+            return
+        if not isinstance(routes, list):
+            raise FirewallError("firewall local_routes must be a list of {type, dst, dev, family}, got %s" % type(routes).__name__)
+        table = {4: [], 6: []}
+        for item in routes:
+            try:
+                net = ipaddress.ip_network(item["dst"], strict=False)
+                kind = str(item["type"]).lower()
+            except (KeyError, TypeError, ValueError):
+                raise FirewallError("firewall local_routes entry %r is not {type, dst: CIDR, dev, family}" % (item,))
+            table[net.version].append((net.prefixlen, int(net.network_address), int(net.broadcast_address), kind, item.get("dev")))
+        self.local_routes = dict((v, [(low, high, kind, dev) for dummy, low, high, kind, dev in sorted(entries, key=lambda e: -e[0])])
+                                 for v, entries in table.items())
 
     def _add_base(self, table, chain, raw, seq):
         family, hook = table["family"], raw["hook"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import socket
+import struct
 
 PROTOS = ("tcp", "udp", "icmp", "ipv6-icmp", "sctp", "udplite", "dccp")
 PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
@@ -31,13 +33,23 @@ BREAK = 0  # a test result that fails the rule whatever its operator (nft NFT_BR
 UNTRACKED_UNKNOWN = "an earlier undecided rule may have made the packet untracked (notrack)"
 
 
+class Chance(str):
+    """An undecided test result that only chance decides (statistic, numgen): when every branch
+    of its fork reaches the same verdict, that verdict stands with every destination listed."""
+
+
 class PacketError(ValueError):
     """The packet given to firewall_verdict is not valid; the message names the key."""
 
 
 def parse_ip(value, what):
+    text = str(value).strip()
+    if "/" not in text:
+        one = _one_address(text)
+        if one is not None:
+            return one
     try:
-        addr = ipaddress.ip_address(str(value).strip())
+        addr = ipaddress.ip_address(text)
     except ValueError:
         raise PacketError("%s: %r is not an IP address" % (what, value))
     return addr.version, int(addr)
@@ -121,9 +133,28 @@ class Intervals(object):
     __nonzero__ = __bool__
 
 
+def _one_address(text):
+    """(version, int) of a plain address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128"), or None:
+    the common case of rule and map values, without ipaddress's slower parse."""
+    host = text[:-3] if text.endswith("/32") else (text[:-4] if text.endswith("/128") else text)
+    if "/" in host or "%" in host:
+        return None
+    try:
+        if ":" in host:
+            return (6, int.from_bytes(socket.inet_pton(socket.AF_INET6, host), "big")) if not text.endswith("/32") else None
+        if text.endswith("/128"):
+            return None
+        return 4, struct.unpack("!I", socket.inet_pton(socket.AF_INET, host))[0]
+    except (OSError, ValueError):
+        return None  # ipaddress gives the error
+
+
 def addr_interval(text):
     """'10.0.0.0/8' | '1.2.3.4' | '1.2.3.4-1.2.3.9' -> (version, low, high)."""
     text = str(text)
+    one = _one_address(text)
+    if one is not None:
+        return one[0], one[1], one[1]
     if "-" in text:
         low, high = text.split("-", 1)
         a, b = ipaddress.ip_address(low.strip()), ipaddress.ip_address(high.strip())
@@ -347,11 +378,10 @@ def _addr_type(side):
         limit = match.get("iface")
 
         def test(walk):
-            if limit:
-                return "address type match limited to the %s interface is not evaluated" % limit
             if side == "s":
-                return walk.addr_type(walk.pkt["src"]) & values and True or False
-            return walk.dst_type_match(values)
+                types = walk.addr_type(walk.pkt["src"], limit)
+                return types if isinstance(types, str) else bool(types & values)
+            return walk.dst_type_match(values, limit)
         return test
     return build
 
@@ -387,6 +417,24 @@ def _icmp(version):
     return build
 
 
+# ICMP codes named as nft prints them; an echo request (the ICMP packet the walk models) has code 0.
+_ICMP_CODE_ZERO = ("0", "no-route", "net-unreachable")
+
+
+def icmp_value(key, value):
+    """An ICMP type or code of a rule, normalized: the echo request type as 8 / 128, code 0 as 0."""
+    text = str(value).lower()
+    if key.endswith("_code"):
+        return 0 if text in _ICMP_CODE_ZERO else text
+    echo = _ICMP_ECHO if key == "icmp_type" else _ICMPV6_ECHO
+    return echo.get(text, int(text) if text.isdigit() else text)
+
+
+def _icmp_code(match, ctx):
+    values = set(icmp_value(match["key"], v) for v in match["values"])
+    return lambda walk: walk.pkt["proto"] in ("icmp", "ipv6-icmp") and 0 in values
+
+
 def _concat(match, ctx):
     keys = match["keys"]
     builders = []
@@ -399,6 +447,8 @@ def _concat(match, ctx):
             builders.append((key, [Names([e[pos]]) for e in match["values"]]))
         elif key == "l4proto":
             builders.append((key, [set([_PROTO_ALIASES.get(str(e[pos]), str(e[pos]))]) for e in match["values"]]))
+        elif key in ("icmp_type", "icmpv6_type", "icmp_code", "icmpv6_code"):
+            builders.append((key, [set([icmp_value(key, e[pos])]) for e in match["values"]]))
         else:
             return lambda walk: "concatenation with %s is not evaluated" % key
     count = len(match["values"])
@@ -407,7 +457,9 @@ def _concat(match, ctx):
         fields = []
         for key, dummy in builders:
             value = walk.field(key)
-            if isinstance(value, str) and key not in ("iifname", "oifname", "l4proto"):
+            if key.startswith("icmp"):
+                value = _icmp_field(walk, key)
+            elif isinstance(value, str) and key not in ("iifname", "oifname", "l4proto"):
                 return value
             if key == "iifname" and value == UNKNOWN_IFACE:
                 return "concatenation with iifname: the packet has no iface"
@@ -430,6 +482,29 @@ def _concat(match, ctx):
                 return True
         return False
     return test
+
+
+def _random(match, ctx):
+    share = float(match.get("share", 0.5))
+    what = "statistic mode %s: matches %s of the packets by chance" % (match.get("mode", "random"), "%g" % share)
+
+    def test(walk):
+        if share >= 1:
+            return True
+        if share <= 0:
+            return False
+        return Chance(what)
+    return test
+
+
+def _icmp_field(walk, key):
+    """The echo request's ICMP type (8, 128) or code (0) for a concatenation; None if not ICMP."""
+    proto = walk.pkt["proto"]
+    if proto != ("icmp" if key.startswith("icmp_") else "ipv6-icmp"):
+        return None
+    if key.endswith("_code"):
+        return 0
+    return _ICMP_ECHO["echo-request"] if key == "icmp_type" else _ICMPV6_ECHO["echo-request"]
 
 
 def _limit(match, ctx):
@@ -469,10 +544,14 @@ def _connlimit(match, ctx):
 
 def _rpfilter(match, ctx):
     values = set(match["values"])
+    loose, accept_local = match.get("loose"), match.get("accept_local")
 
     def test(walk):
-        walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
-        return "pass" in values
+        result = walk.reverse_path(accept_local, loose)
+        if result is None:
+            walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
+            return "pass" in values
+        return result in values
     return test
 
 
@@ -530,9 +609,10 @@ _BUILDERS = {
     "mark": _mark("mark"), "ct_mark": _mark("ct_mark"),
     "daddr_type": _addr_type("d"), "saddr_type": _addr_type("s"),
     "tcp_flags": _tcp_flags, "icmp_type": _icmp(4), "icmpv6_type": _icmp(6),
+    "icmp_code": _icmp_code, "icmpv6_code": _icmp_code,
     "fragment": lambda m, c: (lambda walk: False),
     "pkttype": _pkttype,
     "limit": _limit, "recent": _recent, "connlimit": _connlimit,
     "rpfilter": _rpfilter, "ipsec": _ipsec, "ipv6_exthdr": _exthdr,
-    "concat": _concat,
+    "concat": _concat, "random": _random,
 }

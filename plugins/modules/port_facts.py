@@ -200,6 +200,33 @@ ansible_facts:
           description: The normalized firewall model (see the collection's C(docs/firewall-model.md)).
           returned: when the firewall was gathered
           type: dict
+          contains:
+            local_routes:
+              description:
+                - The host's C(local) routing table (table 255), IPv4 and IPv6, read through rtnetlink (read-only)
+                  (what C(ip route show table local) shows); the address types that C(-m addrtype) and
+                  nft C(fib ... type) match are decided from it.
+                - Null when it could not be read (see C(unavailable), tool C(rtnetlink)).
+              type: list
+              elements: dict
+              sample:
+                - {type: local, dst: 10.1.0.5/32, dev: eth0, family: ipv4}
+                - {type: broadcast, dst: 10.1.0.255/32, dev: eth0, family: ipv4}
+                - {type: anycast, dst: "2001:db8:5::/128", dev: eth0, family: ipv6}
+                - {type: multicast, dst: ff00::/8, dev: eth0, family: ipv6}
+              contains:
+                type:
+                  description: V(local), V(broadcast), V(anycast) or V(multicast).
+                  type: str
+                dst:
+                  description: The destination as a CIDR (a single address gets its V(/32) or V(/128)).
+                  type: str
+                dev:
+                  description: The interface of the route; null when the route names none.
+                  type: str
+                family:
+                  description: V(ipv4) or V(ipv6).
+                  type: str
         mappings:
           description:
             - Port mappings from host ports to containers and NAT targets, one per host address, port

@@ -32,6 +32,7 @@ import selectors
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -72,6 +73,11 @@ def parse_listen(spec):
     return proto, family, address, int(port), options
 
 
+IP_PKTINFO = 8  # linux/in.h
+IPV6_RECVPKTINFO = 49  # linux/in6.h
+IPV6_PKTINFO = 50
+
+
 def open_socket(proto, family, address, port, options):
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     sock = socket.socket(family, kind)
@@ -84,10 +90,34 @@ def open_socket(proto, family, address, port, options):
     for option in options:
         if option.startswith("iface="):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, option[6:].encode())
+    if proto == "udp":
+        # the datagram's destination address comes with it, so that the answer leaves from it
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
     sock.bind((address, port))
     if proto == "tcp":
         sock.listen(128)
     return sock
+
+
+def reply_ancillary(ancdata):
+    """The ancillary data that makes an answer leave from the address the datagram went to.
+
+    A socket bound to a wildcard address answers from the address the routing picks; after a
+    DNAT to a local address, or on a host with several addresses, that is another address
+    than the one the client sent to: conntrack does not recognise the answer as the reply (no
+    reverse NAT) and the client discards it, which would read as a drop.
+    """
+    out = []
+    for level, kind, data in ancdata:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
+            # struct in_pktinfo {int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr}: send from ipi_addr
+            out.append((level, kind, struct.pack("=i4s4s", 0, data[8:12], b"\0" * 4)))
+        elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(data) >= 20:
+            # struct in6_pktinfo {in6_addr ipi6_addr; int ipi6_ifindex}
+            out.append((level, kind, data[:16] + struct.pack("=i", 0)))
+    return out
 
 
 class Service:
@@ -161,11 +191,11 @@ class Service:
         threading.Thread(target=self.serve_tcp_conn, args=(conn,), daemon=True).start()
 
     def on_udp(self, sock):
-        data, peer = sock.recvfrom(65535)
+        data, ancdata, _flags, peer = sock.recvmsg(65535, socket.CMSG_SPACE(64))
         if self.args.behavior in ("hang", "silent"):
             return
         reply = self.args.reply.encode().decode("unicode_escape").encode() if self.args.reply else data
-        sock.sendto(reply, peer)
+        sock.sendmsg([reply], reply_ancillary(ancdata), 0, peer)
 
 
 def main(argv=None):

@@ -24,13 +24,16 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(os.path.dirname(HERE), "unit", "plugins", "module_utils", "fixtures", "firewall", "sources")
+REALWORLD = os.path.join(os.path.dirname(FIXTURES), "realworld")
 MOVED = (("192.0.2.", "198.18.2."),)
 
 # Networks the lab hosts reach on their link (routes added on every host): the sources' extra
 # addresses and the targets' extra destinations. None may overlap this machine's networks.
 NETWORKS = ("10.1.0.0/16", "10.2.0.0/16", "198.18.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-# Addresses only ever used inside one target (DNAT to a local address).
-LOCAL_ONLY = ("10.99.0.1/32",)
+# Addresses only ever used inside one target (DNAT to a local address), between a target and
+# its backend host (DNAT to a forwarded backend), or routed by the sources through one target
+# (its service addresses, which no host holds).
+LOCAL_ONLY = ("10.99.0.1/32", "10.180.0.0/24", "198.18.9.0/24", "198.18.26.0/24", "198.18.30.0/24", "198.18.31.0/24")
 
 # Source hosts and their extra addresses: some are matched by rules, some not (their lab
 # addresses, in 10.231.0.0/16, are matched only by 10.0.0.0/8 rules).
@@ -47,6 +50,13 @@ def fixture(name):
     with open(os.path.join(FIXTURES, name)) as handle:
         text = "".join(line for line in handle if not line.startswith("#"))
     return moved(text)
+
+
+def realworld(name):
+    """A rule set that a real tool generated (fixtures/firewall/realworld: provenance and the
+    lab's adaptations in its header, which is left out here)."""
+    with open(os.path.join(REALWORLD, name)) as handle:
+        return "".join(line for line in handle if not line.startswith("#"))
 
 
 def moved(text):
@@ -193,9 +203,72 @@ PODMAN_GUARD = """table inet guard {
 }
 """
 
+# kube-proxy's service addresses (routed by the sources through the target, held by nobody), and
+# its endpoints: 10.180.0.1-3 local on the target, 10.180.0.4-5 on a backend host behind a veth.
+KUBE_LOCAL_ENDPOINTS = ["10.180.0.1/32", "10.180.0.2/32", "10.180.0.3/32"]
+KUBE_NFT_SERVICES = ["198.18.30.%d" % n for n in (41, 42, 43, 44, 45, 46, 50)] + [
+    "198.51.100.22", "198.51.100.33", "203.0.113.34", "203.0.113.78"]
+KUBE_IPT_SERVICES = ["198.18.31.%d" % n for n in (41, 42, 43, 44, 45, 46)] + [
+    "198.51.100.122", "198.51.100.133", "203.0.113.134", "203.0.113.178"]
+KUBE_TCP = [22, 80, 443, 3001, 3002, 3003, 8080, 30000]
+KUBE_UDP = [53, 3001]
+KUBE_FORWARDING = {"net.ipv4.ip_forward": "1"}
+
 # name: the target host's description, the ports that matter, whether IPv6 is probed too,
 # rate-limited ports (probes per source address kept under the limit) and ports held by others.
+# "backend": a host behind a veth of the target ("link": its name on the target, "target" and
+# "address": the two ends, "addresses": what the backend holds, "listen": its listeners), reached
+# only through the target; "routed": addresses the sources route through the target, which
+# forwards them to the backend when no rule sends them elsewhere (nothing leaves the lab);
+# "probes": fewer probes than PROBES_PER_SET (a rule set with a global rate limit).
 RULESETS = {
+    "kube-nft": {
+        "host": {"name": "fw-kpnft", "addresses": KUBE_LOCAL_ENDPOINTS, "sysctls": KUBE_FORWARDING,
+                 "nft": realworld("kube-proxy-nftables.nft")},
+        "backend": {"name": "be-kpnft", "link": "kp0", "target": "10.180.0.254/24", "addresses": ["10.180.0.4/24", "10.180.0.5/24"],
+                    "listen": ["tcp:10.180.0.4:80", "tcp:10.180.0.5:80"]},
+        "routed": KUBE_NFT_SERVICES,
+        "tcp": KUBE_TCP, "udp": KUBE_UDP, "ipv6": False,
+    },
+    "kube-iptables": {
+        "host": {"name": "fw-kpipt", "addresses": KUBE_LOCAL_ENDPOINTS, "sysctls": KUBE_FORWARDING,
+                 "iptables": realworld("kube-proxy-iptables.rules")},
+        "backend": {"name": "be-kpipt", "link": "kp0", "target": "10.180.0.254/24", "addresses": ["10.180.0.4/24", "10.180.0.5/24"],
+                    "listen": ["tcp:10.180.0.4:80", "tcp:10.180.0.5:80"]},
+        "routed": KUBE_IPT_SERVICES,
+        "tcp": KUBE_TCP, "udp": KUBE_UDP, "ipv6": False,
+    },
+    "docker": {
+        "host": {"name": "fw-docker", "sysctls": KUBE_FORWARDING, "nft": realworld("docker-nftables.nft")},
+        "backend": {"name": "be-docker", "link": "bridge1", "target": "198.18.9.1/24", "addresses": ["198.18.9.2/24"],
+                    "listen": ["tcp:198.18.9.2:80", "udp:198.18.9.2:80"]},
+        "routed": ["198.18.9.2"],  # the container's own address: Docker drops direct access from outside
+        "tcp": [22, 80, 443, 8080, 8081], "udp": [53, 8080], "ipv6": True,
+    },
+    "openwrt": {
+        "host": {"name": "fw-openwrt", "nft": admit_ansible(realworld("openwrt-fw4.nft"),
+                                                            '\t\tiif "lo" accept comment "!fw4: Accept traffic from loopback"')},
+        "tcp": [22, 80, 443, 554, 1723], "udp": [53, 68, 161, 500, 546], "ipv6": True,
+        "probes": 70,  # syn_flood: 25 SYN/s, burst 50, for every source at once
+    },
+    "openwrt-redirect": {
+        "host": {"name": "fw-owrtnat", "sysctls": KUBE_FORWARDING,
+                 "nft": admit_ansible(admit_ansible(realworld("openwrt-fw4-redirect.nft"), "\tchain dstnat_wan {"),
+                                      "\tchain input_wan {")},
+        "backend": {"name": "be-owrtnat", "link": "br-lan", "target": "198.18.26.1/24", "addresses": ["198.18.26.100/24"],
+                    "listen": ["tcp:198.18.26.100:22", "tcp:198.18.26.100:24"]},
+        "tcp": [22, 23, 24, 25, 26, 27, 80], "udp": [53, 68], "ipv6": False,
+    },
+    "shorewall": {
+        "host": {"name": "fw-shorewall", "iptables": realworld("shorewall.rules")},
+        "tcp": [22, 53, 80, 443, 3306, 5432, 8080, 9000], "udp": [53, 67, 68, 161], "ipv6": False,
+    },
+    "ferm": {
+        "host": {"name": "fw-ferm", "iptables": realworld("ferm.v4"), "ip6tables": realworld("ferm.v6")},
+        "tcp": [22, 53, 80, 443, 3306, 5432, 8000, 8010, 8011, 8080, 9100],
+        "udp": [53, 123, 161, 500, 5353],
+        "ipv6": True,
+    },
     "plain": {
         "host": {"name": "fw-plain", "addresses": ["203.0.113.12/32"], "iptables": PLAIN, "nft": PLAIN_TIE},
         "tcp": [22, 80, 443, 1023, 1500, 2000, 3306, 5432, 8000, 8010, 8011, 9000],

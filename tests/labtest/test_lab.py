@@ -132,3 +132,29 @@ def test_interrupt_tears_down(tmp_path):
 def test_bad_description_is_named():
     with pytest.raises(LabError, match=r"hosts\[0\] \(a\): unknown keys \['colour'\]"):
         Lab({"hosts": [{"name": "a", "colour": "red"}]})
+
+
+UDP_ASK = r'''
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+sock = socket.socket(family, socket.SOCK_DGRAM)
+sock.connect((sys.argv[1], 5999))
+sock.settimeout(2)
+sock.send(b"ping")
+try:
+    print("reply %s" % sock.recv(100).decode())
+except socket.timeout:
+    print("no reply")
+'''
+
+
+def test_udp_service_answers_from_the_address_asked(make_lab):
+    """A UDP service on a wildcard address answers from the datagram's destination (IP_PKTINFO),
+    not from the address the routing picks: a connected client (and conntrack after a DNAT)
+    takes only that answer. On the host's second address, each family."""
+    lab = make_lab({"hosts": [{"name": "srv", "addresses": ["198.51.100.40/32", "2001:db8:40::4/128"],
+                               "services": [{"name": "echo", "listen": ["udp:0.0.0.0:5999", "udp:[::]:5999,v6only"]}]},
+                              {"name": "cli"}]})
+    for address in ("198.51.100.40", "2001:db8:40::4"):
+        lab.ns("cli", ["ip", "route", "add", address, "dev", "eth0"])
+        assert lab.ns("cli", ["/usr/bin/python3", "-c", UDP_ASK, address]).stdout.strip() == "reply ping", address

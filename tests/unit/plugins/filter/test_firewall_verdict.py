@@ -12,7 +12,6 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portproof.validate.plugins.filter.firewall_verdict import FilterModule
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
 
 _SPEC = importlib.util.spec_from_file_location("firewall_replay", os.path.join(
     os.path.dirname(__file__), "..", "module_utils", "fixtures", "firewall", "replay.py"))
@@ -20,7 +19,7 @@ replay = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(replay)
 
 FILTER = FilterModule().filters()["firewall_verdict"]
-FIREWALL, _UNAVAILABLE = gather_firewall(replay.FakeModule("ufw"), root=replay.root("ufw"))
+FIREWALL, _UNAVAILABLE = replay.firewall("ufw")
 
 
 def test_one_packet():

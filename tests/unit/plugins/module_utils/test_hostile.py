@@ -386,7 +386,7 @@ def test_nft_jump_to_a_chain_that_is_not_a_name():
     tables = _nft.parse_nft_json(json.dumps(doc))
     (rule,) = tables[0]["chains"][0]["rules"]
     assert (rule["match"], rule["verdict"]) == (
-        [{"key": "unsupported", "text": "handle 2", "reason": 'jump to ["PREROUTING"] is not understood'}], None)
+        [], {"kind": "unsupported", "name": "jump", "reason": 'jump to ["PREROUTING"] is not understood'})
     assert _nat_mappings.nat_mappings({"tables": tables}) == ([], [])
 
 

@@ -174,3 +174,18 @@ def test_ipset_types():
         "a": {"type": "hash:ip,port", "family": "inet", "elements": [], "unsupported": "set type hash:ip,port is not evaluated"},
         "p": {"type": "bitmap:port", "family": None, "elements": [[22], ["80-81"]], "dimensions": ["port"]},
     }
+
+
+@pytest.mark.parametrize("options, match", [
+    # kube-proxy: one rule per endpoint but the last, with the share 1/(endpoints left).
+    ("-m statistic --mode random --probability 0.33333333349",
+     {"key": "random", "op": "eq", "values": [], "mode": "random", "share": 0.33333333349}),
+    ("-m statistic --mode nth --every 3 --packet 0", {"key": "random", "op": "eq", "values": [], "mode": "nth", "share": 1.0 / 3}),
+    ("-m statistic --mode random ! --probability 0.25", {"key": "random", "op": "ne", "values": [], "mode": "random", "share": 0.25}),
+    ("-m statistic --mode random", {"key": "unsupported", "text": "-m statistic --mode random",
+                                    "reason": "statistic mode random is not evaluated"}),
+])
+def test_statistic_is_a_random_share(options, match):
+    dummy, rule = parse_rule("-A KUBE-SVC-X %s -j KUBE-SEP-Y" % options, {"KUBE-SVC-X": {}, "KUBE-SEP-Y": {}}, None)
+    assert rule["match"] == [match]
+    assert rule["verdict"] == {"kind": "jump", "chain": "KUBE-SEP-Y"}

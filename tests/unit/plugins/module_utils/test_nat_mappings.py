@@ -76,6 +76,8 @@ EXPECTED = {
         ("ipv6", "tcp", "2001:db8:ffff::5", 8080, "fd00:99::2", 80, "dnat", None, NFT),
         ("ipv4", "tcp", "0.0.0.0", 8088, "10.99.0.2", 80, "dnat", None, NFT),
         ("ipv4", "tcp", "203.0.113.5", 8443, "10.99.0.2", 443, "dnat", None, NFT),
+        ("ipv4", "tcp", "0.0.0.0", 9001, "10.99.0.5", 9001, "dnat", None, NFT),
+        ("ipv4", "tcp", "0.0.0.0", 9002, "10.99.0.6", 9002, "dnat", None, NFT),
         ("ipv4", "udp", "0.0.0.0", 10053, None, 53, "redirect", None, NFT),
         ("ipv6", "udp", "::", 10053, None, 53, "redirect", None, NFT),
     ],
@@ -135,8 +137,8 @@ def test_docker_loopback_mapping_is_not_reached_from_output():
 def test_kube_proxy_node_port_paths_through_every_chain():
     mappings, _problems = _nat("kube-proxy")
     sep = _find(mappings, host_port=30080, target_ip="10.244.1.5")
-    statistic = [c for c in _paths(sep)[0][4] if c["key"] == "unsupported"]
-    assert [c["reason"] for c in statistic] == ["statistic matches a random or nth packet"]
+    statistic = [c for c in _paths(sep)[0][4] if c["key"] == "random"]
+    assert statistic == [{"key": "random", "op": "eq", "values": [], "mode": "random", "share": 0.5}]
     assert [(hook, chains) for _c, _i, hook, chains, _cond in _paths(sep)] == [
         (hook, [hook.upper(), "KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXT-6UTZRCHX2JQ3IQKT", "KUBE-SVC-6UTZRCHX2JQ3IQKT",
                 "KUBE-SEP-4NMG2T5JQ3QJ4UWR"]) for hook in ("prerouting", "output")]
@@ -153,11 +155,11 @@ def test_nft_rules_shadowed_or_unreadable():
     mappings, problems = _nat("nft")
     # `tcp dport 2526 return` comes first: the DNAT for 2526 after it never happens.
     assert not [m for m in mappings if m["host_port"] == 2526]
-    assert problems == [{
-        "subset": "mappings", "tool": "nftables",
-        "reason": 'nftables inet table portmap, chain prerouting, rule 8 (dnat ip to tcp dport map { 9001 : 10.99.0.5, 9002 : '
-                  '10.99.0.6 }): NAT target {"map": {"data": {"set": [[9001, "10.99.0.5"], [9002, "10.99.0.6"]]}, "key": '
-                  '{"payload": {"field": "dport", "protocol": "tcp"}}}} is not evaluated; the mappings it makes are not reported'}]
+    assert problems == []
+    # dnat ip to tcp dport map { 9001 : 10.99.0.5, 9002 : 10.99.0.6 }: one mapping per element.
+    for port, target in ((9001, "10.99.0.5"), (9002, "10.99.0.6")):
+        found = _find(mappings, host_port=port)
+        assert (found["proto"], found["target_ip"], found["target_port"], found["rules"][0]["index"]) == ("tcp", target, port, 8)
     via_map = _find(mappings, host_port=8088)
     assert [(hook, chains) for _c, _i, hook, chains, _cond in _paths(via_map)] == [
         ("prerouting", ["prerouting", "to_web"]), ("output", ["output", "to_web"])]

@@ -171,3 +171,76 @@ def test_not_json():
     with pytest.raises(NftParseError) as exc:
         parse_nft_json("Error: syntax error")
     assert str(exc.value).startswith("nft -j list ruleset: not the expected JSON:")
+
+
+def _one_rule(*expr):
+    doc = {"nftables": [
+        {"table": {"family": "inet", "name": "t", "handle": 1}},
+        {"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0,
+                   "policy": "accept"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2, "expr": list(expr)}},
+    ]}
+    return parse_nft_json(json.dumps(doc))[0]["chains"][0]["rules"][0]
+
+
+def test_unmodelled_match_keeps_the_rest_of_the_rule():
+    # "meta cpu 1 tcp dport 22 drop": the drop and the port match after the unmodelled part stay.
+    rule = _one_rule({"match": {"op": "==", "left": {"meta": {"key": "cpu"}}, "right": 1}},
+                     {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}},
+                     {"drop": None})
+    assert rule["match"] == [{"key": "unsupported", "text": "handle 2", "reason": "meta cpu is not evaluated"}, TCP,
+                             eq("dport", [22])]
+    assert rule["verdict"] == {"kind": "drop"}
+
+
+def test_unmodelled_statement_makes_the_verdict_unsupported():
+    # "tcp dport 80 synproxy mss 1460 accept": what the rule does when it matches is not known.
+    rule = _one_rule({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+                     {"synproxy": {"mss": 1460}}, {"accept": None})
+    assert rule["match"] == [TCP, eq("dport", [80])]
+    assert rule["verdict"] == {"kind": "unsupported", "name": "synproxy", "reason": "statement synproxy is not evaluated"}
+
+
+def test_map_elements_from_the_ruleset_and_from_each_table():
+    # kube-proxy's maps keyed on concatenations, as `nft -j list ruleset` and `nft -j list table`
+    # (the gather's path beside iptables-nft tables) give them: the same elements.
+    whole = dict((t["name"], t["sets"]) for t in _tables("kubenft"))
+    per_table = json.loads(_load("kubenft", "nft-list-table-ip-kube-proxy.json"))["nftables"]
+    (table,) = parse_nft_json([item for item in per_table if "metainfo" not in item])
+    assert table["sets"] == whole["kube-proxy"]
+    assert table["sets"]["service-nodeports"] == {"type": ["inet_proto", "inet_service"], "map": "verdict",
+                                                  "elements": [[["tcp", 30042], {"kind": "goto", "chain": "external-svc-b"}]]}
+    assert sorted(map(str, table["sets"]["service-ips"]["elements"])) == sorted(map(str, [
+        [["172.30.0.41", "tcp", 80], {"kind": "goto", "chain": "service-svc-a"}],
+        [["172.30.0.42", "tcp", 80], {"kind": "goto", "chain": "service-svc-b"}],
+        [["172.30.0.42", "udp", 53], {"kind": "goto", "chain": "service-svc-b-dns"}],
+        [["172.30.0.43", "tcp", 443], {"kind": "goto", "chain": "service-svc-d"}]]))
+    edge = whole["edge"]
+    assert edge["blocked"]["elements"] == [[["198.51.100.0/24", "tcp", "1000-1999"], {"kind": "drop"}],
+                                           [["198.51.100.128/25", "udp", 53], {"kind": "goto", "chain": "noisy"}]]
+    assert edge["webnat"] == {"type": ["ipv4_addr", "inet_service"], "map": "ipv4_addr . inet_service",
+                              "elements": [[["192.168.50.5", 9001], ["10.180.0.7", 80]]]}
+    assert edge["portnat"] == {"type": "inet_service", "map": "ipv4_addr", "elements": [[9002, "10.180.0.8"]]}
+
+
+def test_verdict_maps_and_dnat_maps_in_rules():
+    tables = dict((t["name"], t) for t in _tables("kubenft"))
+    services = _chain(_tables("kubenft"), "ip", "kube-proxy", "services")["rules"][0]
+    assert services["match"] == [eq("l4proto", ["tcp", "udp", "udplite", "sctp", "dccp"])]
+    assert services["verdict"]["keys"] == ["daddr", "l4proto", "dport"]
+    assert services["verdict"]["map"] == tables["kube-proxy"]["sets"]["service-ips"]["elements"]
+    balance = _chain(_tables("kubenft"), "ip", "kube-proxy", "service-svc-b")["rules"][1]
+    assert balance["verdict"] == {"kind": "vmap", "keys": ["random"], "mod": 2, "offset": 0, "source": "numgen random",
+                                  "map": [[0, {"kind": "goto", "chain": "endpoint-svc-b-1"}],
+                                          [1, {"kind": "goto", "chain": "endpoint-svc-b-2"}]]}
+    lb = _chain(_tables("kubenft"), "ip", "edge", "lb-dnat")["rules"]
+    assert [(r["match"], r["verdict"]) for r in lb] == [
+        ([TCP], {"kind": "dnat", "addr": None, "port": None, "map": {
+            "keys": ["daddr", "dport"], "elements": [[["192.168.50.5", 9001], ["10.180.0.7", 80]]]}}),
+        ([TCP], {"kind": "dnat", "addr": None, "port": None, "map": {"keys": ["dport"], "elements": [[9002, "10.180.0.8"]]}}),
+        ([TCP, eq("dport", [9003])], {"kind": "dnat", "addr": None, "port": None, "map": {
+            "keys": ["random"], "mod": 2, "offset": 0, "source": "numgen random",
+            "elements": [[0, "10.180.0.10"], [1, "10.180.0.11"]]}}),
+    ]
+    mark = _chain(_tables("kubenft"), "ip", "kube-proxy", "mark-for-masquerade")["rules"][0]
+    assert mark["statements"] == [{"kind": "set", "key": "mark", "value": 0x4000, "mask": 0, "mode": "or"}]

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -24,7 +24,7 @@ _COMPILED = {}
 
 def verdict(scenario, packet):
     if scenario not in _COMPILED:
-        firewall, dummy = gather_firewall(replay.FakeModule(scenario), root=replay.root(scenario))
+        firewall, dummy = replay.firewall(scenario)
         _COMPILED[scenario] = Compiled(firewall)
     return firewall_verdict(_COMPILED[scenario], packet)
 
@@ -144,6 +144,10 @@ CASES = [
     ("firewalld", {"src": "192.0.2.3", "dport": 9999}, "accept", "inet firewalld filter_IN_trusted 8", None, 9999),
     ("firewalld", {"src": "8.8.8.8", "dport": 8443, "iface": "eth0"}, "accept", "inet firewalld filter_INPUT 2", "203.0.113.5", 443),
     ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"}, "accept", "inet firewalld filter_IN_public_allow 3", None, 80),
+    # firewalld's IPv6 reverse-path check (fib saddr . mark . iif oif missing drop): the host routes
+    # 2001:db8::1 through eth0 (default route), so from eth1 it is dropped; its own address too.
+    ("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth1"}, "drop", "inet firewalld filter_PREROUTING 2", None, 80),
+    ("firewalld", {"src": "2001:db8:ffff::5", "dport": 80, "iface": "eth0"}, "drop", "inet firewalld filter_PREROUTING 2", None, 80),
     # Podman 4.3 / netavark published ports: DNAT to the container, through FORWARD.
     ("podman", {"src": "8.8.8.8", "dport": 8080}, "accept", None, "10.88.0.23", 80),
     ("podman", {"src": "8.8.8.8", "dport": 5353, "proto": "udp"}, "accept", None, "10.88.0.23", 53),
@@ -167,6 +171,53 @@ CASES = [
     ("notrack", {"src": "8.8.8.8", "dport": 161, "proto": "udp"}, "drop", None, None, 161),
     ("notrack", {"src": "8.8.8.8", "dport": 5060, "proto": "udp"}, "accept", "ip filter INPUT 2", None, 5060),
     ("notrack", {"src": "8.8.8.8", "dport": 80}, "accept", "ip filter INPUT 2", None, 80),
+    # kube-proxy, nftables mode: the service maps keyed on "ip daddr . meta l4proto . th dport"
+    # dispatch (goto) into per-service chains, numgen picks the endpoint chain that DNATs.
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80}, "accept", None, "10.180.0.1", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80, "proto": "udp"}, "reject",
+     "ip kube-proxy cluster-ips-check 1", "172.30.0.41", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.46", "dport": 80}, "reject", "ip kube-proxy reject-chain 1", "172.30.0.46", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.50", "dport": 80}, "drop", "ip kube-proxy cluster-ips-check 2", "172.30.0.50", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "drop", "ip kube-proxy nodeport-endpoints-check 1",
+     "192.168.50.5", 30046),
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.43", "dport": 443}, "drop", "ip kube-proxy firewall-svc-d 1", "172.30.0.43", 443),
+    ("kubenft", {"src": "203.0.113.9", "dst": "172.30.0.43", "dport": 443}, "accept", None, "192.168.50.5", 8443),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 22}, "accept", None, "192.168.50.5", 22),
+    # ip edge: an interval map on a concatenation, DNAT through named and anonymous data maps.
+    ("kubenft", {"src": "198.51.100.7", "dst": "192.168.50.5", "dport": 1500}, "drop", "ip edge pre 1", "192.168.50.5", 1500),
+    ("kubenft", {"src": "198.51.100.7", "dst": "192.168.50.5", "dport": 2000}, "accept", None, "192.168.50.5", 2000),
+    ("kubenft", {"src": "198.51.100.200", "dst": "192.168.50.5", "dport": 53, "proto": "udp"}, "reject", "ip edge noisy 1",
+     "192.168.50.5", 53),
+    ("kubenft", {"src": "198.51.100.20", "dst": "192.168.50.5", "dport": 53, "proto": "udp"}, "accept", None, "192.168.50.5", 53),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 9001}, "accept", None, "10.180.0.7", 80),
+    ("kubenft", {"src": "8.8.8.8", "dst": "203.0.113.5", "dport": 9001}, "accept", None, "203.0.113.5", 9001),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 9002}, "accept", None, "10.180.0.8", 9002),
+    # kube-proxy, iptables mode: KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP DNAT, the masquerade mark
+    # accepted in KUBE-FORWARD, services without endpoints rejected / dropped.
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80}, "accept", "ip filter KUBE-FORWARD 2", "10.180.0.1", 80),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.46", "dport": 80}, "reject", "ip filter KUBE-SERVICES 1", "172.30.0.46", 80),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "drop", "ip filter KUBE-EXTERNAL-SERVICES 1",
+     "192.168.50.5", 30046),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "10.180.255.254", "dport": 30046}, "drop", "ip filter KUBE-EXTERNAL-SERVICES 1",
+     "10.180.255.254", 30046),
+    # Address types from the captured local routing table (inet compiler): the IPv6 subnet-router
+    # anycast address of eth0 (forwarding on) is delivered locally and is of type anycast; the
+    # broadcast address of eth1; "fib daddr . iif type" counts only the incoming interface's routes.
+    ("kubenft", {"src": "2001:db8:1::9", "dst": "2001:db8:ffff::", "dport": 80}, "drop", "inet compiler input 1",
+     "2001:db8:ffff::", 80),
+    ("kubenft", {"src": "2001:db8:1::9", "dst": "2001:db8:ffff::5", "dport": 80}, "accept", None, "2001:db8:ffff::5", 80),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.255", "dport": 9999, "proto": "udp"}, "drop", "inet compiler input 2",
+     "192.168.50.255", 9999),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.5", "dport": 9999, "proto": "udp"}, "accept", None, "192.168.50.5", 9999),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777, "iface": "eth1"}, "accept", None, "192.168.50.5", 7777),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777, "iface": "eth0"}, "drop", "inet compiler input 3",
+     "192.168.50.5", 7777),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 7777}, "unknown", None, None, None),
+    # "icmpv6 type . icmpv6 code" / "icmp type . icmp code" sets (fw4): the echo request has code 0.
+    ("kubenft", {"src": "2001:db8:1::9", "dst": "2001:db8:ffff::5", "proto": "icmp"}, "accept", "inet compiler input 4",
+     "2001:db8:ffff::5", None),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.5", "proto": "icmp"}, "drop", "inet compiler input 7",
+     "192.168.50.5", None),
 ]
 
 
@@ -231,7 +282,7 @@ def test_notrack_path():
 
 
 def test_notrack_under_an_undecided_match():
-    firewall, dummy = gather_firewall(replay.FakeModule("notrack"), root=replay.root("notrack"))
+    firewall, dummy = replay.firewall("notrack")
     raw = [t for t in firewall["tables"] if t["name"] == "raw" and t["family"] == "ip"][0]
     raw["chains"][0]["rules"][0]["match"].append({"key": "iifname", "op": "eq", "values": ["eth1"]})
     out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 123, "proto": "udp"})
@@ -245,7 +296,9 @@ def test_assumptions_are_reported():
     out = verdict("ufw", {"src": "8.8.8.8", "dport": 161, "proto": "udp", "iface": "auto"})
     assert out["assumptions"] == ["the packet arrives on eth0, the interface the host routes 8.8.8.8 through"]
     out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "eth0"})
-    assert out["assumptions"] == ["reverse-path filter passes (the packet arrives on the interface its source is routed through)"]
+    assert out["assumptions"] == ["reverse path from the main routing table (no policy routing rules route the source elsewhere)"]
+    out = verdict("firewalld", {"src": "2001:db8::1", "dport": 80, "iface": "auto"})
+    assert "reverse-path filter passes (the packet arrives on the interface its source is routed through)" in out["assumptions"]
     assert verdict("ufw", {"src": "8.8.8.8", "dport": 22})["assumptions"] == []
 
 
@@ -262,7 +315,7 @@ def test_forwarding_off_drops_non_local():
 
 
 def test_list_of_packets():
-    firewall, dummy = gather_firewall(replay.FakeModule("nft"), root=replay.root("nft"))
+    firewall, dummy = replay.firewall("nft")
     out = firewall_verdict(firewall, [{"src": "10.1.2.3", "dport": 22}, {"src": "10.3.2.3", "dport": 22}])
     assert [o["verdict"] for o in out] == ["accept", "drop"]
 
@@ -292,3 +345,164 @@ def test_bad_packet(packet, message):
     with pytest.raises(PacketError) as exc:
         verdict("nft", packet)
     assert str(exc.value) == message
+
+
+def _nft_with(change):
+    """The nft scenario's fact, its native rule set parsed again after change(doc)."""
+    import copy
+    import json
+    from ansible_collections.portproof.validate.plugins.module_utils import _firewall, _nft
+    base, dummy = replay.firewall("nft")
+    with open(os.path.join(replay.root("nft"), "nft-list-ruleset.json")) as handle:
+        doc = json.load(handle)
+    with open(os.path.join(replay.root("nft"), "nft-a-list-ruleset.txt")) as handle:
+        listing = handle.read()
+    change(doc)
+    text = json.dumps(doc)
+    firewall = copy.copy(base)
+    firewall["tables"] = _nft.parse_nft_json(text, listing)
+    _firewall._add_handles(firewall["tables"], _nft.nft_handles(text))
+    return firewall
+
+
+def _input_rule(doc, index):
+    rules = [item["rule"] for item in doc["nftables"] if "rule" in item and item["rule"]["table"] == "filter"
+             and item["rule"]["chain"] == "input"]
+    return rules[index - 1]
+
+
+def test_rule_with_an_unmodelled_statement_is_not_skipped():
+    # inet filter input rule 4 accepts 10.1.2.3 on port 22; with a statement the model does not
+    # know before its accept, the walk cannot say what that rule does (it used to skip the rule
+    # and answer the chain's drop policy).
+    firewall = _nft_with(lambda doc: _input_rule(doc, 4)["expr"].insert(-1, {"synproxy": {"mss": 1460}}))
+    out = firewall_verdict(firewall, {"src": "10.1.2.3", "dport": 22})
+    assert (out["verdict"], out["rule"]["index"], out["reason"]) == (
+        "unknown", 4, "inet filter input rule 4: statement synproxy is not evaluated")
+    # A packet the rule's modelled matches exclude is still decided.
+    out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 7000})
+    assert (out["verdict"], out["rule"]["index"]) == ("drop", 13)
+
+
+def test_rule_with_an_unmodelled_match_forks():
+    firewall = _nft_with(lambda doc: _input_rule(doc, 4)["expr"].insert(0, {
+        "match": {"op": "==", "left": {"meta": {"key": "cpu"}}, "right": 1}}))
+    out = firewall_verdict(firewall, {"src": "10.1.2.3", "dport": 22})
+    assert out["verdict"] == "unknown"
+    assert out["reason"].startswith("inet filter input rule 4: meta cpu is not evaluated")
+    assert "if it matches: accept by inet filter input rule 4" in out["reason"]
+
+
+# Load balancing: chance picks the endpoint; the verdict stands when every endpoint gets the
+# same one, with every destination listed; unknown when the endpoints' verdicts differ.
+BALANCED = [
+    ("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.42", "dport": 80}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30042}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubenft", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 9003}, [("10.180.0.10", 9003), ("10.180.0.11", 9003)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.42", "dport": 80}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30042}, [("10.180.0.4", 8080), ("10.180.0.5", 8080)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.44", "dport": 80}, [("10.180.0.12", 80), ("10.180.0.13", 80),
+                                                                        ("10.180.0.14", 80)]),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "172.30.0.45", "dport": 80}, [("10.180.0.20", 80), ("10.180.0.21", 80)]),
+]
+
+
+@pytest.mark.parametrize("scenario, packet, destinations", BALANCED)
+def test_load_balanced_service_lists_every_destination(scenario, packet, destinations):
+    out = verdict(scenario, packet)
+    assert out["verdict"] == "accept", out["reason"]
+    assert [(d["dst"], d["dport"]) for d in out["destinations"]] == destinations
+    assert (out["final_dst"], out["final_dport"]) == (None, None)
+    assert out["reason"].startswith("accepted in every branch (")
+    assert out["reason"].endswith("destinations: %s" % ", ".join("%s port %s" % d for d in destinations))
+
+
+@pytest.mark.parametrize("scenario, chain", [("kubenft", "ip kube-proxy service-svc-b-dns rule 2"),
+                                             ("kubeipt", "ip nat KUBE-SVC-BDNS rule 2")])
+def test_load_balanced_endpoints_with_different_verdicts_are_unknown(scenario, chain):
+    # One DNS endpoint (10.180.0.9) is dropped in forward: the verdict depends on chance.
+    out = verdict(scenario, {"src": "8.8.8.8", "dst": "172.30.0.42", "dport": 53, "proto": "udp"})
+    assert (out["verdict"], out["destinations"]) == ("unknown", [])
+    assert out["reason"].startswith(chain + ": ")
+    assert "10.180.0.4 port 53" in out["reason"]
+    assert "drop by " in out["reason"]
+
+
+def test_single_destination_is_listed():
+    out = verdict("kubenft", {"src": "8.8.8.8", "dst": "172.30.0.41", "dport": 80})
+    assert out["destinations"] == [{"dst": "10.180.0.1", "dport": 80}]
+    out = verdict("nft", {"src": "10.1.2.3", "dport": 22})
+    assert out["destinations"] == [{"dst": None, "dport": 22}]
+
+
+@pytest.mark.parametrize("scenario, packet, rule", [
+    ("podman", {"src": "8.8.8.8", "dport": 8443, "dst": "203.0.113.5"}, "ip nat PREROUTING rule 1"),
+    ("kubeipt", {"src": "8.8.8.8", "dst": "192.168.50.5", "dport": 30046}, "ip filter KUBE-EXTERNAL-SERVICES rule 1"),
+    ("kubenft", {"src": "192.168.50.7", "dst": "192.168.50.5", "dport": 9999, "proto": "udp"}, "inet compiler input rule 1"),
+])
+def test_address_types_without_the_local_routing_table_are_unknown(scenario, packet, rule):
+    # A fact without local_routes (not gathered): addrtype / fib type matches are never guessed.
+    firewall, dummy = replay.firewall(scenario)
+    firewall["local_routes"] = None
+    out = firewall_verdict(firewall, packet)
+    assert out["verdict"] == "unknown", out["reason"]
+    assert "the host's local routing table was not gathered (local_routes)" in out["reason"]
+    assert out["reason"].startswith(rule + ": address type of ")
+
+
+def test_local_routes_shape_is_checked():
+    firewall, dummy = replay.firewall("nft")
+    firewall["local_routes"] = [{"type": "local", "dst": "not-an-address", "dev": "eth0", "family": "ipv4"}]
+    with pytest.raises(FirewallError) as exc:
+        Compiled(firewall)
+    assert "local_routes entry" in str(exc.value) and "not-an-address" in str(exc.value)
+
+
+def _one_rule_fact(verdict):
+    return {"tables": [{"source": "nftables", "family": "ip", "name": "t", "handle": 1, "chains": [
+        {"name": "c", "hook": "input", "type": "filter", "priority": 0, "policy": "accept", "handle": 1,
+         "rules": [{"index": 1, "text": "r", "match": [], "statements": [], "verdict": verdict}]}]}],
+        "local_addresses": [], "local_routes": [], "forwarding": {"ipv4": False}}
+
+
+@pytest.mark.parametrize("verdict, problem", [
+    ({"kind": "vmap", "keys": ["dport"], "map": [[22, "accept"]]}, "a verdict map value is not a verdict"),
+    ({"kind": "dnat", "map": "x"}, "'str' object has no attribute 'get'"),
+    ({"kind": "vmap", "keys": ["daddr", "dport"], "map": [[22, {"kind": "drop"}]]}, "map element 22 does not have the keys daddr . dport"),
+    ({"kind": "vmap", "keys": ["saddr"], "map": [["not-an-ip", {"kind": "drop"}]]}, "does not appear to be an IPv4 or IPv6 address"),
+])
+def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem):
+    out = firewall_verdict(_one_rule_fact(verdict), {"src": "10.0.0.1", "dport": 22})
+    assert out["verdict"] == "unknown"
+    assert out["reason"].startswith("ip t c rule 1: map not evaluated: the map is not in the model's shape (")
+    assert problem in out["reason"]
+
+
+def test_reverse_path_of_a_link_local_source():
+    # fe80::/64 is routed on every interface with IPv6: the check finds the incoming one's.
+    firewall, dummy = replay.firewall("firewalld")
+    packet = {"src": "fe80::1", "dport": 80, "iface": "eth0"}
+    assert (firewall_verdict(firewall, packet)["verdict"], firewall_verdict(firewall, dict(packet, iface="br0"))["verdict"]) == (
+        "drop", "accept")
+    firewall["routes"] = firewall["routes"] + [{"dst": "fe80::/64", "dev": "eth0"}]  # eth0 with a link-local address
+    out = firewall_verdict(firewall, packet)
+    assert (out["verdict"], _rule_id(out["rule"])) == ("accept", "inet firewalld filter_IN_public_allow 3")
+
+
+def test_loose_reverse_path_needs_a_route_back():
+    # "fib saddr oif missing drop" first in inet filter input: a source with no route back is dropped.
+    loose = {"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr"]}}, "right": False}}
+
+    def add(doc):
+        first = _input_rule(doc, 1)
+        pos = doc["nftables"].index({"rule": first})
+        doc["nftables"].insert(pos, {"rule": dict(first, handle=999, expr=[loose, {"drop": None}])})
+    firewall = _nft_with(add)
+    rule = [c for t in firewall["tables"] if t["name"] == "filter" for c in t["chains"] if c["name"] == "input"][0]["rules"][0]
+    assert rule["match"][0] == {"key": "rpfilter", "op": "eq", "values": ["fail"], "loose": True}
+    firewall["tables"] = [t for t in firewall["tables"] if t["name"] == "filter"]
+    assert firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})["verdict"] == "drop"  # the policy, not rule 1
+    firewall["routes"] = [r for r in firewall["routes"] if r["dst"] not in ("0.0.0.0/0", "::/0")]
+    out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})
+    assert (out["verdict"], _rule_id(out["rule"])) == ("drop", "inet filter input 1")
+    assert firewall_verdict(firewall, {"src": "203.0.113.77", "dport": 22})["rule"] is None  # routed back through eth0
