@@ -59,7 +59,7 @@ options:
         C(error) results for this host, never a pass.
     type: float
     default: 30
-    version_added: 0.2.0
+    version_added: 0.1.0
   deadline:
     description:
       - Seconds the whole gather may take. Once they have passed, a running command is killed and
@@ -68,7 +68,7 @@ options:
         needs no command and is not cut.
     type: float
     default: 120
-    version_added: 0.2.0
+    version_added: 0.1.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
