@@ -159,7 +159,8 @@ DNS_QUERY = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03db1\x00\x00\x01
 def contract(cert):
     """host_vars and group_vars as the quickstart writes them: {relative path: data}."""
     return {
-        "group_vars/all.yml": {"portproof_probe_timeout": 2},
+        # Strict: a listener that no service declares is a failure too (SSH is the lab's way in).
+        "group_vars/all.yml": {"portproof_probe_timeout": 2, "portproof_strict": True, "portproof_ignore": ["22/tcp"]},
         "host_vars/web1.yml": {"portproof_services": [
             {"name": "https", "port": 443, "process": "nginx", "user": "root", "allow_from": ["controller", "app"],
              "check": {"http": {"path": "/healthz", "status": 200, "body": "^ok"},
