@@ -206,8 +206,8 @@ def bad(items):
 def explain(proc, items):
     lines = ["%s %s %s %s from %s: %s" % (i["status"], i["host"], i["service"], i["check"], i["source"], i["message"])
              for i in items if i["status"] in ("fail", "error")]
-    return "rc=%d\n%s\n--- stdout tail\n%s\n--- stderr tail\n%s" % (proc.returncode, "\n".join(lines), proc.stdout[-4000:],
-                                                                  proc.stderr[-2000:])
+    return "rc=%d\n%s\n--- stdout tail\n%s\n--- stderr tail\n%s" % (
+        proc.returncode, "\n".join(lines), proc.stdout[-4000:], proc.stderr[-2000:])
 
 
 def test_real_daemons_no_false_alarm_then_every_planted_mistake_caught(make_lab, tmp_path):
