@@ -14,10 +14,11 @@ Redis 7 with a password, behind iptables. The contract is written in ``host_vars
 1. The unchanged stack: ``baseline`` then ``post_deploy`` exit 0 with no ``fail`` or ``error``
    result, and every declared service is seen listening and reached from each allowed source.
 2. Realistic mistakes, planted together on different services (each one the way an operator makes
-   it): Redis restarted bound to 0.0.0.0, nginx reloaded with a new worker user, a firewall rule
-   dropping app1's connections to PostgreSQL, dnsmasq restarted without ``bind-interfaces`` (so it
-   binds the wildcard). The run exits 2 and its failures are exactly the ones these mistakes
-   explain, each with its host, service, check and source.
+   it): Redis restarted bound to 0.0.0.0, nginx reloaded with a new worker user and a staging site
+   on a port nobody declared, a firewall rule dropping app1's connections to PostgreSQL, dnsmasq
+   restarted without ``bind-interfaces`` (so it binds the wildcard). The run exits 2 and its
+   failures are exactly the ones these mistakes explain, each with its host, service, check and
+   source.
 
 Runs as its own step of scripts/test (``PORTPROOF_TEST_ONLY=realstack``): about 2-3 minutes on two
 busy cores.
@@ -244,7 +245,10 @@ def test_real_daemons_no_false_alarm_then_every_planted_mistake_caught(make_lab,
     # 2. Realistic mistakes, each on its own service.
     lab.reconfigure_daemon("db1", "redis", config=REDIS.replace("bind {address}", "bind 0.0.0.0"),
                            listen=["tcp:0.0.0.0:6379"])
-    lab.reconfigure_daemon("web1", "nginx", config=NGINX.replace("user www-data;", "user nobody nogroup;"))
+    # A new nginx configuration: its workers run as another user, and a staging site came along on 8443.
+    staging = "    server { listen 8443 ssl; ssl_certificate {cert}; ssl_certificate_key {key}; return 200; }\n}\n"
+    lab.reconfigure_daemon("web1", "nginx", config=NGINX.replace("user www-data;", "user nobody nogroup;")[:-2] + staging,
+                           listen=["tcp:0.0.0.0:443", "tcp:0.0.0.0:8443"])
     lab.ns("db1", ["iptables", "-I", "INPUT", "1", "-s", lab.address("app1"), "-p", "tcp", "--dport", "5432",
                    "-j", "DROP"])
     lab.reconfigure_daemon("app1", "dnsmasq", config=DNSMASQ.replace("bind-interfaces\n", ""),
@@ -258,6 +262,9 @@ def test_real_daemons_no_false_alarm_then_every_planted_mistake_caught(make_lab,
         ("db1", "redis", "drift", "fail", ""),
         # nginx's workers now run as nobody: its listening socket's holders changed since the baseline.
         ("web1", "https", "drift", "fail", ""),
+        # The staging site's port: a listener no service declares (strict), new since the baseline (host-level drift).
+        ("web1", "", "undeclared", "fail", ""),
+        ("web1", "", "drift", "fail", ""),
         # app1 -> PostgreSQL dropped: the static verdict, the live probe and the verdict's drift.
         ("db1", "postgres", "firewall_allow", "fail", "app1"),
         ("db1", "postgres", "reach", "fail", "app1"),
