@@ -5,9 +5,10 @@
 
 A small three-tier stack of packaged daemons nobody on this project wrote, configured as their
 users configure them (tests/lab/lab_daemons.py): web1 runs nginx with TLS (master as root, workers
-as www-data) and haproxy in front of the app, behind nftables; app1 runs the app and dnsmasq
-(DNS for the stack's names, UDP and TCP), behind iptables; db1 runs a PostgreSQL 15 cluster and
-Redis 7 with a password, behind iptables. The contract is written in ``host_vars/`` and
+as www-data), haproxy in front of the app and a Podman container with a published port, behind
+nftables (input and forward); app1 runs the app and dnsmasq (DNS for the stack's names, UDP and
+TCP), behind iptables; db1 runs a PostgreSQL 15 cluster and Redis 7 with a password, behind
+iptables. The contract is written in ``host_vars/`` and
 ``group_vars/`` next to the inventory, as the quickstart does; the run is ``baseline`` then
 ``post_deploy``, reading ``portproof-report/results.json``.
 
@@ -116,6 +117,12 @@ WEB1_NFT = """table inet filter {
         tcp dport 443 accept
         ip saddr {address:app1} tcp dport 8080 accept
     }
+    chain forward {
+        type filter hook forward priority -10; policy accept;
+        ct state established,related accept
+        ip daddr 10.88.0.0/16 tcp dport 80 ip saddr {address:app1} accept
+        ip daddr 10.88.0.0/16 tcp dport 80 drop
+    }
 }
 """
 V4_HEAD = """*filter
@@ -140,7 +147,7 @@ COMMIT
 """
 
 SPEC = {"hosts": [
-    {"name": "web1", "groups": ["web"], "nft": WEB1_NFT,
+    {"name": "web1", "groups": ["web"], "nft": WEB1_NFT, "containers": [{"name": "static", "publish": ["8081:80/tcp"]}],
      "daemons": [{"kind": "nginx", "config": NGINX, "listen": ["tcp:0.0.0.0:443"]},
                  {"kind": "haproxy", "config": HAPROXY, "listen": ["tcp:{address}:8080"]}]},
     {"name": "app1", "groups": ["app"], "ipv6": False, "iptables": APP1_IPTABLES,
@@ -168,6 +175,8 @@ def contract(cert):
                        "tls": {"ca": cert, "min_days": 14, "min_version": "TLSv1.2"}}},
             {"name": "haproxy", "port": 8080, "bind": "internal", "process": "haproxy", "user": "haproxy",
              "allow_from": ["app"], "deny_from": ["db", "public"]},
+            {"name": "static", "port": 8081, "publish": {"container": "static", "container_port": 80},
+             "allow_from": ["app"], "deny_from": ["db", "public"], "check": {"http": {"path": "/", "status": 200}}},
         ]},
         "host_vars/app1.yml": {"portproof_services": [
             {"name": "app", "port": 8000, "bind": "internal", "process": "gunicorn", "allow_from": ["web"],
@@ -226,21 +235,23 @@ def test_real_daemons_no_false_alarm_then_every_planted_mistake_caught(make_lab,
     clean = results(tmp_path)
     assert (proc.returncode, bad(clean)) == (0, []), explain(proc, clean)
     passed = set((i["host"], i["service"], i["check"], i["source"] or "") for i in clean if i["status"] == "pass")
-    declared = {"web1": ["https", "haproxy"], "app1": ["app", "dns", "dns-tcp"], "db1": ["postgres", "redis"]}
+    declared = {"web1": ["https", "haproxy", "static"], "app1": ["app", "dns", "dns-tcp"], "db1": ["postgres", "redis"]}
     for host, services in declared.items():
         for service in services:
             assert (host, service, "listen", "") in passed, (host, service)
             assert (host, service, "drift", "") in passed, (host, service)
     reached = {("web1", "https", "controller"), ("web1", "https", "app1"), ("web1", "haproxy", "app1"),
-               ("app1", "app", "web1"), ("app1", "dns", "web1"), ("app1", "dns", "db1"), ("app1", "dns-tcp", "web1"),
+               ("web1", "static", "app1"), ("app1", "app", "web1"), ("app1", "dns", "web1"), ("app1", "dns", "db1"), ("app1", "dns-tcp", "web1"),
                ("app1", "dns-tcp", "db1"), ("db1", "postgres", "app1"), ("db1", "redis", "app1")}
     assert set((h, s, src) for h, s, check, src in passed if check == "reach") == reached
-    isolated = {("web1", "haproxy", "db1"), ("app1", "app", "db1"), ("db1", "postgres", "web1"), ("db1", "redis", "web1")}
+    isolated = {("web1", "haproxy", "db1"), ("web1", "static", "db1"), ("app1", "app", "db1"), ("db1", "postgres", "web1"),
+                ("db1", "redis", "web1")}
     assert set((h, s, src) for h, s, check, src in passed if check == "isolation") == isolated
     for host, service, source in [("web1", "https", "controller"), ("web1", "https", "app1"),
                                   ("app1", "dns", "web1"), ("db1", "redis", "app1")]:
         assert (host, service, "response", source) in passed, (host, service, source)
     assert ("web1", "https", "tls", "controller") in passed
+    assert ("web1", "static", "mapping", "") in passed
 
     # 2. Realistic mistakes, each on its own service.
     lab.reconfigure_daemon("db1", "redis", config=REDIS.replace("bind {address}", "bind 0.0.0.0"),
