@@ -1,7 +1,7 @@
 # Copyright (c) portproof.validate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the lab leaves on this machine: network namespaces, lab links, lab processes, containers.
+"""What the lab leaves on this machine: network namespaces, lab links, lab processes, containers, daemon directories.
 
 ``leftovers.py snapshot FILE`` records what is there now; ``leftovers.py check FILE`` fails
 (exit 1, naming each item) when anything of the lab's kind appeared since the snapshot.
@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import subprocess
@@ -35,7 +36,13 @@ def _lab_processes():
                 state = handle.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and ("lab_service.py" in cmdline or "pplab-" in cmdline or "/lab/hosts/" in cmdline):
+        try:
+            # The lab's daemons start in their directory; some (Redis, nginx's workers) rewrite their command line.
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            cwd = ""
+        if state != "Z" and ("lab_service.py" in cmdline or "pplab-" in cmdline or "/lab/hosts/" in cmdline
+                             or cwd.startswith("/tmp/pplab-")):
             found.append(cmdline.strip())
     return found
 
@@ -46,6 +53,7 @@ def snapshot():
         "links": sorted(line.split(":")[1].strip().split("@")[0] for line in _lines(["ip", "-o", "link", "show"])),
         "processes": sorted(_lab_processes()),
         "containers": sorted(_lines(["podman", "ps", "-a", "--format", "{{.Names}}"])),
+        "directories": sorted(glob.glob("/tmp/pplab-*-daemons-*")),
     }
 
 
@@ -58,7 +66,7 @@ def main(argv):
     with open(path) as handle:
         before = json.load(handle)
     now = snapshot()
-    left = ["%s %s" % (kind[:-1] if kind != "processes" else "process", item)
+    left = ["%s %s" % ({"processes": "process", "directories": "directory"}.get(kind, kind[:-1]), item)
             for kind, items in now.items() for item in items if item not in before.get(kind, [])]
     for item in left:
         print("left behind: %s" % item)

@@ -40,6 +40,7 @@ import time
 
 import yaml
 
+import lab_daemons
 import lab_firewall
 import lab_session
 
@@ -51,7 +52,7 @@ PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=512:512"]
 STATE = "state.json"
 MARKER = "portproof-lab"
 HOST_KEYS = {"name", "groups", "vars", "services", "iptables", "ip6tables", "nft", "containers", "sshd",
-             "addresses", "sysctls", "ipset", "ufw", "firewalld"}
+             "addresses", "sysctls", "ipset", "ufw", "firewalld", "daemons", "ipv6"}
 SERVICE_KEYS = {"name", "listen", "behavior", "banner", "reply", "status", "body", "content_type", "delay_ms",
                 "tls_cert", "tls_key", "user", "container", "require_headers"}
 CONTAINER_KEYS = {"name", "publish", "command"}
@@ -101,6 +102,9 @@ def validate_spec(spec):
                                % (host["name"], cindex, sorted(unknown)))
         lab_firewall.validate_host(host, _description_error)
         lab_session.validate_host(host, _description_error)
+        lab_daemons.validate_host(host, _description_error)
+        if not isinstance(host.get("ipv6", True), bool):
+            raise LabError("lab description: %s.ipv6 must be true or false" % host["name"])
     return spec
 
 
@@ -212,7 +216,7 @@ class Lab:
         run(["ip", "addr", "add", self._addr(1) + "/24", "dev", bridge])
         run(["ip", "-6", "addr", "add", self._addr6(1) + "/64", "dev", bridge, "nodad"])
         run(["ip", "link", "set", bridge, "up"])
-        self.planned = {host["name"]: (self._addr(number), self._addr6(number))
+        self.planned = {host["name"]: (self._addr(number), self._addr6(number) if host.get("ipv6", True) else None)
                         for number, host in enumerate(self.spec["hosts"], start=11)}
         for number, host in enumerate(self.spec["hosts"], start=11):
             self._host_up(number, host)
@@ -228,7 +232,7 @@ class Lab:
         hdir = self.path("hosts", name)
         os.makedirs(hdir)
         entry = {"netns": netns, "netns_inode": None, "veth": veth, "address": self._addr(number),
-                 "address6": self._addr6(number), "dir": hdir, "sshd_pid": None, "services": {},
+                 "address6": self._addr6(number) if host.get("ipv6", True) else None, "dir": hdir, "sshd_pid": None, "services": {},
                  "containers": [], "podman": bool(host.get("containers"))}
         st["hosts"][name] = entry
         run(["ip", "netns", "add", netns])
@@ -240,7 +244,11 @@ class Lab:
         self.ns(name, ["ip", "link", "set", "lo", "up"])
         self.ns(name, ["ip", "link", "set", veth + "p", "name", "eth0"])
         self.ns(name, ["ip", "addr", "add", entry["address"] + "/24", "dev", "eth0"])
-        self.ns(name, ["ip", "-6", "addr", "add", entry["address6"] + "/64", "dev", "eth0", "nodad"])
+        if entry["address6"]:
+            self.ns(name, ["ip", "-6", "addr", "add", entry["address6"] + "/64", "dev", "eth0", "nodad"])
+        else:  # an IPv4-only host: no IPv6 at all, not even ::1
+            for key in ("all", "default", "lo", "eth0"):
+                self.ns(name, ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % key])
         for extra in host.get("addresses", []):
             self.ns(name, ["ip", "addr", "add", extra, "dev", "eth0"] + (["nodad"] if ":" in extra else []))
         self.ns(name, ["ip", "link", "set", "eth0", "up"])
@@ -254,6 +262,8 @@ class Lab:
         for service in host.get("services", []):
             if not service.get("container"):
                 self.start_service(name, service)
+        for daemon in host.get("daemons", []):
+            self.start_daemon(name, daemon)
         if host.get("ipset"):
             self.ns(name, ["ipset", "restore"], input_text=self.render(host["ipset"]))
         if host.get("iptables"):
@@ -288,7 +298,7 @@ class Lab:
             keys += " " + lab_session.user_up(self, name, number, run)
         lines = [
             "ListenAddress %s" % entry["address"],
-            "ListenAddress %s" % entry["address6"],
+        ] + (["ListenAddress %s" % entry["address6"]] if entry["address6"] else []) + [
             "HostKey %s" % os.path.join(hdir, "ssh_host_ed25519_key"),
             "AuthorizedKeysFile %s" % keys,
             "PermitRootLogin %s" % ("yes" if options.get("password_auth") else "prohibit-password"),
@@ -361,6 +371,19 @@ class Lab:
                     raise LabError("service %s on lab host %s did not start: %s" % (service["name"], name, handle.read()[-2000:]))
             time.sleep(0.02)
         return proc.pid
+
+    def start_daemon(self, name, daemon):
+        """Start a real daemon (a ``daemons`` entry, see lab_daemons.py) on a lab host; its pid once it listens."""
+        return lab_daemons.start(self, name, daemon, run)
+
+    def reconfigure_daemon(self, name, daemon, config=None, files=None, listen=None, restart=False):
+        """A running daemon gets a new configuration: nginx and haproxy reload in place, the others restart."""
+        return lab_daemons.reconfigure(self, name, daemon, config=config, files=files, listen=listen, restart=restart,
+                                       run=run)
+
+    def stop_daemon(self, name, daemon):
+        """Stop a daemon the lab started (by its recorded pid)."""
+        lab_daemons.stop(self, name, daemon)
 
     def cut(self, name):
         """The host dies: every process in its namespace (its sshd, sessions, services) ends, its link goes down."""
@@ -443,7 +466,11 @@ class Lab:
         {lab_address}/{lab_address6} by the machine's own addresses on the lab bridge (where Ansible connects from)."""
         text = text.replace("{lab_address}", self._addr(1)).replace("{lab_address6}", self._addr6(1))
         for name, (address, address6) in self.planned.items():
-            text = text.replace("{address:%s}" % name, address).replace("{address6:%s}" % name, address6)
+            text = text.replace("{address:%s}" % name, address)
+            if address6:
+                text = text.replace("{address6:%s}" % name, address6)
+            elif "{address6:%s}" % name in text:
+                raise LabError("rule text names the IPv6 address of %s, an IPv4-only lab host" % name)
         if re.search(r"\{address6?:[^}]*\}", text):
             raise LabError("rule text names an unknown lab host: %s" % re.search(r"\{address6?:[^}]*\}", text).group(0))
         return text
@@ -475,7 +502,9 @@ class Lab:
         hosts, groups = {}, {}
         for host in self.spec["hosts"]:
             entry = self.host(host["name"])
-            hvars = {"ansible_host": entry["address"], "portproof_lab_address6": entry["address6"]}
+            hvars = {"ansible_host": entry["address"]}
+            if entry["address6"]:
+                hvars["portproof_lab_address6"] = entry["address6"]
             if entry.get("user"):
                 hvars["ansible_user"] = entry["user"]
             hvars.update(host.get("vars", {}))
@@ -576,6 +605,7 @@ class Lab:
             if os.path.exists("/run/netns/" + entry["netns"]):
                 errors.append("netns %s could not be deleted" % entry["netns"])
             errors += lab_firewall.ufw_down(self, entry)
+            errors += lab_daemons.down(entry)
         for entry in self.state["hosts"].values():
             errors += lab_session.user_down(entry, run)
         bridge = self.state.get("bridge")
