@@ -95,9 +95,17 @@ def test_a_baseline_then_a_run_on_the_same_stack_has_no_drift(make_lab, tmp_path
     # The verdicts themselves are the ones the rules give, per family.
     statuses = sorted((r["host"], r["check"], r["source"], r["status"]) for r in results
                       if r["check"].startswith("firewall_") and r["source"] == "public")
-    assert statuses == [("db4", "firewall_deny", "public", "pass"), ("db4", "firewall_deny", "public", "skip"),
+    assert statuses == [("db4", "firewall_deny", "public", "pass"),
                         ("db46", "firewall_deny", "public", "pass"), ("db46", "firewall_deny", "public", "pass"),
-                        ("db6", "firewall_deny", "public", "pass"), ("db6", "firewall_deny", "public", "skip")], statuses
+                        ("db6", "firewall_deny", "public", "pass")], statuses
+    # The family a single-family host lacks is one note per host, not a skip per source.
+    hosts = json.loads((run / "portproof-report" / "results.json").read_text())["summary"]["hosts"]
+    assert hosts["db4"]["notes"] == [
+        "db4 has no IPv6 address: 3 firewall checks from IPv6 sources do not apply (postgres: 2001:db8:5::/64 "
+        "2001:db8:5:0:ffff:ffff:ffff:fffe, 2001:db8:5::/64 2001:db8:5::1, public 2001:db8::7)"]
+    (note,) = hosts["db6"]["notes"]
+    assert note.startswith("db6 has no IPv4 address: ") and "public 203.0.113.7" in note, note
+    assert "notes" not in hosts["db46"], hosts["db46"]
     # Nothing else fails on this stack either: the run passes.
     assert [(r["host"], r["check"], r["source"], r["message"]) for r in results if r["status"] in ("fail", "error")] == []
     assert checked.returncode == 0, output

@@ -176,6 +176,7 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     assert db1["example_port_spec_0"]["msg"] == promised == {"first": 8000, "last": 8010, "protos": ["tcp"]}
     assert db1["example_firewall_verdict_0"]["msg"]["verdict"] == "accept"
     assert db1["example_firewall_verdict_1"]["failed"] is False
+    assert db1["example_evidence_name_0"]["msg"] == "portproof-baseline/db1.json"
     checks = sorted((r["service"], r["check"], r["status"]) for r in db1["example_static_checks_0"]["msg"])
     assert checks == [("dns", "listen", "pass"), ("postgres", "listen", "pass")], checks
     drift = sorted((r["service"] or "", r["check"], r["status"]) for r in db1["example_drift_0"]["msg"])
