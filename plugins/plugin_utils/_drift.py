@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import READABLE_VERSIONS, snapshot
-from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_drift, host_shape_problem
+from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_drift, host_shape_problem, records_shape_problem
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result, spec
 
 MODES = ("fail", "warn")
@@ -219,21 +219,7 @@ _SHAPE_OPTIONAL = {"firewall": (("family", (str, type(None))), ("proto", (str, t
 
 def _shape_problem(state):
     """Why a saved service state cannot be compared, or None."""
-    if not isinstance(state, dict):
-        return "not a mapping"
-    for part, fields in _SHAPE.items():
-        items = state.get(part)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            return "%s is not a list" % part
-        for index, item in enumerate(items):
-            bad = [key for key, types in fields if not isinstance(item, dict) or key not in item or not isinstance(item[key], types)]
-            bad += [key for key, types in _SHAPE_OPTIONAL.get(part, ()) if isinstance(item, dict) and key in item
-                    and not isinstance(item[key], types)]
-            if bad:
-                return "%s[%d] lacks or has a wrong %s" % (part, index, ", ".join(bad))
-    return None
+    return records_shape_problem(state, _SHAPE, _SHAPE_OPTIONAL)
 
 
 def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None, ignore=None,

@@ -371,11 +371,12 @@ _HOST_SHAPE = {
 }
 
 
-def host_shape_problem(state):
-    """Why a saved host-level state cannot be compared, or None."""
+def records_shape_problem(state, shape, optional=None):
+    """Why saved state (a mapping of lists of records) cannot be compared, or None. ``shape`` gives each list's
+    required (field, types); ``optional`` the fields checked only when present (a field an older version lacks)."""
     if not isinstance(state, dict):
         return "not a mapping"
-    for part, fields in _HOST_SHAPE.items():
+    for part, fields in shape.items():
         items = state.get(part)
         if items is None:
             continue
@@ -383,8 +384,18 @@ def host_shape_problem(state):
             return "%s is not a list" % part
         for index, item in enumerate(items):
             bad = [key for key, types in fields if not isinstance(item, dict) or key not in item or not isinstance(item[key], types)]
+            bad += [key for key, types in (optional or {}).get(part, ()) if isinstance(item, dict) and key in item
+                    and not isinstance(item[key], types)]
             if bad:
                 return "%s[%d] lacks or has a wrong %s" % (part, index, ", ".join(bad))
+    return None
+
+
+def host_shape_problem(state):
+    """Why a saved host-level state cannot be compared, or None."""
+    problem = records_shape_problem(state, _HOST_SHAPE)
+    if problem is not None:
+        return problem
     found = state.get("openings")
     if found is None:
         return None
