@@ -66,3 +66,15 @@ def timed(argv, env):
     if proc.returncode != 0:
         raise SystemExit("failed: %s\n%s%s" % (" ".join(argv), proc.stdout[-3000:], proc.stderr[-3000:]))
     return elapsed, proc.stdout
+
+
+def command_wrappers(directory, scripts):
+    """A directory of shell scripts {name: body} to put first on a lab host's PATH (sshd env), standing in for
+    the real commands of those names (a tool that hangs or fails)."""
+    os.makedirs(directory)
+    for name, body in scripts.items():
+        path = os.path.join(directory, name)
+        with open(path, "w") as handle:
+            handle.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(path, 0o755)
+    return directory

@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
+from lab_ansible import VENV_BIN, ansible_env, command_wrappers  # pylint: disable=import-error
 from portproof_lab import HERE as LAB_DIR, Lab  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
@@ -71,16 +71,6 @@ PLAYBOOK = """
 """
 
 
-def wrappers(directory, scripts):
-    os.makedirs(directory)
-    for name, body in scripts.items():
-        path = os.path.join(directory, name)
-        with open(path, "w") as handle:
-            handle.write("#!/bin/sh\n" + body + "\n")
-        os.chmod(path, 0o755)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("faults")
@@ -88,8 +78,8 @@ def tmp(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(tmp):
-    broken = wrappers(str(tmp / "broken-bin"), {"nft": 'echo "Error: planted failure: netlink cache unavailable" >&2\nexit 3'})
-    hung = wrappers(str(tmp / "hung-bin"), {"podman": "exec sleep 600"})
+    broken = command_wrappers(str(tmp / "broken-bin"), {"nft": 'echo "Error: planted failure: netlink cache unavailable" >&2\nexit 3'})
+    hung = command_wrappers(str(tmp / "hung-bin"), {"podman": "exec sleep 600"})
     store = tmp / "hung-podman"
     (store / "root" / "overlay-containers").mkdir(parents=True)
     (store / "root" / "overlay-containers" / "containers.json").write_text('[{"id": "%s", "names": ["web"]}]' % ("a" * 64))

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from lab_ansible import VENV_BIN, ansible_env, module_result  # pylint: disable=import-error
+from lab_ansible import VENV_BIN, ansible_env, command_wrappers, module_result  # pylint: disable=import-error
 from portproof_lab import Lab  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
@@ -57,16 +57,6 @@ PLAYBOOK = """
 """
 
 
-def wrappers(directory, scripts):
-    os.makedirs(directory)
-    for name, body in scripts.items():
-        path = os.path.join(directory, name)
-        with open(path, "w") as handle:
-            handle.write("#!/bin/sh\n" + body + "\n")
-        os.chmod(path, 0o755)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("hung")
@@ -74,8 +64,8 @@ def tmp(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(tmp):
-    slow = wrappers(str(tmp / "slow-bin"), {"nft": HANG})
-    stuck = wrappers(str(tmp / "stuck-bin"), {"iptables-nft-save": HANG, "ip6tables-nft-save": HANG})
+    slow = command_wrappers(str(tmp / "slow-bin"), {"nft": HANG})
+    stuck = command_wrappers(str(tmp / "stuck-bin"), {"iptables-nft-save": HANG, "ip6tables-nft-save": HANG})
     path = ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     host = {"groups": ["db"], "services": [PG], "iptables": RULES, "vars": {"portproof_services": PG_CONTRACT}}
     spec = {"hosts": [
