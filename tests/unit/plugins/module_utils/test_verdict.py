@@ -547,8 +547,8 @@ _ETH0 = [
     ({"dst": "2001:db8::7", "dport": 26}, "accept", "2001:db8::9", 26),
 ])
 def test_redirect_to_the_address_and_port_the_packet_has_is_no_dnat(packet, expected, final_dst, final_dport):
-    out = firewall_verdict(_redirect_fact(_ETH0), dict(packet, src="203.0.113.5" if ":" not in packet["dst"] else "2001:db8:f::5",
-                                                      iface="eth0"))
+    src = "2001:db8:f::5" if ":" in packet["dst"] else "203.0.113.5"
+    out = firewall_verdict(_redirect_fact(_ETH0), dict(packet, src=src, iface="eth0"))
     assert (out["verdict"], out["final_dst"], out["final_dport"]) == (expected, final_dst, final_dport)
     assert (_rule_id(out["rule"]) if out["rule"] else out["reason"]) == (
         "inet fw4 input 1" if expected == "accept" else "dropped by the policy of inet fw4 input")
