@@ -221,8 +221,12 @@ def _local_addresses(reader):
     for link in links:
         for info in link.get("addr_info", []):
             if info.get("family") in ("inet", "inet6") and "local" in info:
+                # In the kernel's order (primary IPv4 addresses before secondary ones): REDIRECT takes
+                # the first usable address of the incoming interface.
                 addresses.append({"iface": link.get("ifname"), "address": info["local"],
-                                  "prefixlen": info.get("prefixlen"), "broadcast": info.get("broadcast")})
+                                  "prefixlen": info.get("prefixlen"), "broadcast": info.get("broadcast"),
+                                  "secondary": bool(info.get("secondary")), "tentative": bool(info.get("tentative")),
+                                  "optimistic": bool(info.get("optimistic"))})
     return addresses
 
 

@@ -490,7 +490,17 @@ def _apply_nat(walk, verdict):
     if verdict["kind"] == "redirect":
         addr = _redirect_address(walk)
         if isinstance(addr, str):
-            return addr
+            if port is None or port == walk.pkt["dport"] or _NO_USABLE in addr:
+                return addr
+            # Another port: NAT is recorded whichever of the interface's addresses it goes to.
+            addr = None
+        if addr == walk.dst and port in (None, walk.pkt["dport"]):
+            # The destination stays as it was: nf_nat_setup_info records no NAT on the
+            # connection (no "ct status dnat").
+            return None
+        if walk.dst is None and port in (None, walk.pkt["dport"]):
+            return "REDIRECT to the port the packet has: whether it changes the destination depends on %s" % (
+                "which of the host's addresses the packet is sent to")
         walk.dst = addr
     elif verdict.get("addr"):
         if "-" in str(verdict["addr"]):
@@ -508,17 +518,51 @@ def _apply_nat(walk, verdict):
     return None
 
 
+_NO_USABLE = "it has no usable"
+
+
 def _redirect_address(walk):
-    """REDIRECT sends to the first address of the incoming interface (loopback for lo)."""
+    """The address REDIRECT sends to (nf_nat_redirect.c), or why it is not known. Locally
+    generated packets (lo): 127.0.0.1 / ::1. IPv4: the first address of the incoming
+    interface (a primary one: secondaries follow the primaries); IPv6: the interface's first
+    address that is not tentative (optimistic ones count) nor IPv4-mapped; kernels since 6.6
+    take only one of the destination's scope when that is link- or site-local, so where the
+    two rules differ the address is not known."""
     version = walk.pkt["version"]
     if walk.iface == "lo":
         return 0x7F000001 if version == 4 else 1
-    if walk.fw.local is not None and walk.iface != UNKNOWN_IFACE:
-        for iface, value, dummy, dummy2, dummy3 in walk.fw.local[version]:
-            if iface == walk.iface:
-                return value
-    if walk.dst is not None:
-        return walk.dst
+    if walk.iface == UNKNOWN_IFACE:
+        return "REDIRECT goes to the first address of the incoming interface: the packet has no iface"
+    if walk.fw.local is None:
+        return "REDIRECT goes to the first address of %s: the host's addresses were not gathered" % walk.iface
+    addrs = walk.fw.iface_addrs[version].get(walk.iface) or []
+    if any(flags is None for dummy, flags in addrs):
+        return ("REDIRECT goes to the first address of %s: local_addresses do not say which addresses are secondary "
+                "or tentative" % walk.iface)
+    if version == 4:
+        usable = [value for value, flags in addrs if not flags[0]]
+    else:
+        usable = [value for value, flags in addrs if not flags[1] and value >> 32 != 0xFFFF]
+        scope = _ipv6_scope(walk.dst) if walk.dst is not None else None
+        if scope:
+            scoped = [value for value in usable if _ipv6_scope(value) == scope]
+            if scoped[:1] != usable[:1]:
+                return ("REDIRECT of a packet to the %s address %s: which address of %s it goes to depends on the "
+                        "kernel version" % (scope, walk.dst_text(), walk.iface))
+    if not usable:
+        return "REDIRECT goes to the first address of %s: %s IPv%d address in the host's facts" % (
+            walk.iface, _NO_USABLE, version)
+    return usable[0]
+
+
+def _ipv6_scope(value):
+    """The scope ipv6_addr_scope() filters REDIRECT's address by: None for global addresses."""
+    if value == 1:
+        return "loopback"
+    if value >> 118 == 0x3FA:  # fe80::/10
+        return "link-local"
+    if value >> 118 == 0x3FB:  # fec0::/10
+        return "site-local"
     return None
 
 

@@ -178,6 +178,7 @@ class Compiled(object):
             return
         self.local = {4: [], 6: []}
         self.local_set = {4: set(), 6: set()}
+        self.iface_addrs = {4: {}, 6: {}}
         self.broadcast = set()
         for item in addresses:
             version, value = parse_ip(item["address"], "firewall local_addresses")
@@ -186,6 +187,11 @@ class Compiled(object):
             self.local[version].append((item.get("iface"), value, int(net.network_address), int(net.broadcast_address),
                                         net.prefixlen))
             self.local_set[version].add(value)
+            # REDIRECT's address: the flags say which addresses it may take; None when not gathered.
+            flags = None
+            if all(key in item for key in ("secondary", "tentative")):
+                flags = (bool(item["secondary"]), bool(item["tentative"]) and not item.get("optimistic"))
+            self.iface_addrs[version].setdefault(item.get("iface"), []).append((value, flags))
             if item.get("broadcast"):
                 self.broadcast.add(parse_ip(item["broadcast"], "firewall local_addresses broadcast")[1])
 

@@ -126,7 +126,8 @@ def test_listing_native_tables_one_by_one_reads_what_the_whole_ruleset_says(scen
 
 def test_addresses_and_routes():
     firewall, dummy = gather_firewall(replay.FakeModule("iptables"), root=replay.root("iptables"))
-    assert {"iface": "eth0", "address": "203.0.113.5", "prefixlen": 24, "broadcast": None} in firewall["local_addresses"]
+    assert {"iface": "eth0", "address": "203.0.113.5", "prefixlen": 24, "broadcast": None, "secondary": False,
+            "tentative": False, "optimistic": False} in firewall["local_addresses"]
     assert firewall["routes"][0] == {"dst": "0.0.0.0/0", "dev": "eth0"}
     assert {"dst": "::/0", "dev": "eth0"} in firewall["routes"]
 

@@ -506,3 +506,63 @@ def test_loose_reverse_path_needs_a_route_back():
     out = firewall_verdict(firewall, {"src": "8.8.8.8", "dport": 22})
     assert (out["verdict"], _rule_id(out["rule"])) == ("drop", "inet filter input 1")
     assert firewall_verdict(firewall, {"src": "203.0.113.77", "dport": 22})["rule"] is None  # routed back through eth0
+
+
+def _redirect_fact(addresses):
+    """fw4's port redirection: 'tcp dport 26 redirect to :26' and 'tcp dport 27 redirect to :28'
+    in nat prerouting, input accepting only what was DNATed ('ct status dnat accept'), policy drop."""
+    def rule(index, match, verdict):
+        return {"index": index, "text": "r%d" % index, "match": match, "statements": [], "verdict": verdict}
+    dport = [{"key": "l4proto", "op": "eq", "values": ["tcp"]}]
+    return {"tables": [{"source": "nftables", "family": "inet", "name": "fw4", "handle": 1, "chains": [
+        {"name": "dstnat", "hook": "prerouting", "type": "nat", "priority": -100, "policy": "accept", "handle": 1,
+         "rules": [rule(1, dport + [{"key": "dport", "op": "eq", "values": [26]}], {"kind": "redirect", "port": 26}),
+                   rule(2, dport + [{"key": "dport", "op": "eq", "values": [27]}], {"kind": "redirect", "port": 28})]},
+        {"name": "input", "hook": "input", "type": "filter", "priority": 0, "policy": "drop", "handle": 2,
+         "rules": [rule(1, [{"key": "ct_status", "op": "eq", "values": ["dnat"]}], {"kind": "accept"})]}]}],
+        "local_addresses": addresses, "local_routes": [], "forwarding": {"ipv4": False, "ipv6": False}}
+
+
+# eth0 as `ip -j addr` lists it: the primary IPv4 address, a secondary one, IPv6 link-local and global.
+_ETH0 = [
+    {"iface": "lo", "address": "127.0.0.1", "prefixlen": 8, "broadcast": None, "secondary": False, "tentative": False},
+    {"iface": "eth0", "address": "198.51.100.7", "prefixlen": 24, "broadcast": "198.51.100.255", "secondary": False,
+     "tentative": False},
+    {"iface": "eth0", "address": "198.51.100.9", "prefixlen": 24, "broadcast": "198.51.100.255", "secondary": True,
+     "tentative": False},
+    {"iface": "eth0", "address": "2001:db8::7", "prefixlen": 64, "broadcast": None, "secondary": False, "tentative": True},
+    {"iface": "eth0", "address": "2001:db8::9", "prefixlen": 64, "broadcast": None, "secondary": False, "tentative": False},
+]
+
+
+@pytest.mark.parametrize("packet, expected, final_dst, final_dport", [
+    # to the same port on the primary address: the destination does not change, no NAT is recorded.
+    ({"dst": "198.51.100.7", "dport": 26}, "drop", "198.51.100.7", 26),
+    # to another port: DNAT status.
+    ({"dst": "198.51.100.7", "dport": 27}, "accept", "198.51.100.7", 28),
+    # on the secondary address: REDIRECT moves it to the primary one, DNAT status.
+    ({"dst": "198.51.100.9", "dport": 26}, "accept", "198.51.100.7", 26),
+    # IPv6: the first address is tentative, the next one is where REDIRECT sends.
+    ({"dst": "2001:db8::9", "dport": 26}, "drop", "2001:db8::9", 26),
+    ({"dst": "2001:db8::7", "dport": 26}, "accept", "2001:db8::9", 26),
+])
+def test_redirect_to_the_address_and_port_the_packet_has_is_no_dnat(packet, expected, final_dst, final_dport):
+    src = "2001:db8:f::5" if ":" in packet["dst"] else "203.0.113.5"
+    out = firewall_verdict(_redirect_fact(_ETH0), dict(packet, src=src, iface="eth0"))
+    assert (out["verdict"], out["final_dst"], out["final_dport"]) == (expected, final_dst, final_dport)
+    assert (_rule_id(out["rule"]) if out["rule"] else out["reason"]) == (
+        "inet fw4 input 1" if expected == "accept" else "dropped by the policy of inet fw4 input")
+
+
+@pytest.mark.parametrize("addresses, packet, reason", [
+    (_ETH0, {"dst": "198.51.100.7", "dport": 26},
+     "inet fw4 dstnat rule 1: REDIRECT goes to the first address of the incoming interface: the packet has no iface"),
+    ([dict(a, iface="eth1") for a in _ETH0], {"dst": "198.51.100.7", "dport": 26, "iface": "eth0"},
+     "inet fw4 dstnat rule 1: REDIRECT goes to the first address of eth0: it has no usable IPv4 address in the host's facts"),
+    ([{k: v for k, v in a.items() if k != "secondary"} for a in _ETH0], {"dst": "198.51.100.7", "dport": 26, "iface": "eth0"},
+     "inet fw4 dstnat rule 1: REDIRECT goes to the first address of eth0: local_addresses do not say which addresses "
+     "are secondary or tentative"),
+])
+def test_redirect_address_not_known_is_unknown_naming_the_rule(addresses, packet, reason):
+    out = firewall_verdict(_redirect_fact(addresses), dict(packet, src="203.0.113.5"))
+    assert (out["verdict"], out["reason"]) == ("unknown", reason)
