@@ -57,11 +57,6 @@ TARGET_SYSCTLS = {"net.ipv4.icmp_ratelimit": "0", "net.ipv4.icmp_msgs_per_sec": 
 # Verdicts "unknown" that docs/firewall-model.md calls undecidable by design, each with why:
 # (rule set, text in the reason, why). Every other unknown is a disagreement.
 UNDECIDABLE = []
-# Disagreements the evaluator is known to have, each with the kernel behaviour it does not model
-# yet: (rule set, protocol, port, why). They are asserted apart, by a strict xfail test that
-# fails as soon as the evaluator gets them right (then the entry goes); every other packet of
-# the rule set is asserted as usual.
-KNOWN_GAPS = []
 
 
 def _machine_networks():
@@ -333,13 +328,6 @@ def _evaluate(name, facts, lab, probes, outcomes):
     return rows
 
 
-def _known_gap(name, row):
-    for ruleset, proto, port, why in KNOWN_GAPS:
-        if ruleset == name and row["probe"]["proto"] == proto and row["probe"]["dport"] == port:
-            return why
-    return None
-
-
 def _disagrees(name, row):
     if row["verdict"]["verdict"] == "unknown" and _excused(name, row["verdict"]):
         return False
@@ -375,21 +363,9 @@ def test_evaluator_agrees_with_the_kernel(results, name):
     # every destination probed is one of the target's addresses, as port_facts gathered them,
     # or a service address the sources route through it
     assert {r["probe"]["dst"] for r in rows} <= {a["address"] for a in facts["addresses"]} | set(RULESETS[name].get("routed", []))
-    disagreements = [_line(r) for r in rows if _disagrees(name, r) and not _known_gap(name, r)]
+    disagreements = [_line(r) for r in rows if _disagrees(name, r)]
     assert not disagreements, "seed %d, rule set %s: %d of %d packets disagree:\n%s" % (
         results["seed"], name, len(disagreements), len(rows), "\n".join(disagreements))
-
-
-@pytest.mark.skipif(not KNOWN_GAPS, reason="the evaluator has no known gaps (KNOWN_GAPS is empty)")
-@pytest.mark.xfail(bool(KNOWN_GAPS), strict=True, reason="the evaluator's known gaps (KNOWN_GAPS): %s" % "; ".join(
-    "%s %s/%s: %s" % (ruleset, port, proto, why) for ruleset, proto, port, why in KNOWN_GAPS))
-def test_known_gaps_agree_with_the_kernel(results):
-    """The packets of KNOWN_GAPS, against the kernel's exact answer (it fails while the gap is there)."""
-    rows = [(name, r) for name in sorted(RULESETS) for r in results["report"][name] if _known_gap(name, r)]
-    assert rows or not KNOWN_GAPS, "no probe went where a known gap is"
-    disagreements = [_line(r) for name, r in rows if _disagrees(name, r)]
-    assert not disagreements, "seed %d: %d of %d packets disagree:\n%s" % (
-        results["seed"], len(disagreements), len(rows), "\n".join(disagreements))
 
 
 def test_the_probes_mean_something(results):
