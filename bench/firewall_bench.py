@@ -234,12 +234,15 @@ class NetnsModule(object):
     def get_bin_path(self, name, required=False, opt_dirs=None):
         return shutil.which(name)
 
-    def run_command(self, argv, environ_update=None):
+    def run_command(self, argv, environ_update=None, before_communicate_callback=None):
         env = dict(os.environ, **(environ_update or {}))
-        proc = subprocess.run(["ip", "netns", "exec", self.netns] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=env, check=False)
-        self.outputs[tuple(argv)] = (proc.returncode, proc.stdout, proc.stderr)
-        return proc.returncode, proc.stdout, proc.stderr
+        proc = subprocess.Popen(["ip", "netns", "exec", self.netns] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, env=env)
+        if before_communicate_callback is not None:
+            before_communicate_callback(proc)  # the gather's time limit, as AnsibleModule.run_command gives it
+        out, err = proc.communicate()
+        self.outputs[tuple(argv)] = (proc.returncode, out, err)
+        return proc.returncode, out, err
 
 
 class ReplayModule(object):
@@ -249,7 +252,7 @@ class ReplayModule(object):
     def get_bin_path(self, name, required=False, opt_dirs=None):
         return shutil.which(name)
 
-    def run_command(self, argv, environ_update=None):
+    def run_command(self, argv, environ_update=None, before_communicate_callback=None):
         return self.outputs[tuple(argv)]
 
 
@@ -257,9 +260,28 @@ def _run(argv, stdin=None):
     subprocess.run(argv, input=stdin, universal_newlines=True, check=True)
 
 
+def _time_ruleset_dumps(x):
+    """The alternative: list the whole ruleset (every iptables-nft rule again) in both forms; seconds."""
+    start = time.perf_counter()
+    for form in ("-j", "-a"):
+        subprocess.run(x + ["nft", form, "list", "ruleset"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def _remove_netns(name, root):
+    """End what runs in the bench's namespace (by pid), delete it, and remove its stand-in root."""
+    for pid in subprocess.run(["ip", "netns", "pids", name], stdout=subprocess.PIPE, universal_newlines=True,
+                              check=False).stdout.split():
+        subprocess.run(["kill", pid], check=False)
+    subprocess.run(["ip", "netns", "del", name], check=False)
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def gather_real(text):
     from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
     _run(["ip", "netns", "add", NS])
+    root = None
     try:
         x = ["ip", "netns", "exec", NS]
         _run(x + ["ip", "link", "set", "lo", "up"])
@@ -272,22 +294,17 @@ def gather_real(text):
         _run(x + ["nft", "-f", "-"], stdin=NATIVE)
         load = time.perf_counter() - start
         module = NetnsModule()
+        root = _proc_root(NS)
+        routes = _local_routes_of(NS)
         start = time.perf_counter()
-        firewall, unavailable = gather_firewall(module)
+        firewall, unavailable = gather_firewall(module, root=root, local_routes=lambda: routes)
         tools_and_parse = time.perf_counter() - start
-        # The alternative: list the whole ruleset (every iptables-nft rule again) in both forms.
+        dumps = _time_ruleset_dumps(x)
         start = time.perf_counter()
-        for form in ("-j", "-a"):
-            subprocess.run(x + ["nft", form, "list", "ruleset"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        dumps = time.perf_counter() - start
+        firewall, unavailable = gather_firewall(ReplayModule(module.outputs), root=root, local_routes=lambda: routes)
+        parse = time.perf_counter() - start
     finally:
-        for pid in subprocess.run(["ip", "netns", "pids", NS], stdout=subprocess.PIPE, universal_newlines=True,
-                                  check=False).stdout.split():
-            subprocess.run(["kill", pid], check=False)
-        subprocess.run(["ip", "netns", "del", NS], check=False)
-    start = time.perf_counter()
-    firewall, unavailable = gather_firewall(ReplayModule(module.outputs))
-    parse = time.perf_counter() - start
+        _remove_netns(NS, root)
     nft_calls = [" ".join(argv[1:]) for argv in module.outputs if os.path.basename(argv[0]) == "nft"]
     print("nft commands run by the gather: %s" % "; ".join(nft_calls))
     return firewall, unavailable, {"load (iptables-nft-restore, nft -f)": load, "gather with the real tools": tools_and_parse,
@@ -339,17 +356,9 @@ def gather_kube(text):
         start = time.perf_counter()
         firewall, unavailable = gather_firewall(module, root=root, local_routes=lambda: _local_routes_of(NS_KUBE))
         tools_and_parse = time.perf_counter() - start
-        start = time.perf_counter()
-        for form in ("-j", "-a"):
-            subprocess.run(x + ["nft", form, "list", "ruleset"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        dumps = time.perf_counter() - start
+        dumps = _time_ruleset_dumps(x)
     finally:
-        for pid in subprocess.run(["ip", "netns", "pids", NS_KUBE], stdout=subprocess.PIPE, universal_newlines=True,
-                                  check=False).stdout.split():
-            subprocess.run(["kill", pid], check=False)
-        subprocess.run(["ip", "netns", "del", NS_KUBE], check=False)
-        if root:
-            shutil.rmtree(root, ignore_errors=True)
+        _remove_netns(NS_KUBE, root)
     return firewall, unavailable, {"load (nft -f)": load, "gather with the real tools": tools_and_parse,
                                    "alternative: nft -j + nft -a list ruleset alone": dumps}
 
