@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -100,8 +101,21 @@ def test_a_play_that_declares_no_service_is_refused(make_lab, tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output[-3000:]
     assert ("portproof: no host of this play (app1, db1) declares a service: portproof_services and portproof_services__* are "
-            "empty or not set for each of them, so nothing would be checked.") in " ".join(output.split()), output[-3000:]
+            "empty or not set for each of them, and portproof_strict is off, so nothing would be checked.") in " ".join(output.split()), output[-3000:]
     assert not os.listdir(case / "out")
+
+
+def test_a_strict_play_without_services_still_checks_what_listens(make_lab, tmp_path):
+    """Strict mode with no service declared is a contract too (nothing but the ignored ports may listen): not refused."""
+    lab = make_lab(SPEC)
+    case = _write(tmp_path, lab, "strict", {}, [_play(variables={"portproof_strict": True, "portproof_ignore": ["22/tcp"]})])
+    proc = _run(lab, case, [])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    results = json.loads((case / "out" / "db1.json").read_text())
+    tail = "listens on %d/tcp and no service declares it (declare it, or list it in portproof_ignore)"
+    assert sorted((r["check"], r["status"], re.sub(r"pid \d+", "pid N", r["message"])) for r in results) == [
+        ("undeclared", "fail", "db1: 0.0.0.0:5432 (process postgres pid N user root) " + tail % 5432),
+        ("undeclared", "fail", "db1: 0.0.0.0:8000 (process api pid N user root) " + tail % 8000)], results
 
 
 def test_a_contract_in_play_vars_sends_its_http_secrets(make_lab, tmp_path):
