@@ -221,7 +221,7 @@ def test_verbose_output_shows_no_facts_and_no_report_result(lab, tmp, run):
     def block(task):
         """The lines the task printed (up to the blank line that ends them)."""
         return proc.stdout.split("TASK [%s]" % task, 1)[1].split("\n\n", 1)[0].splitlines()[1:]
-    assert sorted(block("portproof.validate.portproof : Gather the port facts")) == [
+    assert sorted(block("portproof.validate.validate : Gather the port facts")) == [
         "ok: [app1]", "ok: [db1]", "ok: [src@1]", "ok: [src_1]", "ok: [web1]"]
     assert block("portproof.validate.report : Write the report of every host of the play on the controller") == ["ok: [app1 -> localhost]"]
     # the same run without -v prints the same lines there: the facts are in facts/ of the report

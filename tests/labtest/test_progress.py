@@ -68,8 +68,8 @@ def test_post_deploy_names_each_phase_and_ends_with_the_counts_and_the_report_pa
             assert sorted(re.findall(r"^skipping: \[(\w+)\]$", block, re.M)) == ["app1", "db1", "web1"], block
         else:
             assert re.search(r"included: portproof\.validate\.\w+ for (app1|web1|db1), (app1|web1|db1), (app1|web1|db1)\n", block), block
-    assert proc.stdout.count("TASK [portproof.validate.portproof : Gather the port facts]") == 1
-    drift = proc.stdout.split("TASK [portproof.validate.portproof : Compare each host with its baseline]", 1)[1].split("\nTASK [", 1)[0]
+    assert proc.stdout.count("TASK [portproof.validate.validate : Gather the port facts]") == 1
+    drift = proc.stdout.split("TASK [portproof.validate.validate : Compare each host with its baseline]", 1)[1].split("\nTASK [", 1)[0]
     assert sorted(re.findall(r"^skipping: \[(\w+)\]$", drift, re.M)) == ["app1", "db1", "web1"], drift
 
     # The live phase says which source probes how many targets: app1 and web1 probe postgres and statsd.

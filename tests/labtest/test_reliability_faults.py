@@ -58,7 +58,8 @@ PLAYBOOK = """
   tasks:
     - name: Validate the contracts and gather
       ansible.builtin.include_role:
-        name: portproof.validate.portproof
+        name: portproof.validate.validate
+        tasks_from: gather
     - name: A host dies between the phases
       ansible.builtin.command:
         argv: [%(python)s, %(lab)s, cut, --dir, %(dir)s, gone]

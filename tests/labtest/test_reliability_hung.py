@@ -52,7 +52,6 @@ PLAYBOOK = """
     portproof_defer_failures: true
     portproof_probe_timeout: 2
   roles:
-    - role: portproof.validate.portproof
     - role: portproof.validate.validate
 """
 

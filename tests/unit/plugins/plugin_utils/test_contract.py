@@ -188,7 +188,7 @@ def test_bad_contract_names_host_variable_item_and_reason(services, message):
 
 
 def test_the_role_reports_the_host_with_every_problem():
-    """roles/portproof/tasks/main.yml validates through the contract filter: the task fails with this message."""
+    """roles/validate/tasks/gather.yml validates through the contract filter: the task fails with this message."""
     hostvars = {"portproof_services__db": [{"name": "pg", "port": 5432, "check": {"tls": {"verify": "no"}}}],
                 "portproof_services": [{"name": "web", "port": 80, "check": {"http": {"headers": {"X-Token": "s3cr3t\n"}}}}]}
     groups = {"all": ["db1", "app1"], "ungrouped": [], "db": ["db1"]}
