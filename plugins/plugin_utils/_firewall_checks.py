@@ -19,7 +19,7 @@ from __future__ import annotations
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network, version_of
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import host_ports, result
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result
 
 PUBLIC = ("203.0.113.7", "2001:db8::7")
 
@@ -131,7 +131,7 @@ def check_firewall(host, service, facts, groups, hostvars, target_address, compi
                                   % (name, host, reasons or "not gathered"), source=entry["name"]))
         return results
     compiled = compile_firewall(firewall, compiled_cache)
-    ports = host_ports(facts, service)
+    ports = host_ports(Facts(facts), service)  # port auto: the published host port(s), from the mappings
     for check, entry in plan:
         want = "accept" if check == "firewall_allow" else "drop or reject"
         controller = (hostvars.get(host) or {}).get("portproof_controller_address")
