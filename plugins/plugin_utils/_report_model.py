@@ -35,6 +35,7 @@ class HostVarsLookup(Protocol):
     def __getitem__(self, host: str) -> Any:
         ...
 
+
 STATUSES = ("pass", "fail", "error", "skip")
 RESULT_KEYS = ("host", "service", "check", "status", "source", "message", "expected", "actual")
 REPORT_VERSION = 1
