@@ -12,6 +12,8 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from typing import Any, Dict, Optional
+
 # From this verbosity on, the facts are shown.
 SHOW_FACTS_FROM = 3
 
@@ -21,7 +23,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         result.update(self._execute_module(module_name='portproof.validate.port_facts', module_args=self._task.args,

@@ -17,13 +17,15 @@ try:
 except ImportError:
     jmespath = None
 
+from typing import Any, Dict, Optional
+
 
 class ActionModule(ActionBase):
 
     _supports_check_mode = True
     _supports_async = False  # the controller part must see the module result
 
-    def run(self, tmp=None, task_vars=None):
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         result.update(self._execute_module(module_name='portproof.validate.port_probe', module_args=self._task.args,

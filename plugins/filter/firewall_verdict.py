@@ -10,12 +10,14 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 
+from typing import Any, Callable, Dict, List, Tuple, Union
+
 # The last few firewall facts seen, compiled: a play asks many verdicts of the same fact.
-_CACHE = []
+_CACHE: List[Tuple[Any, Compiled]] = []
 _CACHE_SIZE = 8
 
 
-def _compiled(firewall):
+def _compiled(firewall: Any) -> Compiled:
     for obj, compiled in _CACHE:
         if obj is firewall:
             return compiled
@@ -25,14 +27,14 @@ def _compiled(firewall):
     return compiled
 
 
-def firewall_verdict_filter(firewall, packet):
+def firewall_verdict_filter(firewall: Any, packet: Any) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
     """Verdict of the host's firewall for a new inbound packet (or a list of packets)."""
     try:
         compiled = _compiled(firewall)
     except FirewallError as exc:
         raise AnsibleFilterError("firewall_verdict: %s" % exc)
     packets = packet if isinstance(packet, list) else [packet]
-    results = []
+    results: List[Dict[str, Any]] = []
     for pos, item in enumerate(packets):
         try:
             results.append(firewall_verdict(compiled, item))
@@ -45,5 +47,5 @@ def firewall_verdict_filter(firewall, packet):
 class FilterModule(object):
     """Firewall verdict filter."""
 
-    def filters(self):
+    def filters(self) -> Dict[str, Callable[..., Any]]:
         return {"firewall_verdict": firewall_verdict_filter}

@@ -20,18 +20,25 @@ except ImportError:  # pragma: no cover - the collection's requirements install 
     netaddr = None
     HAS_NETADDR = False
 
+from typing import Any, Dict, Iterable, List, Tuple, Union
+
+# One entry of a service's normalised bind list: {"class": one of BIND_CLASSES} or {"network": CIDR}.
+BindEntry = Dict[str, str]
+# An effective bind: (IP version, an address or ALL).
+Bind = Tuple[int, str]
+
 BIND_CLASSES = ("any", "loopback", "internal", "public")
 ALL = "all"  # stands for "every address of the family" (a wildcard bind)
 _INTERNAL = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
              "::1/128", "fc00::/7", "fe80::/10")
 
 
-def _need_netaddr():
+def _need_netaddr() -> None:
     if not HAS_NETADDR:
         raise ImportError("the portproof.validate collection needs the Python library netaddr on the controller")
 
 
-def parse_network(text, host_only=False):
+def parse_network(text: object, host_only: bool = False) -> netaddr.IPNetwork:
     """An IPNetwork for an address or CIDR (an address is a /32 or /128); ValueError when it is neither."""
     _need_netaddr()
     text = str(text).strip()
@@ -47,7 +54,7 @@ def parse_network(text, host_only=False):
     return net
 
 
-def address_class(address):
+def address_class(address: Union[str, int]) -> str:
     """'loopback', 'internal' or 'public' for one IP address."""
     _need_netaddr()
     ip = netaddr.IPAddress(address)
@@ -60,13 +67,13 @@ def address_class(address):
     return "public"
 
 
-def effective_binds(listener):
+def effective_binds(listener: Dict[str, Any]) -> List[Bind]:
     """[(version, address or ALL), ...] that a listener item of port_facts really accepts on."""
     address, family = listener["address"], listener["family"]
     if family == "ipv4":
         return [(4, ALL if address == "0.0.0.0" else address)]
     if address == "::":
-        binds = [(6, ALL)]
+        binds: List[Bind] = [(6, ALL)]
         if listener.get("dual_stack"):
             binds.append((4, ALL))
         return binds
@@ -78,13 +85,13 @@ def effective_binds(listener):
     return [(6, address)]
 
 
-def describe_bind(version, address):
+def describe_bind(version: int, address: str) -> str:
     if address == ALL:
         return "all IPv%d addresses" % version
     return address
 
 
-def bind_allows(declared, version, address):
+def bind_allows(declared: Iterable[BindEntry], version: int, address: str) -> bool:
     """Whether one effective bind (version, address or ALL) lies inside the declared bind list."""
     for entry in declared:
         kind = entry.get("class")
@@ -111,7 +118,7 @@ def bind_allows(declared, version, address):
     return False
 
 
-def describe_declared(declared):
+def describe_declared(declared: Iterable[BindEntry]) -> str:
     words = []
     for entry in declared:
         words.append("%s addresses" % entry["class"] if "class" in entry and entry["class"] != "any"
@@ -119,6 +126,6 @@ def describe_declared(declared):
     return ", ".join(words)
 
 
-def version_of(address):
+def version_of(address: str) -> int:
     _need_netaddr()
     return netaddr.IPAddress(address).version

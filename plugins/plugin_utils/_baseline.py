@@ -18,11 +18,17 @@ from __future__ import annotations
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
 from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_state
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
-    compile_firewall, destination, expand_sources, inbound_verdict, rule_text,
+    HostVars, compile_firewall, destination, expand_sources, inbound_verdict, rule_text,
 )
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, holders, host_ports, published
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, Item, RawFacts, holders, host_ports, published
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set
+
+# One saved listener, mapping or firewall verdict of a service (see the module's documentation).
+State = Dict[str, Any]
 
 BASELINE_VERSION = 2
 # Version 1 baselines are read too: their verdicts lack family and proto, which drift derives
@@ -30,7 +36,7 @@ BASELINE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 
-def listener_state(item, where):
+def listener_state(item: Item, where: str) -> State:
     state = {"where": where, "address": item.get("address"), "port": item.get("port"), "proto": item.get("proto"),
              "family": item.get("family"), "dual_stack": item.get("dual_stack"), "interface": item.get("interface"),
              "process": item.get("process"), "user": item.get("user")}
@@ -39,17 +45,17 @@ def listener_state(item, where):
     return state
 
 
-def holder_names(item):
+def holder_names(item: Item) -> List[str]:
     """The distinct processes holding a listener's socket, as ``process (user USER)``: what drift compares
     (the set of holders, not which one is called the owner, which may change with a reload)."""
-    names = set()
+    names: Set[str] = set()
     for holder in holders(item):
         if holder.get("process"):
             names.add("%s (user %s)" % (holder["process"], holder["user"]) if holder.get("user") else str(holder["process"]))
     return sorted(names)
 
 
-def _listeners(facts, service, ports):
+def _listeners(facts: Facts, service: Service, ports: Iterable[Any]) -> Optional[List[State]]:
     """The service's listeners: on the host's port(s), or for a published service inside its container.
 
     The host side of a published port is its mapping (and whatever holds the port open for the
@@ -66,12 +72,12 @@ def _listeners(facts, service, ports):
     return sorted(found, key=lambda item: (item["where"], item["port"], item["family"] or "", item["address"] or ""))
 
 
-def _mappings(facts, service):
+def _mappings(facts: Facts, service: Service) -> Optional[List[State]]:
     if not service["publish"]:
         return []
     if facts.mappings is None:
         return None
-    found = []
+    found: List[State] = []
     for item in published(facts, service):
         image = item.get("image") or {}
         found.append({"container": item.get("container"), "target_port": item.get("target_port"), "proto": item.get("proto"),
@@ -80,7 +86,8 @@ def _mappings(facts, service):
     return sorted(found, key=lambda item: (item["host_ip"], item["host_port"] or 0))
 
 
-def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports):
+def _verdicts(host: str, service: Service, raw: Optional[RawFacts], groups: Mapping[str, List[str]], hostvars: HostVars,
+              target_address: Optional[str], cache: Dict[str, Any], ports: List[Any]) -> Optional[List[State]]:
     """[{source, address, family, proto, port, verdict, rule}] for every declared source, one per address it is checked
     at (``public`` and a CIDR have several); None when the firewall was not gathered."""
     plan = service["allow_from"] + service["deny_from"]
@@ -91,15 +98,15 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
         return None
     compiled = compile_firewall(firewall, cache)
     controller = (hostvars.get(host) or {}).get("portproof_controller_address")
-    found = []
+    found: List[State] = []
     for entry in plan:
         for source, address, _note in expand_sources([entry], groups, hostvars, raw, controller):
             if source == host:
                 continue
             label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
             for port in ports or [None]:
-                state = {"source": label, "address": address, "family": "ipv%d" % version_of(address) if address else None,
-                         "proto": service["proto"], "port": "auto" if service["port"] == "auto" else port}
+                state: State = {"source": label, "address": address, "family": "ipv%d" % version_of(address) if address else None,
+                                "proto": service["proto"], "port": "auto" if service["port"] == "auto" else port}
                 dst = destination(target_address, raw, version_of(address)) if address else None
                 if isinstance(compiled, FirewallError):
                     state.update(verdict="unknown", rule="firewall facts are unusable: %s" % compiled)
@@ -116,7 +123,9 @@ def _verdicts(host, service, raw, groups, hostvars, target_address, cache, ports
     return found
 
 
-def snapshot(contract, raw_facts, host, groups=None, hostvars=None, address=None, saved=None, also=None):
+def snapshot(contract: Iterable[Service], raw_facts: Optional[RawFacts], host: str, groups: Optional[Mapping[str, List[str]]] = None,
+             hostvars: Optional[HostVars] = None, address: Optional[str] = None, saved: Optional[str] = None,
+             also: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The baseline document of one host: {version, host, saved, address, services: {name: state}, host_state}.
 
     ``host_state`` is the state of the host itself, declared or not (see _drift_host); ALSO, the saved
@@ -124,8 +133,8 @@ def snapshot(contract, raw_facts, host, groups=None, hostvars=None, address=None
     groups = groups or {}
     hostvars = hostvars or {}
     facts = Facts(raw_facts)
-    cache = {}
-    services = {}
+    cache: Dict[str, Any] = {}
+    services: Dict[str, State] = {}
     for service in contract:
         ports = host_ports(facts, service) if service["port"] != "auto" or facts.mappings is not None else []
         services[service["name"]] = {

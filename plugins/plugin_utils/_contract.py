@@ -16,7 +16,18 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import BIND_CLASSES, parse_network
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import BIND_CLASSES, BindEntry, parse_network
+
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+# A service of the contract as load_contract returns it: name, port (an int or 'auto'), proto, bind (BindEntry list),
+# process, user, publish (None or {container, container_port, image, host_ip}), allow_from and deny_from (Source
+# lists), check (the check block as given), variable (where it was declared).
+Service = Dict[str, Any]
+# One parsed allow_from/deny_from entry: {kind: group|host|cidr|controller|public, name[, network]}.
+Source = Dict[str, str]
+# The problems found so far, each naming where.
+Problems = List[str]
 
 SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
 PUBLISH_KEYS = ("container", "container_port", "image", "host_ip")
@@ -37,19 +48,19 @@ TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 class ContractError(ValueError):
     """The contract of a host is wrong; ``problems`` lists every reason, each fully located."""
 
-    def __init__(self, host, problems):
+    def __init__(self, host: str, problems: List[str]) -> None:
         self.host = host
         self.problems = problems
         super(ContractError, self).__init__("invalid portproof contract for host %s:\n  - %s" % (host, "\n  - ".join(problems)))
 
 
-def contract_variables(hostvars):
+def contract_variables(hostvars: Mapping[str, Any]) -> List[Tuple[str, Any]]:
     """The contract variables of a host, by name, in name order (portproof_services first)."""
     names = sorted(name for name in hostvars if name == "portproof_services" or name.startswith("portproof_services__"))
     return [(name, hostvars[name]) for name in names]
 
 
-def parse_port_spec(spec):
+def parse_port_spec(spec: object) -> Tuple[int, int, Tuple[str, ...]]:
     """'22/tcp', '8000-8010/udp' or '53' -> (first, last, protos). Raises ValueError naming the spec."""
     match = _PORT_SPEC.match(str(spec).strip())
     if not match:
@@ -62,11 +73,11 @@ def parse_port_spec(spec):
     return first, last, protos
 
 
-def _is_int(value):
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _port(value, where, problems, allow_auto=False):
+def _port(value: Any, where: str, problems: Problems, allow_auto: bool = False) -> Any:
     if allow_auto and value == "auto":
         return value
     if not _is_int(value):
@@ -78,16 +89,16 @@ def _port(value, where, problems, allow_auto=False):
     return value
 
 
-def _unknown_keys(item, allowed, where, problems):
+def _unknown_keys(item: Iterable[Any], allowed: Sequence[str], where: str, problems: Problems) -> None:
     unknown = sorted(str(k) for k in item if k not in allowed)
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
         problems.append("%s: unknown key%s %s (allowed: %s)" % (where, plural, ", ".join(unknown), ", ".join(allowed)))
 
 
-def _bind(value, where, problems):
+def _bind(value: Any, where: str, problems: Problems) -> List[BindEntry]:
     values = value if isinstance(value, list) else [value]
-    parsed = []
+    parsed: List[BindEntry] = []
     for entry in values:
         if not isinstance(entry, str) or not entry:
             problems.append("%s: bind entry %r is not a string" % (where, entry))
@@ -105,24 +116,24 @@ def _bind(value, where, problems):
     return parsed
 
 
-def _network(text):
+def _network(text: str) -> Any:
     """parse_network of TEXT; a scoped IPv6 address (fe80::1%eth0) is its address: the zone only
     names the interface, and listeners and firewall rules are compared by address."""
     match = _SCOPED.match(text.strip())
     return parse_network(match.group(1) if match else text)
 
 
-def _scoped_hint(text):
+def _scoped_hint(text: object) -> str:
     match = _SCOPED.match(str(text).strip())
-    return " (a scoped address: give it without %s)" % text.strip()[len(match.group(1)):] if match else ""
+    return " (a scoped address: give it without %s)" % str(text).strip()[len(match.group(1)):] if match else ""
 
 
-def _sources(value, key, where, problems, groups, hosts):
+def _sources(value: Any, key: str, where: str, problems: Problems, groups: Collection[str], hosts: Collection[str]) -> List[Source]:
     words = ALLOW_WORDS if key == "allow_from" else DENY_WORDS
     if not isinstance(value, list):
         problems.append("%s: %s must be a list of groups, hosts, CIDRs or %s" % (where, key, "/".join(words)))
         return []
-    parsed = []
+    parsed: List[Source] = []
     for entry in value:
         if not isinstance(entry, str) or not entry:
             problems.append("%s: %s entry %r is not a string" % (where, key, entry))
@@ -144,12 +155,12 @@ def _sources(value, key, where, problems, groups, hosts):
     return parsed
 
 
-def _positive_int(block, key, where, problems, minimum=1):
+def _positive_int(block: Mapping[str, Any], key: str, where: str, problems: Problems, minimum: int = 1) -> None:
     if key in block and (not _is_int(block[key]) or block[key] < minimum):
         problems.append("%s: %s must be an integer >= %d, got %r" % (where, key, minimum, block[key]))
 
 
-def _regex(value, what, where, problems):
+def _regex(value: Any, what: str, where: str, problems: Problems) -> None:
     if not isinstance(value, str):
         problems.append("%s: %s must be a regular expression string, got %r" % (where, what, value))
         return
@@ -159,18 +170,24 @@ def _regex(value, what, where, problems):
         problems.append("%s: %s %r is not a valid regular expression (%s)" % (where, what, value, exc))
 
 
-def _check(value, where, problems):
+def _block(value: Mapping[str, Any], key: str) -> Dict[str, Any]:
+    """The mapping VALUE[KEY], or {} when it is missing or not a mapping (that is reported where it is checked)."""
+    block = value.get(key)
+    return block if isinstance(block, dict) else {}
+
+
+def _check(value: Any, where: str, problems: Problems) -> Dict[str, Any]:
     if not isinstance(value, dict):
         problems.append("%s: check must be a mapping" % where)
         return {}
     _unknown_keys(value, CHECK_KEYS, where + ".check", problems)
-    for key, keys in (("http", HTTP_KEYS), ("tls", TLS_KEYS), ("ssh", SSH_KEYS), ("load", LOAD_KEYS)):
+    for key, allowed in (("http", HTTP_KEYS), ("tls", TLS_KEYS), ("ssh", SSH_KEYS), ("load", LOAD_KEYS)):
         if key in value:
             if not isinstance(value[key], dict):
                 problems.append("%s.check: %s must be a mapping" % (where, key))
                 continue
-            _unknown_keys(value[key], keys, "%s.check.%s" % (where, key), problems)
-    http = value.get("http") if isinstance(value.get("http"), dict) else {}
+            _unknown_keys(value[key], allowed, "%s.check.%s" % (where, key), problems)
+    http = _block(value, "http")
     if "status" in http and (not _is_int(http["status"]) or not 100 <= http["status"] <= 599):
         problems.append("%s.check.http: status must be an HTTP status code 100-599, got %r" % (where, http["status"]))
     if "body" in http:
@@ -180,13 +197,13 @@ def _check(value, where, problems):
     if "send" in value and not isinstance(value["send"], str):
         problems.append("%s: check.send must be a string, got %r" % (where, value["send"]))
     _positive_int(value, "max_ms", where + ".check", problems)
-    tls = value.get("tls") if isinstance(value.get("tls"), dict) else {}
+    tls = _block(value, "tls")
     _positive_int(tls, "min_days", where + ".check.tls", problems, minimum=0)
-    load = value.get("load") if isinstance(value.get("load"), dict) else {}
+    load = _block(value, "load")
     for key in ("concurrency", "requests", "p95_ms"):
         _positive_int(load, key, where + ".check.load", problems)
     _positive_int(load, "max_errors", where + ".check.load", problems, minimum=0)
-    ssh = value.get("ssh") if isinstance(value.get("ssh"), dict) else {}
+    ssh = _block(value, "ssh")
     if "auth_methods" in ssh and not (isinstance(ssh["auth_methods"], list) and all(isinstance(m, str) for m in ssh["auth_methods"])):
         problems.append("%s.check.ssh: auth_methods must be a list of method names" % where)
     keys = ssh.get("host_key")
@@ -198,7 +215,7 @@ def _check(value, where, problems):
     return value
 
 
-def _http_values(http, where, problems):
+def _http_values(http: Mapping[str, Any], where: str, problems: Problems) -> None:
     """Wrong values of check.http; header values and the password are never shown."""
     if "method" in http and not (isinstance(http["method"], str) and _TOKEN.match(http["method"])):
         problems.append("%s: method must be an HTTP method such as GET or POST, got %r" % (where, http["method"]))
@@ -224,7 +241,7 @@ def _http_values(http, where, problems):
         problems.append("%s: basic_auth must be a mapping with user and password strings (the values are not shown)" % where)
 
 
-def _tls_values(tls, where, problems):
+def _tls_values(tls: Mapping[str, Any], where: str, problems: Problems) -> None:
     if "verify" in tls and not isinstance(tls["verify"], bool):
         problems.append("%s: verify must be true or false, got %r" % (where, tls["verify"]))
     for key in ("ca", "hostname"):
@@ -234,7 +251,7 @@ def _tls_values(tls, where, problems):
         problems.append("%s: min_version must be one of %s, got %r" % (where, ", ".join(TLS_VERSIONS), tls["min_version"]))
 
 
-def _service(item, where, problems, groups, hosts):
+def _service(item: Any, where: str, problems: Problems, groups: Collection[str], hosts: Collection[str]) -> Optional[Service]:
     if not isinstance(item, dict):
         problems.append("%s: must be a mapping with at least name and port, got %r" % (where, item))
         return None
@@ -244,7 +261,7 @@ def _service(item, where, problems, groups, hosts):
         problems.append("%s: name is required and must be a non-empty string" % where)
     if "port" not in item:
         problems.append("%s: port is required" % named)
-    service = {
+    service: Service = {
         "name": item.get("name"),
         "proto": item.get("proto", "tcp"),
         "bind": _bind(item.get("bind", "any"), named, problems),
@@ -289,7 +306,7 @@ def _service(item, where, problems, groups, hosts):
     return service
 
 
-def _is_boolean(value):
+def _is_boolean(value: object) -> bool:
     """True if Ansible's boolean conversion takes VALUE (true, false, 'false', 'no', 'on', 0, ...): a variable given
     with -e is a string."""
     try:
@@ -299,11 +316,12 @@ def _is_boolean(value):
     return True
 
 
-def load_contract(host, variables, groups, hosts, strict=False, ignore=None, address=None):
+def load_contract(host: str, variables: Iterable[Tuple[str, Any]], groups: Collection[str], hosts: Collection[str],
+                  strict: object = False, ignore: Optional[Sequence[object]] = None, address: Optional[str] = None) -> List[Service]:
     """Merge and validate a host's contract variables [(name, value), ...]; raise ContractError."""
-    problems = []
-    services = []
-    seen = {}
+    problems: Problems = []
+    services: List[Service] = []
+    seen: Dict[str, str] = {}
     for name, value in variables:
         if value is None:
             continue

@@ -17,13 +17,25 @@ from __future__ import annotations
 import json
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._baseline import READABLE_VERSIONS, snapshot
-from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_drift, host_shape_problem, records_shape_problem
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result, spec
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
+from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import (
+    Record, host_drift, host_shape_problem, records_shape_problem,
+)
+from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import HostVars
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import RawFacts, Result, result, spec
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+# One change of a service: {aspect, change, was, now[, port]}.
+Change = Dict[str, Any]
+# A listener endpoint: (where, port, protocol).
+Endpoint = Tuple[str, Any, Any]
 
 MODES = ("fail", "warn")
 
 
-def _drift(host, service, status, message, changes, source=None, expected=None, actual=None, warn=False):
+def _drift(host: str, service: Optional[str], status: str, message: str, changes: List[Change], source: Optional[str] = None,
+           expected: Optional[str] = None, actual: Optional[str] = None, warn: bool = False) -> Result:
     item = result(host, service, "drift", status, message, expected, actual, source)
     item["changes"] = changes
     if warn:
@@ -31,7 +43,7 @@ def _drift(host, service, status, message, changes, source=None, expected=None, 
     return item
 
 
-def _address(item):
+def _address(item: Record) -> str:
     text = item["address"] or "?"
     if item.get("interface"):
         text += "%" + item["interface"]
@@ -40,13 +52,13 @@ def _address(item):
     return text
 
 
-def _owner(item):
+def _owner(item: Record) -> str:
     if not item.get("process"):
         return "an unknown process"
     return "%s (user %s)" % (item["process"], item["user"]) if item.get("user") else item["process"]
 
 
-def _holders(item):
+def _holders(item: Record) -> List[str]:
     """The processes holding a saved or current listener's socket (``holders``; a baseline saved before
     they were recorded has its owner only)."""
     names = item.get("holders")
@@ -55,26 +67,27 @@ def _holders(item):
     return [_owner(item)] if item.get("process") else []
 
 
-def _by_endpoint(listeners):
+def _by_endpoint(listeners: Iterable[Record]) -> Dict[Endpoint, Dict[str, Record]]:
     """{(where, port, proto): {address text: listener}}."""
-    groups = {}
+    groups: Dict[Endpoint, Dict[str, Record]] = {}
     for item in listeners:
         groups.setdefault((item["where"], item["port"], item["proto"]), {})[_address(item)] = item
     return groups
 
 
-def _in(where):
+def _in(where: str) -> str:
     return "" if where == "host" else " in %s" % where
 
 
-def _moved(head, old, new, proto, port, current_listeners):
+def _moved(head: str, old: Dict[str, Record], new: Dict[str, Record], proto: Any, port: Any,
+           current_listeners: Iterable[Record]) -> Tuple[str, str]:
     """(change, words) for an endpoint whose bound addresses differ from the baseline."""
     if old and new:
         return "moved", "%s was bound to %s, now %s" % (head, ", ".join(sorted(old)), ", ".join(sorted(new)))
     if new:
         return "new", "%s is now bound to %s, not in the baseline" % (head, ", ".join(sorted(new)))
     text = "%s was bound to %s, now nothing listens there" % (head, ", ".join(sorted(old)))
-    processes = set(item.get("process") for item in old.values() if item.get("process"))
+    processes = set(item["process"] for item in old.values() if item.get("process"))
     elsewhere = sorted("%s:%s" % (item["address"], item["port"]) for item in current_listeners
                        if item.get("process") in processes and item["proto"] == proto and item["port"] != port)
     if elsewhere:
@@ -82,8 +95,9 @@ def _moved(head, old, new, proto, port, current_listeners):
     return "gone", text
 
 
-def _listener_changes(name, was, now, current_listeners):
-    changes, words = [], []
+def _listener_changes(name: str, was: List[Record], now: List[Record], current_listeners: List[Record]) -> Tuple[List[Change], List[str]]:
+    changes: List[Change] = []
+    words: List[str] = []
     before, after = _by_endpoint(was), _by_endpoint(now)
     for key in sorted(set(before) | set(after), key=lambda k: (k[0], k[1] or 0, k[2] or "")):
         where, port, proto = key
@@ -105,12 +119,13 @@ def _listener_changes(name, was, now, current_listeners):
     return changes, words
 
 
-def _mapping_text(item):
+def _mapping_text(item: Record) -> str:
     return "%s:%s" % (item["host_ip"], item["host_port"])
 
 
-def _mapping_changes(name, service, was, now):
-    changes, words = [], []
+def _mapping_changes(name: str, service: Service, was: List[Record], now: List[Record]) -> Tuple[List[Change], List[str]]:
+    changes: List[Change] = []
+    words: List[str] = []
     auto = service["port"] == "auto"
     pub = service["publish"]
     head = "%s (container %s port %s)" % (name, pub["container"], spec(pub["container_port"], service["proto"]))
@@ -133,7 +148,7 @@ def _mapping_changes(name, service, was, now):
     return changes, words
 
 
-def verdict_key(item, proto):
+def verdict_key(item: Record, proto: str) -> Tuple[Any, Any, Optional[str], Any, Any]:
     """What decides a saved verdict: source, address, family, protocol and port. A source has several
     verdicts per port (public and a CIDR are checked at several addresses, of both families); a
     version 1 baseline has no family or proto, which follow from the address and the service."""
@@ -142,10 +157,11 @@ def verdict_key(item, proto):
     return (item["source"], address, family, item.get("proto") or proto, item["port"])
 
 
-def _firewall_results(host, name, service, was, now, status, warn, saved):
-    results = []
+def _firewall_results(host: str, name: str, service: Service, was: List[Record], now: List[Record], status: str, warn: bool,
+                      saved: str) -> List[Result]:
+    results: List[Result] = []
     before = dict((verdict_key(item, service["proto"]), item) for item in was)
-    verdicts = {}
+    verdicts: Dict[str, List[Tuple[Record, Record]]] = {}
     for item in now:
         key = verdict_key(item, service["proto"])
         if key not in before:
@@ -155,7 +171,8 @@ def _firewall_results(host, name, service, was, now, status, warn, saved):
             continue
         verdicts.setdefault(item["source"], []).append((old, item))
     for source, pairs in verdicts.items():
-        texts, changes = [], []
+        texts: List[str] = []
+        changes: List[Change] = []
         for old, new in pairs:
             texts.append("%s %s from %s (%s): was %s, now %s: %s" % (
                 name, spec(new["port"], service["proto"]), source, new["address"], old["verdict"], new["verdict"], new["rule"]))
@@ -166,7 +183,7 @@ def _firewall_results(host, name, service, was, now, status, warn, saved):
     return results
 
 
-def _side(changes, key):
+def _side(changes: Iterable[Change], key: str) -> str:
     """'listeners: 10.1.0.5; process: postgres (user postgres)': one side (was or now) of the changes."""
     parts = []
     for change in changes:
@@ -176,11 +193,11 @@ def _side(changes, key):
     return "; ".join(parts)
 
 
-def _prefix(warn):
+def _prefix(warn: bool) -> str:
     return "warning (portproof_drift: warn): " if warn else ""
 
 
-def _load(text, path, host):
+def _load(text: Any, path: str, host: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """(baseline, problem): the parsed baseline document, or why it cannot be used."""
     try:
         document = json.loads(text) if isinstance(text, str) else text
@@ -217,13 +234,14 @@ _SHAPE = {
 _SHAPE_OPTIONAL = {"firewall": (("family", (str, type(None))), ("proto", (str, type(None))))}
 
 
-def _shape_problem(state):
+def _shape_problem(state: object) -> Optional[str]:
     """Why a saved service state cannot be compared, or None."""
     return records_shape_problem(state, _SHAPE, _SHAPE_OPTIONAL)
 
 
-def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, address=None, mode="fail", path=None, ignore=None,
-          loopback=False):
+def drift(baseline_text: Any, contract: List[Service], raw_facts: Optional[RawFacts], host: str, groups: Optional[Mapping[str, List[str]]] = None,
+          hostvars: Optional[HostVars] = None, address: Optional[str] = None, mode: str = "fail", path: Optional[str] = None,
+          ignore: Optional[Sequence[str]] = None, loopback: bool = False) -> List[Result]:
     """drift results of one host: its current state (from RAW_FACTS) against BASELINE_TEXT (None: no baseline file).
 
     Per declared service, then for the host itself: what no service declares and IGNORE (port specs)
@@ -234,7 +252,7 @@ def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, 
     if mode not in MODES:
         return [_drift(host, None, "error", "portproof_drift must be one of %s, got %r" % (", ".join(MODES), mode), [])]
     baseline, problem = _load(baseline_text, where, host)
-    if problem:
+    if baseline is None:
         return [_drift(host, None, "error", "%s: %s" % (host, problem), [])]
     saved = baseline.get("saved") or "unknown date"
     saved_host = baseline.get("host_state")
@@ -243,14 +261,16 @@ def drift(baseline_text, contract, raw_facts, host, groups=None, hostvars=None, 
     listeners_now = [item for item in ((raw_facts or {}).get("listeners") or []) if item.get("netns") == "host"]
     warn = mode == "warn"
     status = "skip" if warn else "fail"
-    results = []
+    results: List[Result] = []
     for service in contract:
         name = service["name"]
         was, now = baseline["services"].get(name), current["services"][name]
         if was is None:
             results.append(_drift(host, name, "skip", "%s: not in the baseline of %s (declared since)" % (name, saved), []))
             continue
-        changes, words, unknown = [], [], []
+        changes: List[Change] = []
+        words: List[str] = []
+        unknown: List[str] = []
         if was.get("listeners") is None or now["listeners"] is None:
             unknown.append("listeners (%s)" % ("not gathered now" if now["listeners"] is None else "not in the baseline"))
         else:

@@ -20,11 +20,28 @@ from __future__ import annotations
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError, port_interval
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network, version_of
-from ansible_collections.portproof.validate.plugins.plugin_utils._contract import parse_port_spec
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, parse_port_spec
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
     PUBLIC, compile_firewall, destination, inbound_verdict,
 )
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result, spec
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import (
+    Facts, Item, RawFacts, Result, host_ports, result, spec,
+)
+
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+
+# One saved listener or mapping record, or the openings (see host_state).
+Record = Dict[str, Any]
+# One change of the host and its message: ({aspect, change, was, now, port}, text).
+Change = Tuple[Dict[str, Any], str]
+# A port and protocol a rule names.
+PortProto = Tuple[int, str]
+# (label, address) of a source whose verdicts are decided.
+SourcePair = Tuple[str, str]
+# For one (protocol, port): (the labels accepted, the labels checked).
+Side = Tuple[Set[str], Set[str]]
+# The fields a saved record needs, and their types: {list name: ((field, types), ...)}.
+Shape = Mapping[str, Sequence[Tuple[str, Tuple[type, ...]]]]
 
 MAX_PORTS = 256  # (port, protocol) pairs named by rules that are decided (the lowest)
 MAX_SOURCES = 64  # source networks named by rules that are decided (the first)
@@ -32,29 +49,29 @@ PROTOS = ("tcp", "udp")
 OTHER = "any other port"
 
 
-def _listener(item):
+def _listener(item: Item) -> Record:
     return {"address": item.get("address"), "port": item.get("port"), "proto": item.get("proto"), "family": item.get("family"),
             "dual_stack": item.get("dual_stack"), "interface": item.get("interface"), "process": item.get("process"),
             "user": item.get("user")}
 
 
-def _mapping(item):
+def _mapping(item: Item) -> Record:
     image = item.get("image") or {}
     return {"container": item.get("container"), "target_port": item.get("target_port"), "proto": item.get("proto"),
             "host_ip": item.get("host_ip") or "0.0.0.0", "host_port": item.get("host_port"), "image": image.get("name")}
 
 
-def _rules(firewall):
+def _rules(firewall: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
     for table in firewall.get("tables") or []:
         for chain in table.get("chains") or []:
             for rule in chain.get("rules") or []:
                 yield [match for match in rule.get("match") or [] if isinstance(match, dict) and match.get("op", "eq") == "eq"]
 
 
-def _rule_ports(matches):
+def _rule_ports(matches: List[Dict[str, Any]]) -> List[PortProto]:
     """[(port, proto)] a rule names (a range by its ends), for the rule's protocol, else both."""
     protos = [value for match in matches if match.get("key") == "l4proto" for value in match.get("values") or [] if value in PROTOS]
-    ports = []
+    ports: List[PortProto] = []
     for match in matches:
         if match.get("key") != "dport":
             continue
@@ -67,9 +84,9 @@ def _rule_ports(matches):
     return ports
 
 
-def _rule_sources(matches):
+def _rule_sources(matches: List[Dict[str, Any]]) -> List[SourcePair]:
     """[(label, address)]: the first address of each source network a rule names."""
-    sources = []
+    sources: List[SourcePair] = []
     for match in matches:
         if match.get("key") != "saddr":
             continue
@@ -83,11 +100,13 @@ def _rule_sources(matches):
     return sources
 
 
-def _plan(firewall):
+def _plan(firewall: Dict[str, Any]) -> Tuple[Set[PortProto], List[SourcePair], Dict[str, Optional[Set[PortProto]]]]:
     """(ports, sources, pairs): the ports rules name, public and the source networks they name, and for each of
     these the ports its own rules name (where it is decided, besides any other port; None: every port, for a
     rule that names no port)."""
-    ports, sources, pairs = set(), [("public (%s)" % address, address) for address in PUBLIC], {}
+    ports: Set[PortProto] = set()
+    sources: List[SourcePair] = [("public (%s)" % address, address) for address in PUBLIC]
+    pairs: Dict[str, Optional[Set[PortProto]]] = {}
     for matches in _rules(firewall):
         named = _rule_ports(matches)
         ports.update(named)
@@ -95,20 +114,22 @@ def _plan(firewall):
             if source[1] not in pairs and len(pairs) < MAX_SOURCES:
                 pairs[source[1]] = set()
                 sources.append(source)
-            if source[1] in pairs and pairs[source[1]] is not None:
+            decided = pairs.get(source[1])
+            if source[1] in pairs and decided is not None:
                 if named:
-                    pairs[source[1]].update(named)
+                    decided.update(named)
                 else:
                     pairs[source[1]] = None  # a rule for every port: decided on every port
     return set(sorted(ports)[:MAX_PORTS]), sources, pairs
 
 
-def _other_port(named):
+def _other_port(named: Iterable[int]) -> int:
     taken = set(named)
     return next(port for port in range(65535, 0, -1) if port not in taken)
 
 
-def openings(facts, address, cache, also=None):
+def openings(facts: Optional[RawFacts], address: Optional[str], cache: Dict[str, Any],
+             also: Optional[Dict[str, Any]] = None) -> Optional[Record]:
     """Who gets in where: {sources: [[label, address]], ports: [{port, proto, from: [labels], checked: [labels]}]}
     for each port a rule names and port None (any other port); None without firewall facts.
 
@@ -124,7 +145,7 @@ def openings(facts, address, cache, also=None):
     if isinstance(compiled, FirewallError):
         return None
     named, sources, pairs = _plan(firewall)
-    saved = {}
+    saved: Dict[Tuple[Any, Any], Set[str]] = {}
     if also:
         known = set(src for _label, src in sources)
         sources += [(label, src) for label, src in also.get("sources") or [] if src not in known]
@@ -134,12 +155,14 @@ def openings(facts, address, cache, also=None):
             saved[(item["port"], item["proto"])] = set(item.get("checked") or [])
     public = set("public (%s)" % address for address in PUBLIC)
     other = _other_port(port for port, _proto in named)
-    found = []
+    found: List[Record] = []
     for proto in PROTOS:
         for port in sorted(port for port, named_proto in named if named_proto == proto) + [None]:
-            accepted, checked = [], []
+            accepted: List[str] = []
+            checked: List[str] = []
             for label, src in sources:
-                if not (label in public or port is None or pairs.get(src, ()) is None or (port, proto) in pairs.get(src, ())
+                decided = pairs.get(src, set())  # None: a rule of the source names no port
+                if not (label in public or port is None or decided is None or (port, proto) in decided
                         or label in saved.get((port, proto), ())):
                     continue
                 dst = destination(address, facts, version_of(src))
@@ -156,7 +179,8 @@ def openings(facts, address, cache, also=None):
     return {"sources": [[label, src] for label, src in sources], "ports": found}
 
 
-def host_state(raw_facts, address, cache, also=None):
+def host_state(raw_facts: Optional[RawFacts], address: Optional[str], cache: Dict[str, Any],
+               also: Optional[Dict[str, Any]] = None) -> Record:
     """The host-level part of a baseline: {listeners, mappings, openings}, each None when it was not gathered.
 
     ALSO: the saved openings, whose ports and sources are decided too."""
@@ -176,10 +200,10 @@ def host_state(raw_facts, address, cache, also=None):
 class _Skip(object):
     """What host-level drift leaves to the services and to portproof_ignore."""
 
-    def __init__(self, contract, facts, ignore):
+    def __init__(self, contract: Iterable[Service], facts: Optional[RawFacts], ignore: Optional[Sequence[str]]) -> None:
         indexed = Facts(facts)
-        self.declared = set()
-        self.published = set()
+        self.declared: Set[Tuple[Any, str]] = set()
+        self.published: Set[Tuple[str, Any, str]] = set()
         for service in contract:
             for port in host_ports(indexed, service):
                 self.declared.add((port, service["proto"]))
@@ -187,16 +211,16 @@ class _Skip(object):
                 self.published.add((service["publish"]["container"], service["publish"]["container_port"], service["proto"]))
         self.ignored = [parse_port_spec(item) for item in ignore or ()]
 
-    def port(self, port, proto):
+    def port(self, port: object, proto: str) -> bool:
         return (port, proto) in self.declared or any(
             isinstance(port, int) and first <= port <= last and proto in protos for first, last, protos in self.ignored)
 
 
-def _loopback_only(items):
+def _loopback_only(items: Iterable[Record]) -> bool:
     return all(item["address"] in ("127.0.0.1", "::1") or str(item["address"]).startswith("127.") for item in items)
 
 
-def _text(item):
+def _text(item: Record) -> str:
     address = item["address"] or "?"
     address = "[%s]" % address if ":" in address else address
     if item.get("interface"):
@@ -204,13 +228,15 @@ def _text(item):
     return "%s:%s" % (address, item["port"])
 
 
-def _owners(items):
+def _owners(items: Iterable[Record]) -> List[str]:
     return sorted(set("%s (user %s)" % (i["process"], i["user"]) if i.get("user") else i["process"] for i in items if i.get("process")))
 
 
-def _listener_changes(host, was, now, skip, loopback, published):
-    changes = []
-    before, after = {}, {}
+def _listener_changes(host: str, was: List[Record], now: List[Record], skip: _Skip, loopback: bool,
+                      published: Set[Tuple[Any, Any]]) -> List[Change]:
+    changes: List[Change] = []
+    before: Dict[Tuple[str, int], List[Record]] = {}
+    after: Dict[Tuple[str, int], List[Record]] = {}
     for target, items in ((before, was), (after, now)):
         for item in items:
             target.setdefault((item["proto"] or "", item["port"] or 0), []).append(item)
@@ -239,12 +265,12 @@ def _listener_changes(host, was, now, skip, loopback, published):
     return changes
 
 
-def _mapping_changes(host, was, now, skip, moved):
+def _mapping_changes(host: str, was: List[Record], now: List[Record], skip: _Skip, moved: Set[Tuple[Any, Any]]) -> List[Change]:
     """Changed published ports; each (host port, proto) goes into MOVED too."""
-    changes = []
+    changes: List[Change] = []
 
-    def index(items):
-        found = {}
+    def index(items: List[Record]) -> Dict[Tuple[str, int, Any], Set[str]]:
+        found: Dict[Tuple[str, int, Any], Set[str]] = {}
         for item in items:
             if (item["container"], item["target_port"], item["proto"]) in skip.published or skip.port(item["host_port"], item["proto"]):
                 continue
@@ -268,35 +294,39 @@ def _mapping_changes(host, was, now, skip, moved):
     return changes
 
 
-def _shown(labels, public, versions):
+def _shown(labels: List[str], public: Dict[int, str], versions: Dict[str, int]) -> List[str]:
     """LABELS for a message: public (any address) stands for the other sources of its family."""
     anyone = set(version for version, label in public.items() if label in labels)
     return [label for label in labels if label in public.values() or versions.get(label) not in anyone]
 
 
-def _opening_changes(host, was, now, skip, moved):
+def _opening_changes(host: str, was: Optional[Record], now: Optional[Record], skip: _Skip,
+                     moved: Set[Tuple[Any, Any]]) -> List[Change]:
     """Ports whose accepted sources changed. NOW was decided on the ports, sources and checks of WAS too; a port
     one side does not name had the verdicts of its other ports there, and a source not checked at a port
     got in where public of its family got in."""
-    changes = []
+    changes: List[Change] = []
     if was is None or now is None:
         return changes
 
-    def index(state):
+    def index(state: Record) -> Dict[Tuple[str, Optional[int]], Side]:
         return dict(((item["proto"], item["port"]), (set(item["from"]), set(item["checked"]))) for item in state.get("ports") or [])
 
     before, after = index(was), index(now)
     public = dict((version_of(address), "public (%s)" % address) for address in PUBLIC)
     versions = dict((label, version_of(address)) for label, address in (was.get("sources") or []) + (now.get("sources") or []))
 
-    def gets_in(label, side):
+    def gets_in(label: str, side: Side) -> bool:
         accepted, checked = side
-        return label in accepted if label in checked else public.get(versions.get(label)) in accepted
+        if label in checked:
+            return label in accepted
+        version = versions.get(label)
+        return version in public and public[version] in accepted
 
     for proto, port in sorted(set(before) | set(after), key=lambda key: (key[0], key[1] is None, key[1] or 0)):
         if port is not None and (skip.port(port, proto) or (port, proto) in moved):
             continue  # declared, ignored, or published or unpublished since (the engine's rules come with it)
-        empty = (set(), set())
+        empty: Side = (set(), set())
         old = before.get((proto, port)) or before.get((proto, None), empty)
         new = after.get((proto, port)) or after.get((proto, None), empty)
         labels = old[1] | new[1]
@@ -306,7 +336,7 @@ def _opening_changes(host, was, now, skip, moved):
         if not gained and not lost:
             continue
         head = "%s: %s (%s)" % (host, OTHER, proto) if port is None else "%s: %s, which no service declares" % (host, spec(port, proto))
-        words = []
+        words: List[str] = []
         if gained:
             words.append("the firewall now accepts new connections from %s" % ", ".join(_shown(gained, public, versions)))
         if lost:
@@ -318,8 +348,9 @@ def _opening_changes(host, was, now, skip, moved):
     return changes
 
 
-def host_drift(host, contract, raw_facts, saved_state, current, saved, ignore=None, loopback=False, status="fail", warn=False,
-               prefix=""):
+def host_drift(host: str, contract: Iterable[Service], raw_facts: Optional[RawFacts], saved_state: Any, current: Record, saved: str,
+               ignore: Optional[Sequence[str]] = None, loopback: bool = False, status: str = "fail", warn: bool = False,
+               prefix: str = "") -> List[Result]:
     """Host-level drift results (service None): SAVED_STATE (the baseline's ``host``) against CURRENT (host_state now)."""
     if not isinstance(saved_state, dict):
         item = result(host, None, "drift", "skip", "%s: the baseline of %s has no host-level state (a version 1 baseline): save it "
@@ -328,7 +359,7 @@ def host_drift(host, contract, raw_facts, saved_state, current, saved, ignore=No
         return [item]
     skip = _Skip(contract, raw_facts, ignore)
     missing = [part for part in ("listeners", "mappings", "openings") if current[part] is None and saved_state.get(part) is not None]
-    changes = []
+    changes: List[Change] = []
     # the host ports of published containers are held open for the engine (conmon): compared as mappings
     published = set((item["host_port"], item["proto"]) for item in (saved_state.get("mappings") or []) + (current["mappings"] or []))
     if saved_state.get("listeners") is not None and current["listeners"] is not None:
@@ -339,7 +370,7 @@ def host_drift(host, contract, raw_facts, saved_state, current, saved, ignore=No
     if saved_state.get("mappings") is not None and current["mappings"] is not None:
         changes += _mapping_changes(host, saved_state["mappings"], current["mappings"], skip, moved)
     changes += _opening_changes(host, saved_state.get("openings"), current["openings"], skip, moved)
-    results = []
+    results: List[Result] = []
     for change, text in changes:
         item = result(host, None, "drift", status, "%s%s (baseline of %s)" % (prefix, text, saved),
                       "%s: %s" % (change["aspect"], ", ".join(change["was"]) or "nothing"),
@@ -371,7 +402,7 @@ _HOST_SHAPE = {
 }
 
 
-def records_shape_problem(state, shape, optional=None):
+def records_shape_problem(state: object, shape: Shape, optional: Optional[Shape] = None) -> Optional[str]:
     """Why saved state (a mapping of lists of records) cannot be compared, or None. ``shape`` gives each list's
     required (field, types); ``optional`` the fields checked only when present (a field an older version lacks)."""
     if not isinstance(state, dict):
@@ -391,7 +422,7 @@ def records_shape_problem(state, shape, optional=None):
     return None
 
 
-def host_shape_problem(state):
+def host_shape_problem(state: Any) -> Optional[str]:
     """Why a saved host-level state cannot be compared, or None."""
     problem = records_shape_problem(state, _HOST_SHAPE)
     if problem is not None:

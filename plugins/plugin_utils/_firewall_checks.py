@@ -19,12 +19,24 @@ from __future__ import annotations
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network, version_of
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import host_ports, result
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, Source
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+# The variables of every host of the inventory, by host name (Ansible's hostvars, or a dict of the same shape).
+HostVars = Mapping[str, Any]
+# A firewall fact compiled for the walk, or why it cannot be (see compile_firewall).
+CompiledOrError = Union[Compiled, FirewallError]
+# What the walk decided for one packet: {verdict, rule, reason, ...}.
+Verdict = Dict[str, Any]
+# (source label, address or None, note when the address is not known).
+Expanded = Tuple[str, Optional[str], Optional[str]]
 
 PUBLIC = ("203.0.113.7", "2001:db8::7")
 
 
-def host_address(hostvars, name, fallback_to_name=False):
+def host_address(hostvars: HostVars, name: str, fallback_to_name: bool = False) -> Optional[str]:
     """Where other hosts reach NAME: portproof_address, else ansible_host, else the name.
 
     The name stands for an address only when it is one, unless FALLBACK_TO_NAME (a probe can
@@ -44,7 +56,7 @@ def host_address(hostvars, name, fallback_to_name=False):
         return None
 
 
-def compile_firewall(firewall, cache):
+def compile_firewall(firewall: Dict[str, Any], cache: Dict[str, Any]) -> CompiledOrError:
     """The firewall fact compiled once per CACHE (a dict); a FirewallError when the fact is unusable."""
     if "compiled" not in cache:
         try:
@@ -54,9 +66,10 @@ def compile_firewall(firewall, cache):
     return cache["compiled"]
 
 
-def expand_sources(entries, groups, hostvars, facts, controller=None):
+def expand_sources(entries: Iterable[Source], groups: Mapping[str, List[str]], hostvars: HostVars, facts: Optional[RawFacts],
+                   controller: Optional[str] = None) -> List[Expanded]:
     """[(source label, address or None, note)] for the allow_from/deny_from entries of a service."""
-    expanded = []
+    expanded: List[Expanded] = []
     for entry in entries:
         kind, name = entry["kind"], entry["name"]
         if kind in ("group", "host"):
@@ -76,7 +89,7 @@ def expand_sources(entries, groups, hostvars, facts, controller=None):
     return expanded
 
 
-def destination(target_address, facts, version):
+def destination(target_address: Optional[str], facts: Optional[RawFacts], version: int) -> Optional[str]:
     """The target's address of that IP version: its own reach address, or one of its global addresses."""
     if target_address and version_of(target_address) == version:
         return target_address
@@ -86,14 +99,14 @@ def destination(target_address, facts, version):
     return None
 
 
-def interface_of(address, facts):
+def interface_of(address: str, facts: Optional[RawFacts]) -> Optional[str]:
     for item in (facts or {}).get("addresses") or []:
         if item["address"] == address:
             return item["interface"]
     return None
 
 
-def rule_text(verdict):
+def rule_text(verdict: Verdict) -> str:
     """What decided a verdict: the rule (family, table, chain, index, text), else the walk's reason."""
     rule = verdict.get("rule")
     if rule:
@@ -101,12 +114,12 @@ def rule_text(verdict):
     return verdict.get("reason") or "the chain policy"
 
 
-def inbound_verdict(compiled, facts, src, dst, proto, port):
+def inbound_verdict(compiled: Compiled, facts: Optional[RawFacts], src: str, dst: str, proto: str, port: int) -> Verdict:
     """The verdict for a new connection from SRC to DST:PORT arriving on the interface that holds DST.
 
     Raises PacketError (with the packet in its message) when the packet is not one to evaluate.
     """
-    packet = {"src": src, "dst": dst, "proto": proto, "dport": port, "state": "new"}
+    packet: Dict[str, Any] = {"src": src, "dst": dst, "proto": proto, "dport": port, "state": "new"}
     iface = interface_of(dst, facts)
     if iface:
         packet["iface"] = iface
@@ -116,10 +129,11 @@ def inbound_verdict(compiled, facts, src, dst, proto, port):
         raise PacketError("cannot evaluate %s: %s" % (packet, exc))
 
 
-def check_firewall(host, service, facts, groups, hostvars, target_address, compiled_cache):
+def check_firewall(host: str, service: Service, facts: Optional[RawFacts], groups: Mapping[str, List[str]], hostvars: HostVars,
+                   target_address: Optional[str], compiled_cache: Dict[str, Any]) -> List[Result]:
     """firewall_allow and firewall_deny results of one service, one per source host, CIDR or word."""
     name, proto = service["name"], service["proto"]
-    results = []
+    results: List[Result] = []
     plan = [("firewall_allow", entry) for entry in service["allow_from"]] + [("firewall_deny", entry) for entry in service["deny_from"]]
     if not plan:
         return results
@@ -131,7 +145,7 @@ def check_firewall(host, service, facts, groups, hostvars, target_address, compi
                                   % (name, host, reasons or "not gathered"), source=entry["name"]))
         return results
     compiled = compile_firewall(firewall, compiled_cache)
-    ports = host_ports(facts, service)
+    ports = host_ports(Facts(facts), service)  # port auto: the published host port(s), from the mappings
     for check, entry in plan:
         want = "accept" if check == "firewall_allow" else "drop or reject"
         controller = (hostvars.get(host) or {}).get("portproof_controller_address")

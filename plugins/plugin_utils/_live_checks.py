@@ -14,13 +14,23 @@ decides is described in docs/live-checks.md.
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import result
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Result, result
+
+from typing import Any, Callable, Collection, Dict, Iterable, List, Mapping, Optional, Tuple, cast
+
+# One plan entry of a source (see _probe_plan).
+Entry = Dict[str, Any]
+# What port_probe returned for one target of its probes list: {state, connected, latency_ms, response, ...}.
+Probe = Dict[str, Any]
+# A registered port_probe task result: {probes: [Probe], load, failed, unreachable, skipped, msg, ...}.
+Run = Dict[str, Any]
 
 GOT_THROUGH_NOT = ("refused", "timeout", "unreachable")
 TLS_ENTRIES = ("tls_handshake", "tls_verify", "tls_hostname", "tls_days", "tls_version")
 
 
-def _result(entry, check, status, message, expected=None, actual=None, latency=None):
+def _result(entry: Entry, check: str, status: str, message: str, expected: Optional[str] = None, actual: Optional[str] = None,
+            latency: Any = None) -> Result:
     item = result(entry["host"], entry["service"], check, status, message, expected, actual, source=entry["source"])
     if latency is not None:
         item["latency_ms"] = latency
@@ -29,18 +39,18 @@ def _result(entry, check, status, message, expected=None, actual=None, latency=N
     return item
 
 
-def entry_kinds(entry):
+def entry_kinds(entry: Entry) -> List[str]:
     """The result kinds a plan entry feeds."""
     return [entry["kind"]] + list(entry.get("checks") or [])
 
 
-def where(entry):
+def where(entry: Entry) -> str:
     target = entry["target"]
     host = "[%s]" % target["host"] if ":" in target["host"] else target["host"]
     return "%s:%s/%s" % (host, target["port"], target["proto"])
 
 
-def _state_text(probe):
+def _state_text(probe: Probe) -> str:
     text = probe.get("state") or "no outcome"
     if probe.get("reason"):
         text += " (%s)" % probe["reason"]
@@ -50,7 +60,7 @@ def _state_text(probe):
 VERBS = {"accept": "accepts", "drop": "drops", "reject": "rejects"}
 
 
-def _silence(entry, wanted):
+def _silence(entry: Entry, wanted: bool) -> Tuple[str, str]:
     """Decide UDP silence (open_filtered) from the static verdict and the listener.
 
     WANTED is True for reach (silence passes only when the firewall accepts the datagram and the
@@ -72,7 +82,7 @@ def _silence(entry, wanted):
     return ("pass" if through == wanted else "fail"), detail
 
 
-def reach(entry, probe):
+def reach(entry: Entry, probe: Probe) -> Result:
     name, source, target = entry["service"], entry["source"], where(entry)
     state, latency = probe.get("state"), probe.get("latency_ms")
     expected = "open"
@@ -99,7 +109,7 @@ def reach(entry, probe):
     return _result(entry, "reach", "error", "%s: %s could not probe %s: %s" % (name, source, target, _state_text(probe)), expected, state)
 
 
-def isolation(entry, probe):
+def isolation(entry: Entry, probe: Probe) -> Result:
     name, source, target = entry["service"], entry["source"], where(entry)
     state, latency = probe.get("state"), probe.get("latency_ms")
     expected = "timeout, refused or unreachable"
@@ -121,7 +131,7 @@ def isolation(entry, probe):
     return _result(entry, "isolation", "error", "%s: %s could not probe %s: %s" % (name, source, target, _state_text(probe)), expected, state)
 
 
-def _value(value):
+def _value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_value(item) for item in value)
     return "null" if value is None else str(value)
@@ -130,7 +140,7 @@ def _value(value):
 PROBING_HOST = "(evaluated on the probing host)"
 
 
-def _verdict_text(item, source):
+def _verdict_text(item: Dict[str, Any], source: str) -> str:
     """The message of a response entry, naming the probing host where the module could only say so."""
     message = item.get("message") or ""
     if item.get("evaluated_on") == "target" and message.endswith(PROBING_HOST):
@@ -139,7 +149,7 @@ def _verdict_text(item, source):
     return message
 
 
-def _combined(entry, check, probe, checks):
+def _combined(entry: Entry, check: str, probe: Probe, checks: List[Dict[str, Any]]) -> Result:
     """One result from the response entries of a probe that belong to CHECK."""
     name, source, target = entry["service"], entry["source"], where(entry)
     if not checks:
@@ -165,18 +175,18 @@ def _combined(entry, check, probe, checks):
     return _result(entry, check, status, message, expected or None, actual or None, probe.get("total_ms"))
 
 
-def response(entry, probe):
+def response(entry: Entry, probe: Probe) -> Result:
     return _combined(entry, "response", probe, [item for item in probe.get("response") or [] if item["name"] not in TLS_ENTRIES])
 
 
-def tls(entry, probe):
+def tls(entry: Entry, probe: Probe) -> Result:
     return _combined(entry, "tls", probe, [item for item in probe.get("response") or [] if item["name"] in TLS_ENTRIES])
 
 
-DECIDE = {"reach": reach, "isolation": isolation, "response": response, "tls": tls}
+DECIDE: Dict[str, Callable[[Entry, Probe], Result]] = {"reach": reach, "isolation": isolation, "response": response, "tls": tls}
 
 
-def failure(run):
+def failure(run: Optional[Run]) -> Optional[str]:
     """Why a registered port_probe task result holds no probes, or None when it does."""
     if run is None:
         return "the port_probe task did not run"
@@ -189,43 +199,44 @@ def failure(run):
     return None
 
 
-def _per_check(entries, kinds, status, describe):
+def _per_check(entries: Iterable[Entry], kinds: Collection[str], status: str, describe: Callable[[Entry], str]) -> List[Result]:
     """One result of STATUS for every check of KINDS that ENTRIES feed, its message describe(entry)."""
     return [_result(entry, check, status, describe(entry)) for entry in entries for check in entry_kinds(entry) if check in kinds]
 
 
-def source_errors(entries, kinds, message):
+def source_errors(entries: Iterable[Entry], kinds: Collection[str], message: str) -> List[Result]:
     """Error results for every check of KINDS that ENTRIES feed, when their source could not probe."""
     return _per_check(entries, kinds, "error", lambda entry: "%s: %s could not probe %s: %s" % (
         entry["service"], entry["source"], where(entry), message))
 
 
-def interpret(entries, run, kinds):
+def interpret(entries: List[Entry], run: Optional[Run], kinds: Collection[str]) -> List[Result]:
     """Results of KINDS from one source's plan ENTRIES and its registered port_probe result RUN."""
     if not entries:
         return []
     why = failure(run)
-    if why is None and len(run["probes"]) != len(entries):
-        why = "port_probe returned %d probes for %d targets" % (len(run["probes"]), len(entries))
+    probes: List[Probe] = [] if why is not None else cast(Run, run)["probes"]  # no failure: a result with probes
+    if why is None and len(probes) != len(entries):
+        why = "port_probe returned %d probes for %d targets" % (len(probes), len(entries))
     if why is not None:
         return source_errors(entries, kinds, why)
-    results = []
-    for entry, probe in zip(entries, run["probes"]):
+    results: List[Result] = []
+    for entry, probe in zip(entries, probes):
         for check in entry_kinds(entry):
             if check in kinds:
                 results.append(DECIDE[check](entry, probe))
     return results
 
 
-def load_result(entry, run):
+def load_result(entry: Entry, run: Optional[Run]) -> Result:
     """The load result of one load plan entry from its registered port_probe result."""
     name, source, target = entry["service"], entry["source"], where(entry)
     why = failure(run)
-    if why is None and "load" not in run:
+    if why is None and "load" not in cast(Run, run):  # no failure: a result
         why = "port_probe returned no load result"
     if why is not None:
         return _result(entry, "load", "error", "%s: %s could not put %s under load: %s" % (name, source, target, why))
-    load = run["load"]
+    load = cast(Run, run)["load"]
     checks = load.get("checks") or []
     statuses = [item["status"] for item in checks]
     if "fail" in statuses:
@@ -248,27 +259,28 @@ def load_result(entry, run):
     return _result(entry, "load", status, message, expected, actual, load.get("p95_ms"))
 
 
-def load_results(entries, runs):
+def load_results(entries: Iterable[Entry], runs: Optional[Iterable[Optional[Run]]]) -> List[Result]:
     """Load results for ENTRIES from a registered loop over them (RUNS: its ``results``, same order)."""
     runs = list(runs or [])
-    results = []
+    results: List[Result] = []
     for index, entry in enumerate(entries):
         results.append(load_result(entry, runs[index] if index < len(runs) else None))
     return results
 
 
-def source_skips(entries, kinds, reason):
+def source_skips(entries: Iterable[Entry], kinds: Collection[str], reason: str) -> List[Result]:
     """Skip results for every check of KINDS that ENTRIES feed, when their source is not to probe (outside --limit)."""
     return _per_check(entries, kinds, "skip", lambda entry: "%s: not probed from %s at %s: %s" % (
         entry["service"], entry["source"], where(entry), reason))
 
 
-def play_results(plan, kinds, play_hosts, delegated=None, delegated_load=None):
+def play_results(plan: Mapping[str, Any], kinds: Collection[str], play_hosts: Iterable[str], delegated: Optional[Iterable[Run]] = None,
+                 delegated_load: Optional[Iterable[Optional[Run]]] = None) -> List[Result]:
     """What the play's first host records: the results of delegated sources (controller and hosts
     outside the play), errors for sources that are lost or left the play, skips for sources outside
     the run's --limit, and the plan's own results."""
     results = [item for item in plan.get("errors") or [] if item["check"] in kinds]
-    runs = {}
+    runs: Dict[Any, Run] = {}
     for run in delegated or []:
         runs[(run.get("item") or {}).get("source")] = run
     in_play = frozenset(play_hosts)

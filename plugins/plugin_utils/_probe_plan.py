@@ -32,10 +32,21 @@ import random
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, Source
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
-    compile_firewall, destination, host_address, inbound_verdict, rule_text,
+    CompiledOrError, HostVars, compile_firewall, destination, host_address, inbound_verdict, rule_text,
 )
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, host_ports, result
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result
+
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple, Union
+
+# How a source was sampled out of its group: {group, chosen, of}; None when it was not.
+SampleInfo = Optional[Dict[str, Any]]
+# One plan entry: {source, host, service, kind, target (port_probe's target options)[, checks, secret, sample, silence]}
+# for a probe, {source, host, service, target, load[, secret]} for a load run.
+Entry = Dict[str, Any]
+# What a source runs: {run: self|delegate|lost|skip, delegate_to, probes: [Entry], load: [Entry][, reason]}.
+SourcePlan = Dict[str, Any]
 
 CONTROLLER = "controller"
 LIVE_KINDS = ("reach", "isolation", "response", "tls", "load")
@@ -45,18 +56,18 @@ DEFAULT_TIMEOUT = 5.0
 class SourceIndex(object):
     """Hosts of each group, sorted once, and the deterministic sample of a group for a target."""
 
-    def __init__(self, groups, sample=None):
+    def __init__(self, groups: Mapping[str, List[str]], sample: Optional[int] = None) -> None:
         self.groups = groups
-        self.sample = sample or 0
-        self._members = {}
+        self.sample: int = sample or 0
+        self._members: Dict[str, Tuple[List[str], FrozenSet[str]]] = {}
 
-    def members(self, group):
+    def members(self, group: str) -> Tuple[List[str], FrozenSet[str]]:
         if group not in self._members:
             members = sorted(self.groups.get(group) or [])
             self._members[group] = (members, frozenset(members))
         return self._members[group]
 
-    def expand(self, entry, target):
+    def expand(self, entry: Source, target: str) -> List[Tuple[str, SampleInfo]]:
         """[(source, sample info or None)] for one allow_from/deny_from entry of TARGET's service."""
         kind = entry["kind"]
         if kind == "host":
@@ -76,7 +87,7 @@ class SourceIndex(object):
         return [(member, info) for member in chosen]
 
 
-def probe_checks(check, proto):
+def probe_checks(check: Optional[Dict[str, Any]], proto: str) -> Tuple[Dict[str, Any], List[str], Optional[str], bool]:
     """Map a contract check block onto port_probe target options.
 
     Returns (options, kinds, problem, secret): the kinds of result the probe feeds besides
@@ -87,7 +98,7 @@ def probe_checks(check, proto):
     check = check or {}
     http, tls, ssh = check.get("http"), check.get("tls"), check.get("ssh")
     send, expect, max_ms = check.get("send"), check.get("expect"), check.get("max_ms")
-    problems = []
+    problems: List[str] = []
     if proto == "udp":
         problems.extend("%s needs proto tcp" % key for key in ("http", "tls", "ssh") if check.get(key) is not None)
     if ssh is not None and (http is not None or tls is not None or send is not None or expect is not None):
@@ -97,14 +108,15 @@ def probe_checks(check, proto):
     auth = (http or {}).get("basic_auth")
     if auth is not None and not (isinstance(auth, dict) and set(auth) <= {"user", "password"} and auth.get("user")):
         problems.append("http.basic_auth must be a mapping with user and password")
-    kinds = []
+    kinds: List[str] = []
     if http is not None or ssh is not None or send is not None or expect is not None or max_ms is not None:
         kinds.append("response")
     if tls is not None:
         kinds.append("tls")
     if problems:
         return {}, kinds, "; ".join(problems), False
-    options, secret = {}, False
+    options: Dict[str, Any] = {}
+    secret = False
     if http is not None:
         options["http"] = dict((key, http[key]) for key in ("method", "path", "body", "json_query") if http.get(key) is not None)
         if http.get("status") is not None:
@@ -132,10 +144,10 @@ def probe_checks(check, proto):
     return options, kinds, None, secret
 
 
-def secret_options(check):
+def secret_options(check: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The HTTP secrets of a check block as port_probe http options (never stored in the plan)."""
     http = (check or {}).get("http") or {}
-    options = {}
+    options: Dict[str, Any] = {}
     if http.get("headers"):
         options["headers"] = dict(http["headers"])
     auth = http.get("basic_auth")
@@ -148,40 +160,42 @@ def secret_options(check):
 class Target(object):
     """What the plan needs to know of one target host: address, facts, compiled firewall."""
 
-    def __init__(self, name, hostvars, gathered):
+    def __init__(self, name: str, hostvars: HostVars, gathered: bool) -> None:
         self.name = name
-        self.hostvars = hostvars.get(name) or {}
+        self.hostvars: Mapping[str, Any] = hostvars.get(name) or {}
         self.address = host_address(hostvars, name, fallback_to_name=True)
         facts = (self.hostvars.get("ansible_facts") or {}).get("portproof") if gathered else None
-        self.facts = facts or None
+        self.facts: Optional[RawFacts] = facts or None
         self.indexed = Facts(self.facts) if self.facts else None
-        self._compiled = {}
+        self._compiled: Dict[str, Any] = {}
 
-    def compiled(self):
-        return compile_firewall(self.facts["firewall"], self._compiled)
+    def compiled(self) -> CompiledOrError:
+        """The target's firewall fact compiled (once): only for a target whose facts hold one."""
+        facts = self.facts or {}
+        return compile_firewall(facts["firewall"], self._compiled)
 
-    def not_gathered(self):
+    def not_gathered(self) -> str:
         return "the port facts of %s were not gathered (it is not in the play, or it was unreachable)" % self.name
 
 
-def _ip_version(text):
+def _ip_version(text: object) -> Optional[int]:
     try:
         return parse_network(text, host_only=True).version
     except ValueError:
         return None
 
 
-def _listener(target, service, port):
+def _listener(indexed: Facts, service: Service, port: int) -> bool:
     if service["publish"]:
         pub = service["publish"]
-        return bool(target.indexed.in_container(pub["container"], pub["container_port"], "udp"))
-    return bool(target.indexed.on(port, "udp"))
+        return bool(indexed.in_container(pub["container"], pub["container_port"], "udp"))
+    return bool(indexed.on(port, "udp"))
 
 
-def udp_silence(target, service, port, source, address_of):
+def udp_silence(target: Target, service: Service, port: int, source: str, address_of: Callable[[str], Optional[str]]) -> Dict[str, Any]:
     """What UDP silence means for this source: the static verdict for its datagram and whether
     the service listens. ``{verdict, listener, firewall, how}``, or ``{error}`` when it cannot be known."""
-    if target.facts is None:
+    if target.facts is None or target.indexed is None:  # both or neither
         return {"error": target.not_gathered()}
     firewall = target.facts.get("firewall")
     if not firewall:
@@ -210,13 +224,13 @@ def udp_silence(target, service, port, source, address_of):
         verdict = inbound_verdict(compiled, target.facts, address, dst, "udp", port)
     except PacketError as exc:
         return {"error": str(exc)}
-    return {"verdict": verdict["verdict"], "listener": _listener(target, service, port), "firewall": target.name, "how": rule_text(verdict)}
+    return {"verdict": verdict["verdict"], "listener": _listener(target.indexed, service, port), "firewall": target.name, "how": rule_text(verdict)}
 
 
-def _unique(pairs):
+def _unique(pairs: Iterable[Tuple[str, SampleInfo]]) -> List[Tuple[str, SampleInfo]]:
     """(source, sample) pairs with each source once, the first time it is named (a host in two groups)."""
-    seen = set()
-    unique = []
+    seen: Set[str] = set()
+    unique: List[Tuple[str, SampleInfo]] = []
     for source, info in pairs:
         if source not in seen:
             seen.add(source)
@@ -227,23 +241,25 @@ def _unique(pairs):
 class Plan(object):
     """Builds the plan; see the module documentation."""
 
-    def __init__(self, hostvars, groups, play_hosts_all, play_hosts, sample=None, timeout=None, controller="localhost",
-                 limit_hosts=None, limit=None):
+    def __init__(self, hostvars: HostVars, groups: Mapping[str, List[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
+                 sample: Optional[int] = None, timeout: Union[float, str, None] = None, controller: str = "localhost",
+                 limit_hosts: Optional[Iterable[str]] = None, limit: Optional[str] = None) -> None:
         self.hostvars = hostvars
         self.limit_hosts = None if limit_hosts is None else frozenset(limit_hosts)
         self.limit = limit
-        self.addresses = {}
+        self.addresses: Dict[str, Optional[str]] = {}
         self.play_all = list(play_hosts_all)
         self.in_play = frozenset(play_hosts)
         self.index = SourceIndex(groups, sample)
         self.timeout = float(timeout or DEFAULT_TIMEOUT)
         self.controller = controller
-        self.sources = {}
-        self.errors = []
-        self.seen = set()
+        self.sources: Dict[str, SourcePlan] = {}
+        self.errors: List[Result] = []
+        self.seen: Set[Tuple[str, str, str, int, str]] = set()
 
-    def source(self, name):
+    def source(self, name: str) -> SourcePlan:
         if name not in self.sources:
+            delegate: Optional[str]
             if name == CONTROLLER:
                 run, delegate = "delegate", self.controller
             elif name in self.in_play:
@@ -259,17 +275,17 @@ class Plan(object):
                 self.sources[name]["reason"] = "%s is outside the --limit of this run (%s), so it does not probe" % (name, self.limit or "limit")
         return self.sources[name]
 
-    def address(self, name):
+    def address(self, name: str) -> Optional[str]:
         """Where source NAME is reached (read once: each hostvars lookup makes Ansible compute all of its variables)."""
         if name not in self.addresses:
             self.addresses[name] = host_address(self.hostvars, name)
         return self.addresses[name]
 
-    def error(self, target, service, check, source, message):
+    def error(self, target: str, service: Optional[str], check: str, source: Optional[str], message: str) -> None:
         item = result(target, service, check, "error", message, source=source)
         self.errors.append(item)
 
-    def build(self, contracts):
+    def build(self, contracts: Iterable[Tuple[str, Union[List[Service], str]]]) -> Dict[str, Any]:
         """CONTRACTS: [(target name, normalised services or a ContractError message)] in play order."""
         for name, services in contracts:
             if isinstance(services, str):
@@ -285,7 +301,7 @@ class Plan(object):
         return {"sources": self.sources, "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
                 "delegated_load": delegated_load, "errors": self.errors}
 
-    def ports(self, target, service):
+    def ports(self, target: Target, service: Service) -> Tuple[List[Any], Optional[str]]:
         """The host ports to probe, or an error message (port auto without facts or mapping)."""
         if service["port"] != "auto":
             return [service["port"]], None
@@ -300,7 +316,7 @@ class Plan(object):
                 service["name"], pub["container"], pub["container_port"], service["proto"])
         return ports, None
 
-    def service(self, target, service):
+    def service(self, target: Target, service: Service) -> None:
         name, proto = service["name"], service["proto"]
         allowed = _unique(pair for entry in service["allow_from"] for pair in self.index.expand(entry, target.name))
         denied = _unique(pair for entry in service["deny_from"] for pair in self.index.expand(entry, target.name))
@@ -324,7 +340,7 @@ class Plan(object):
         for port in ports:
             base = {"name": "%s@%s" % (name, target.name), "host": target.address, "port": port, "proto": proto, "timeout": self.timeout}
             checked = dict(base, **options)
-            load_sources = []
+            load_sources: List[Tuple[bool, str]] = []
             for source, info in allowed:
                 entry = self.entry(target, service, port, source, info, "reach", checked, kinds, secret)
                 if entry is not None and self.sources[source]["run"] not in ("lost", "skip"):
@@ -339,12 +355,13 @@ class Plan(object):
                 load_done = True
                 self.load(target, service, checked, secret, load, sorted(load_sources), allowed)
 
-    def entry(self, target, service, port, source, info, kind, probe, kinds, secret):
+    def entry(self, target: Target, service: Service, port: int, source: str, info: SampleInfo, kind: str, probe: Dict[str, Any],
+              kinds: List[str], secret: bool) -> Optional[Entry]:
         key = (source, target.name, service["name"], port, kind)
         if key in self.seen:
             return None
         self.seen.add(key)
-        entry = {"source": source, "host": target.name, "service": service["name"], "kind": kind, "target": probe}
+        entry: Entry = {"source": source, "host": target.name, "service": service["name"], "kind": kind, "target": probe}
         if kinds:
             entry["checks"] = kinds
         if secret:
@@ -356,7 +373,8 @@ class Plan(object):
         self.source(source)["probes"].append(entry)
         return entry
 
-    def load(self, target, service, probe, secret, load, candidates, allowed):
+    def load(self, target: Target, service: Service, probe: Dict[str, Any], secret: bool, load: Dict[str, Any],
+             candidates: List[Tuple[bool, str]], allowed: List[Tuple[str, SampleInfo]]) -> None:
         name = service["name"]
         if service["proto"] != "tcp" or "ssh" in probe:
             for _delegated, source in candidates[:1]:
@@ -373,15 +391,17 @@ class Plan(object):
         source = candidates[0][1]
         # each request is the full check, bounded by the load's own p95 limit, not by the response's max_ms
         probe = dict((key, value) for key, value in probe.items() if key != "max_ms")
-        entry = {"source": source, "host": target.name, "service": name, "target": probe,
-                 "load": dict((key, load[key]) for key in ("requests", "concurrency", "p95_ms", "max_errors") if load.get(key) is not None)}
+        entry: Entry = {"source": source, "host": target.name, "service": name, "target": probe,
+                        "load": dict((key, load[key]) for key in ("requests", "concurrency", "p95_ms", "max_errors") if load.get(key) is not None)}
         if secret:
             entry["secret"] = True
         self.sources[source]["load"].append(entry)
 
 
-def build_plan(hostvars, groups, play_hosts_all, play_hosts, contracts, sample=None, timeout=None, controller="localhost",
-               limit_hosts=None, limit=None):
+def build_plan(hostvars: HostVars, groups: Mapping[str, List[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
+               contracts: Iterable[Tuple[str, Union[List[Service], str]]], sample: Optional[int] = None,
+               timeout: Union[float, str, None] = None, controller: str = "localhost", limit_hosts: Optional[Iterable[str]] = None,
+               limit: Optional[str] = None) -> Dict[str, Any]:
     """The plan: ``{sources: {name: {run, delegate_to, probes, load[, reason]}}, delegated, delegated_load, errors}``.
 
     ``errors`` holds the plan's own results (errors, and ``skip`` for load that only sources outside the limit could run)."""

@@ -13,8 +13,10 @@ about is failed with its own lines. Every line is inert on a terminal (``_report
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import failures_first
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import Report, ReportResult, failures_first
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_text import inert
+
+from typing import Any, Dict, Iterable, List, Mapping
 
 LIMIT = 20
 MESSAGE_LIMIT = 400
@@ -24,7 +26,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
-def failure_line(item: dict) -> str:
+def failure_line(item: ReportResult) -> str:
     """'FAIL db1 postgres firewall_deny from web1: message', one line, inert, the message cut at MESSAGE_LIMIT."""
     where = " ".join(part for part in (item["host"], item.get("service") or "", item["check"]) if part)
     source = " from %s" % item["source"] if item.get("source") else ""
@@ -32,20 +34,20 @@ def failure_line(item: dict) -> str:
     return inert("%s %s%s: %s" % (item["status"].upper(), where, source, _cut(message, MESSAGE_LIMIT)), one_line=True)
 
 
-def _limited(lines: list, limit: int, where: str) -> list:
+def _limited(lines: List[str], limit: int, where: str) -> List[str]:
     if len(lines) <= limit:
         return lines
     return lines[:limit] + ["... and %d more failures and errors: see %s" % (len(lines) - limit, where)]
 
 
-def outcome(summary: dict) -> str:
+def outcome(summary: Mapping[str, Any]) -> str:
     """The run's outcome in one line, with the counts and the report's path."""
     return inert("portproof %s: %d results on %d hosts: %d pass, %d fail, %d error, %d skip; report: %s" % (
         summary["status"].upper(), summary["total"], len(summary["hosts"]), summary["pass"], summary["fail"],
         summary["error"], summary["skip"], summary.get("report_dir") or ""), one_line=True)
 
 
-def console(report: dict, hosts_live: list, limit: int = LIMIT) -> dict:
+def console(report: Report, hosts_live: Iterable[object], limit: int = LIMIT) -> Dict[str, Any]:
     """{"outcome": line, "failures": the first LIMIT failure lines of the run (then a count),
     "hosts": {host of the play: its failure lines}}.
 
@@ -58,7 +60,7 @@ def console(report: dict, hosts_live: list, limit: int = LIMIT) -> dict:
     in_play = set(summary["hosts"]) - set(host for host, info in summary["hosts"].items() if info.get("facts") is None)
     bad = [item for item in failures_first(report["results"]) if item["status"] in ("fail", "error")]
     lines = [failure_line(item) for item in bad]
-    by_host = {}
+    by_host: Dict[str, List[str]] = {}
     for item, line in zip(bad, lines):
         host = item["host"]
         if host not in live:

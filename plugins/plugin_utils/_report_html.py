@@ -19,7 +19,9 @@ import re
 
 from urllib.parse import quote
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import failures_first, headline, matrix
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import Report, ReportResult, failures_first, headline, matrix
+
+from typing import Any, Dict, List, Optional
 
 # Cell and badge colours by status (the molecule scenario and the unit tests look for these in screenshots).
 COLOURS = {"pass": "#1f883d", "fail": "#cf222e", "error": "#bf8700", "skip": "#6e7781"}
@@ -72,19 +74,19 @@ nav.jump { margin-top: 14px; font-size: 13px; }
 """
 
 
-def esc(value):
+def esc(value: object) -> str:
     """HTML text or attribute value: markup characters escaped, control characters shown as \\xNN."""
     return html.escape(_CONTROL.sub(lambda m: "\\x%02x" % ord(m.group(0)), "" if value is None else str(value)), quote=True)
 
 
-def show(value):
+def show(value: object) -> str:
     """A value as text: strings as they are, anything else as indented JSON."""
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def _style():
+def _style() -> str:
     rules = [CSS]
     for status, colour in COLOURS.items():
         rules.append(".bg-%s { background: %s; }" % (status, colour))
@@ -94,18 +96,18 @@ def _style():
     return "\n".join(rules)
 
 
-def badge(status):
+def badge(status: str) -> str:
     return '<span class="badge bg-%s">%s %s</span>' % (esc(status), esc(SYMBOL.get(status, "")), esc(status))
 
 
-def _where(item):
+def _where(item: ReportResult) -> str:
     text = "%s \u00b7 %s \u00b7 %s" % (item["host"], item["service"] or "host", item["check"])
     if item["source"]:
         text += " \u00b7 from %s" % item["source"]
     return text
 
 
-def _finding(item):
+def _finding(item: ReportResult) -> str:
     rows = []
     for key in ("expected", "actual", "latency_ms", "sample", "recorded_on"):
         if item.get(key) not in (None, ""):
@@ -114,7 +116,7 @@ def _finding(item):
             % (esc(item["status"]), badge(item["status"]), esc(_where(item)), esc(item["message"]), "".join(rows)))
 
 
-def _summary(report):
+def _summary(report: Report) -> str:
     summary = report["summary"]
     tiles = "".join('<div class="tile%s"><b>%d</b>%s</div>' % (" status-" + status if summary[status] else "", summary[status], status)
                     for status in ("fail", "error", "pass", "skip"))
@@ -122,14 +124,14 @@ def _summary(report):
         tiles, len(summary["hosts"]))
 
 
-def _failures(report):
+def _failures(report: Report) -> str:
     bad = [item for item in failures_first(report["results"]) if item["status"] in ("fail", "error")]
     if not bad:
         return '<section id="failures"><h2>Failures and errors</h2><p class="muted">None: every check passed.</p></section>'
     return '<section id="failures"><h2>Failures and errors (%d)</h2>\n%s\n</section>' % (len(bad), "\n".join(_finding(item) for item in bad))
 
 
-def _hosts(report):
+def _hosts(report: Report) -> str:
     rows = []
     for host, info in report["summary"]["hosts"].items():
         link = '<a href="%s">%s</a>' % (esc(quote(info["facts"])), esc(info["facts"])) if info.get("facts") else ""
@@ -148,7 +150,7 @@ def _hosts(report):
 MATRIX_CELLS = 60000
 
 
-def _cell(source, target, cell):
+def _cell(source: str, target: str, cell: Optional[Dict[str, Any]]) -> str:
     if cell is None:
         return '<td class="none" data-source="%s" data-target="%s" data-status="none">\u00b7</td>' % (esc(source), esc(target))
     status = cell["status"]
@@ -164,7 +166,7 @@ def _cell(source, target, cell):
                esc(SYMBOL.get(status, "")), esc(words), "<small>%s</small>" % esc(", ".join(detail)) if detail else ""))
 
 
-def _matrix(report):
+def _matrix(report: Report) -> str:
     grid = matrix(report["results"])
     if not grid["targets"]:
         return ('<section id="matrix"><h2>Reachability matrix</h2><p class="muted">No service declares allow_from or deny_from, '
@@ -174,7 +176,7 @@ def _matrix(report):
         return ('<section id="matrix"><h2>Reachability matrix</h2><p class="muted">%d sources by %d services make %d cells, more than '
                 'the %d a page can show: the matrix is left out. Every source\'s results are in the failures and in all results '
                 'below, and in results.json.</p></section>' % (len(grid["sources"]), len(grid["targets"]), size, MATRIX_CELLS))
-    hosts = []
+    hosts: List[List[Any]] = []  # [host, how many of its services follow]
     for target in grid["targets"]:
         host = target.split("/", 1)[0]
         if hosts and hosts[-1][0] == host:
@@ -196,7 +198,7 @@ def _matrix(report):
             % (legend, head1, head2, "\n".join(rows)))
 
 
-def _results(report):
+def _results(report: Report) -> str:
     rows = []
     for item in report["results"]:
         rows.append('<tr class="status-%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="msg">%s</td></tr>'
@@ -207,7 +209,7 @@ def _results(report):
             '<th>message</th></tr></thead><tbody>\n%s\n</tbody></table></div></details></section>' % (len(rows), "\n".join(rows)))
 
 
-def render_html(report):
+def render_html(report: Report) -> str:
     summary = report["summary"]
     meta = []
     if summary.get("generated"):

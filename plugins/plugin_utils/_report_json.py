@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import _plain
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import Report, _plain
+
+from typing import Any, Mapping, Optional
 
 FACTS_VERSION = 1
 
 
-def render_json(report):
+def render_json(report: Report) -> str:
     """{"summary": ..., "results": [...]} as indented JSON text."""
     return json.dumps({"summary": report["summary"], "results": report["results"]}, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_facts(host, hostvars_of_host, generated=None):
+def render_facts(host: object, hostvars_of_host: Optional[Mapping[str, Any]], generated: object = None) -> str:
     """The evidence kept for triage: the host's contract and everything port_facts gathered on it."""
     hvars = hostvars_of_host or {}
     facts = (hvars.get("ansible_facts") or {}).get("portproof")

@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import counts
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import Report, ReportResult, counts
+
+from typing import Dict, List
 
 # Characters XML 1.0 cannot carry at all (control characters other than tab, newline, carriage return), and those
 # it can but a terminal would obey (carriage return, DEL, C1: see _report_text).
@@ -26,45 +28,45 @@ _NOT_XML = re.compile(u"[^\u0009\u000a\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U0
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
-def _clean(text):
+def _clean(text: object) -> str:
     return _NOT_XML.sub(lambda match: "\\x%02x" % ord(match.group(0)) if ord(match.group(0)) < 256 else "\\u%04x" % ord(match.group(0)),
                         str(text))
 
 
-def text(value):
+def text(value: object) -> str:
     """Element text: &, < and > escaped, characters XML cannot hold shown as \\xNN."""
     return _clean(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def attr(value):
+def attr(value: object) -> str:
     """An attribute value in double quotes; line breaks and tabs kept as character references."""
     return '"%s"' % text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
 
 
-def show(value):
+def show(value: object) -> str:
     if value is None or isinstance(value, str):
         return "" if value is None else value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def timestamp(generated):
+def timestamp(generated: object) -> str:
     match = _TIMESTAMP.match(str(generated or ""))
     return match.group(0) if match else "1970-01-01T00:00:00"
 
 
-def _seconds(item):
+def _seconds(item: ReportResult) -> float:
     latency = item.get("latency_ms")
     return latency / 1000.0 if isinstance(latency, (int, float)) and not isinstance(latency, bool) and latency >= 0 else 0.0
 
 
-def case_name(item):
+def case_name(item: ReportResult) -> str:
     name = "%s %s" % (item["service"] or "host", item["check"])
     if item["source"]:
         name += " from %s" % item["source"]
     return name
 
 
-def evidence(item):
+def evidence(item: ReportResult) -> str:
     lines = ["%s: %s" % (item["status"], item["message"])]
     for key in ("expected", "actual", "source", "latency_ms", "sample", "recorded_on"):
         if item.get(key) not in (None, ""):
@@ -72,13 +74,13 @@ def evidence(item):
     return "\n".join(lines)
 
 
-def render_junit(report):
+def render_junit(report: Report) -> str:
     """The junit.xml text of a collected report."""
     results = report["results"]
     hosts = list(report["summary"]["hosts"])
     stamp = timestamp(report["summary"].get("generated"))
     out = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
-    by_host = {}
+    by_host: Dict[str, List[ReportResult]] = {}
     for item in results:
         by_host.setdefault(item["host"], []).append(item)
     for index, host in enumerate(hosts):

@@ -15,25 +15,25 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import failures_first, headline
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import Report, failures_first, headline
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_text import inert
 
 ICON = {"pass": "\u2705", "fail": "\u274c", "error": "\u26a0\ufe0f", "skip": "\u23ed\ufe0f"}
 _PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
 
-def cell(value, limit=300):
+def cell(value: object, limit: int = 300) -> str:
     """A table cell: one line, Markdown and HTML inert, control characters shown as \\xNN, long values cut with an
     ellipsis."""
-    value = "" if value is None else str(value)
-    value = inert(" ".join(value.split()), one_line=True)
-    if len(value) > limit:
-        value = value[:limit - 1] + "\u2026"
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _PUNCTUATION.sub(r"\\\1", value)
+    text = "" if value is None else str(value)
+    text = inert(" ".join(text.split()), one_line=True)
+    if len(text) > limit:
+        text = text[:limit - 1] + "\u2026"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _PUNCTUATION.sub(r"\\\1", text)
 
 
-def render_markdown(report, limit=50):
+def render_markdown(report: Report, limit: int = 50) -> str:
     summary = report["summary"]
     lines = ["## %s portproof: %s" % (ICON.get(summary["status"], ""), cell(headline(report), 1000)), ""]
     lines += ["| host | status | pass | fail | error | skip |", "|---|---|---:|---:|---:|---:|"]

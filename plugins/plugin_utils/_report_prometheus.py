@@ -20,25 +20,30 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import STATUSES
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import STATUSES, Report, ReportResult
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_text import inert
+
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+# The labels of one sample: [(name, value)].
+Labels = List[Tuple[str, Any]]
 
 LABELS = ("host", "service", "check", "source")
 
 
-def label_value(value):
+def label_value(value: object) -> str:
     """A label value: every control character but tab and newline shown as the text \\xNN (see _report_text), then
     backslash, newline and double quote escaped as the exposition format says."""
     return "" if value is None else inert(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def labels(pairs):
+def labels(pairs: Labels) -> str:
     if not pairs:
         return ""
     return "{%s}" % ",".join('%s="%s"' % (name, label_value(value)) for name, value in pairs)
 
 
-def number(value):
+def number(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
@@ -46,7 +51,7 @@ def number(value):
     return repr(float(value))
 
 
-def epoch(generated):
+def epoch(generated: object) -> Optional[float]:
     """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone); None when it is not one."""
     try:
         moment = datetime.datetime.fromisoformat(str(generated).replace("Z", "+00:00"))
@@ -57,7 +62,7 @@ def epoch(generated):
     return moment.timestamp()
 
 
-def _family(out, name, kind, helptext, samples):
+def _family(out: List[str], name: str, kind: str, helptext: str, samples: Sequence[Tuple[Labels, Any]]) -> None:
     if not samples:
         return
     out.append("# HELP %s %s" % (name, helptext.replace("\\", "\\\\").replace("\n", "\\n")))
@@ -66,13 +71,13 @@ def _family(out, name, kind, helptext, samples):
         out.append("%s%s %s" % (name, labels(pairs), number(value)))
 
 
-def _keyed(results):
+def _keyed(results: Sequence[ReportResult]) -> Iterator[Tuple[Labels, ReportResult]]:
     """(label pairs, result) with the label n added where results share host, service, check and source."""
-    seen = {}
+    seen: Dict[Tuple[Any, ...], int] = {}
     for item in results:
         key = tuple(item[name] for name in LABELS)
         seen[key] = seen.get(key, 0) + 1
-    index = {}
+    index: Dict[Tuple[Any, ...], int] = {}
     for item in results:
         key = tuple(item[name] for name in LABELS)
         pairs = [(name, item[name]) for name in LABELS]
@@ -82,13 +87,13 @@ def _keyed(results):
         yield pairs, item
 
 
-def render_prometheus(report):
+def render_prometheus(report: Report) -> str:
     summary = report["summary"]
-    out = []
+    out: List[str] = []
     keyed = list(_keyed(report["results"]))
     _family(out, "portproof_check_success", "gauge", "1 when the portproof result passed or was skipped, 0 when it failed or errored.",
             [(pairs + [("status", item["status"])], 1 if item["status"] in ("pass", "skip") else 0) for pairs, item in keyed])
-    latencies = []
+    latencies: List[Tuple[Labels, float]] = []
     for pairs, item in keyed:
         latency = item.get("latency_ms")
         if isinstance(latency, (int, float)) and not isinstance(latency, bool):

@@ -17,17 +17,45 @@ import re
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import (
     ALL, bind_allows, describe_bind, describe_declared, effective_binds,
 )
-from ansible_collections.portproof.validate.plugins.plugin_utils._contract import parse_port_spec
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, parse_port_spec
+
+from typing import Any, Collection, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypedDict
 
 HOST_NETNS = "host"
 
+# The facts of one host as port_facts gathered them (listeners, mappings, firewall, addresses, unavailable, ...).
+RawFacts = Dict[str, Any]
+# One listener or one mapping item of port_facts.
+Item = Dict[str, Any]
 
-def result(host, service, check, status, message, expected=None, actual=None, source=None):
+
+class _ResultFields(TypedDict):
+    host: str
+    service: Optional[str]
+    check: str
+    status: str
+    source: Optional[str]
+    message: str
+    expected: Optional[str]
+    actual: Optional[str]
+
+
+class Result(_ResultFields, total=False):
+    """One check result (SPEC section 5); the live checks add latency_ms and sample, drift changes and warn."""
+
+    latency_ms: Any
+    sample: Dict[str, Any]
+    changes: List[Dict[str, Any]]
+    warn: bool
+
+
+def result(host: str, service: Optional[str], check: str, status: str, message: str, expected: Optional[str] = None,
+           actual: Optional[str] = None, source: Optional[str] = None) -> Result:
     return {"host": host, "service": service, "check": check, "status": status, "source": source,
             "message": message, "expected": expected, "actual": actual}
 
 
-def endpoint(listener):
+def endpoint(listener: Item) -> str:
     """How a listener reads in a message: 0.0.0.0:5432, [::]:5432 (dual-stack), 0.0.0.0%eth0:9100."""
     address = "[%s]" % listener["address"] if listener["family"] == "ipv6" else listener["address"]
     if listener.get("interface"):
@@ -38,7 +66,7 @@ def endpoint(listener):
     return text
 
 
-def owner(listener):
+def owner(listener: Item) -> str:
     if listener.get("pid") is None:
         return "process unknown"
     text = "process %s pid %d" % (listener.get("process"), listener["pid"])
@@ -47,33 +75,33 @@ def owner(listener):
     return text
 
 
-def describe(listeners):
+def describe(listeners: Iterable[Item]) -> str:
     return ", ".join("%s (%s)" % (endpoint(item), owner(item)) for item in listeners)
 
 
-def spec(port, proto):
+def spec(port: object, proto: object) -> str:
     return "%s/%s" % (port, proto)
 
 
 class Facts(object):
     """The gathered facts of one host, indexed for the checks."""
 
-    def __init__(self, facts):
+    def __init__(self, facts: Optional[RawFacts]) -> None:
         facts = facts or {}
-        self.raw = facts
-        self.listeners = facts.get("listeners")
-        self.mappings = facts.get("mappings")
-        self.unavailable = facts.get("unavailable") or []
-        self.host_listeners = [item for item in (self.listeners or []) if item.get("netns") == HOST_NETNS]
+        self.raw: RawFacts = facts
+        self.listeners: Optional[List[Item]] = facts.get("listeners")
+        self.mappings: Optional[List[Item]] = facts.get("mappings")
+        self.unavailable: List[Dict[str, Any]] = facts.get("unavailable") or []
+        self.host_listeners: List[Item] = [item for item in (self.listeners or []) if item.get("netns") == HOST_NETNS]
 
-    def reason(self, subset):
+    def reason(self, subset: str) -> str:
         reasons = ["%s: %s" % (entry.get("tool"), entry.get("reason")) for entry in self.unavailable if entry.get("subset") == subset]
         return "; ".join(reasons) if reasons else "the %s subset was not gathered" % subset
 
-    def on(self, port, proto):
+    def on(self, port: object, proto: str) -> List[Item]:
         return [item for item in self.host_listeners if item["port"] == port and item["proto"] == proto]
 
-    def in_container(self, container, port, proto):
+    def in_container(self, container: str, port: object, proto: str) -> List[Item]:
         return [item for item in (self.listeners or [])
                 if container_matches(item, container) and item["port"] == port and item["proto"] == proto]
 
@@ -82,7 +110,7 @@ class Facts(object):
 ID_PREFIX = 12
 
 
-def container_matches(item, container):
+def container_matches(item: Item, container: str) -> bool:
     """True if the listener or mapping ITEM is in the container that publish.container names: the container's name,
     its pod's name, the name of a container sharing its network namespace, or a prefix of its ID of ID_PREFIX or more
     characters."""
@@ -93,21 +121,21 @@ def container_matches(item, container):
     return len(container) >= ID_PREFIX and str(item.get("container_id") or "").startswith(container)
 
 
-def published(facts, service):
+def published(facts: Facts, service: Service) -> List[Item]:
     """Mappings that publish the declared container port of the service."""
     pub = service["publish"]
     return [m for m in (facts.mappings or []) if container_matches(m, pub["container"]) and m.get("target_port") == pub["container_port"]
             and m.get("proto") == service["proto"]]
 
 
-def host_ports(facts, service):
+def host_ports(facts: Facts, service: Service) -> List[Any]:
     """The host port(s) a service is reached on: its declared port, or for 'auto' the published one(s)."""
     if service["port"] != "auto":
         return [service["port"]]
     return sorted({m["host_port"] for m in published(facts, service)})
 
 
-def check_listen(host, service, facts, expected_versions):
+def check_listen(host: str, service: Service, facts: Facts, expected_versions: Collection[int]) -> Result:
     """The service listens on its port and protocol, for every IP version it is expected on."""
     name, proto = service["name"], service["proto"]
     if facts.listeners is None:
@@ -154,7 +182,7 @@ def check_listen(host, service, facts, expected_versions):
     return result(host, name, "listen", "pass", "%s: listening on %s" % (declared, describe(found)), expected, describe(found))
 
 
-def check_bind(host, service, facts):
+def check_bind(host: str, service: Service, facts: Facts) -> Result:
     """Every address the service is bound to lies inside its declared bind."""
     name, proto, declared = service["name"], service["proto"], service["bind"]
     wanted = describe_declared(declared)
@@ -162,7 +190,7 @@ def check_bind(host, service, facts):
         maps = published(facts, service)
         if not maps:
             return result(host, name, "bind", "skip", "%s: not published, so no bound address to check (see mapping)" % name)
-        binds = []
+        binds: List[Tuple[Tuple[int, str], str]] = []
         for item in maps:
             ip = item.get("host_ip") or "0.0.0.0"
             version = 6 if ":" in ip else 4
@@ -184,19 +212,19 @@ def check_bind(host, service, facts):
                   wanted, actual)
 
 
-def holders(listener):
+def holders(listener: Item) -> List[Item]:
     """Every process holding the listener's socket: its owner, then the others (``shared_with``)."""
     others = listener.get("shared_with")
     return [listener] + [h for h in (others if isinstance(others, list) else []) if isinstance(h, dict)]
 
 
-def _holder_matches(service, holder):
+def _holder_matches(service: Service, holder: Item) -> bool:
     if service["process"] and not re.fullmatch(service["process"], holder.get("process") or ""):
         return False
     return not service["user"] or holder.get("user") == service["user"]
 
 
-def check_process(host, service, facts):
+def check_process(host: str, service: Service, facts: Facts) -> Result:
     """The process (regex, full match) and user of each listening socket are the declared ones.
 
     A socket several processes hold (a master and its workers, systemd socket activation, a
@@ -222,7 +250,7 @@ def check_process(host, service, facts):
     return result(host, name, "process", "pass", "%s declared as %s; %s" % (name, expected, describe(found)), expected, describe(found))
 
 
-def _image_matches(declared, image):
+def _image_matches(declared: str, image: Optional[Dict[str, Any]]) -> bool:
     if not image:
         return False
     if "@" in declared:
@@ -235,7 +263,7 @@ def _image_matches(declared, image):
     return untagged and name.rsplit(":", 1)[0] in (declared, "docker.io/library/" + declared, "docker.io/" + declared)
 
 
-def check_mapping(host, service, facts):
+def check_mapping(host: str, service: Service, facts: Facts) -> Result:
     """The declared publication exists: host port (or 'auto') to the container's port, host address, image."""
     name, proto, pub = service["name"], service["proto"], service["publish"]
     target = "container %s port %s" % (pub["container"], spec(pub["container_port"], proto))
@@ -278,20 +306,21 @@ def check_mapping(host, service, facts):
     return result(host, name, "mapping", "pass", "%s: %s" % (name, shown), expected, shown)
 
 
-def _loopback_only(listener):
+def _loopback_only(listener: Item) -> bool:
     return all(addr != ALL and (addr == "::1" or addr.startswith("127.")) for _version, addr in effective_binds(listener))
 
 
-def check_undeclared(host, services, facts, ignore=(), loopback=False):
+def check_undeclared(host: str, services: Iterable[Service], facts: Facts, ignore: Optional[Sequence[str]] = (),
+                     loopback: bool = False) -> List[Result]:
     """Strict mode: listeners on the host that no service declares (loopback only when asked)."""
     if facts.listeners is None:
         return [result(host, None, "undeclared", "error", "listeners of %s could not be read: %s" % (host, facts.reason("listeners")))]
-    declared = set()
+    declared: Set[Tuple[Any, str]] = set()
     for service in services:
         for port in host_ports(facts, service):
             declared.add((port, service["proto"]))
     ignored = [parse_port_spec(item) for item in ignore or ()]
-    groups = {}
+    groups: Dict[Tuple[int, str], List[Item]] = {}
     for item in facts.host_listeners:
         key = (item["port"], item["proto"])
         if key in declared or any(first <= item["port"] <= last and item["proto"] in protos for first, last, protos in ignored):
