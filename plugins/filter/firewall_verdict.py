@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, FirewallError, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 
 # The last few firewall facts seen, compiled: a play asks many verdicts of the same fact.
 _CACHE = []

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
-from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_rule, parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._ipset import parse_ipset_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_rule, parse_save
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "firewall")
 CHAINS = {"ADMIN": {}, "LOGDROP": {}, "ufw-user-limit": {}}

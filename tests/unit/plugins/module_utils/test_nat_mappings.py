@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._nat_mappings import (
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._nat import (
     _State, narrow, nat_mappings, netavark_container_id, target_port)
 
 

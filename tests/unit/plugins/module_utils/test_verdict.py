@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, FirewallError, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 
 _SPEC = importlib.util.spec_from_file_location(
     "firewall_replay", os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "replay.py"))
@@ -351,7 +351,7 @@ def _nft_with(change):
     """The nft scenario's fact, its native rule set parsed again after change(doc)."""
     import copy
     import json
-    from ansible_collections.portproof.validate.plugins.module_utils import _firewall, _nft
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall import _gather, _nft
     base, dummy = replay.firewall("nft")
     with open(os.path.join(replay.root("nft"), "nft-list-ruleset.json")) as handle:
         doc = json.load(handle)
@@ -361,7 +361,7 @@ def _nft_with(change):
     text = json.dumps(doc)
     firewall = copy.copy(base)
     firewall["tables"] = _nft.parse_nft_json(text, listing)
-    _firewall._add_handles(firewall["tables"], _nft.nft_handles(text))
+    _gather._add_handles(firewall["tables"], _nft.nft_handles(text))
     return firewall
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.portproof.validate.plugins.module_utils._iptables import PROTO_NUMBERS
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import PROTO_NUMBERS
 
 _L4 = ("tcp", "udp", "udplite", "sctp", "dccp")
 _L4_NUMBERS = {"6": "tcp", "17": "udp", "136": "udplite", "132": "sctp", "33": "dccp"}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_compile import (  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._compile import (  # noqa: F401 pylint: disable=unused-import
     EFFECT_FREE, Compiled, FirewallError,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_map import MAX_CHOICES, MISS, MapError, MapLookup
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import (
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._map import MAX_CHOICES, MISS, MapError, MapLookup
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import (
     BREAK, UNKNOWN_IFACE, UNTRACKED_UNKNOWN, Chance, PacketError, is_loopback, normalize_packet, parse_ip,
 )
 

@@ -7,7 +7,7 @@
 
 ``normalize_packet`` checks the user's packet. ``compile_match`` turns one model match into a
 test ``f(walk) -> True | False | str`` where a string is the reason the match cannot be decided.
-``walk`` is the evaluator's per-path state (see _verdict.py): ``walk.pkt`` the packet,
+``walk`` is the evaluator's per-path state (see _evaluate.py): ``walk.pkt`` the packet,
 ``walk.dst``/``walk.dport`` the destination after NAT, ``walk.mark`` ... Some matches are
 decided under stated assumptions (rate limits not reached, reverse path valid, no IPsec); they
 record the assumption on the walk.

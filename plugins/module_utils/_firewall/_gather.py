@@ -23,10 +23,10 @@ import os
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
-from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
-from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_save
-from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, nft_handles, parse_nft_json
-from ansible_collections.portproof.validate.plugins.module_utils._local_routes import gather_local_routes
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._ipset import parse_ipset_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import NftParseError, nft_handles, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._local_routes import gather_local_routes
 
 SUBSET = "firewall"
 _FILTER_HOOKS = ("input", "forward", "output")

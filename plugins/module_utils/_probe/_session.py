@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
     excerpt,
     max_ms_check,

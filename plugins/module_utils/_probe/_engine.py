@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     classify_errno,
     classify_oserror,
     describe_errno,
@@ -32,11 +32,11 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_checks i
     regex_search,
     safe_excerpt,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe_guard import outside_fleet, refusal
-from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
-from ansible_collections.portproof.validate.plugins.module_utils._probe_resolve import Resolver, system_resolver
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_stream import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._guard import outside_fleet, refusal
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import PatternTimeout, PatternUnavailable, match_limit
+from ansible_collections.portproof.validate.plugins.module_utils._probe._resolve import Resolver, system_resolver
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._stream import (
     RECEIVE_CAP,
     exchange,
     expect_step,

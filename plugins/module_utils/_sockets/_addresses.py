@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from ansible_collections.portproof.validate.plugins.module_utils._netlink import NetlinkError, attributes, dump
+from ansible_collections.portproof.validate.plugins.module_utils._sockets._netlink import NetlinkError, attributes, dump
 
 RTM_GETLINK = 18
 RTM_GETADDR = 22

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import (
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import (
     PORT_PROTOS, STATES, UNKNOWN_IFACE, Names, addr_interval, port_interval,
 )
 

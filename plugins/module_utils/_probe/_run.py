@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe import run_probes
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import ms
-from ansible_collections.portproof.validate.plugins.module_utils._probe_load import run_load
-from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import MATCHER
-from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub_data
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._engine import run_probes
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import ms
+from ansible_collections.portproof.validate.plugins.module_utils._probe._load import run_load
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import MATCHER
+from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import scrub_data
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import (
     normalize_load,
     normalize_targets,
     normalize_wait,

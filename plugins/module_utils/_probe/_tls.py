@@ -14,8 +14,8 @@ import datetime
 import socket
 import ssl
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import TLS_VERSIONS
-from ansible_collections.portproof.validate.plugins.module_utils._probe_x509 import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import TLS_VERSIONS
+from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 import (
     CertificateError,
     days_left,
     hostname_matches,

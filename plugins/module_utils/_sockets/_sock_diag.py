@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from ansible_collections.portproof.validate.plugins.module_utils._netlink import attributes, dump
+from ansible_collections.portproof.validate.plugins.module_utils._sockets._netlink import attributes, dump
 
 SOCK_DIAG_BY_FAMILY = 20
 TCP_LISTEN = 10

@@ -15,14 +15,14 @@ import base64
 import http.client
 import json
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
     excerpt,
     pattern_problem,
     regex_search,
     safe_excerpt,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import PatternTimeout, PatternUnavailable, match_limit
 
 try:
     import jmespath

@@ -21,7 +21,7 @@ import json
 import os
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, run
-from ansible_collections.portproof.validate.plugins.module_utils._podman_state import nothing_to_read
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._podman_state import nothing_to_read
 
 SUBSET = "mappings"
 ENGINES = ("podman", "docker")

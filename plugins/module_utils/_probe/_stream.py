@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import socket
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     describe_errno,
     excerpt,
     pattern_problem,
     regex_search,
     safe_excerpt,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe_http import http_session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import PatternTimeout, PatternUnavailable, match_limit
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Aborted
-from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import ssh_session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_tls import tls_session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._http import http_session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import PatternTimeout, PatternUnavailable, match_limit
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Aborted
+from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import ssh_session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._tls import tls_session
 
 RECEIVE_CAP = 65536  # bytes read while waiting for a banner or reply to match
 

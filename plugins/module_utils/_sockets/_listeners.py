@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import socket
 
-from ansible_collections.portproof.validate.plugins.module_utils import _netlink, _proc_net, _sock_diag
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _netlink, _proc_net, _sock_diag
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
-from ansible_collections.portproof.validate.plugins.module_utils._processes import (
+from ansible_collections.portproof.validate.plugins.module_utils._sockets._processes import (
     ProcScan, container_of, named_netns, netns_of_pids, own_netns)
 
 HOST = "host"

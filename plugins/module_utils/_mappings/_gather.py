@@ -6,7 +6,7 @@
 """The ``mappings`` subset of port_facts: every way a host port leads somewhere else (docs/mappings.md).
 
 Two views are read and joined: the container engines' published ports (_containers.py) and the
-DNAT/REDIRECT rules of the firewall (_nat_mappings.py). Where both describe the same mapping
+DNAT/REDIRECT rules of the firewall (_nat.py). Where both describe the same mapping
 (same protocol, host address and port, container port, and the rule leads to the container's
 address) it is one mapping naming both sources. ``resolve_auto_port`` answers ``port: auto``
 of the contract from the gathered mappings; it is pure and runs on the controller.
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.portproof.validate.plugins.module_utils._containers import gather_containers
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._nat_mappings import (
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import gather_containers
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._nat import (
     ANY_ADDRESS, PORT_PROTOS, nat_mappings, netavark_container_id)
 
 SUBSET = "mappings"

@@ -15,7 +15,7 @@ import math
 import os
 import re
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import secret_forms
+from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import secret_forms
 
 TARGET_DEFAULTS = {
     'name': None, 'proto': 'tcp', 'family': 'any', 'timeout': 5.0, 'send': None, 'send_hex': None,

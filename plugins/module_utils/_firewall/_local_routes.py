@@ -17,8 +17,8 @@ import ipaddress
 import socket
 import struct
 
-from ansible_collections.portproof.validate.plugins.module_utils import _netlink
-from ansible_collections.portproof.validate.plugins.module_utils._addresses import RTM_GETLINK, _IFINFO, parse_links
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _netlink
+from ansible_collections.portproof.validate.plugins.module_utils._sockets._addresses import RTM_GETLINK, _IFINFO, parse_links
 
 RTM_GETROUTE = 26
 RT_TABLE_COMPAT = 252

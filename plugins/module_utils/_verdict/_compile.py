@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
-"""The firewall fact prepared for the verdict walk (_verdict.py): base chains per hook in
+"""The firewall fact prepared for the verdict walk (_evaluate.py): base chains per hook in
 priority order, chains by name, rules indexed by destination port and source host, matches
 compiled on first use. Pure functions; imported by the controller filter too.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError, compile_match, parse_ip
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError, compile_match, parse_ip
 
 # nat base chains of a hook run together at the kernel's NAT priority (in their own priority order).
 _NAT_GROUP = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}

@@ -14,14 +14,14 @@ import socket
 import threading
 import time
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
     classify_oserror,
     ms,
     percentile,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Aborted, Session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_stream import exchange
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Aborted, Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._stream import exchange
 
 GUARD_TICK = 0.02  # seconds between deadline sweeps of the requests in flight
 DEADLINE_GRACE = 1.0  # seconds the requests in flight get to end once the run's deadline passed

@@ -14,8 +14,8 @@ import math
 import os
 import re
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import MATCH_LIMIT, MATCHER
-from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub, scrub_tail
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import MATCH_LIMIT, MATCHER
+from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import scrub, scrub_tail
 
 STATES = ('open', 'refused', 'timeout', 'unreachable', 'dns_error', 'open_filtered', 'error')
 CHECK_STATUSES = ('pass', 'fail', 'error', 'unavailable', 'skip')
