@@ -76,8 +76,6 @@ _UNSUPPORTED_MODULES = {
     "rateest": "rateest depends on measured rates",
     "connbytes": "connbytes depends on traffic already seen",
     "connlabel": "connlabel depends on conntrack labels",
-    "dccp": "dccp options are not evaluated",
-    "sctp": "sctp chunk types are not evaluated",
 }
 
 
@@ -193,126 +191,206 @@ def _statistic(opts, text):
     return {"key": "random", "op": "ne" if neg else "eq", "values": [], "mode": mode, "share": share}
 
 
+def _l4_matches(module, opts, text, ipsets, rule):
+    """``-m tcp|udp|udplite|sctp|dccp``: ports and TCP flags."""
+    out = []
+    for opt, args, neg in opts:
+        if opt in ("--dport", "--destination-port"):
+            out.append(_match("dport", _ports(args[0]), neg))
+        elif opt in ("--sport", "--source-port"):
+            out.append(_match("sport", _ports(args[0]), neg))
+        elif opt == "--syn":
+            out.append(_match("tcp_flags", [["syn"]], neg, mask=["fin", "syn", "rst", "ack"]))
+        elif opt == "--tcp-flags":
+            mask = [f.lower() for f in args[0].split(",")]
+            comp = [f.lower() for f in args[1].split(",") if f.upper() != "NONE"]
+            if "all" in mask:
+                mask = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"]
+            out.append(_match("tcp_flags", [comp], neg, mask=mask))
+        else:
+            out.append(_unsupported(text, "%s option %s is not evaluated" % (module, opt)))
+    return out
+
+
+def _multiport_matches(module, opts, text, ipsets, rule):
+    out = []
+    for opt, args, neg in opts:
+        if opt in ("--dports", "--destination-ports"):
+            out.append(_match("dport", _ports(args[0]), neg))
+        elif opt in ("--sports", "--source-ports"):
+            out.append(_match("sport", _ports(args[0]), neg))
+        elif opt == "--ports":
+            out.append(_match("port", _ports(args[0]), neg))
+        else:
+            out.append(_unsupported(text, "multiport option %s is not evaluated" % opt))
+    return out
+
+
+def _conntrack_matches(module, opts, text, ipsets, rule):
+    """``-m state`` and ``-m conntrack``."""
+    out = []
+    for opt, args, neg in opts:
+        if opt in ("--state", "--ctstate"):
+            out.append(_match("ct_state", [s.lower() for s in args[0].split(",")], neg))
+        elif opt == "--ctstatus":
+            out.append(_match("ct_status", [s.lower() for s in args[0].split(",")], neg))
+        elif opt == "--ctorigdst":
+            out.append(_match("ct_original_daddr", [args[0]], neg))
+        elif opt == "--ctorigdstport":
+            out.append(_match("ct_original_dport", _ports(args[0]), neg))
+        elif opt == "--ctproto":
+            out.append(_match("l4proto", [_proto(args[0])], neg))
+        elif opt == "--ctdir":
+            out.append(_match("ct_direction", [args[0].lower()], neg))
+        else:
+            out.append(_unsupported(text, "conntrack option %s is not evaluated" % opt))
+    return out
+
+
+def _statistic_matches(module, opts, text, ipsets, rule):
+    return [_statistic(opts, text)]
+
+
+def _comment_matches(module, opts, text, ipsets, rule):
+    """``-m comment``: no match, the rule's comment."""
+    for opt, args, dummy in opts:
+        if opt == "--comment" and args:
+            rule["comment"] = args[0]
+    return []
+
+
+def _addrtype_matches(module, opts, text, ipsets, rule):
+    limit = None
+    for opt, args, dummy in opts:
+        if opt == "--limit-iface-in":
+            limit = "in"
+        elif opt == "--limit-iface-out":
+            limit = "out"
+    out = []
+    for opt, args, neg in opts:
+        if opt in ("--src-type", "--dst-type"):
+            key = "saddr_type" if opt == "--src-type" else "daddr_type"
+            extra = {"iface": limit} if limit else {}
+            out.append(_match(key, [t.lower() for t in args[0].split(",")], neg, **extra))
+    return out
+
+
+def _iprange_matches(module, opts, text, ipsets, rule):
+    out = []
+    for opt, args, neg in opts:
+        if opt == "--src-range":
+            out.append(_match("saddr", [args[0]], neg))
+        elif opt == "--dst-range":
+            out.append(_match("daddr", [args[0]], neg))
+    return out
+
+
+def _mark_matches(module, opts, text, ipsets, rule):
+    """``-m mark`` and ``-m connmark``."""
+    key = "mark" if module == "mark" else "ct_mark"
+    out = []
+    for opt, args, neg in opts:
+        if opt == "--mark":
+            value, mask = _mark(args[0])
+            out.append(_match(key, [value], neg, mask=mask))
+    return out
+
+
+def _limit_matches(module, opts, text, ipsets, rule):
+    """``-m limit`` and ``-m hashlimit``."""
+    over = any(opt in ("--hashlimit-above",) for opt, dummy, dummy2 in opts)
+    return [{"key": "limit", "op": "over" if over else "under", "text": text}]
+
+
+def _recent_matches(module, opts, text, ipsets, rule):
+    item = {"key": "recent", "mode": "rcheck", "name": "DEFAULT", "hitcount": None, "neg": False, "text": text}
+    for opt, args, neg in opts:
+        if opt in ("--set", "--rcheck", "--update", "--remove"):
+            item["mode"] = opt[2:]
+            item["neg"] = neg
+        elif opt == "--name":
+            item["name"] = args[0]
+        elif opt == "--hitcount":
+            item["hitcount"] = int(args[0])
+    return [item]
+
+
+def _connlimit_matches(module, opts, text, ipsets, rule):
+    above = any(opt == "--connlimit-above" for opt, dummy, dummy2 in opts)
+    return [{"key": "connlimit", "op": "above" if above else "upto", "text": text}]
+
+
+def _set_matches(module, opts, text, ipsets, rule):
+    out = []
+    for opt, args, neg in opts:
+        if opt == "--match-set":
+            out.append(_set_match(args[0], args[1].split(","), neg, ipsets, text))
+    return out
+
+
+def _icmp_matches(module, opts, text, ipsets, rule):
+    """``-m icmp`` and ``-m icmp6``."""
+    key = "icmp_type" if module == "icmp" else "icmpv6_type"
+    out = []
+    for opt, args, neg in opts:
+        if opt in ("--icmp-type", "--icmpv6-type"):
+            out.append(_match(key, [args[0]], neg))
+    return out
+
+
+def _pkttype_matches(module, opts, text, ipsets, rule):
+    out = []
+    for opt, args, neg in opts:
+        if opt == "--pkt-type":
+            out.append(_match("pkttype", [args[0].lower()], neg))
+    return out
+
+
+def _rpfilter_matches(module, opts, text, ipsets, rule):
+    given = set(opt for opt, dummy, dummy2 in opts)
+    extra = dict((key, True) for key, opt in (("loose", "--loose"), ("accept_local", "--accept-local")) if opt in given)
+    return [_match("rpfilter", ["fail" if "--invert" in given else "pass"], False, **extra)]
+
+
+def _exthdr_matches(module, opts, text, ipsets, rule):
+    """``-m rt|frag|hbh|dst|mh`` match only packets that carry that IPv6 extension header, whatever "!" they use."""
+    return [{"key": "ipv6_exthdr", "op": "eq", "values": [module], "text": text}]
+
+
+def _policy_matches(module, opts, text, ipsets, rule):
+    pol = [args[0] for opt, args, dummy in opts if opt == "--pol"]
+    return [_match("ipsec", pol or ["ipsec"], False)]
+
+
+# Match module name -> its parser (module, options, the ``-m`` text, ipsets, rule) -> matches.
+_MODULE_PARSERS = {
+    "tcp": _l4_matches, "udp": _l4_matches, "udplite": _l4_matches, "sctp": _l4_matches, "dccp": _l4_matches,
+    "multiport": _multiport_matches,
+    "state": _conntrack_matches, "conntrack": _conntrack_matches,
+    "statistic": _statistic_matches,
+    "comment": _comment_matches,
+    "addrtype": _addrtype_matches,
+    "iprange": _iprange_matches,
+    "mark": _mark_matches, "connmark": _mark_matches,
+    "limit": _limit_matches, "hashlimit": _limit_matches,
+    "recent": _recent_matches,
+    "connlimit": _connlimit_matches,
+    "set": _set_matches,
+    "icmp": _icmp_matches, "icmp6": _icmp_matches,
+    "pkttype": _pkttype_matches,
+    "rpfilter": _rpfilter_matches,
+    "rt": _exthdr_matches, "frag": _exthdr_matches, "hbh": _exthdr_matches, "dst": _exthdr_matches, "mh": _exthdr_matches,
+    "policy": _policy_matches,
+}
+
+
 def _module_matches(module, tokens, ipsets, rule):
     """Normalized matches for ``-m MODULE tokens``; may set rule['comment']."""
     text = " ".join(["-m", module] + tokens)
-    opts = _split_options(tokens)
-    out = []
-    if module in ("tcp", "udp", "udplite", "sctp", "dccp"):
-        for opt, args, neg in opts:
-            if opt in ("--dport", "--destination-port"):
-                out.append(_match("dport", _ports(args[0]), neg))
-            elif opt in ("--sport", "--source-port"):
-                out.append(_match("sport", _ports(args[0]), neg))
-            elif opt == "--syn":
-                out.append(_match("tcp_flags", [["syn"]], neg, mask=["fin", "syn", "rst", "ack"]))
-            elif opt == "--tcp-flags":
-                mask = [f.lower() for f in args[0].split(",")]
-                comp = [f.lower() for f in args[1].split(",") if f.upper() != "NONE"]
-                if "all" in mask:
-                    mask = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"]
-                out.append(_match("tcp_flags", [comp], neg, mask=mask))
-            else:
-                out.append(_unsupported(text, "%s option %s is not evaluated" % (module, opt)))
-    elif module == "multiport":
-        for opt, args, neg in opts:
-            if opt in ("--dports", "--destination-ports"):
-                out.append(_match("dport", _ports(args[0]), neg))
-            elif opt in ("--sports", "--source-ports"):
-                out.append(_match("sport", _ports(args[0]), neg))
-            elif opt == "--ports":
-                out.append(_match("port", _ports(args[0]), neg))
-            else:
-                out.append(_unsupported(text, "multiport option %s is not evaluated" % opt))
-    elif module in ("state", "conntrack"):
-        for opt, args, neg in opts:
-            if opt in ("--state", "--ctstate"):
-                out.append(_match("ct_state", [s.lower() for s in args[0].split(",")], neg))
-            elif opt == "--ctstatus":
-                out.append(_match("ct_status", [s.lower() for s in args[0].split(",")], neg))
-            elif opt == "--ctorigdst":
-                out.append(_match("ct_original_daddr", [args[0]], neg))
-            elif opt == "--ctorigdstport":
-                out.append(_match("ct_original_dport", _ports(args[0]), neg))
-            elif opt == "--ctproto":
-                out.append(_match("l4proto", [_proto(args[0])], neg))
-            elif opt == "--ctdir":
-                out.append(_match("ct_direction", [args[0].lower()], neg))
-            else:
-                out.append(_unsupported(text, "conntrack option %s is not evaluated" % opt))
-    elif module == "statistic":
-        out.append(_statistic(opts, text))
-    elif module == "comment":
-        for opt, args, dummy in opts:
-            if opt == "--comment" and args:
-                rule["comment"] = args[0]
-    elif module == "addrtype":
-        limit = None
-        for opt, args, dummy in opts:
-            if opt == "--limit-iface-in":
-                limit = "in"
-            elif opt == "--limit-iface-out":
-                limit = "out"
-        for opt, args, neg in opts:
-            if opt in ("--src-type", "--dst-type"):
-                key = "saddr_type" if opt == "--src-type" else "daddr_type"
-                extra = {"iface": limit} if limit else {}
-                out.append(_match(key, [t.lower() for t in args[0].split(",")], neg, **extra))
-    elif module == "iprange":
-        for opt, args, neg in opts:
-            if opt == "--src-range":
-                out.append(_match("saddr", [args[0]], neg))
-            elif opt == "--dst-range":
-                out.append(_match("daddr", [args[0]], neg))
-    elif module in ("mark", "connmark"):
-        key = "mark" if module == "mark" else "ct_mark"
-        for opt, args, neg in opts:
-            if opt == "--mark":
-                value, mask = _mark(args[0])
-                out.append(_match(key, [value], neg, mask=mask))
-    elif module in ("limit", "hashlimit"):
-        over = any(opt in ("--hashlimit-above",) for opt, dummy, dummy2 in opts)
-        out.append({"key": "limit", "op": "over" if over else "under", "text": text})
-    elif module == "recent":
-        item = {"key": "recent", "mode": "rcheck", "name": "DEFAULT", "hitcount": None, "neg": False, "text": text}
-        for opt, args, neg in opts:
-            if opt in ("--set", "--rcheck", "--update", "--remove"):
-                item["mode"] = opt[2:]
-                item["neg"] = neg
-            elif opt == "--name":
-                item["name"] = args[0]
-            elif opt == "--hitcount":
-                item["hitcount"] = int(args[0])
-        out.append(item)
-    elif module == "connlimit":
-        above = any(opt == "--connlimit-above" for opt, dummy, dummy2 in opts)
-        out.append({"key": "connlimit", "op": "above" if above else "upto", "text": text})
-    elif module == "set":
-        for opt, args, neg in opts:
-            if opt == "--match-set":
-                out.append(_set_match(args[0], args[1].split(","), neg, ipsets, text))
-    elif module in ("icmp", "icmp6"):
-        for opt, args, neg in opts:
-            if opt in ("--icmp-type", "--icmpv6-type"):
-                key = "icmp_type" if module == "icmp" else "icmpv6_type"
-                out.append(_match(key, [args[0]], neg))
-    elif module == "pkttype":
-        for opt, args, neg in opts:
-            if opt == "--pkt-type":
-                out.append(_match("pkttype", [args[0].lower()], neg))
-    elif module == "rpfilter":
-        given = set(opt for opt, dummy, dummy2 in opts)
-        extra = dict((key, True) for key, opt in (("loose", "--loose"), ("accept_local", "--accept-local")) if opt in given)
-        out.append(_match("rpfilter", ["fail" if "--invert" in given else "pass"], False, **extra))
-    elif module in ("rt", "frag", "hbh", "dst", "mh"):
-        # These match only packets that carry that IPv6 extension header, whatever "!" they use.
-        out.append({"key": "ipv6_exthdr", "op": "eq", "values": [module], "text": text})
-    elif module == "policy":
-        pol = [args[0] for opt, args, dummy in opts if opt == "--pol"]
-        out.append(_match("ipsec", pol or ["ipsec"], False))
-    else:
-        out.append(_unsupported(text, _UNSUPPORTED_MODULES.get(module, "match module %s is not evaluated" % module)))
-    return out
+    parser = _MODULE_PARSERS.get(module)
+    if parser is None:
+        return [_unsupported(text, _UNSUPPORTED_MODULES.get(module, "match module %s is not evaluated" % module))]
+    return parser(module, _split_options(tokens), text, ipsets, rule)
 
 
 def _set_match(name, dirs, neg, ipsets, text):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_intervals, show_interval
+
 SUBSET = "mappings"
 PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
 ANY_ADDRESS = {"ipv4": "0.0.0.0", "ipv6": "::"}
@@ -44,7 +46,7 @@ class _State(object):
     def __init__(self, families, protos=None, ports=None, nets=None, conditions=()):
         self.families = tuple(families)
         self.protos = protos          # frozenset of protocol names, None = any
-        self.ports = ports            # tuple of (low, high) destination port intervals, None = any
+        self.ports = ports            # Intervals of destination ports, None = any
         self.nets = nets              # tuple of ip_network destination addresses, None = any
         self.conditions = tuple(conditions)
 
@@ -58,49 +60,6 @@ class _State(object):
 
     def with_condition(self, match):
         return self if match in self.conditions else self.replace(conditions=self.conditions + (match,))
-
-
-def _intervals(values):
-    out = []
-    for value in values:
-        if isinstance(value, bool):
-            raise ValueError("not a port: %r" % value)
-        if isinstance(value, int):
-            out.append((value, value))
-        else:
-            low, _sep, high = str(value).partition("-")
-            out.append((int(low), int(high or low)))
-    return _merge(out)
-
-
-def _merge(intervals):
-    merged = []
-    for low, high in sorted(intervals):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
-        else:
-            merged.append((low, high))
-    return tuple(merged)
-
-
-def _intersect(a, b):
-    return _merge((max(x[0], y[0]), min(x[1], y[1])) for x in a for y in b if max(x[0], y[0]) <= min(x[1], y[1]))
-
-
-def _subtract(a, b):
-    out = list(a)
-    for blow, bhigh in b:
-        rest = []
-        for low, high in out:
-            if bhigh < low or blow > high:
-                rest.append((low, high))
-                continue
-            if low < blow:
-                rest.append((low, blow - 1))
-            if high > bhigh:
-                rest.append((bhigh + 1, high))
-        out = rest
-    return _merge(out)
 
 
 def _nets(values):
@@ -174,13 +133,13 @@ def _narrow_one(state, match):
                 protos = state.protos - wanted
             return state.replace(protos=protos) if protos else None
         if key == "dport":
-            wanted = _intervals(values)
+            wanted = port_intervals(values)
             if op == "eq":
-                ports = wanted if state.ports is None else _intersect(state.ports, wanted)
+                ports = wanted if state.ports is None else state.ports.intersect(wanted)
             elif state.ports is None:
                 return state.with_condition(match)
             else:
-                ports = _subtract(state.ports, wanted)
+                ports = state.ports.subtract(wanted)
             return state.replace(ports=ports) if ports else None
         if key == "daddr":
             return _narrow_daddr(state, match, op, _nets(values))
@@ -248,15 +207,11 @@ def _pre_empt(out, rule, state):
     if ports is None:
         return None
     if state.ports is None:
-        return state.with_condition({"key": "dport", "op": "ne", "values": [_show_interval(i) for i in ports]})
-    rest = _subtract(state.ports, ports)
+        return state.with_condition({"key": "dport", "op": "ne", "values": [show_interval(i) for i in ports]})
+    rest = state.ports.subtract(ports)
     if not rest:
         return None
     return state if rest == state.ports else state.replace(ports=rest)
-
-
-def _show_interval(interval):
-    return interval[0] if interval[0] == interval[1] else "%d-%d" % interval
 
 
 def _nat_problem(rule):
@@ -305,10 +260,6 @@ def target_port(spec, host_port):
     return low if low == high else "%d-%d" % (low, high)
 
 
-def _size(intervals):
-    return sum(high - low + 1 for low, high in intervals)
-
-
 class _Collector(object):
     """The mappings and problems found, and per-run indexes that keep long chains linear."""
 
@@ -326,11 +277,11 @@ class _Collector(object):
             for match in rule.get("match") or []:
                 if match.get("key") == "dport" and match.get("op") == "eq":
                     try:
-                        wanted = _intervals(match.get("values") or [])
+                        wanted = port_intervals(match.get("values") or [])
                     except (TypeError, ValueError):
                         ports = False
                         break
-                    ports = wanted if ports is None else _intersect(ports, wanted)
+                    ports = wanted if ports is None else ports.intersect(wanted)
             self._rule_ports[key] = ports
         return self._rule_ports[key]
 
@@ -341,14 +292,14 @@ class _Collector(object):
         looking only at the rules for that port keeps the walk linear in the number of rules.
         """
         rules = chain["rules"]
-        if state.ports is None or _size(state.ports) > _INDEX_LIMIT:
+        if state.ports is None or state.ports.size() > _INDEX_LIMIT:
             return range(len(rules))
         index = self._chain_index.get(id(chain))
         if index is None:
             index = self._chain_index[id(chain)] = ({}, [])
             for position, rule in enumerate(rules):
                 ports = self.rule_ports(rule)
-                if not ports or _size(ports) > _INDEX_LIMIT:
+                if not ports or ports.size() > _INDEX_LIMIT:
                     index[1].append(position)
                     continue
                 for low, high in ports:
@@ -449,7 +400,7 @@ class _Prior(object):
 
     def add(self, rule):
         ports = self.out.rule_ports(rule)
-        if not ports or _size(ports) > _INDEX_LIMIT:
+        if not ports or ports.size() > _INDEX_LIMIT:
             self.others.append(rule)
             return
         self.ported.append(rule)
@@ -458,7 +409,7 @@ class _Prior(object):
                 self.by_port.setdefault(port, []).append(rule)
 
     def pre_empt(self, state):
-        if state.ports is not None and _size(state.ports) <= _INDEX_LIMIT:
+        if state.ports is not None and state.ports.size() <= _INDEX_LIMIT:
             candidates, seen = list(self.others), set()
             for low, high in state.ports:
                 for port in range(low, high + 1):

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import itertools
 
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_interval
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import (
-    PORT_PROTOS, STATES, UNKNOWN_IFACE, Names, addr_interval, port_interval,
+    PORT_PROTOS, STATES, UNKNOWN_IFACE, Names, addr_interval,
 )
 
 MISS = "\0miss"

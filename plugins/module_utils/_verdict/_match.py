@@ -15,10 +15,12 @@ record the assumption on the walk.
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import socket
 import struct
+
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, port_intervals
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_interval  # noqa: F401 pylint: disable=unused-import
 
 PROTOS = ("tcp", "udp", "icmp", "ipv6-icmp", "sctp", "udplite", "dccp")
 PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
@@ -107,32 +109,6 @@ def is_loopback(version, value):
     return low <= value <= high
 
 
-class Intervals(object):
-    """Sorted, merged integer intervals for fast membership (addresses of one version, or ports)."""
-
-    __slots__ = ("starts", "ends")
-
-    def __init__(self, pairs):
-        merged = []
-        for low, high in sorted(pairs):
-            if merged and low <= merged[-1][1] + 1:
-                if high > merged[-1][1]:
-                    merged[-1][1] = high
-            else:
-                merged.append([low, high])
-        self.starts = [p[0] for p in merged]
-        self.ends = [p[1] for p in merged]
-
-    def __contains__(self, value):
-        i = bisect.bisect_right(self.starts, value) - 1
-        return i >= 0 and value <= self.ends[i]
-
-    def __bool__(self):
-        return bool(self.starts)
-
-    __nonzero__ = __bool__
-
-
 def _one_address(text):
     """(version, int) of a plain address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128"), or None:
     the common case of rule and map values, without ipaddress's slower parse."""
@@ -170,20 +146,6 @@ def addr_sets(values):
         version, low, high = addr_interval(value)
         pairs[version].append((low, high))
     return {4: Intervals(pairs[4]), 6: Intervals(pairs[6])}
-
-
-def port_interval(value):
-    if isinstance(value, int):
-        return value, value
-    text = str(value)
-    if "-" in text:
-        low, high = text.split("-", 1)
-        return int(low), int(high)
-    return int(text), int(text)
-
-
-def port_set(values):
-    return Intervals([port_interval(v) for v in values])
 
 
 class Names(object):
@@ -234,7 +196,11 @@ def compile_match(match, ctx):
         text = match.get("text")
         msg = "%s (%s)" % (reason, text) if text and text not in reason else reason
         return lambda walk: msg
-    test = builder(match, ctx)
+    try:
+        test = builder(match, ctx)
+    except (TypeError, ValueError) as exc:
+        shape = "match %s %r is not in the model's shape (%s)" % (key, match.get("values"), exc)
+        return lambda walk: shape
     if op == "ne":
         return lambda walk: _negate(test(walk), "ne")
     return test
@@ -308,7 +274,7 @@ def _l4proto(match, ctx):
 
 def _ports(attr):
     def build(match, ctx):
-        ports = port_set(match["values"])
+        ports = port_intervals(match["values"])
 
         def test(walk):
             port = getattr(walk, attr)
@@ -322,7 +288,7 @@ def _ports(attr):
 
 
 def _either_port(match, ctx):
-    ports = port_set(match["values"])
+    ports = port_intervals(match["values"])
 
     def test(walk):
         if walk.dport is not None and walk.dport in ports:
@@ -442,7 +408,7 @@ def _concat(match, ctx):
         if key in ("saddr", "daddr"):
             builders.append((key, [addr_sets([e[pos]]) for e in match["values"]]))
         elif key in ("dport", "sport"):
-            builders.append((key, [port_set([e[pos]]) for e in match["values"]]))
+            builders.append((key, [port_intervals([e[pos]]) for e in match["values"]]))
         elif key in ("iifname", "oifname"):
             builders.append((key, [Names([e[pos]]) for e in match["values"]]))
         elif key == "l4proto":

@@ -478,6 +478,26 @@ def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem)
     assert problem in out["reason"]
 
 
+def _one_match_fact(match):
+    fact = _one_rule_fact({"kind": "drop"})
+    fact["tables"][0]["chains"][0]["rules"][0]["match"] = [match]
+    return fact
+
+
+@pytest.mark.parametrize("match, problem", [
+    # A bool is no port (it used to be read as port 1 and drop the packet).
+    ({"key": "dport", "op": "eq", "values": [True]}, "match dport [True] is not in the model's shape (not a port: True)"),
+    ({"key": "dport", "op": "ne", "values": ["1-"]},
+     "match dport ['1-'] is not in the model's shape (not a port or a port range low-high: '1-')"),
+    ({"key": "saddr", "op": "eq", "values": ["10.0.0.300"]}, "match saddr ['10.0.0.300'] is not in the model's shape ("),
+])
+def test_match_not_in_the_model_shape_is_unknown_naming_the_rule(match, problem):
+    out = firewall_verdict(_one_match_fact(match), {"src": "10.0.0.1", "dport": 1})
+    assert out["verdict"] == "unknown"
+    assert out["reason"].startswith("ip t c rule 1: " + problem)
+    assert out["reason"].endswith("; if it matches: drop by ip t c rule 1; if not: accept by no rule (policy or routing) to the host port 1")
+
+
 def test_reverse_path_of_a_link_local_source():
     # fe80::/64 is routed on every interface with IPv6: the check finds the incoming one's.
     firewall, dummy = replay.firewall("firewalld")
