@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Dict, List, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._sockets._netlink import NetlinkError, attributes, dump
 
@@ -24,14 +25,14 @@ _IFADDR = struct.Struct("=BBBBI")
 SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 
 
-def _short(body, header, what):
+def _short(body: bytes, header: struct.Struct, what: str) -> None:
     if len(body) < header.size:
         raise NetlinkError("short rtnetlink message: %s of %d bytes" % (what, len(body)))
 
 
-def parse_links(messages):
+def parse_links(messages: List[bytes]) -> Dict[int, str]:
     """{ifindex: name} from RTM_NEWLINK messages."""
-    names = {}
+    names: Dict[int, str] = {}
     for body in messages:
         _short(body, _IFINFO, "RTM_NEWLINK")
         _family, _type, index, _flags, _change = _IFINFO.unpack_from(body, 0)
@@ -41,9 +42,9 @@ def parse_links(messages):
     return names
 
 
-def parse_addresses(messages, links):
+def parse_addresses(messages: List[bytes], links: Dict[int, str]) -> List[Dict[str, Union[str, int]]]:
     """Address records from RTM_NEWADDR messages, sorted by interface, family and address."""
-    found = []
+    found: List[Dict[str, Union[str, int]]] = []
     for body in messages:
         _short(body, _IFADDR, "RTM_NEWADDR")
         family, prefix, _flags, scope, index = _IFADDR.unpack_from(body, 0)
@@ -63,6 +64,6 @@ def parse_addresses(messages, links):
     return sorted(found, key=lambda a: (a["interface"], a["family"], a["address"]))
 
 
-def read_addresses(sock):
+def read_addresses(sock: socket.socket) -> List[Dict[str, Union[str, int]]]:
     links = parse_links(dump(sock, RTM_GETLINK, _IFINFO.pack(0, 0, 0, 0, 0), seq=1))
     return parse_addresses(dump(sock, RTM_GETADDR, _IFADDR.pack(0, 0, 0, 0, 0), seq=2), links)

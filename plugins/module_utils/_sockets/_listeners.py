@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._sockets import _netlink, _proc_net, _sock_diag
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
@@ -23,13 +24,15 @@ from ansible_collections.portproof.validate.plugins.module_utils._sockets._proce
 
 HOST = "host"
 NETNS_RUN_DIR = "/run/netns"
+Records = List[Dict[str, Any]]
 
 
-def _unavailable(tool, reason):
+def _unavailable(tool: str, reason: str) -> Dict[str, str]:
     return {"subset": "listeners", "tool": tool, "reason": reason}
 
 
-def read_namespace_sockets(netns_path=None, proc_net="/proc/net", netns_inode=None):
+def read_namespace_sockets(netns_path: Optional[str] = None, proc_net: Optional[str] = "/proc/net",
+                           netns_inode: Optional[int] = None) -> Tuple[Records, List[Dict[str, str]]]:
     """(sockets, unavailable) of one namespace: sock_diag first, the /proc/net tables at PROC_NET second
     (none when PROC_NET is None: nothing is claimed then).
 
@@ -50,7 +53,8 @@ def read_namespace_sockets(netns_path=None, proc_net="/proc/net", netns_inode=No
         return _proc_net.read_sockets(proc_net), [_unavailable("sock_diag", reason)]
 
 
-def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
+def read_other_namespace(ns_inode: int, pids: Sequence[int], proc: str = "/proc",
+                         named_path: Optional[str] = None) -> Optional[Tuple[Records, List[Dict[str, str]]]]:
     """(sockets, unavailable) of namespace NS_INODE, entered through the first of PIDS still in it.
 
     Processes come and go while the host is read (a health check, an SSH session): one that
@@ -58,7 +62,7 @@ def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
     (``/run/netns/NAME``) is tried. None when no way into the namespace is left: it ended
     with its last process, so nothing listens in it.
     """
-    ways = [("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid)) for pid in pids]
+    ways: List[Tuple[str, Optional[str]]] = [("%s/%d/ns/net" % (proc, pid), "%s/%d/net" % (proc, pid)) for pid in pids]
     if named_path:
         ways.append((named_path, None))
     for netns_path, proc_net in ways:
@@ -69,14 +73,14 @@ def read_other_namespace(ns_inode, pids, proc="/proc", named_path=None):
     return None
 
 
-def bindv6only(path="/proc/sys/net/ipv6/bindv6only"):
+def bindv6only(path: str = "/proc/sys/net/ipv6/bindv6only") -> Optional[bool]:
     try:
         return read_text(path).strip() == "1"
     except OSError:
         return None
 
 
-def dual_stack(sock, default_v6only):
+def dual_stack(sock: Dict[str, Any], default_v6only: Optional[bool]) -> Optional[bool]:
     """True when an IPv6 socket bound to the wildcard also accepts IPv4 connections."""
     if sock["family"] != "ipv6" or sock["address"] != "::":
         return False
@@ -86,7 +90,7 @@ def dual_stack(sock, default_v6only):
     return not v6only
 
 
-def interface_name(index):
+def interface_name(index: int) -> Optional[str]:
     if not index:
         return None
     try:
@@ -95,7 +99,7 @@ def interface_name(index):
         return str(index)
 
 
-def pick_owner(pids, scan):
+def pick_owner(pids: Sequence[int], scan: ProcScan) -> int:
     """The holder of a shared socket reported as its owner: the one that started the others.
 
     Among the holders, those whose parent holds no copy of the socket (an nginx or pre-fork
@@ -108,13 +112,14 @@ def pick_owner(pids, scan):
     return min(roots, key=lambda pid: (scan.lineage(pid)[1] is None, scan.lineage(pid)[1] or 0, pid))
 
 
-def build(sockets, scan, netns, container, default_v6only, interfaces=True):
+def build(sockets: Records, scan: ProcScan, netns: str, container: Optional[Dict[str, Any]], default_v6only: Optional[bool],
+          interfaces: bool = True) -> Records:
     """Listener records for the sockets of one namespace, owners taken from SCAN; CONTAINER is {id, name} or None."""
-    listeners = []
+    listeners: Records = []
     for sock in sockets:
         pids = sorted(scan.owners.get(sock["inode"], []))
-        first = {"pid": None, "process": None, "user": None}
-        owners = []
+        first: Dict[str, Any] = {"pid": None, "process": None, "user": None}
+        owners: Records = []
         if pids:
             chosen = pick_owner(pids, scan)
             owners = [scan.process(chosen)] + [scan.process(pid) for pid in pids if pid != chosen]
@@ -137,7 +142,7 @@ def build(sockets, scan, netns, container, default_v6only, interfaces=True):
     return listeners
 
 
-def hidepid(proc="/proc", mountinfo="/proc/self/mountinfo"):
+def hidepid(proc: str = "/proc", mountinfo: str = "/proc/self/mountinfo") -> Optional[str]:
     """The ``hidepid`` option of the proc file system mounted at PROC (the last mount there), or
     None when processes are not hidden (or it cannot be told)."""
     try:
@@ -146,21 +151,21 @@ def hidepid(proc="/proc", mountinfo="/proc/self/mountinfo"):
         return None
     value = None
     for line in text.splitlines():
-        mount, sep, fs = line.partition(" - ")
-        mount, fs = mount.split(), fs.split()
+        before, sep, after = line.partition(" - ")
+        mount, fs = before.split(), after.split()
         if sep and len(mount) > 4 and mount[4] == proc and len(fs) > 2 and fs[0] == "proc":
             value = next((o.split("=", 1)[1] for o in fs[2].split(",") if o.startswith("hidepid=")), None)
     return value if value not in (None, "0", "off") else None
 
 
-def describe(item):
+def describe(item: Dict[str, Any]) -> str:
     """How a listener is named in messages: ``tcp 0.0.0.0:5432``, ``udp [::]:53 (netns net:[4026532])``."""
     address = "[%s]" % item["address"] if ":" in item["address"] else item["address"]
     where = "" if item["netns"] == HOST else " (netns %s)" % item["netns"]
     return "%s %s:%d%s" % (item["proto"], address, item["port"], where)
 
 
-def owner_warning(unowned, denied, root, hidden, shown=10):
+def owner_warning(unowned: Records, denied: int, root: bool, hidden: Optional[str], shown: int = 10) -> Optional[str]:
     """The warning for listeners whose owner could not be read (UNOWNED), or None.
 
     DENIED processes could not be read; ROOT tells whether the module runs as root; HIDDEN is the
@@ -183,22 +188,23 @@ def owner_warning(unowned, denied, root, hidden, shown=10):
             "and user are null for %s); the listeners themselves are complete" % (denied, len(unowned), names))
 
 
-def engine_namespaces(records, proc="/proc"):
+def engine_namespaces(records: Records, proc: str = "/proc") -> Dict[int, Dict[str, Any]]:
     """{netns inode: {id, name}} of the engines' running containers, through each one's main pid.
 
     Containers sharing a namespace (a pod, ``--network container:X``) name it after the one that
     owns it, not a pod's infra container.
     """
     inodes = netns_of_pids([r["pid"] for r in records if r.get("pid")], proc)
-    found = {}
+    found: Dict[int, Dict[str, Any]] = {}
     for record in sorted(records, key=lambda r: (bool(r.get("infra")), bool(r.get("netns_of")), r["name"])):
-        inode = inodes.get(record.get("pid"))
+        inode = inodes.get(record["pid"]) if record.get("pid") else None
         if inode is not None and inode not in found:
             found[inode] = {"id": record["id"], "name": record["name"]}
     return found
 
 
-def _container(ns_inode, pids, proc, engine_view, known_ids, names):
+def _container(ns_inode: int, pids: Sequence[int], proc: str, engine_view: Optional[Dict[int, Dict[str, Any]]],
+               known_ids: Dict[str, str], names: Dict[str, str]) -> Optional[Dict[str, Any]]:
     """The container of namespace NS_INODE, or None.
 
     ENGINE_VIEW ({netns inode: {id, name}}, None when no engine could be read) decides first. Else
@@ -213,11 +219,12 @@ def _container(ns_inode, pids, proc, engine_view, known_ids, names):
         if found:
             if engine_view is not None and found["id"] in known_ids:
                 return None
-            return {"id": found["id"], "name": found["name"] or names.get(found["id"])}
+            return {"id": found["id"], "name": found["name"] or (names.get(found["id"]) if found["id"] else None)}
     return None
 
 
-def gather(namespaces="host", proc="/proc", container_names=None, containers=None):
+def gather(namespaces: str = "host", proc: str = "/proc", container_names: Optional[Dict[str, str]] = None,
+           containers: Optional[Records] = None) -> Tuple[Records, List[Dict[str, str]], List[str]]:
     """(listeners, unavailable, warnings) for the host, and with namespaces='all' for every namespace.
 
     CONTAINERS (the engines' records, None when no engine could be read) decide which namespace
@@ -227,8 +234,10 @@ def gather(namespaces="host", proc="/proc", container_names=None, containers=Non
     container_names = container_names or {}
     if containers is not None:
         container_names = dict(container_names, **dict((r["id"], r["name"]) for r in containers))
-    unavailable, warnings = [], []
-    groups = []  # (sockets, netns label, container, default v6only, own namespace)
+    unavailable: List[Dict[str, str]] = []
+    warnings: List[str] = []
+    # (sockets, netns label, container, default v6only, own namespace)
+    groups: List[Tuple[Records, str, Optional[Dict[str, Any]], Optional[bool], bool]] = []
     sockets, missing = read_namespace_sockets(proc_net=proc + "/net")
     unavailable.extend(missing)
     groups.append((sockets, HOST, None, bindv6only(), True))
@@ -260,7 +269,7 @@ def gather(namespaces="host", proc="/proc", container_names=None, containers=Non
     else:
         scan.scan({s["inode"] for s in sockets})
 
-    listeners = []
+    listeners: Records = []
     for ns_sockets, label, container, default_v6only, own_ns in groups:
         listeners.extend(build(ns_sockets, scan, label, container, default_v6only, interfaces=own_ns))
     warning = owner_warning([item for item in listeners if item["pid"] is None], scan.denied, os.geteuid() == 0,

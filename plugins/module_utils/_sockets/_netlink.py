@@ -16,6 +16,7 @@ import os
 import socket
 import struct
 import threading
+from typing import Any, Dict, List, Optional
 
 NETLINK_ROUTE = 0
 NETLINK_SOCK_DIAG = 4
@@ -33,7 +34,7 @@ class NetlinkError(Exception):
     """A netlink request failed; the message says which and why."""
 
 
-def align(length):
+def align(length: int) -> int:
     return (length + 3) & ~3
 
 
@@ -41,7 +42,7 @@ class NamespaceGone(Exception):
     """The namespace file names no namespace any more, or another one than expected (its process ended)."""
 
 
-def open_socket(protocol, netns_path=None, netns_inode=None):
+def open_socket(protocol: int, netns_path: Optional[str] = None, netns_inode: Optional[int] = None) -> socket.socket:
     """A netlink socket of PROTOCOL in the current namespace, or in the one at NETNS_PATH.
 
     A network namespace belongs to the thread that enters it, so the socket for another
@@ -51,9 +52,9 @@ def open_socket(protocol, netns_path=None, netns_inode=None):
     """
     if netns_path is None:
         return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol)
-    result = {}
+    result: Dict[str, Any] = {}
 
-    def make():
+    def make() -> None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             try:
@@ -85,11 +86,11 @@ def open_socket(protocol, netns_path=None, netns_inode=None):
     return result["socket"]
 
 
-def dump(sock, msg_type, payload, seq=1):
+def dump(sock: socket.socket, msg_type: int, payload: bytes, seq: int = 1) -> List[bytes]:
     """Send one dump request; return the payloads of every answer (bytes, header removed)."""
     header = _NLMSG.pack(_NLMSG.size + len(payload), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
     sock.sendto(header + payload, (0, 0))
-    messages = []
+    messages: List[bytes] = []
     while True:
         data = sock.recv(1 << 20)
         if not data:
@@ -114,9 +115,9 @@ def dump(sock, msg_type, payload, seq=1):
             messages.append(body)
 
 
-def attributes(data, offset):
+def attributes(data: bytes, offset: int) -> Dict[int, bytes]:
     """The netlink attributes in DATA from OFFSET: {type: bytes} (the last one of a type wins)."""
-    attrs = {}
+    attrs: Dict[int, bytes] = {}
     while offset + _NLATTR.size <= len(data):
         length, kind = _NLATTR.unpack_from(data, offset)
         if length < _NLATTR.size:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any, Dict, List
 
 TCP_LISTEN = 0x0A
 UDP_UNCONNECTED = 0x07
@@ -24,7 +25,7 @@ class ProcNetError(ValueError):
     """A line of a /proc/net table that does not parse; the message names the table and line."""
 
 
-def decode_address(text, family):
+def decode_address(text: str, family: str) -> str:
     """The kernel prints addresses as host-order 32-bit words in hex."""
     raw = bytes.fromhex(text)
     if family == "ipv4":
@@ -37,7 +38,7 @@ def decode_address(text, family):
     return socket.inet_ntop(socket.AF_INET6, struct.pack("<4I", *words))
 
 
-def parse_table(text, proto, family, table="?"):
+def parse_table(text: str, proto: str, family: str, table: str = "?") -> List[Dict[str, Any]]:
     """Listening (TCP) or unconnected (UDP) sockets of one table."""
     wanted = TCP_LISTEN if proto == "tcp" else UDP_UNCONNECTED
     sockets = []
@@ -66,7 +67,7 @@ def parse_table(text, proto, family, table="?"):
     return sockets
 
 
-def read_sockets(proc_net="/proc/net"):
+def read_sockets(proc_net: str = "/proc/net") -> List[Dict[str, Any]]:
     """Every listening socket from the four tables under PROC_NET (e.g. /proc/PID/net)."""
     sockets = []
     for proto, family, table in TABLES:

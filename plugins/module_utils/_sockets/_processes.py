@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any, Collection, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_beneath, read_bytes
 
@@ -30,16 +31,16 @@ _DOCKER_CONFIG = 4 * 1024 * 1024
 class ProcScan:
     """The result of one pass over /proc: socket owners, namespaces, what could not be read."""
 
-    def __init__(self, proc="/proc"):
+    def __init__(self, proc: str = "/proc") -> None:
         self.proc = proc
-        self.owners = {}        # socket inode -> [pid, ...]
-        self.netns_pids = {}    # netns inode -> [pid, ...]
+        self.owners: Dict[int, List[int]] = {}      # socket inode -> [pid, ...]
+        self.netns_pids: Dict[int, List[int]] = {}  # netns inode -> [pid, ...]
         self.denied = 0         # processes whose fds or namespace could not be read
-        self._users = {}
-        self._processes = {}
-        self._lineage = {}
+        self._users: Dict[int, str] = {}
+        self._processes: Dict[int, Dict[str, Any]] = {}
+        self._lineage: Dict[int, Tuple[Optional[int], Optional[int]]] = {}
 
-    def scan(self, wanted_inodes=None):
+    def scan(self, wanted_inodes: Optional[Collection[int]] = None) -> ProcScan:
         for name in os.listdir(self.proc):
             if not name.isdigit():
                 continue
@@ -73,21 +74,21 @@ class ProcScan:
                             owners.append(pid)
         return self
 
-    def process(self, pid):
+    def process(self, pid: int) -> Dict[str, Any]:
         """{pid, process, user} of PID (read once); fields it cannot read are None."""
         if pid not in self._processes:
             self._processes[pid] = self._read_process(pid)
         return dict(self._processes[pid])
 
-    def lineage(self, pid):
+    def lineage(self, pid: int) -> Tuple[Optional[int], Optional[int]]:
         """(parent pid, start time in clock ticks since boot) of PID from ``/proc/PID/stat``; None for what cannot be read."""
         if pid not in self._lineage:
             self._lineage[pid] = parse_stat(self.proc, pid)
         return self._lineage[pid]
 
-    def _read_process(self, pid):
+    def _read_process(self, pid: int) -> Dict[str, Any]:
         base = "%s/%d" % (self.proc, pid)
-        info = {"pid": pid, "process": None, "user": None}
+        info: Dict[str, Any] = {"pid": pid, "process": None, "user": None}
         try:
             info["process"] = read_bytes(base + "/comm", _SMALL).rstrip(b"\n").decode("utf-8", "backslashreplace")
             for line in read_bytes(base + "/status", _SMALL).splitlines():
@@ -100,7 +101,7 @@ class ProcScan:
             pass
         return info
 
-    def user_name(self, uid):
+    def user_name(self, uid: int) -> str:
         if uid not in self._users:
             try:
                 import pwd
@@ -110,7 +111,7 @@ class ProcScan:
         return self._users[uid]
 
 
-def parse_stat(proc, pid):
+def parse_stat(proc: str, pid: int) -> Tuple[Optional[int], Optional[int]]:
     """(ppid, starttime) of ``/proc/PID/stat`` (fields 4 and 22, after the parenthesised name, which
     may hold spaces and parentheses itself); (None, None) when it cannot be read."""
     try:
@@ -121,13 +122,13 @@ def parse_stat(proc, pid):
         return None, None
 
 
-def own_netns(proc="/proc"):
+def own_netns(proc: str = "/proc") -> int:
     return os.stat(proc + "/self/ns/net").st_ino
 
 
-def named_netns(run_dir="/run/netns"):
+def named_netns(run_dir: str = "/run/netns") -> Dict[int, str]:
     """{netns inode: name} for the namespaces named with ``ip netns``."""
-    names = {}
+    names: Dict[int, str] = {}
     try:
         entries = os.listdir(run_dir)
     except OSError:
@@ -140,7 +141,7 @@ def named_netns(run_dir="/run/netns"):
     return names
 
 
-def containerenv(pid, proc="/proc"):
+def containerenv(pid: int, proc: str = "/proc") -> Optional[Dict[str, Optional[str]]]:
     """{engine, id, name} that ``/run/.containerenv`` inside PID's root claims, or None.
 
     Whoever is root in that mount namespace writes it: it is read beneath ``/proc/PID/root``
@@ -156,7 +157,7 @@ def containerenv(pid, proc="/proc"):
     return {"engine": "podman", "id": cid, "name": name} if name or cid else None
 
 
-def container_of(pid, proc="/proc", docker_root="/var/lib/docker", files=True):
+def container_of(pid: int, proc: str = "/proc", docker_root: str = "/var/lib/docker", files: bool = True) -> Optional[Dict[str, Optional[str]]]:
     """The container PID runs in, as {engine, id, name} (name when known), or None.
 
     The kernel's view first: a Docker or Podman id in PID's cgroup (Docker's name from its
@@ -188,9 +189,9 @@ def container_of(pid, proc="/proc", docker_root="/var/lib/docker", files=True):
     return claimed
 
 
-def netns_of_pids(pids, proc="/proc"):
+def netns_of_pids(pids: Iterable[int], proc: str = "/proc") -> Dict[int, int]:
     """{pid: network namespace inode} of the PIDS that still run (and may be read)."""
-    found = {}
+    found: Dict[int, int] = {}
     for pid in pids:
         try:
             found[pid] = os.stat("%s/%d/ns/net" % (proc, pid)).st_ino

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any, Dict, List
 
 from ansible_collections.portproof.validate.plugins.module_utils._sockets._netlink import attributes, dump
 
@@ -32,12 +33,12 @@ PROTOCOLS = (("tcp", socket.IPPROTO_TCP, TCP_LISTEN), ("udp", socket.IPPROTO_UDP
 FAMILIES = (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6))
 
 
-def request(family, protocol, state):
+def request(family: int, protocol: int, state: int) -> bytes:
     """The inet_diag_req_v2 payload asking for every socket of FAMILY/PROTOCOL in STATE."""
     return _REQ.pack(family, protocol, 0, 1 << state) + _SOCKID.pack(0, 0, b"\0" * 16, b"\0" * 16, 0, b"\0" * 8)
 
 
-def parse_message(body, proto, family_name):
+def parse_message(body: bytes, proto: str, family_name: str) -> Dict[str, Any]:
     """One inet_diag_msg into a socket record (address, port, inode, uid, v6only, ifindex)."""
     if len(body) < MSG_SIZE:
         raise ValueError("short inet_diag message (%d bytes)" % len(body))
@@ -65,7 +66,7 @@ def parse_message(body, proto, family_name):
     }
 
 
-def read_sockets(sock):
+def read_sockets(sock: socket.socket) -> List[Dict[str, Any]]:
     """Every listening TCP and unconnected UDP socket, IPv4 and IPv6, through one netlink socket."""
     sockets = []
     seq = 0
