@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._ipset import parse_ipset_save
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
-from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import NftParseError, nft_handles, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import Handles, NftParseError, nft_handles, parse_nft_json
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._local_routes import gather_local_routes
 
 SUBSET = "firewall"
+Json = Dict[str, Any]
 _FILTER_HOOKS = ("input", "forward", "output")
 _FAMILIES = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
 _TOOLS = ("nft", "iptables-save", "ip6tables-save", "iptables-nft-save", "iptables-legacy-save", "ip6tables-nft-save",
@@ -38,16 +40,16 @@ _TOOLS = ("nft", "iptables-save", "ip6tables-save", "iptables-nft-save", "iptabl
 class _Reader(object):
     """Runs the read-only commands and collects what could not be read."""
 
-    def __init__(self, module, limits=None):
+    def __init__(self, module: Any, limits: Optional[Limits] = None) -> None:
         self.module = module
         self.limits = limits or Limits()
-        self.unavailable = []
-        self.incomplete = []
+        self.unavailable: List[Dict[str, str]] = []
+        self.incomplete: List[str] = []
 
-    def missing(self, tool, reason):
+    def missing(self, tool: str, reason: str) -> None:
         self.unavailable.append({"subset": SUBSET, "tool": tool, "reason": reason})
 
-    def run(self, tool, argv, needed=True):
+    def run(self, tool: str, argv: List[str], needed: bool = True) -> Optional[str]:
         """stdout of argv, or None (recorded as unavailable; as incomplete when needed)."""
         try:
             rc, out, err = run(self.module, argv, self.limits)
@@ -71,7 +73,7 @@ class _Reader(object):
 CAP_NET_ADMIN = 12
 
 
-def _permission_hint(status="/proc/self/status"):
+def _permission_hint(status: str = "/proc/self/status") -> str:
     """Why reading the firewall was refused: not root, or root without CAP_NET_ADMIN (a container,
     a unit with CapabilityBoundingSet=, capsh --drop)."""
     if os.geteuid() != 0:
@@ -85,11 +87,11 @@ def _permission_hint(status="/proc/self/status"):
     return " (reading the firewall needs root)"  # root of a user namespace, or refused by a security module
 
 
-def _save_tools(reader, family):
+def _save_tools(reader: _Reader, family: str) -> Tuple[List[Tuple[str, str]], Optional[str]]:
     """[(source, path)] of the iptables-save variants present for family ip/ip6."""
     module = reader.module
     base = "iptables" if family == "ip" else "ip6tables"
-    found = []
+    found: List[Tuple[str, str]] = []
     for source, name in (("iptables-nft", base + "-nft-save"), ("iptables-legacy", base + "-legacy-save")):
         path = module.get_bin_path(name)
         if path:
@@ -108,9 +110,10 @@ def _save_tools(reader, family):
     return [("iptables-nft" if rc == 0 and "nf_tables" in out else "iptables-legacy", path)], None
 
 
-def _read_iptables(reader):
-    tables, skip = [], set()
-    saves = []
+def _read_iptables(reader: _Reader) -> Tuple[List[Json], Set[Tuple[str, str]]]:
+    tables: List[Json] = []
+    skip: Set[Tuple[str, str]] = set()
+    saves: List[Tuple[str, str, str, str]] = []
     for family in ("ip", "ip6"):
         tools, missing = _save_tools(reader, family)
         if missing:
@@ -119,7 +122,7 @@ def _read_iptables(reader):
             text = reader.run(os.path.basename(path), [path])
             if text is not None:
                 saves.append((family, source, os.path.basename(path), text))
-    ipsets = {}
+    ipsets: Optional[Dict[str, Json]] = {}
     if any("--match-set" in text for dummy, dummy2, dummy3, text in saves):
         path = reader.module.get_bin_path("ipset")
         if not path:
@@ -144,7 +147,7 @@ def _read_iptables(reader):
     return tables, skip
 
 
-def _read_nft(reader, skip):
+def _read_nft(reader: _Reader, skip: Set[Tuple[str, str]]) -> Tuple[List[Json], Handles]:
     """(native nft tables, nft handles of every nf_tables table, iptables-nft ones included).
 
     With no iptables-nft table, the whole ruleset is listed (two commands). Otherwise its rules
@@ -165,10 +168,11 @@ def _read_nft(reader, skip):
             return parse_nft_json(text, listing, skip), nft_handles(text)
         names = _nft_items(reader, [path, "-j", "list", "tables"])
         chains = _nft_items(reader, [path, "-j", "list", "chains"]) if names is not None else None
-        if chains is None:
+        if names is None or chains is None:
             return [], {}
         handles = nft_handles(names + chains)
-        items, listings = [], []
+        items: List[Any] = []
+        listings: List[str] = []
         for family, name in sorted(handles, key=lambda key: handles[key][0]):
             if (family, name) in skip:
                 continue
@@ -184,7 +188,7 @@ def _read_nft(reader, skip):
         return [], {}
 
 
-def _nft_items(reader, argv):
+def _nft_items(reader: _Reader, argv: List[str]) -> Optional[List[Any]]:
     """The decoded "nftables" list of an ``nft -j`` command, or None when it failed."""
     text = reader.run("nft", argv)
     if text is None:
@@ -195,7 +199,7 @@ def _nft_items(reader, argv):
         raise NftParseError("%s: not the expected JSON: %s" % (" ".join(argv[1:]), exc))
 
 
-def _add_handles(tables, handles):
+def _add_handles(tables: List[Json], handles: Handles) -> None:
     """Table and chain handles (creation order) on the nf_tables tables; null for legacy ones."""
     for table in tables:
         known = handles.get((table["family"], table["name"])) if table["source"] != "iptables-legacy" else None
@@ -204,7 +208,7 @@ def _add_handles(tables, handles):
             chain["handle"] = known[1].get(chain["name"]) if known else None
 
 
-def _local_addresses(reader):
+def _local_addresses(reader: _Reader) -> Optional[List[Json]]:
     path = reader.module.get_bin_path("ip")
     if not path:
         reader.missing("ip", "ip (iproute2) not found: the host's addresses are unknown")
@@ -217,7 +221,7 @@ def _local_addresses(reader):
     except ValueError as exc:
         reader.missing("ip", "ip -j addr show: not JSON: %s" % exc)
         return None
-    addresses = []
+    addresses: List[Json] = []
     for link in links:
         for info in link.get("addr_info", []):
             if info.get("family") in ("inet", "inet6") and "local" in info:
@@ -230,12 +234,12 @@ def _local_addresses(reader):
     return addresses
 
 
-def _routes(reader):
+def _routes(reader: _Reader) -> Optional[List[Json]]:
     """Main-table routes [{"dst": cidr, "dev": name}] for iface "auto" in the verdict; None if unknown."""
     path = reader.module.get_bin_path("ip")
     if not path:
         return None
-    routes = []
+    routes: List[Json] = []
     for flag, default in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
         out = reader.run("ip", [path, "-j", flag, "route", "show", "table", "main"], needed=False)
         if out is None:
@@ -252,7 +256,7 @@ def _routes(reader):
     return routes
 
 
-def _read_file(root, path):
+def _read_file(root: str, path: str) -> Optional[str]:
     """The text of a configuration file or switch; None when absent or not a small regular file (_files.py)."""
     try:
         return read_text(os.path.join(root, path.lstrip("/")))
@@ -260,16 +264,16 @@ def _read_file(root, path):
         return None
 
 
-def _forwarding(root):
-    out = {}
+def _forwarding(root: str) -> Dict[str, Optional[bool]]:
+    out: Dict[str, Optional[bool]] = {}
     for family, path in (("ipv4", "/proc/sys/net/ipv4/ip_forward"), ("ipv6", "/proc/sys/net/ipv6/conf/all/forwarding")):
         text = _read_file(root, path)
         out[family] = None if text is None else text.strip() == "1"
     return out
 
 
-def _keyvals(text):
-    out = {}
+def _keyvals(text: Optional[str]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
     for line in (text or "").splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
@@ -278,13 +282,13 @@ def _keyvals(text):
     return out
 
 
-def _chain_names(tables):
+def _chain_names(tables: List[Json]) -> Set[str]:
     return set(chain["name"] for table in tables for chain in table["chains"])
 
 
-def _firewalld_zones(tables):
+def _firewalld_zones(tables: List[Json]) -> Tuple[List[Json], Optional[str]]:
     """Zones bound to interfaces and sources, from firewalld's filter_INPUT_ZONES dispatch chain."""
-    zones = {}
+    zones: Dict[str, Dict[str, List[Any]]] = {}
     default = None
     for table in tables:
         if table["source"] != "nftables" or table["name"] != "firewalld":
@@ -309,14 +313,14 @@ def _firewalld_zones(tables):
     return out, default
 
 
-def _managers(tables, root):
+def _managers(tables: List[Json], root: str) -> List[Json]:
     names = _chain_names(tables)
-    managers = []
+    managers: List[Json] = []
     ufw_conf = _read_file(root, "/etc/ufw/ufw.conf")
     ufw_active = any(n.startswith(("ufw-", "ufw6-")) for n in names)
     if ufw_conf is not None or ufw_active:
         defaults = _keyvals(_read_file(root, "/etc/default/ufw"))
-        entry = {"name": "ufw", "active": ufw_active, "enabled": _keyvals(ufw_conf).get("ENABLED") == "yes"}
+        entry: Json = {"name": "ufw", "active": ufw_active, "enabled": _keyvals(ufw_conf).get("ENABLED") == "yes"}
         for key in ("DEFAULT_INPUT_POLICY", "DEFAULT_FORWARD_POLICY", "DEFAULT_OUTPUT_POLICY"):
             if key in defaults:
                 entry[key.lower()[len("default_"):]] = defaults[key].lower()
@@ -337,9 +341,9 @@ def _managers(tables, root):
     return managers
 
 
-def _policies(tables):
+def _policies(tables: List[Json]) -> Dict[str, Dict[str, Optional[str]]]:
     """Effective default policy per family and hook: drop if any base chain there drops by default."""
-    out = {}
+    out: Dict[str, Dict[str, Optional[str]]] = {}
     for family, fams in _FAMILIES.items():
         out[family] = {}
         for hook in _FILTER_HOOKS:
@@ -349,7 +353,9 @@ def _policies(tables):
     return out
 
 
-def gather_firewall(module, root="/", limits=None, local_routes=gather_local_routes):
+def gather_firewall(module: Any, root: str = "/", limits: Optional[Limits] = None,
+                    local_routes: Callable[[], Tuple[Optional[List[Any]], Optional[str]]] = gather_local_routes,
+                    ) -> Tuple[Json, List[Dict[str, str]]]:
     """(firewall dict, unavailable entries) for ansible_facts.portproof.firewall.
 
     ``module`` needs get_bin_path() and run_command(); ``root`` is where /proc and /etc are read
@@ -368,7 +374,7 @@ def gather_firewall(module, root="/", limits=None, local_routes=gather_local_rou
     nft_tables, handles = _read_nft(reader, skip)
     tables = ipt_tables + nft_tables
     _add_handles(tables, handles)
-    sources = []
+    sources: List[str] = []
     for table in tables:
         if table["source"] not in sources and any(c["rules"] or c["hook"] for c in table["chains"]):
             sources.append(table["source"])

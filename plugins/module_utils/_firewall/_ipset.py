@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict, Union
+
 # Set types with one dimension that the model can hold as plain address or port lists.
 _DIMENSIONS = {
     "hash:ip": ["ip"], "hash:net": ["net"], "bitmap:ip": ["ip"], "bitmap:port": ["port"],
 }
 
 
-def _element(value, dim):
+def _element(value: str, dim: str) -> Union[int, str]:
     if dim == "port":
         # bitmap:port elements are "80" or "1000-2000" (optionally "tcp:80" on some versions).
         value = value.split(":", 1)[-1]
@@ -21,9 +23,9 @@ def _element(value, dim):
     return value
 
 
-def parse_ipset_save(text):
+def parse_ipset_save(text: str) -> Dict[str, Dict[str, Any]]:
     """{name: {"type", "family", "dimensions", "elements": [[value], ...]} | {"unsupported": reason}}."""
-    sets = {}
+    sets: Dict[str, Dict[str, Any]] = {}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) < 3:
@@ -32,7 +34,7 @@ def parse_ipset_save(text):
             name, kind = parts[1], parts[2]
             opts = parts[3:]
             family = opts[opts.index("family") + 1] if "family" in opts[:-1] else None
-            entry = {"type": kind, "family": family, "elements": []}
+            entry: Dict[str, Any] = {"type": kind, "family": family, "elements": []}
             if kind in _DIMENSIONS:
                 entry["dimensions"] = _DIMENSIONS[kind]
             else:

@@ -12,6 +12,11 @@ evaluator answers ``unknown`` with the reason instead of guessing.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+Json = Dict[str, Any]
+Options = List[Tuple[str, List[str], bool]]  # (option, its arguments, negated)
+IpSets = Optional[Dict[str, Json]]
 
 # Built-in chains: table -> chain -> (hook, chain type, priority), as iptables registers them
 # (the same values iptables-nft gives its base chains).
@@ -83,13 +88,15 @@ class IptablesParseError(ValueError):
     """A line of iptables-save output that does not parse; the message names the line."""
 
 
-def _tokens(line):
+def _tokens(line: str) -> List[str]:
     """Words of an iptables-save line. iptables quotes a value with double quotes and escapes
     the three characters ``"``, ``\\`` and ``'`` inside it with a backslash (xtables_save_string),
     which shlex would keep for ``'``."""
     if '"' not in line and "\\" not in line:
         return line.split()
-    words, word, in_word, quoted = [], [], False, False
+    words: List[str] = []
+    word: List[str] = []
+    in_word, quoted = False, False
     chars = iter(line)
     for char in chars:
         if char == "\\":
@@ -112,49 +119,49 @@ def _tokens(line):
     return words
 
 
-def _proto(value):
+def _proto(value: str) -> str:
     value = value.lower()
     return PROTO_ALIASES.get(value, PROTO_NUMBERS.get(value, value))
 
 
-def _ports(value):
+def _ports(value: str) -> List[Union[int, str]]:
     """``22`` / ``1000:2000`` / ``22,80,1000:2000`` -> [22, "1000-2000", ...]."""
-    out = []
+    out: List[Union[int, str]] = []
     for part in value.split(","):
         if ":" in part:
-            low, high = part.split(":", 1)
-            low = int(low) if low else 0
-            high = int(high) if high else 65535
+            first, last = part.split(":", 1)
+            low = int(first) if first else 0
+            high = int(last) if last else 65535
             out.append(low if low == high else "%d-%d" % (low, high))
         else:
             out.append(int(part))
     return out
 
 
-def _mark(value):
+def _mark(value: str) -> Tuple[int, int]:
     if "/" in value:
         val, mask = value.split("/", 1)
         return int(val, 0), int(mask, 0)
     return int(value, 0), 0xFFFFFFFF
 
 
-def _iface(name):
+def _iface(name: str) -> str:
     return name[:-1] + "*" if name.endswith("+") else name
 
 
-def _match(key, values, neg, **extra):
+def _match(key: str, values: List[Any], neg: bool, **extra: Any) -> Json:
     item = {"key": key, "op": "ne" if neg else "eq", "values": values}
     item.update(extra)
     return item
 
 
-def _unsupported(text, reason):
+def _unsupported(text: str, reason: str) -> Json:
     return {"key": "unsupported", "text": text, "reason": reason}
 
 
-def _split_options(tokens):
+def _split_options(tokens: List[str]) -> Options:
     """[('--dport', ['22'], neg), ...] for the option tokens of one match module."""
-    opts = []
+    opts: Options = []
     neg = False
     i = 0
     while i < len(tokens):
@@ -163,7 +170,7 @@ def _split_options(tokens):
             neg = True
             i += 1
             continue
-        args = []
+        args: List[str] = []
         i += 1
         while i < len(tokens) and tokens[i] != "!" and not tokens[i].startswith("--"):
             args.append(tokens[i])
@@ -173,7 +180,7 @@ def _split_options(tokens):
     return opts
 
 
-def _statistic(opts, text):
+def _statistic(opts: Options, text: str) -> Json:
     """-m statistic: a random share of the packets (load balancing, kube-proxy's one rule per endpoint)."""
     given = dict((opt, (args, neg)) for opt, args, neg in opts)
     mode = (given.get("--mode") or (["random"], False))[0][0]
@@ -191,7 +198,7 @@ def _statistic(opts, text):
     return {"key": "random", "op": "ne" if neg else "eq", "values": [], "mode": mode, "share": share}
 
 
-def _l4_matches(module, opts, text, ipsets, rule):
+def _l4_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m tcp|udp|udplite|sctp|dccp``: ports and TCP flags."""
     out = []
     for opt, args, neg in opts:
@@ -212,7 +219,7 @@ def _l4_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _multiport_matches(module, opts, text, ipsets, rule):
+def _multiport_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     out = []
     for opt, args, neg in opts:
         if opt in ("--dports", "--destination-ports"):
@@ -226,7 +233,7 @@ def _multiport_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _conntrack_matches(module, opts, text, ipsets, rule):
+def _conntrack_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m state`` and ``-m conntrack``."""
     out = []
     for opt, args, neg in opts:
@@ -247,11 +254,11 @@ def _conntrack_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _statistic_matches(module, opts, text, ipsets, rule):
+def _statistic_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     return [_statistic(opts, text)]
 
 
-def _comment_matches(module, opts, text, ipsets, rule):
+def _comment_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m comment``: no match, the rule's comment."""
     for opt, args, dummy in opts:
         if opt == "--comment" and args:
@@ -259,7 +266,7 @@ def _comment_matches(module, opts, text, ipsets, rule):
     return []
 
 
-def _addrtype_matches(module, opts, text, ipsets, rule):
+def _addrtype_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     limit = None
     for opt, args, dummy in opts:
         if opt == "--limit-iface-in":
@@ -275,7 +282,7 @@ def _addrtype_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _iprange_matches(module, opts, text, ipsets, rule):
+def _iprange_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     out = []
     for opt, args, neg in opts:
         if opt == "--src-range":
@@ -285,7 +292,7 @@ def _iprange_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _mark_matches(module, opts, text, ipsets, rule):
+def _mark_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m mark`` and ``-m connmark``."""
     key = "mark" if module == "mark" else "ct_mark"
     out = []
@@ -296,14 +303,14 @@ def _mark_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _limit_matches(module, opts, text, ipsets, rule):
+def _limit_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m limit`` and ``-m hashlimit``."""
     over = any(opt in ("--hashlimit-above",) for opt, dummy, dummy2 in opts)
     return [{"key": "limit", "op": "over" if over else "under", "text": text}]
 
 
-def _recent_matches(module, opts, text, ipsets, rule):
-    item = {"key": "recent", "mode": "rcheck", "name": "DEFAULT", "hitcount": None, "neg": False, "text": text}
+def _recent_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
+    item: Json = {"key": "recent", "mode": "rcheck", "name": "DEFAULT", "hitcount": None, "neg": False, "text": text}
     for opt, args, neg in opts:
         if opt in ("--set", "--rcheck", "--update", "--remove"):
             item["mode"] = opt[2:]
@@ -315,12 +322,12 @@ def _recent_matches(module, opts, text, ipsets, rule):
     return [item]
 
 
-def _connlimit_matches(module, opts, text, ipsets, rule):
+def _connlimit_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     above = any(opt == "--connlimit-above" for opt, dummy, dummy2 in opts)
     return [{"key": "connlimit", "op": "above" if above else "upto", "text": text}]
 
 
-def _set_matches(module, opts, text, ipsets, rule):
+def _set_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     out = []
     for opt, args, neg in opts:
         if opt == "--match-set":
@@ -328,7 +335,7 @@ def _set_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _icmp_matches(module, opts, text, ipsets, rule):
+def _icmp_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m icmp`` and ``-m icmp6``."""
     key = "icmp_type" if module == "icmp" else "icmpv6_type"
     out = []
@@ -338,7 +345,7 @@ def _icmp_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _pkttype_matches(module, opts, text, ipsets, rule):
+def _pkttype_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     out = []
     for opt, args, neg in opts:
         if opt == "--pkt-type":
@@ -346,24 +353,24 @@ def _pkttype_matches(module, opts, text, ipsets, rule):
     return out
 
 
-def _rpfilter_matches(module, opts, text, ipsets, rule):
+def _rpfilter_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     given = set(opt for opt, dummy, dummy2 in opts)
     extra = dict((key, True) for key, opt in (("loose", "--loose"), ("accept_local", "--accept-local")) if opt in given)
     return [_match("rpfilter", ["fail" if "--invert" in given else "pass"], False, **extra)]
 
 
-def _exthdr_matches(module, opts, text, ipsets, rule):
+def _exthdr_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     """``-m rt|frag|hbh|dst|mh`` match only packets that carry that IPv6 extension header, whatever "!" they use."""
     return [{"key": "ipv6_exthdr", "op": "eq", "values": [module], "text": text}]
 
 
-def _policy_matches(module, opts, text, ipsets, rule):
+def _policy_matches(module: str, opts: Options, text: str, ipsets: IpSets, rule: Json) -> List[Json]:
     pol = [args[0] for opt, args, dummy in opts if opt == "--pol"]
     return [_match("ipsec", pol or ["ipsec"], False)]
 
 
 # Match module name -> its parser (module, options, the ``-m`` text, ipsets, rule) -> matches.
-_MODULE_PARSERS = {
+_MODULE_PARSERS: Dict[str, Callable[[str, Options, str, IpSets, Json], List[Json]]] = {
     "tcp": _l4_matches, "udp": _l4_matches, "udplite": _l4_matches, "sctp": _l4_matches, "dccp": _l4_matches,
     "multiport": _multiport_matches,
     "state": _conntrack_matches, "conntrack": _conntrack_matches,
@@ -384,7 +391,7 @@ _MODULE_PARSERS = {
 }
 
 
-def _module_matches(module, tokens, ipsets, rule):
+def _module_matches(module: str, tokens: List[str], ipsets: IpSets, rule: Json) -> List[Json]:
     """Normalized matches for ``-m MODULE tokens``; may set rule['comment']."""
     text = " ".join(["-m", module] + tokens)
     parser = _MODULE_PARSERS.get(module)
@@ -393,7 +400,7 @@ def _module_matches(module, tokens, ipsets, rule):
     return parser(module, _split_options(tokens), text, ipsets, rule)
 
 
-def _set_match(name, dirs, neg, ipsets, text):
+def _set_match(name: str, dirs: List[str], neg: bool, ipsets: IpSets, text: str) -> Json:
     """``-m set --match-set NAME src,dst``: the ipset's content as a match."""
     if ipsets is None:
         return _unsupported(text, "ipset %s: set contents unavailable (ipset save failed or missing)" % name)
@@ -414,7 +421,7 @@ def _set_match(name, dirs, neg, ipsets, text):
     return _match("concat", [list(e) for e in ipset["elements"]], neg, keys=keys, set=name)
 
 
-def _target(name, tokens, chains):
+def _target(name: str, tokens: List[str], chains: Dict[str, Json]) -> Tuple[List[Json], Optional[Json]]:
     """(statements, verdict) for ``-j NAME tokens``."""
     opts = dict((opt, args) for opt, args, dummy in _split_options(tokens))
     if name == "ACCEPT":
@@ -422,7 +429,7 @@ def _target(name, tokens, chains):
     if name == "DROP":
         return [], {"kind": "drop"}
     if name == "REJECT":
-        return [], {"kind": "reject", "with": (opts.get("--reject-with") or [None])[0]}
+        return [], {"kind": "reject", "with": opts["--reject-with"][0] if opts.get("--reject-with") else None}
     if name == "RETURN":
         return [], {"kind": "return"}
     if name in chains:
@@ -442,9 +449,9 @@ def _target(name, tokens, chains):
     return [], {"kind": "unsupported", "name": name, "reason": "target %s is not evaluated" % name}
 
 
-def _nat_target(name, opts):
+def _nat_target(name: str, opts: Dict[str, List[str]]) -> Json:
     if name == "REDIRECT":
-        ports = (opts.get("--to-ports") or [None])[0]
+        ports = (opts.get("--to-ports") or [""])[0]
         return {"kind": "redirect", "port": _nat_port(ports.replace(":", "-")) if ports else None}
     dest = (opts.get("--to-destination") or [""])[0]
     addr, port = dest, None
@@ -456,11 +463,11 @@ def _nat_target(name, opts):
     return {"kind": "dnat", "addr": addr or None, "port": _nat_port(port) if port else None}
 
 
-def _nat_port(port):
+def _nat_port(port: str) -> Union[int, str]:
     return int(port) if port.isdigit() else port
 
 
-def _mark_statement(name, opts):
+def _mark_statement(name: str, opts: Dict[str, List[str]]) -> Json:
     key = "mark" if name == "MARK" else "ct_mark"
     for opt, args in opts.items():
         if opt in ("--set-xmark", "--set-mark"):
@@ -478,12 +485,12 @@ def _mark_statement(name, opts):
     return {"kind": "unsupported", "name": name, "reason": "%s options not understood" % name}
 
 
-def parse_rule(line, chains, ipsets):
+def parse_rule(line: str, chains: Dict[str, Json], ipsets: IpSets) -> Tuple[str, Json]:
     """One ``-A CHAIN ...`` line -> (chain name, rule dict)."""
     tokens = _tokens(line)
     if len(tokens) < 2 or tokens[0] != "-A":
         raise IptablesParseError("not a rule line: %r" % line)
-    rule = {"text": line, "comment": None, "match": [], "statements": [], "verdict": None}
+    rule: Json = {"text": line, "comment": None, "match": [], "statements": [], "verdict": None}
     matches = rule["match"]
     i = 2
     neg = False
@@ -533,16 +540,16 @@ def parse_rule(line, chains, ipsets):
     return tokens[1], rule
 
 
-def parse_save(text, family, source, ipsets=None):
+def parse_save(text: str, family: str, source: str, ipsets: IpSets = None) -> Tuple[List[Json], List[str]]:
     """Tables of one ``iptables-save`` (family ``ip``) or ``ip6tables-save`` (``ip6``) dump.
 
     Returns (tables, incompatible): ``incompatible`` lists the table names iptables-nft-save
     reports as not its own (they are read from nft instead).
     """
-    tables = []
-    incompatible = []
-    table = None
-    chains = {}
+    tables: List[Json] = []
+    incompatible: List[str] = []
+    table: Optional[Json] = None
+    chains: Dict[str, Json] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line:
@@ -559,10 +566,12 @@ def parse_save(text, family, source, ipsets=None):
                 chains = {}
                 tables.append(table)
             elif line.startswith(":"):
+                if table is None:
+                    raise IptablesParseError("a chain outside a table (no *TABLE line before it)")
                 name, policy = line[1:].split()[:2]
                 builtin = BUILTIN_CHAINS.get(table["name"], {}).get(name)
-                chain = {"name": name, "hook": None, "type": None, "priority": None, "policy": None, "device": None,
-                         "rules": []}
+                chain: Json = {"name": name, "hook": None, "type": None, "priority": None, "policy": None, "device": None,
+                               "rules": []}
                 if builtin and policy != "-":
                     chain.update(hook=builtin[0], type=builtin[1], priority=builtin[2], policy=policy.lower())
                 chains[name] = chain

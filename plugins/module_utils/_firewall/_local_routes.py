@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._sockets import _netlink
 from ansible_collections.portproof.validate.plugins.module_utils._sockets._addresses import RTM_GETLINK, _IFINFO, parse_links
@@ -36,7 +37,7 @@ TIMEOUT = 5.0  # seconds for the kernel's answer to one dump (it answers at once
 _RTMSG = struct.Struct("=BBBBBBBBI")
 
 
-def request(family, table=None):
+def request(family: int, table: Optional[int] = None) -> bytes:
     """The RTM_GETROUTE dump request of one family. With ``table`` (on a socket with strict
     checking) the kernel dumps only that table; without, it answers every table."""
     if table is None:
@@ -44,7 +45,7 @@ def request(family, table=None):
     return _RTMSG.pack(family, 0, 0, 0, table, 0, 0, 0, 0) + struct.pack("=HHI", 8, RTA_TABLE, table)
 
 
-def strict(sock):
+def strict(sock: socket.socket) -> bool:
     """Ask the kernel to filter dumps by the request's table (Linux 4.20 and later); False when
     it cannot, and the dump then holds every table (a full routing table makes that slow)."""
     try:
@@ -54,13 +55,13 @@ def strict(sock):
         return False
 
 
-def parse_local_routes(messages, links):
+def parse_local_routes(messages: List[bytes], links: Dict[int, str]) -> List[Dict[str, Optional[str]]]:
     """Records of the local table from RTM_NEWROUTE messages, in the kernel's order.
 
     ``links`` is {ifindex: name} (from RTM_NEWLINK). Routes of other tables and of types that
     are no address type (unicast, unreachable, ...) are left out.
     """
-    found = []
+    found: List[Dict[str, Optional[str]]] = []
     for body in messages:
         if len(body) < _RTMSG.size:
             raise _netlink.NetlinkError("short rtnetlink message: RTM_NEWROUTE of %d bytes" % len(body))
@@ -91,18 +92,18 @@ def parse_local_routes(messages, links):
     return found
 
 
-def read_local_routes(sock):
+def read_local_routes(sock: socket.socket) -> List[Dict[str, Optional[str]]]:
     """The local table of the socket's namespace, IPv4 then IPv6 (raises NetlinkError or OSError)."""
     sock.settimeout(TIMEOUT)
     links = parse_links(_netlink.dump(sock, RTM_GETLINK, _IFINFO.pack(0, 0, 0, 0, 0), seq=1))
     table = RT_TABLE_LOCAL if strict(sock) else None
-    routes = []
+    routes: List[Dict[str, Optional[str]]] = []
     for seq, (family, _name) in enumerate(FAMILIES, start=2):
         routes.extend(parse_local_routes(_netlink.dump(sock, RTM_GETROUTE, request(family, table), seq=seq), links))
     return routes
 
 
-def gather_local_routes():
+def gather_local_routes() -> Tuple[Optional[List[Dict[str, Optional[str]]]], Optional[str]]:
     """(routes, None) of this host's namespace, or (None, why they could not be read)."""
     try:
         sock = _netlink.open_socket(_netlink.NETLINK_ROUTE)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any, Collection, Dict, List, Optional, Tuple, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import PROTO_NUMBERS
 
@@ -28,6 +29,9 @@ _META_KEYS = {
 }
 _CT_KEYS = {"state": "ct_state", "status": "ct_status", "mark": "ct_mark", "direction": "ct_direction"}
 _NAT_KINDS = ("snat", "masquerade")
+Json = Dict[str, Any]
+Sets = Dict[str, List[Any]]  # named set or map -> its elements
+Handles = Dict[Tuple[Any, Any], Tuple[int, Dict[Any, int]]]  # (family, table) -> (table handle, {chain: handle})
 _BITWISE = {"|": "or", "^": "xor", "&": "and"}
 _HANDLE = re.compile(r"^(.*?)\s+# handle (\d+)$")
 _DEVICES = re.compile(r'devices? = \{ ?([^}]*?) ?\}|device ("?[^ ;]+"?)')
@@ -41,7 +45,7 @@ class _Unsupported(Exception):
     """An expression the model cannot evaluate; carried up to become an unsupported match."""
 
 
-def _value(right, sets):
+def _value(right: Any, sets: Sets) -> List[Any]:
     """Right-hand side -> list of normalized values (strings, ints, "a-b" ranges, CIDRs, lists)."""
     if isinstance(right, str) and right.startswith("@"):
         name = right[1:]
@@ -50,7 +54,7 @@ def _value(right, sets):
         return sets[name]
     if isinstance(right, dict):
         if "set" in right:
-            out = []
+            out: List[Any] = []
             for item in right["set"]:
                 out.extend(_value(item, sets))
             return out
@@ -69,14 +73,14 @@ def _value(right, sets):
     return [_scalar(right)]
 
 
-def _one(item, sets):
+def _one(item: Any, sets: Sets) -> Any:
     values = _value(item, sets)
     if len(values) != 1:
         raise _Unsupported("concatenation element %s is not a single value" % json.dumps(item))
     return values[0]
 
 
-def _scalar(value):
+def _scalar(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, dict):
@@ -84,7 +88,7 @@ def _scalar(value):
     return value
 
 
-def _selector(left, family):
+def _selector(left: Json, family: str) -> Tuple[str, List[Json], Json]:
     """Left-hand side -> (key, implied matches, extra fields)."""
     if "payload" in left:
         pl = left["payload"]
@@ -134,7 +138,7 @@ def _selector(left, family):
         fib = left["fib"]
         flags = sorted(fib.get("flags", []))
         if fib.get("result") == "type" and flags in (["daddr"], ["daddr", "iif"], ["daddr", "oif"]):
-            extra = {"iface": "in"} if "iif" in flags else ({"iface": "out"} if "oif" in flags else {})
+            extra: Json = {"iface": "in"} if "iif" in flags else ({"iface": "out"} if "oif" in flags else {})
             return "daddr_type", [], extra
         if fib.get("result") == "type" and flags == ["saddr"]:
             return "saddr_type", [], {}
@@ -166,11 +170,11 @@ def _selector(left, family):
     raise _Unsupported("expression %s is not evaluated" % json.dumps(left, sort_keys=True))
 
 
-def _eq(key, values):
+def _eq(key: str, values: List[Any]) -> Json:
     return {"key": key, "op": "eq", "values": values}
 
 
-def _ports_from_cmp(op, value):
+def _ports_from_cmp(op: str, value: int) -> List[str]:
     if op == "<":
         return ["0-%d" % (value - 1)]
     if op == "<=":
@@ -180,13 +184,13 @@ def _ports_from_cmp(op, value):
     return ["%d-65535" % value]
 
 
-def _normalize(key, values):
+def _normalize(key: str, values: List[Any]) -> List[Any]:
     if key in ("l4proto",):
         return [_L4_NUMBERS.get(str(v), PROTO_NUMBERS.get(str(v), v)) for v in values]
     return values
 
 
-def _match(expr, family, sets):
+def _match(expr: Json, family: str, sets: Sets) -> List[Json]:
     """One ``match`` expression -> list of model matches."""
     op, left, right = expr["op"], expr["left"], expr["right"]
     key, deps, extra = _selector(left, family)
@@ -214,14 +218,14 @@ def _match(expr, family, sets):
         op = "==" if op == "!=" else "!="
     else:
         values = _normalize(key, _value(right, sets))
-    item = {"key": key, "op": "ne" if op == "!=" else "eq", "values": values}
+    item: Json = {"key": key, "op": "ne" if op == "!=" else "eq", "values": values}
     item.update(extra)
     if isinstance(right, str) and right.startswith("@"):
         item["set"] = right[1:]
     return deps + [item]
 
 
-def _verdict_of(stmt):
+def _verdict_of(stmt: Json) -> Optional[Json]:
     """A verdict statement as the model's verdict dict, or None if stmt is not a verdict."""
     for kind in ("accept", "drop", "return"):
         if kind in stmt:
@@ -239,7 +243,7 @@ def _verdict_of(stmt):
     return None
 
 
-def _nat_value(value):
+def _nat_value(value: Any) -> Union[None, int, str]:
     if value is None:
         return None
     if isinstance(value, (int, str)):
@@ -249,7 +253,7 @@ def _nat_value(value):
     raise _Unsupported("NAT target %s is not evaluated" % json.dumps(value, sort_keys=True))
 
 
-def _statement(stmt, family, sets, rule):
+def _statement(stmt: Json, family: str, sets: Sets, rule: Json) -> None:
     """Apply one non-match statement to rule (statements list / verdict)."""
     verdict = _verdict_of(stmt)
     if verdict is not None:
@@ -321,7 +325,7 @@ def _statement(stmt, family, sets, rule):
         raise _Unsupported("statement %s is not evaluated" % kind)
 
 
-def _map_key(expr, family):
+def _map_key(expr: Any, family: str) -> Tuple[List[str], List[Json], Json]:
     """(keys, implied matches, extra) of a map lookup's key: one selector, a concatenation, or a
     random/hash number (numgen, jhash, symhash: key "random" with its modulus and offset)."""
     for gen in ("numgen", "jhash", "symhash"):
@@ -339,7 +343,7 @@ def _map_key(expr, family):
     return [key], deps, {}
 
 
-def _map_data(data, sets, verdicts=True):
+def _map_data(data: Any, sets: Sets, verdicts: bool = True) -> List[Any]:
     """[key, value] pairs of a map lookup's data: a named map (@name) or an anonymous one."""
     if isinstance(data, str) and data.startswith("@"):
         if data[1:] not in sets:
@@ -353,10 +357,11 @@ def _map_data(data, sets, verdicts=True):
     return [_map_pair(item, sets, verdicts) for item in data["set"]]
 
 
-def _map_pair(item, sets, verdicts=True):
+def _map_pair(item: List[Any], sets: Sets, verdicts: bool = True) -> List[Any]:
     """One map element -> [key, value]: key a value or a list (concatenation); value a verdict
     dict (verdict maps) or an address / [address, port] (data maps)."""
     key, value = item
+    out: Any
     if verdicts:
         out = _verdict_of(value)
         if out is None:
@@ -367,8 +372,8 @@ def _map_pair(item, sets, verdicts=True):
     return [keys[0], out] if len(keys) == 1 else [keys, out]
 
 
-def _rule(body, family, sets, text):
-    rule = {"index": None, "handle": body.get("handle"), "text": text, "comment": body.get("comment"),
+def _rule(body: Json, family: str, sets: Sets, text: str) -> Json:
+    rule: Json = {"index": None, "handle": body.get("handle"), "text": text, "comment": body.get("comment"),
             "match": [], "statements": [], "verdict": None}
     for expr in body.get("expr", []):
         try:
@@ -389,9 +394,9 @@ def _rule(body, family, sets, text):
     return rule
 
 
-def _set_contents(body, sets_json):
+def _set_contents(body: Json, sets_json: Sets) -> List[Any]:
     """Elements of a set/map: list of values (sets) or [key, verdict] pairs (verdict maps)."""
-    out = []
+    out: List[Any] = []
     for elem in body.get("elem", []):
         if body.get("map") is not None:
             out.append(_map_pair(elem, sets_json, body["map"] == "verdict"))
@@ -400,14 +405,16 @@ def _set_contents(body, sets_json):
     return out
 
 
-def rule_texts(listing):
+def rule_texts(listing: str) -> Dict[Any, Any]:
     """{(family, table, chain, handle): rule text} from ``nft -a list ruleset`` output.
 
     Also {(family, table, chain): [devices]} under the key "devices": nft 1.0.x leaves the
     device of netdev ingress chains out of its JSON.
     """
-    texts = {"devices": {}}
-    family = table = chain = None
+    texts: Dict[Any, Any] = {"devices": {}}
+    family: Optional[str] = None
+    table: Optional[str] = None
+    chain: Optional[str] = None
     for raw in listing.splitlines():
         line = raw.strip()
         if line.startswith("table "):
@@ -427,7 +434,7 @@ def rule_texts(listing):
     return texts
 
 
-def _items(text):
+def _items(text: Union[str, List[Any]]) -> List[Any]:
     """The "nftables" list of ``nft -j`` output (text), or ``text`` itself when it is a list."""
     if isinstance(text, list):
         return text
@@ -440,7 +447,7 @@ def _items(text):
     return items
 
 
-def _item(item):
+def _item(item: Any) -> Tuple[str, Json]:
     """(kind, body) of one item of the "nftables" list: ``{"table": {...}}`` and the like."""
     body = next(iter(item.values()), None) if isinstance(item, dict) and len(item) == 1 else None
     if not isinstance(body, dict) or any(not isinstance(body.get(key, ""), (str, int)) for key in ("family", "table", "name", "chain")):
@@ -448,7 +455,7 @@ def _item(item):
     return next(iter(item.items()))
 
 
-def nft_handles(text):
+def nft_handles(text: Union[str, List[Any]]) -> Handles:
     """{(family, table): (table handle, {chain: chain handle})} of ``nft -j list ruleset``.
 
     Table handles count up per network namespace and chain handles per table, in creation order:
@@ -456,7 +463,7 @@ def nft_handles(text):
     equal priority, the one registered last first). Tables of iptables-nft are included.
     """
     items = _items(text)
-    handles = {}
+    handles: Handles = {}
     for item in items:
         _item(item)
         body = item.get("table")
@@ -468,7 +475,7 @@ def nft_handles(text):
     return handles
 
 
-def parse_nft_json(text, listing="", skip=()):
+def parse_nft_json(text: Union[str, List[Any]], listing: str = "", skip: Collection[Tuple[str, str]] = ()) -> List[Json]:
     """Tables of ``nft -j list ruleset``, leaving out (family, name) pairs in ``skip``.
 
     ``text`` may also be the items already decoded (the "nftables" lists of several
@@ -476,18 +483,20 @@ def parse_nft_json(text, listing="", skip=()):
     """
     items = _items(text)
     texts = rule_texts(listing) if listing else {}
-    tables, index, sets = [], {}, {}
-    skip = set(skip)
+    tables: List[Json] = []
+    index: Dict[Tuple[Any, Any], Json] = {}
+    sets: Dict[Tuple[Any, Any], Sets] = {}
+    skipped = set(skip)
     for item in items:
         kind, body = _item(item)
         if kind == "metainfo":
             continue
         where = (body.get("family"), body.get("table", body.get("name")))
-        if where in skip:
+        if where in skipped:
             continue
         try:
             if kind == "table":
-                table = {"source": "nftables", "family": body["family"], "name": body["name"], "chains": [], "sets": {}}
+                table: Json = {"source": "nftables", "family": body["family"], "name": body["name"], "chains": [], "sets": {}}
                 tables.append(table)
                 index[where] = {"table": table, "chains": {}}
                 sets[where] = {}
@@ -499,7 +508,7 @@ def parse_nft_json(text, listing="", skip=()):
                     index[where]["table"]["sets"][body["name"]] = {"type": body.get("type"), "unsupported": str(exc)}
                 if contents is not None:
                     sets[where][body["name"]] = contents
-                    entry = {"type": body.get("type"), "elements": contents}
+                    entry: Json = {"type": body.get("type"), "elements": contents}
                     if body.get("map") is not None:
                         entry["map"] = body["map"]
                     index[where]["table"]["sets"][body["name"]] = entry
@@ -507,7 +516,7 @@ def parse_nft_json(text, listing="", skip=()):
                 device = body.get("dev")
                 if device is None and body.get("hook") in ("ingress", "egress"):
                     device = texts.get("devices", {}).get((body["family"], body["table"], body["name"]), "unknown")
-                chain = {"name": body["name"], "hook": body.get("hook"), "type": body.get("type"),
+                chain: Json = {"name": body["name"], "hook": body.get("hook"), "type": body.get("type"),
                          "priority": body.get("prio"), "policy": body.get("policy"),
                          "device": [device] if isinstance(device, str) and device != "unknown" else device,
                          "rules": []}
