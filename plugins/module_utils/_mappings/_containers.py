@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, run
+from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._podman_state import nothing_to_read
 
 SUBSET = "mappings"
@@ -29,24 +30,25 @@ _SOCKETS = {"docker": ("/var/run/docker.sock", "/run/docker.sock"), "podman": ("
 _REASON_MAX = 600
 _DIGESTS_UNKNOWN = "image digests unknown: "
 TIMEOUT = 30.0
+Json = Dict[str, Any]
 
 
 class EngineError(Exception):
     """An engine command that failed or printed something unexpected; the message says which and why."""
 
 
-def unavailable(tool, reason):
+def unavailable(tool: str, reason: str) -> Dict[str, str]:
     return {"subset": SUBSET, "tool": tool, "reason": reason}
 
 
-def _engine_message(out, err):
+def _engine_message(out: Optional[str], err: Optional[str]) -> str:
     """The engine's own message, on one line (Podman prefixes its log lines; keep them all)."""
     lines = [line.strip() for line in (err or out or "").splitlines() if line.strip()]
     text = "; ".join(lines) or "no message"
     return text if len(text) <= _REASON_MAX else text[:_REASON_MAX] + "..."
 
 
-def run_engine(module, argv, timeout, limits=None):
+def run_engine(module: Any, argv: List[str], timeout: float, limits: Optional[Limits] = None) -> Tuple[int, str, str]:
     """(rc, out, err) of argv; raises EngineError when it has not ended after TIMEOUT seconds (it is
     killed), or when the deadline of LIMITS (_command.Limits) ends it or keeps it from starting."""
     try:
@@ -57,14 +59,14 @@ def run_engine(module, argv, timeout, limits=None):
         raise EngineError("%s timed out after %g s (killed): the engine does not answer" % (_shown(argv), timeout))
 
 
-def _run(module, argv, timeout=TIMEOUT, limits=None):
+def _run(module: Any, argv: List[str], timeout: float = TIMEOUT, limits: Optional[Limits] = None) -> str:
     rc, out, err = run_engine(module, argv, timeout, limits)
     if rc != 0:
         raise EngineError("%s exited with %d: %s" % (_shown(argv), rc, _engine_message(out, err)))
     return out
 
 
-def _shown(argv):
+def _shown(argv: List[str]) -> str:
     """argv as the user would type it, without the ID lists."""
     words = [os.path.basename(argv[0])]
     for word in argv[1:]:
@@ -75,20 +77,20 @@ def _shown(argv):
     return " ".join(words)
 
 
-def _json(text, what):
+def _json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
         raise EngineError("%s: output is not JSON (%s): %r" % (what, exc, text[:200]))
 
 
-def _image_id(value):
+def _image_id(value: Optional[str]) -> Optional[str]:
     if value and ":" not in value and len(value) == 64:
         return "sha256:" + value
     return value or None
 
 
-def _repo(name):
+def _repo(name: str) -> str:
     """Repository part of an image reference: drops @digest and :tag (not a registry's :port)."""
     name = name.split("@", 1)[0]
     slash = name.rfind("/")
@@ -96,7 +98,7 @@ def _repo(name):
     return name[:colon] if colon > slash else name
 
 
-def pick_digest(image_name, repo_digests):
+def pick_digest(image_name: Optional[str], repo_digests: Optional[List[str]]) -> Optional[str]:
     """The digest the image reference was pulled as (from ``RepoDigests``), or None (built locally)."""
     if image_name and "@sha256:" in image_name:
         return image_name.split("@", 1)[1]
@@ -108,8 +110,8 @@ def pick_digest(image_name, repo_digests):
     return digests[0].split("@", 1)[1] if digests else None
 
 
-def _ips(settings):
-    found = []
+def _ips(settings: Json) -> List[str]:
+    found: List[str] = []
     networks = settings.get("Networks") or {}
     for entry in [settings] + [networks[name] for name in sorted(networks)]:
         for key in ("IPAddress", "GlobalIPv6Address"):
@@ -119,8 +121,8 @@ def _ips(settings):
     return found
 
 
-def _ports(settings, where):
-    ports = []
+def _ports(settings: Json, where: str) -> List[Json]:
+    ports: List[Json] = []
     for key, bindings in sorted((settings.get("Ports") or {}).items()):
         if not bindings:
             continue  # exposed, not published
@@ -138,18 +140,18 @@ def _ports(settings, where):
     return ports
 
 
-def _pid(value):
+def _pid(value: Any) -> Optional[int]:
     """The container's main process id (``State.Pid``), or None when it is not a positive integer."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def parse_inspect(text, engine):
+def parse_inspect(text: str, engine: str) -> List[Json]:
     """Container records from ``podman inspect`` / ``docker inspect`` JSON (the Docker-compatible shape)."""
     what = "%s inspect" % engine
     items = _json(text, what)
     if not isinstance(items, list):
         raise EngineError("%s: expected a JSON list, got %s" % (what, type(items).__name__))
-    records = []
+    records: List[Json] = []
     for item in items:
         try:
             cid = item["Id"]
@@ -178,7 +180,7 @@ def parse_inspect(text, engine):
     return records
 
 
-def parse_podman_ps(text):
+def parse_podman_ps(text: str) -> Dict[str, Json]:
     """{container id: {"pod": pod name or None, "infra": bool}} of ``podman ps --pod --format json``."""
     items = _json(text, "podman ps")
     if not isinstance(items, list):
@@ -189,7 +191,7 @@ def parse_podman_ps(text):
         raise EngineError("podman ps: unexpected shape (%s)" % exc)
 
 
-def parse_image_digests(text):
+def parse_image_digests(text: str) -> Dict[Optional[str], List[str]]:
     """{image id: RepoDigests} of ``docker image inspect`` JSON."""
     items = _json(text, "docker image inspect")
     try:
@@ -198,14 +200,15 @@ def parse_image_digests(text):
         raise EngineError("docker image inspect: unexpected shape (%s)" % exc)
 
 
-def _inspect(module, path, engine, ids, timeout=TIMEOUT, limits=None):
+def _inspect(module: Any, path: str, engine: str, ids: List[str], timeout: float = TIMEOUT,
+             limits: Optional[Limits] = None) -> List[Json]:
     """Records of IDS; containers that stopped since ``ps`` are left out, not an error."""
     try:
         return parse_inspect(_run(module, [path, "inspect", "--type", "container"] + ids, timeout, limits), engine)
     except EngineError:
         if len(ids) == 1:
             raise
-    records = []
+    records: List[Json] = []
     for cid in ids:  # one went away between ps and inspect: ask one by one
         rc, out, err = run_engine(module, [path, "inspect", "--type", "container", cid], timeout, limits)
         if rc != 0 and "no such" in (err or out or "").lower():
@@ -216,7 +219,8 @@ def _inspect(module, path, engine, ids, timeout=TIMEOUT, limits=None):
     return records
 
 
-def read_podman(module, path, timeout=TIMEOUT, limits=None, read_only=False):
+def read_podman(module: Any, path: str, timeout: float = TIMEOUT, limits: Optional[Limits] = None,
+                read_only: bool = False) -> Tuple[List[Json], List[Dict[str, str]]]:
     """Podman's running containers. With READ_ONLY, podman is not run where it would change the host
     and could list nothing (_podman_state.py: a store without containers, a runtime not run since boot)."""
     if read_only and nothing_to_read():
@@ -230,14 +234,15 @@ def read_podman(module, path, timeout=TIMEOUT, limits=None, read_only=False):
     return records, []
 
 
-def read_docker(module, path, timeout=TIMEOUT, limits=None, read_only=False):
+def read_docker(module: Any, path: str, timeout: float = TIMEOUT, limits: Optional[Limits] = None,
+                read_only: bool = False) -> Tuple[List[Json], List[Dict[str, str]]]:
     ids = [line.strip() for line in _run(module, [path, "ps", "--quiet", "--no-trunc"], timeout, limits).splitlines() if line.strip()]
     if not ids:
         return [], []
     records = _inspect(module, path, "docker", ids, timeout, limits)
     images = sorted(set(r["image"]["id"] for r in records if r["image"]["id"]))
-    problems = []
-    digests = {}
+    problems: List[Dict[str, str]] = []
+    digests: Dict[Optional[str], List[str]] = {}
     if images:
         try:
             digests = parse_image_digests(_run(module, [path, "image", "inspect"] + images, timeout, limits))
@@ -249,10 +254,13 @@ def read_docker(module, path, timeout=TIMEOUT, limits=None, read_only=False):
     return records, problems
 
 
-_READERS = {"podman": read_podman, "docker": read_docker}
+_READERS: Dict[str, Callable[[Any, str, float, Optional[Limits], bool], Tuple[List[Json], List[Dict[str, str]]]]] = {
+    "podman": read_podman, "docker": read_docker,
+}
 
 
-def gather_containers(module, root="/", timeout=TIMEOUT, limits=None, read_only=False):
+def gather_containers(module: Any, root: str = "/", timeout: float = TIMEOUT, limits: Optional[Limits] = None,
+                      read_only: bool = False) -> Tuple[List[Json], List[Dict[str, str]]]:
     """(container records of every engine, unavailable entries).
 
     A record: engine, id, name, state, pid (of its main process), netns_of (the container whose network namespace it joined),
@@ -261,7 +269,8 @@ def gather_containers(module, root="/", timeout=TIMEOUT, limits=None, read_only=
     command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given. With
     READ_ONLY, podman is not run where running it would change the host (see read_podman).
     """
-    records, problems = [], []
+    records: List[Json] = []
+    problems: List[Dict[str, str]] = []
     for engine in ENGINES:
         path = module.get_bin_path(engine)
         if not path:
@@ -282,7 +291,7 @@ def gather_containers(module, root="/", timeout=TIMEOUT, limits=None, read_only=
     return records, problems
 
 
-def engine_view(containers):
+def engine_view(containers: Tuple[List[Json], List[Dict[str, str]]]) -> Optional[List[Json]]:
     """The records of gather_containers' answer CONTAINERS when Podman (whose containers carry the
     ``/run/.containerenv`` a process inside could plant) answered or is not installed, else None.
     Docker's containers are known by their cgroup, whatever the docker command answered."""

@@ -15,44 +15,48 @@ of the contract from the gathered mappings; it is pure and runs on the controlle
 from __future__ import annotations
 
 import ipaddress
+from typing import Any, Dict, List, Optional, Set, Tuple
 
+from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._nat import (
     ANY_ADDRESS, PORT_PROTOS, nat_mappings, netavark_container_id)
 
 SUBSET = "mappings"
+Json = Dict[str, Any]
 FIELDS = ("proto", "family", "host_ip", "host_port", "target_ip", "target_port", "kind", "source", "sources", "container",
           "containers", "container_id", "pod", "image", "manager", "rules")
 ENGINE_SOURCES = ("podman", "docker")
 _NOT_NAT_TOOLS = ("ip", "ipset")  # what gather_firewall also reads, which NAT mappings do not need
 
 
-def _family(address):
+def _family(address: str) -> str:
     try:
         return "ipv6" if ipaddress.ip_address(address).version == 6 else "ipv4"
     except ValueError:
         return "ipv6" if ":" in address else "ipv4"
 
 
-def _groups(records):
+def _groups(records: List[Json]) -> List[Json]:
     """Containers grouped by the network namespace they share (a pod, --network container:X)."""
     by_id = dict((r["id"], r) for r in records)
     by_name = dict((r["name"], r) for r in records)
-    groups = {}
+    groups: Dict[str, List[Json]] = {}
     for record in records:
         owner = record["netns_of"]
         if owner:
             found = by_id.get(owner) or by_name.get(owner) or next((r for i, r in by_id.items() if i.startswith(owner)), None)
             owner = found["id"] if found else owner
         groups.setdefault(owner or record["id"], []).append(record)
-    out = []
+    out: List[Json] = []
     for owner, members in groups.items():
         # The namespace's owner names the mapping, unless it is a pod's infra container.
         named = sorted((m for m in members if not m["infra"]), key=lambda m: (m["id"] != owner, m["name"]))
         named = named or sorted(members, key=lambda m: m["name"])
         first = named[0]
-        ips, ports = [], []
+        ips: List[str] = []
+        ports: List[Json] = []
         for member in [by_id.get(owner)] + members:
             for ip in (member or {}).get("ips") or []:
                 if ip not in ips:
@@ -66,13 +70,13 @@ def _groups(records):
     return sorted(out, key=lambda g: (g["engine"], g["container"]))
 
 
-def _identity(group):
+def _identity(group: Json) -> Json:
     return {"container": group["container"], "containers": list(group["containers"]), "container_id": group["container_id"],
             "pod": group["pod"], "image": dict(group["image"]) if group["image"] else None}
 
 
-def _joined(group, port, family, host_ip, nat):
-    item = {"proto": port["proto"], "family": family, "host_ip": host_ip, "host_port": port["host_port"],
+def _joined(group: Json, port: Json, family: str, host_ip: str, nat: Optional[Json]) -> Json:
+    item: Json = {"proto": port["proto"], "family": family, "host_ip": host_ip, "host_port": port["host_port"],
             "target_ip": None, "target_port": port["container_port"], "kind": "publish", "source": group["engine"],
             "sources": [group["engine"]], "manager": None, "rules": []}
     if nat is None:
@@ -84,14 +88,14 @@ def _joined(group, port, family, host_ip, nat):
     return item
 
 
-def join(records, nat):
+def join(records: List[Json], nat: List[Json]) -> List[Json]:
     """One list of mappings from the engines' container records and the NAT rules' mappings."""
     groups = _groups(records)
-    index = {}
+    index: Dict[Tuple[Any, Any, Any], List[Json]] = {}
     for item in nat:
         index.setdefault((item["proto"], item["host_port"], item["target_port"]), []).append(item)
-    used = set()
-    out = []
+    used: Set[int] = set()
+    out: List[Json] = []
     for group in groups:
         for port in group["ports"]:
             if port["host_ip"] in ("", None):
@@ -112,22 +116,24 @@ def join(records, nat):
         if id(item) in used:
             continue
         item = dict(item, container=None, containers=[], container_id=None, pod=None, image=None)
-        group = by_id.get(netavark_container_id(item) or "") or next(
+        owner: Optional[Json] = by_id.get(netavark_container_id(item) or "") or next(
             (g for g in groups if item["target_ip"] and item["target_ip"] in g["ips"]), None)
-        if group:
-            item.update(_identity(group))
+        if owner:
+            item.update(_identity(owner))
         out.append(item)
     return sorted((dict((k, item[k]) for k in FIELDS) for item in out), key=_sort_key)
 
 
-def _sort_key(item):
-    def num(value):
+def _sort_key(item: Json) -> Tuple[Any, ...]:
+    def num(value: Any) -> Tuple[int, int, str]:
         return (0, value, "") if isinstance(value, int) else (1, 0, str(value))
     return (num(item["host_port"]), str(item["proto"]), item["family"], str(item["host_ip"]), str(item["container"]),
             str(item["target_ip"]), num(item["target_port"]), item["source"])
 
 
-def gather_mappings(module, firewall=None, containers=None, limits=None):
+def gather_mappings(module: Any, firewall: Optional[Json] = None,
+                    containers: Optional[Tuple[List[Json], List[Dict[str, str]]]] = None,
+                    limits: Optional[Limits] = None) -> Tuple[List[Json], List[Dict[str, str]]]:
     """(mappings, unavailable entries) for ansible_facts.portproof.mappings.
 
     ``firewall`` is the firewall subset's dict when it was gathered in the same run (the NAT rules
@@ -151,7 +157,7 @@ def gather_mappings(module, firewall=None, containers=None, limits=None):
     return join(records, nat), unavailable
 
 
-def _names(item):
+def _names(item: Json) -> Set[str]:
     names = set(item.get("containers") or [])
     for key in ("container", "pod", "container_id"):
         if item.get(key):
@@ -159,18 +165,19 @@ def _names(item):
     return names
 
 
-def _matches(item, container):
+def _matches(item: Json, container: str) -> bool:
     if container in _names(item):
         return True
     cid = item.get("container_id") or ""
     return len(container) >= 12 and cid.startswith(container)
 
 
-def _describe(item):
+def _describe(item: Json) -> str:
     return "%s/%s -> %s:%s" % (item["target_port"], item["proto"], item["host_ip"], item["host_port"])
 
 
-def resolve_auto_port(mappings, container, container_port, proto="tcp", unavailable=None):
+def resolve_auto_port(mappings: Optional[List[Json]], container: Any, container_port: Any, proto: Optional[str] = "tcp",
+                      unavailable: Optional[List[Dict[str, str]]] = None) -> Json:
     """The host port(s) CONTAINER's CONTAINER_PORT/PROTO is published on now, for ``port: auto``.
 
     Returns ``{"ports": [host ports, ascending], "mappings": [the mappings used], "reason": None}``,

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_intervals, show_interval
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, port_intervals, show_interval
 
 SUBSET = "mappings"
 PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
@@ -36,6 +37,10 @@ _MAX_DEPTH = 40
 _MANAGERS = (("NETAVARK", "netavark"), ("CNI-", "cni"), ("KUBE-", "kube-proxy"), ("DOCKER", "docker"),
              ("PRE_", "firewalld"), ("nat_PRE_", "firewalld"))
 _NETAVARK_ID = re.compile(r"dnat name: \S+ id: ([0-9a-f]{64})")
+Json = Dict[str, Any]
+Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+RulePorts = Union[None, bool, Intervals]  # a rule's dport matches: None when it has none, False when unreadable
+Trail = List[Tuple[str, Json]]  # (chain name, rule) of each jump on the way
 
 
 class _State(object):
@@ -43,27 +48,28 @@ class _State(object):
 
     __slots__ = ("families", "protos", "ports", "nets", "conditions")
 
-    def __init__(self, families, protos=None, ports=None, nets=None, conditions=()):
+    def __init__(self, families: Iterable[str], protos: Optional[FrozenSet[str]] = None, ports: Optional[Intervals] = None,
+                 nets: Optional[Tuple[Net, ...]] = None, conditions: Iterable[Json] = ()) -> None:
         self.families = tuple(families)
         self.protos = protos          # frozenset of protocol names, None = any
         self.ports = ports            # Intervals of destination ports, None = any
         self.nets = nets              # tuple of ip_network destination addresses, None = any
         self.conditions = tuple(conditions)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> _State:
         values = dict((name, getattr(self, name)) for name in self.__slots__)
         values.update(changes)
         return _State(**values)
 
-    def key(self):
+    def key(self) -> Tuple[Any, ...]:
         return (self.families, self.protos, self.ports, self.nets, self.conditions)
 
-    def with_condition(self, match):
+    def with_condition(self, match: Json) -> _State:
         return self if match in self.conditions else self.replace(conditions=self.conditions + (match,))
 
 
-def _nets(values):
-    nets = []
+def _nets(values: List[Any]) -> List[Net]:
+    nets: List[Net] = []
     for value in values:
         text = str(value)
         if "-" in text:
@@ -74,63 +80,63 @@ def _nets(values):
     return nets
 
 
-def _intersect_nets(a, b):
-    out = []
+def _intersect_nets(a: Sequence[Net], b: Sequence[Net]) -> Tuple[Net, ...]:
+    out: List[Net] = []
     for x in a:
         for y in b:
             if x.version != y.version:
                 continue
-            if x.subnet_of(y) and x not in out:
+            if x.subnet_of(y) and x not in out:  # type: ignore[arg-type]  # same version, checked above
                 out.append(x)
-            elif y.subnet_of(x) and y not in out:
+            elif y.subnet_of(x) and y not in out:  # type: ignore[arg-type]
                 out.append(y)
     return tuple(out)
 
 
-def _with_families(state, families):
-    families = tuple(f for f in state.families if f in families)
-    if not families:
+def _with_families(state: _State, families: Iterable[str]) -> Optional[_State]:
+    kept = tuple(f for f in state.families if f in families)
+    if not kept:
         return None
     nets = state.nets
     if nets is not None:
-        nets = tuple(n for n in nets if n.version in [_VERSION[f] for f in families])
+        nets = tuple(n for n in nets if n.version in [_VERSION[f] for f in kept])
         if not nets:
             return None
-    return state.replace(families=families, nets=nets)
+    return state.replace(families=kept, nets=nets)
 
 
 _FIELDS = {"l4proto": "protos", "dport": "ports", "daddr": "nets"}
 
 
-def narrow(state, match):
+def narrow(state: _State, match: Json) -> Optional[_State]:
     """STATE further limited by one model match, or None when no packet can satisfy both."""
     key = match.get("key")
     if match.get("op") == "eq" and key in _FIELDS and getattr(state, _FIELDS[key]) is None:
         # The first positive match on a field: negations seen before it now apply to known values.
         pending = [c for c in state.conditions if c.get("key") == key and c.get("op") == "ne"]
         if pending:
-            state = _narrow_one(state.replace(conditions=[c for c in state.conditions if c not in pending]), match)
+            narrowed = _narrow_one(state.replace(conditions=[c for c in state.conditions if c not in pending]), match)
             for condition in pending:
-                if state is None:
+                if narrowed is None:
                     break
-                state = _narrow_one(state, condition)
-            return state
+                narrowed = _narrow_one(narrowed, condition)
+            return narrowed
     return _narrow_one(state, match)
 
 
-def _narrow_one(state, match):
+def _narrow_one(state: _State, match: Json) -> Optional[_State]:
     key, op, values = match.get("key"), match.get("op"), match.get("values")
     if op not in ("eq", "ne") or not isinstance(values, list) or not values:
         return state.with_condition(match)
     try:
         if key == "l4proto":
-            wanted = frozenset(str(v) for v in values)
+            names = frozenset(str(v) for v in values)
             if op == "eq":
-                protos = wanted if state.protos is None else state.protos & wanted
+                protos = names if state.protos is None else state.protos & names
             elif state.protos is None:
                 return state.with_condition(match)
             else:
-                protos = state.protos - wanted
+                protos = state.protos - names
             return state.replace(protos=protos) if protos else None
         if key == "dport":
             wanted = port_intervals(values)
@@ -144,25 +150,25 @@ def _narrow_one(state, match):
         if key == "daddr":
             return _narrow_daddr(state, match, op, _nets(values))
         if key == "nfproto":
-            wanted = set(str(v) for v in values)
-            return _with_families(state, [f for f in state.families if (f in wanted) == (op == "eq")])
+            families = set(str(v) for v in values)
+            return _with_families(state, [f for f in state.families if (f in families) == (op == "eq")])
     except (ValueError, TypeError):
         pass  # a value this layer does not model: keep the match as a condition
     return state.with_condition(match)
 
 
-def _narrow_daddr(state, match, op, nets):
+def _narrow_daddr(state: _State, match: Json, op: str, nets: Sequence[Net]) -> Optional[_State]:
     if op == "eq":
         if state.nets is None:
-            nets = tuple(n for n in nets if n.version in [_VERSION[f] for f in state.families])
+            kept = tuple(n for n in nets if n.version in [_VERSION[f] for f in state.families])
         else:
-            nets = _intersect_nets(state.nets, nets)
-        if not nets:
+            kept = _intersect_nets(state.nets, nets)
+        if not kept:
             return None
-        return _with_families(state.replace(nets=nets), [f for f in state.families if _VERSION[f] in [n.version for n in nets]])
+        return _with_families(state.replace(nets=kept), [f for f in state.families if _VERSION[f] in [n.version for n in kept]])
     if state.nets is None:
         return state.with_condition(match)
-    kept = tuple(n for n in state.nets if not any(n.version == x.version and n.subnet_of(x) for x in nets))
+    kept = tuple(n for n in state.nets if not any(n.version == x.version and n.subnet_of(x) for x in nets))  # type: ignore[arg-type]
     if not kept:
         return None
     state = state.replace(nets=kept)
@@ -171,15 +177,16 @@ def _narrow_daddr(state, match, op, nets):
     return state
 
 
-def _narrow_all(state, matches):
+def _narrow_all(state: _State, matches: List[Json]) -> Optional[_State]:
     for match in matches:
-        state = narrow(state, match)
-        if state is None:
+        narrowed = narrow(state, match)
+        if narrowed is None:
             return None
+        state = narrowed
     return state
 
 
-def _pre_empt(out, rule, state):
+def _pre_empt(out: _Collector, rule: Json, state: _State) -> Optional[_State]:
     """STATE less the packets RULE (an earlier accept/drop/return/goto/NAT rule) takes first; None if it takes all.
 
     Only a rule that matches every packet of STATE, apart from the destination port, takes any:
@@ -204,7 +211,8 @@ def _pre_empt(out, rule, state):
             return state
     if negated is not None:
         return narrow(state, dict(negated, op="eq"))
-    if ports is None:
+    if not isinstance(ports, Intervals):
+        # no dport match, or unreadable ones that every packet of STATE has passed already
         return None
     if state.ports is None:
         return state.with_condition({"key": "dport", "op": "ne", "values": [show_interval(i) for i in ports]})
@@ -214,7 +222,7 @@ def _pre_empt(out, rule, state):
     return state if rest == state.ports else state.replace(ports=rest)
 
 
-def _nat_problem(rule):
+def _nat_problem(rule: Json) -> Optional[str]:
     verdict = rule.get("verdict") or {}
     if verdict.get("kind") == "unsupported" and verdict.get("name") in ("dnat", "redirect"):
         return verdict.get("reason")
@@ -226,12 +234,12 @@ def _nat_problem(rule):
     return None
 
 
-def _show_net(net):
+def _show_net(net: Net) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
-def _expand(ports):
-    out = []
+def _expand(ports: Intervals) -> List[Union[int, str]]:
+    out: List[Union[int, str]] = []
     for low, high in ports:
         if high - low < EXPAND_LIMIT:
             out.extend(range(low, high + 1))
@@ -240,7 +248,7 @@ def _expand(ports):
     return out
 
 
-def target_port(spec, host_port):
+def target_port(spec: Union[None, int, str], host_port: Union[None, int, str]) -> Union[None, int, str]:
     """Where HOST_PORT goes for a NAT port spec: int, None (unchanged), "a-b", or iptables' "a-b/base" (shifted)."""
     if spec is None:
         return host_port
@@ -251,10 +259,10 @@ def target_port(spec, host_port):
     if "/" in text:
         text, base = text.split("/", 1)
         shift = int(base) if base.isdigit() else None
-    low, _sep, high = text.partition("-")
-    if not low.isdigit() or (high and not high.isdigit()):
+    first, _sep, last = text.partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
         return str(spec)
-    low, high = int(low), int(high or low)
+    low, high = int(first), int(last or first)
     if shift is not None and isinstance(host_port, int):
         return low + (host_port - shift)
     return low if low == high else "%d-%d" % (low, high)
@@ -263,17 +271,17 @@ def target_port(spec, host_port):
 class _Collector(object):
     """The mappings and problems found, and per-run indexes that keep long chains linear."""
 
-    def __init__(self):
-        self.items = {}
-        self.problems = []
-        self._rule_ports = {}
-        self._chain_index = {}
+    def __init__(self) -> None:
+        self.items: Dict[Tuple[Any, ...], Json] = {}
+        self.problems: List[Json] = []
+        self._rule_ports: Dict[int, RulePorts] = {}
+        self._chain_index: Dict[int, Tuple[Dict[int, List[int]], List[int]]] = {}
 
-    def rule_ports(self, rule):
+    def rule_ports(self, rule: Json) -> RulePorts:
         """Destination ports a rule's positive dport matches allow: None when it has none, False when unreadable."""
         key = id(rule)
         if key not in self._rule_ports:
-            ports = None
+            ports: RulePorts = None
             for match in rule.get("match") or []:
                 if match.get("key") == "dport" and match.get("op") == "eq":
                     try:
@@ -281,11 +289,11 @@ class _Collector(object):
                     except (TypeError, ValueError):
                         ports = False
                         break
-                    ports = wanted if ports is None else ports.intersect(wanted)
+                    ports = ports.intersect(wanted) if isinstance(ports, Intervals) else wanted
             self._rule_ports[key] = ports
         return self._rule_ports[key]
 
-    def positions(self, chain, state):
+    def positions(self, chain: Json, state: _State) -> Sequence[int]:
         """Positions of the rules of CHAIN that a packet of STATE can match, by destination port.
 
         A chain shared by many mappings (netavark's, firewalld's) is entered once per host port;
@@ -299,7 +307,7 @@ class _Collector(object):
             index = self._chain_index[id(chain)] = ({}, [])
             for position, rule in enumerate(rules):
                 ports = self.rule_ports(rule)
-                if not ports or ports.size() > _INDEX_LIMIT:
+                if not isinstance(ports, Intervals) or not ports or ports.size() > _INDEX_LIMIT:
                     index[1].append(position)
                     continue
                 for low, high in ports:
@@ -311,7 +319,7 @@ class _Collector(object):
                 found.update(index[0].get(port, ()))
         return sorted(found)
 
-    def problem(self, table, chain, rule, reason):
+    def problem(self, table: Json, chain: Json, rule: Json, reason: str) -> None:
         tool = "nftables" if table["source"] == "nftables" else "iptables"
         entry = {"subset": SUBSET, "tool": tool,
                  "reason": "%s %s table %s, chain %s, rule %s (%s): %s; the mappings it makes are not reported"
@@ -320,10 +328,10 @@ class _Collector(object):
         if entry not in self.problems:
             self.problems.append(entry)
 
-    def emit(self, table, chain, rule, state, trail, hook):
+    def emit(self, table: Json, chain: Json, rule: Json, state: _State, trail: Trail, hook: str) -> None:
         verdict = rule["verdict"]
         addr = verdict.get("addr") if verdict["kind"] == "dnat" else None
-        families = state.families
+        families: Sequence[str] = state.families
         if addr:
             families = [f for f in families if f == ("ipv6" if ":" in str(addr) else "ipv4")]
         path = {"hook": hook, "chains": [name for name, dummy in trail] + [chain["name"]],
@@ -342,7 +350,8 @@ class _Collector(object):
                     for host_port in ports:
                         self._add(family, proto, host_ip, host_port, verdict, addr, evidence, table, path)
 
-    def _add(self, family, proto, host_ip, host_port, verdict, addr, evidence, table, path):
+    def _add(self, family: str, proto: Optional[str], host_ip: str, host_port: Union[None, int, str], verdict: Json,
+             addr: Optional[str], evidence: Json, table: Json, path: Json) -> None:
         key = (family, proto, host_ip, host_port, verdict["kind"], addr, target_port(verdict.get("port"), host_port))
         item = self.items.get(key)
         if item is None:
@@ -366,7 +375,7 @@ class _Collector(object):
             item["manager"] = _manager(table["name"], path["chains"])
 
 
-def _manager(table_name, chains):
+def _manager(table_name: str, chains: List[str]) -> Optional[str]:
     if table_name == "firewalld":
         return "firewalld"
     for name in chains:
@@ -376,7 +385,7 @@ def _manager(table_name, chains):
     return None
 
 
-def netavark_container_id(item):
+def netavark_container_id(item: Json) -> Optional[str]:
     """The container ID netavark wrote into the comments on the mapping's path, or None."""
     for rule in item.get("rules") or []:
         for path in rule["paths"]:
@@ -392,15 +401,15 @@ class _Prior(object):
 
     __slots__ = ("out", "by_port", "others", "ported")
 
-    def __init__(self, out):
+    def __init__(self, out: _Collector) -> None:
         self.out = out
-        self.by_port = {}
-        self.others = []  # rules of any port, of many ports, or unreadable ports
-        self.ported = []  # the rules in by_port
+        self.by_port: Dict[int, List[Json]] = {}
+        self.others: List[Json] = []  # rules of any port, of many ports, or unreadable ports
+        self.ported: List[Json] = []  # the rules in by_port
 
-    def add(self, rule):
+    def add(self, rule: Json) -> None:
         ports = self.out.rule_ports(rule)
-        if not ports or ports.size() > _INDEX_LIMIT:
+        if not isinstance(ports, Intervals) or not ports or ports.size() > _INDEX_LIMIT:
             self.others.append(rule)
             return
         self.ported.append(rule)
@@ -408,9 +417,9 @@ class _Prior(object):
             for port in range(low, high + 1):
                 self.by_port.setdefault(port, []).append(rule)
 
-    def pre_empt(self, state):
+    def pre_empt(self, state: _State) -> Optional[_State]:
         if state.ports is not None and state.ports.size() <= _INDEX_LIMIT:
-            candidates, seen = list(self.others), set()
+            candidates, seen = list(self.others), set()  # type: List[Json], Set[int]
             for low, high in state.ports:
                 for port in range(low, high + 1):
                     for rule in self.by_port.get(port, ()):
@@ -419,14 +428,17 @@ class _Prior(object):
                             candidates.append(rule)
         else:
             candidates = self.others + self.ported
+        left: Optional[_State] = state
         for rule in candidates:
-            state = _pre_empt(self.out, rule, state)
-            if state is None:
+            left = _pre_empt(self.out, rule, state)
+            if left is None:
                 return None
+            state = left
         return state
 
 
-def _walk(out, table, chains, chain, state, trail, blockers, hook):
+def _walk(out: _Collector, table: Json, chains: Dict[str, Json], chain: Json, state: _State, trail: Trail,
+          blockers: List[_Prior], hook: str) -> None:
     prior = _Prior(out)
     before = blockers + [prior]
     for position in out.positions(chain, state):
@@ -455,7 +467,7 @@ def _walk(out, table, chains, chain, state, trail, blockers, hook):
             prior.add(rule)
 
 
-def _emit_map(out, table, chain, rule, state, trail, hook):
+def _emit_map(out: _Collector, table: Json, chain: Json, rule: Json, state: _State, trail: Trail, hook: str) -> None:
     """A DNAT whose target a map looks up by protocol, destination address and port
     (``dnat to ip daddr . tcp dport map @m``): one mapping per element."""
     spec = rule["verdict"]["map"]
@@ -470,7 +482,8 @@ def _emit_map(out, table, chain, rule, state, trail, hook):
         out.emit(table, chain, dict(rule, verdict={"kind": "dnat", "addr": addr, "port": port}), narrowed, trail, hook)
 
 
-def _follow(out, table, chains, chain, rule, state, trail, blockers, hook):
+def _follow(out: _Collector, table: Json, chains: Dict[str, Json], chain: Json, rule: Json, state: _State, trail: Trail,
+            blockers: List[_Prior], hook: str) -> None:
     """Continue into the chain(s) a jump, goto or verdict map leads to."""
     verdict = rule["verdict"]
     targets = []
@@ -493,14 +506,14 @@ def _follow(out, table, chains, chain, rule, state, trail, blockers, hook):
             _walk(out, table, chains, chains[name], narrowed, step, blockers, hook)
 
 
-def _sort_key(item):
-    def num(value):
+def _sort_key(item: Json) -> Tuple[Any, ...]:
+    def num(value: Any) -> Tuple[int, int, str]:
         return (0, value, "") if isinstance(value, int) else (1, 0, str(value))
     return (num(item["host_port"]), str(item["proto"]), str(item["family"]), str(item["host_ip"]),
             str(item["target_ip"]), num(item["target_port"]), item["kind"])
 
 
-def nat_mappings(firewall):
+def nat_mappings(firewall: Optional[Json]) -> Tuple[List[Json], List[Json]]:
     """(mappings, problems) made by the DNAT/REDIRECT rules of a firewall model (gather_firewall's dict).
 
     A mapping: proto (None for every protocol), family, host_ip (0.0.0.0 / :: for every address,
