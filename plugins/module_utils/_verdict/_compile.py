@@ -11,15 +11,23 @@ compiled on first use. Pure functions; imported by the controller filter too.
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError, compile_match, parse_ip
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError, Test, compile_match, parse_ip
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Walk
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict._map import MapLookup
+
+Json = Dict[str, Any]
+Address = Tuple[int, int]  # (IP version, address as an int)
 
 # nat base chains of a hook run together at the kernel's NAT priority (in their own priority order).
 _NAT_GROUP = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 EFFECT_FREE = ("log", "counter", "other")
 
 
-def _registered(table, raw):
+def _registered(table: Json, raw: Json) -> Tuple[int, int, int]:
     """Sort key among base chains of equal priority: the kernel runs the hook registered last first
     (newest table, then newest chain in it, by nft handles); chains without handles (iptables-legacy,
     facts without handles) come after them, in the order of the facts."""
@@ -33,11 +41,11 @@ class FirewallError(ValueError):
     """The firewall argument is not a portproof firewall fact; the message says what is wrong."""
 
 
-def _host_values(values):
+def _host_values(values: List[Any]) -> Optional[List[Address]]:
     """[(version, int)] when every value is one address (a /32 or /128), else None."""
     if not values or len(values) > 64:
         return None
-    out = []
+    out: List[Address] = []
     for value in values:
         text = str(value)
         if text.endswith("/32") or text.endswith("/128"):
@@ -54,15 +62,15 @@ def _host_values(values):
 class _Rule(object):
     __slots__ = ("tests", "statements", "verdict", "ref", "ports", "hosts", "raw", "vmap", "inert")
 
-    def __init__(self, raw, ref):
+    def __init__(self, raw: Json, ref: Json) -> None:
         self.raw = raw
-        self.vmap = None
+        self.vmap: Union[None, str, MapLookup] = None
         self.ref = ref
-        self.tests = None
-        self.statements = raw.get("statements") or []
-        self.verdict = raw.get("verdict")
-        self.ports = None
-        self.hosts = None
+        self.tests: Optional[Tuple[Test, ...]] = None
+        self.statements: List[Json] = raw.get("statements") or []
+        self.verdict: Optional[Json] = raw.get("verdict")
+        self.ports: Optional[List[int]] = None
+        self.hosts: Optional[List[Address]] = None
         # A rule that only logs or counts changes nothing whether or not it matches: skipped.
         self.inert = self.verdict is None and all(st.get("kind") in EFFECT_FREE for st in self.statements) and \
             not any(m.get("key") == "recent" for m in raw.get("match") or [])
@@ -80,16 +88,18 @@ class _Rule(object):
 class _Chain(object):
     __slots__ = ("name", "table", "raw", "rules", "index", "compiled", "ctx")
 
-    def __init__(self, table, raw, ctx):
-        self.name = raw["name"]
+    def __init__(self, table: Json, raw: Json, ctx: Compiled) -> None:
+        self.name: str = raw["name"]
         self.table = table
         self.raw = raw
         self.ctx = ctx
-        self.rules = None
-        self.index = None
+        self.rules: List[_Rule] = []
+        # (rule positions by dport, by source host, the other positions, those rules, a cache by packet)
+        self.index: Optional[Tuple[Dict[int, List[int]], Dict[Address, List[int]], List[int], List[_Rule],
+                                   Dict[Tuple[Any, ...], List[_Rule]]]] = None
         self.compiled = False
 
-    def _compile(self):
+    def _compile(self) -> None:
         table = self.table
         self.rules = []
         for pos, raw in enumerate(self.raw.get("rules") or []):
@@ -99,7 +109,9 @@ class _Chain(object):
         if len(self.rules) >= 16:
             # Each rule is filed under its destination ports, else its source hosts, else "wild":
             # a packet can only match the wild rules and those filed under its own port or source.
-            ports, hosts, wild = {}, {}, []
+            ports: Dict[int, List[int]] = {}
+            hosts: Dict[Address, List[int]] = {}
+            wild: List[int] = []
             for pos, rule in enumerate(self.rules):
                 if rule.ports is not None:
                     for port in rule.ports:
@@ -112,14 +124,14 @@ class _Chain(object):
             self.index = (ports, hosts, wild, [self.rules[p] for p in wild], {})
         self.compiled = True
 
-    def candidates(self, walk):
+    def candidates(self, walk: Walk) -> Sequence[_Rule]:
         """The rules that can match the packet, in order (all rules for small chains)."""
         if not self.compiled:
             self._compile()
         if self.index is None:
             return self.rules
         ports, hosts, wild, wild_rules, cache = self.index
-        by_port = ports.get(walk.dport)
+        by_port = ports.get(walk.dport) if walk.dport is not None else None
         by_host = hosts.get((walk.pkt["version"], walk.pkt["src"]))
         if by_port is None and by_host is None:
             return wild_rules
@@ -131,16 +143,20 @@ class _Chain(object):
                 cache[key] = hit
         return hit
 
-    def tests(self, rule):
+    def tests(self, rule: _Rule) -> Tuple[Test, ...]:
         if rule.tests is None:
             rule.tests = tuple(compile_match(m, self.ctx) for m in rule.raw.get("match") or [])
         return rule.tests
 
 
+# (sort key, chain, its model dict, whether it is a nat chain) of one base chain on a hook
+Entry = Tuple[Tuple[Any, ...], "_Chain", Json, bool]
+
+
 class Compiled(object):
     """A firewall fact prepared for many verdicts (chains indexed, matches compiled on first use)."""
 
-    def __init__(self, firewall):
+    def __init__(self, firewall: Any) -> None:
         if not isinstance(firewall, dict):
             raise FirewallError("firewall must be the portproof firewall fact (a dict), got %s" % type(firewall).__name__)
         tables = firewall.get("tables")
@@ -152,12 +168,12 @@ class Compiled(object):
         self._addresses(firewall.get("local_addresses"))
         self._routes(firewall.get("routes"))
         self._local_routes(firewall.get("local_routes"))
-        self.chains = {}
-        self.hooks = {}
+        self.chains: Dict[int, Dict[str, _Chain]] = {}
+        self.hooks: Dict[Tuple[int, str], List[Entry]] = {}
         seq = 0
         for table in tables:
             try:
-                by_name = {}
+                by_name: Dict[str, _Chain] = {}
                 for raw in table["chains"]:
                     chain = _Chain(table, raw, self)
                     by_name[raw["name"]] = chain
@@ -172,14 +188,15 @@ class Compiled(object):
         for entries in self.hooks.values():
             entries.sort(key=lambda e: e[0])
 
-    def _addresses(self, addresses):
-        self.local = None
+    def _addresses(self, addresses: Optional[List[Json]]) -> None:
+        # per version: (iface, address, network, broadcast, prefix length) of each local address
+        self.local: Optional[Dict[int, List[Tuple[Optional[str], int, int, int, int]]]] = None
+        self.local_set: Dict[int, Set[int]] = {4: set(), 6: set()}
+        self.iface_addrs: Dict[int, Dict[Optional[str], List[Tuple[int, Optional[Tuple[bool, bool]]]]]] = {4: {}, 6: {}}
+        self.broadcast: Set[int] = set()
         if addresses is None:
             return
         self.local = {4: [], 6: []}
-        self.local_set = {4: set(), 6: set()}
-        self.iface_addrs = {4: {}, 6: {}}
-        self.broadcast = set()
         for item in addresses:
             version, value = parse_ip(item["address"], "firewall local_addresses")
             net = ipaddress.ip_network("%s/%s" % (item["address"], item.get("prefixlen") or (32 if version == 4 else 128)),
@@ -188,15 +205,15 @@ class Compiled(object):
                                         net.prefixlen))
             self.local_set[version].add(value)
             # REDIRECT's address: the flags say which addresses it may take; None when not gathered.
-            flags = None
+            flags: Optional[Tuple[bool, bool]] = None
             if all(key in item for key in ("secondary", "tentative")):
                 flags = (bool(item["secondary"]), bool(item["tentative"]) and not item.get("optimistic"))
             self.iface_addrs[version].setdefault(item.get("iface"), []).append((value, flags))
             if item.get("broadcast"):
                 self.broadcast.add(parse_ip(item["broadcast"], "firewall local_addresses broadcast")[1])
 
-    def _routes(self, routes):
-        self.routes = None
+    def _routes(self, routes: Optional[List[Json]]) -> None:
+        self.routes: Optional[Dict[int, List[Tuple[int, int, int, Optional[str]]]]] = None
         if routes is None:
             return
         self.routes = {4: [], 6: []}
@@ -207,15 +224,15 @@ class Compiled(object):
                 raise FirewallError("firewall routes entry %r is not {dst: CIDR, dev: NAME}" % (item,))
             self.routes[net.version].append((int(net.network_address), int(net.broadcast_address), net.prefixlen, item.get("dev")))
 
-    def _local_routes(self, routes):
+    def _local_routes(self, routes: Any) -> None:
         """The local routing table by version, longest prefix first: [(low, high, type, dev)];
         None when it was not gathered (address type matches are then undecided)."""
-        self.local_routes = None
+        self.local_routes: Optional[Dict[int, List[Tuple[int, int, str, Optional[str]]]]] = None
         if routes is None:
             return
         if not isinstance(routes, list):
             raise FirewallError("firewall local_routes must be a list of {type, dst, dev, family}, got %s" % type(routes).__name__)
-        table = {4: [], 6: []}
+        table: Dict[int, List[Tuple[int, int, int, str, Optional[str]]]] = {4: [], 6: []}
         for item in routes:
             try:
                 net = ipaddress.ip_network(item["dst"], strict=False)
@@ -226,18 +243,18 @@ class Compiled(object):
         self.local_routes = dict((v, [(low, high, kind, dev) for dummy, low, high, kind, dev in sorted(entries, key=lambda e: -e[0])])
                                  for v, entries in table.items())
 
-    def _add_base(self, table, chain, raw, seq):
+    def _add_base(self, table: Json, chain: _Chain, raw: Json, seq: int) -> None:
         family, hook = table["family"], raw["hook"]
-        versions = (4, 6) if family in ("inet", "netdev") else ((4,) if family == "ip" else ((6,) if family == "ip6" else ()))
+        versions: Tuple[int, ...] = (4, 6) if family in ("inet", "netdev") else ((4,) if family == "ip" else ((6,) if family == "ip6" else ()))
         if hook == "ingress":
             if family not in ("netdev", "inet"):
                 return
         is_nat = raw.get("type") == "nat"
         prio = raw.get("priority") or 0
         group = _NAT_GROUP.get(hook, prio) if is_nat else prio
-        entry = ((group, prio, _registered(table, raw), seq), chain, raw, is_nat)
+        entry: Entry = ((group, prio, _registered(table, raw), seq), chain, raw, is_nat)
         for version in versions:
             self.hooks.setdefault((version, hook), []).append(entry)
 
-    def entries(self, version, hook):
+    def entries(self, version: int, hook: str) -> List[Entry]:
         return self.hooks.get((version, hook), [])

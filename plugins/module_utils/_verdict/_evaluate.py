@@ -17,55 +17,57 @@ it is ``unknown`` with the reason. Pure functions; imported by the controller fi
 from __future__ import annotations
 
 import ipaddress
+from typing import Any, List, Optional, Set, Tuple, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._compile import (  # noqa: F401 pylint: disable=unused-import
-    EFFECT_FREE, Compiled, FirewallError,
+    EFFECT_FREE, Compiled, FirewallError, Json, _Chain, _Rule,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._map import MAX_CHOICES, MISS, MapError, MapLookup
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import (
-    BREAK, UNKNOWN_IFACE, UNTRACKED_UNKNOWN, Chance, PacketError, is_loopback, normalize_packet, parse_ip,
+    BREAK, UNKNOWN_IFACE, UNTRACKED_UNKNOWN, Chance, PacketError, TestResult, is_loopback, normalize_packet, parse_ip,
 )
 
 MAX_FORKS = 64
 MAX_DEPTH = 64
 _EFFECT_FREE = EFFECT_FREE
+Outcome = Json  # verdict, rule, reason, final_dst, final_dport, destinations, path, assumptions
 
 
-def _addr_text(version, value):
+def _addr_text(version: int, value: int) -> str:
     return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
 class Walk(object):
     """One path of a packet through the hooks; cloned when an undecided rule forks the walk."""
 
-    def __init__(self, fw, pkt):
+    def __init__(self, fw: Compiled, pkt: Json) -> None:
         self.fw = fw
         self.pkt = pkt
-        self.dst = pkt["dst"]
-        self.dport = pkt["dport"]
-        self.sport = pkt["sport"]
-        self.orig_dport = pkt["dport"]
-        self.mark = 0
-        self.ct_mark = 0 if pkt["state"] == "new" else None
-        self.untracked = False  # made untracked by a notrack before conntrack; None: maybe
+        self.dst: Optional[int] = pkt["dst"]
+        self.dport: Optional[int] = pkt["dport"]
+        self.sport: Optional[int] = pkt["sport"]
+        self.orig_dport: Optional[int] = pkt["dport"]
+        self.mark: Optional[int] = 0
+        self.ct_mark: Optional[int] = 0 if pkt["state"] == "new" else None
+        self.untracked: Optional[bool] = False  # made untracked by a notrack before conntrack; None: maybe
         self.dnat = False
-        self.oif = None
-        self.hook = None
+        self.oif: Optional[str] = None
+        self.hook: Optional[str] = None
         self.prio = 0
-        self.recent = set()
-        self.assumptions = []
-        self.path = []
-        self.accepted_by = None
-        self.nat_bound = set()
+        self.recent: Set[Any] = set()
+        self.assumptions: List[str] = []
+        self.path: List[Json] = []
+        self.accepted_by: Optional[Json] = None
+        self.nat_bound: Set[str] = set()
         self.forwarded = False
         self.stage = 0
         self.entry = 0
-        self.frames = None
-        self.force = None
-        self.choice = None  # (result,): the map lookup result this branch of a fork takes
+        self.frames: Optional[List[List[Any]]] = None  # [chain, candidate rules, next position] per chain entered
+        self.force: Optional[bool] = None
+        self.choice: Optional[Tuple[Any]] = None  # (result,): the map lookup result this branch of a fork takes
         self.iface = self._iface()
 
-    def clone(self):
+    def clone(self) -> Walk:
         other = Walk.__new__(Walk)
         other.__dict__.update(self.__dict__)
         other.recent = set(self.recent)
@@ -75,7 +77,7 @@ class Walk(object):
         other.frames = [list(f) for f in self.frames] if self.frames is not None else None
         return other
 
-    def _iface(self):
+    def _iface(self) -> Optional[str]:
         pkt = self.pkt
         if pkt["iface"] == "auto":
             return self._route_iface()
@@ -88,7 +90,7 @@ class Walk(object):
             return UNKNOWN_IFACE
         return "lo" if pkt["src"] in self.fw.local_set[pkt["version"]] else UNKNOWN_IFACE
 
-    def _route_iface(self):
+    def _route_iface(self) -> Optional[str]:
         """iface "auto": the interface the host routes the source through (reverse path)."""
         pkt = self.pkt
         if is_loopback(pkt["version"], pkt["src"]) or (self.fw.local is not None and pkt["src"] in self.fw.local_set[pkt["version"]]):
@@ -102,7 +104,7 @@ class Walk(object):
         self.assume("the packet arrives on %s, the interface the host routes %s through" % (best[1], pkt["src_text"]))
         return best[1]
 
-    def reverse_path(self, accept_local=False, loose=False):
+    def reverse_path(self, accept_local: bool = False, loose: bool = False) -> Optional[str]:
         """Reverse-path check (nft fib saddr . iif oif, -m rpfilter): "pass" when the host's
         best main-table route to the source leaves through the interface the packet came in on
         (loose: when there is a route at all), "fail" when it does not (or the source is the
@@ -132,16 +134,16 @@ class Walk(object):
         return "pass" if best is not None and best[1] == self.iface else "fail"
 
     # --- facts the match tests ask for -------------------------------------------------------
-    def assume(self, note):
+    def assume(self, note: str) -> None:
         if note not in self.assumptions:
             self.assumptions.append(note)
 
-    def dst_text(self):
+    def dst_text(self) -> str:
         if self.dst is None:
             return "the host's address"
         return _addr_text(self.pkt["version"], self.dst)
 
-    def dst_candidates(self):
+    def dst_candidates(self) -> Union[str, List[int]]:
         if self.fw.local is None:
             return "the packet has no dst and the host's addresses were not gathered"
         version = self.pkt["version"]
@@ -151,13 +153,13 @@ class Walk(object):
             return "the packet has no dst and the host has no IPv%d address" % version
         return cands
 
-    def no_oif(self):
+    def no_oif(self) -> int:
         return BREAK
 
-    def before_conntrack(self):
+    def before_conntrack(self) -> bool:
         return self.hook == "prerouting" and self.prio < -200
 
-    def ct_state(self):
+    def ct_state(self) -> str:
         if self.untracked:
             return "untracked"
         if self.untracked is None:
@@ -166,7 +168,7 @@ class Walk(object):
             return "invalid"  # before conntrack (raw table): no connection is attached yet
         return self.pkt["state"]
 
-    def ct_status(self):
+    def ct_status(self) -> Union[str, Set[str]]:
         if self.untracked:
             return set()
         if self.untracked is None:
@@ -175,10 +177,10 @@ class Walk(object):
             return "ct status of an existing connection is not known"
         return {"dnat"} if self.dnat else set()
 
-    def ct_direction(self):
+    def ct_direction(self) -> str:
         return "original"
 
-    def addr_type(self, value, limit=None):
+    def addr_type(self, value: int, limit: Optional[str] = None) -> Union[str, Set[str]]:
         """The address types of value as the kernel's addrtype / fib type give them: a set, or
         the reason it cannot be told. The fixed ranges (IPv4 0.0.0.0/8 and 255.255.255.255
         broadcast, multicast) come first, then the longest match in the local routing table
@@ -206,12 +208,12 @@ class Walk(object):
                 return {kind} if kind in ("local", "broadcast", "anycast", "multicast") else {"unicast"}
         return {"unicast"}
 
-    def dst_types(self, limit=None):
+    def dst_types(self, limit: Optional[str] = None) -> Union[str, Set[str]]:
         if self.dst is not None:
             return self.addr_type(self.dst, limit)
         return {"local"}
 
-    def dst_type_match(self, values, limit=None):
+    def dst_type_match(self, values: Set[str], limit: Optional[str] = None) -> Union[bool, str]:
         types = self.dst_types(limit)
         if isinstance(types, str):
             return types
@@ -219,7 +221,7 @@ class Walk(object):
             return "address type %s of %s depends on the main routing table" % (",".join(sorted(values)), self.dst_text())
         return bool(types & values)
 
-    def field(self, key):
+    def field(self, key: str) -> Any:
         if key == "saddr":
             return self.pkt["src"]
         if key == "daddr":
@@ -235,23 +237,23 @@ class Walk(object):
         return self.pkt["proto"]
 
 
-def _outcome(walk, verdict, rule, reason):
+def _outcome(walk: Walk, verdict: str, rule: Optional[Json], reason: str) -> Outcome:
     final_dst = walk.dst_text() if walk.dst is not None else None
     return {"verdict": verdict, "rule": rule, "reason": reason, "final_dst": final_dst, "final_dport": walk.dport,
             "destinations": [] if verdict == "unknown" else [{"dst": final_dst, "dport": walk.dport}],
             "path": walk.path, "assumptions": walk.assumptions}
 
 
-def _where(ref):
+def _where(ref: Json) -> str:
     return "%s %s %s" % (ref["family"], ref["table"], ref["chain"])
 
 
-def _step(walk, hook, table, chain, index, action):
+def _step(walk: Walk, hook: str, table: Json, chain: str, index: Optional[int], action: str) -> None:
     walk.path.append({"hook": hook, "source": table["source"], "family": table["family"], "table": table["name"],
                       "chain": chain, "index": index, "action": action})
 
 
-def _nat_text(verdict):
+def _nat_text(verdict: Json) -> str:
     if verdict["kind"] == "redirect":
         return "redirect to port %s" % verdict.get("port") if verdict.get("port") else "redirect"
     addr, port = verdict.get("addr"), verdict.get("port")
@@ -264,14 +266,14 @@ class _Fork(Exception):
     ``chance``: only chance picks the branch (statistic, numgen), so branches that reach the
     same verdict through different destinations may be merged."""
 
-    def __init__(self, reason, choices=None, chance=False):
+    def __init__(self, reason: str, choices: Optional[List[Tuple[str, Any]]] = None, chance: bool = False) -> None:
         Exception.__init__(self, reason)
         self.reason = reason
         self.choices = choices
         self.chance = chance
 
 
-def _apply_statements(walk, statements):
+def _apply_statements(walk: Walk, statements: List[Json]) -> None:
     for st in statements:
         kind = st.get("kind")
         if kind in _EFFECT_FREE:
@@ -306,7 +308,7 @@ def _apply_statements(walk, statements):
             walk.ct_mark = None
 
 
-def _uncertain_statements(walk, statements):
+def _uncertain_statements(walk: Walk, statements: List[Json]) -> None:
     """A rule that may or may not have matched and only changes state: that state is now unknown."""
     for st in statements:
         if st.get("kind") == "notrack":
@@ -319,11 +321,11 @@ def _uncertain_statements(walk, statements):
                 walk.mark = None
 
 
-def _rule_matches(walk, chain, rule):
+def _rule_matches(walk: Walk, chain: _Chain, rule: _Rule) -> TestResult:
     if walk.force is not None:
         forced, walk.force = walk.force, None
         return forced
-    unknown = None
+    unknown: Optional[TestResult] = None
     for test in chain.tests(rule):
         result = test(walk)
         if result is True:
@@ -335,14 +337,14 @@ def _rule_matches(walk, chain, rule):
     return True if unknown is None else unknown
 
 
-def _lookup_of(rule):
+def _lookup_of(rule: _Rule) -> Union[MapLookup, str]:
     """The compiled MapLookup of a vmap or DNAT map rule (cached on the rule)."""
     if rule.vmap is None:
-        verdict = rule.verdict
-        spec = verdict if verdict["kind"] == "vmap" else verdict["map"]
+        verdict: Json = rule.verdict or {}
+        spec: Any = verdict if verdict.get("kind") == "vmap" else verdict.get("map")
         try:
-            pairs = spec.get("map") if verdict["kind"] == "vmap" else spec.get("elements")
-            if verdict["kind"] == "vmap" and not all(isinstance(p[1], dict) and "kind" in p[1] for p in pairs or []):
+            pairs = spec.get("map") if verdict.get("kind") == "vmap" else spec.get("elements")
+            if verdict.get("kind") == "vmap" and not all(isinstance(p[1], dict) and "kind" in p[1] for p in pairs or []):
                 raise MapError("a verdict map value is not a verdict")
             rule.vmap = MapLookup(spec.get("keys") or [], pairs or [], spec.get("mod"), spec.get("offset"), spec.get("source"))
         except (MapError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
@@ -350,7 +352,7 @@ def _lookup_of(rule):
     return rule.vmap
 
 
-def _map_result(walk, rule):
+def _map_result(walk: Walk, rule: _Rule) -> Tuple[Any, Optional[str]]:
     """The map lookup's result for this walk (a target or MISS), or a reason string; raises _Fork
     when several results are possible."""
     if walk.choice is not None:
@@ -370,7 +372,7 @@ def _map_result(walk, rule):
     raise _Fork(where, [("if the lookup gives %s" % _result_text(r), r) for r in results], chance)
 
 
-def _result_text(result):
+def _result_text(result: Any) -> str:
     if result == MISS:
         return "no element"
     if isinstance(result, dict):
@@ -381,14 +383,14 @@ def _result_text(result):
     return str(result)
 
 
-def _map_dnat(verdict, result):
+def _map_dnat(verdict: Json, result: Any) -> Json:
     """The DNAT verdict a DNAT map's value gives: an address, or [address, port]."""
     if isinstance(result, list) and len(result) == 2:
         return {"kind": "dnat", "addr": result[0], "port": result[1]}
     return {"kind": "dnat", "addr": result, "port": verdict.get("port")}
 
 
-def _run_entry(walk, hook, chain0, raw0, is_nat):
+def _run_entry(walk: Walk, hook: str, chain0: _Chain, raw0: Json, is_nat: bool) -> Union[str, Outcome]:
     """Run one base chain. Returns 'accept' | 'nat' | a final outcome dict; may raise _Fork."""
     table = chain0.table
     if walk.frames is None:
@@ -480,7 +482,7 @@ def _run_entry(walk, hook, chain0, raw0, is_nat):
         return _outcome(walk, "unknown", rule.ref, "%s rule %s: %s" % (_where(rule.ref), rule.ref["index"], reason))
 
 
-def _apply_nat(walk, verdict):
+def _apply_nat(walk: Walk, verdict: Json) -> Optional[str]:
     port = verdict.get("port")
     if port is not None and not isinstance(port, int):
         if str(port).isdigit():
@@ -488,12 +490,14 @@ def _apply_nat(walk, verdict):
         else:
             return "NAT to the port range %s: the chosen port is not known" % port
     if verdict["kind"] == "redirect":
-        addr = _redirect_address(walk)
-        if isinstance(addr, str):
-            if port is None or port == walk.pkt["dport"] or _NO_USABLE in addr:
-                return addr
+        found = _redirect_address(walk)
+        addr: Optional[int] = None
+        if isinstance(found, str):
+            if port is None or port == walk.pkt["dport"] or _NO_USABLE in found:
+                return found
             # Another port: NAT is recorded whichever of the interface's addresses it goes to.
-            addr = None
+        else:
+            addr = found
         if addr == walk.dst and port in (None, walk.pkt["dport"]):
             # The destination stays as it was: nf_nat_setup_info records no NAT on the
             # connection (no "ct status dnat").
@@ -521,7 +525,7 @@ def _apply_nat(walk, verdict):
 _NO_USABLE = "it has no usable"
 
 
-def _redirect_address(walk):
+def _redirect_address(walk: Walk) -> Union[int, str]:
     """The address REDIRECT sends to (nf_nat_redirect.c), or why it is not known. Locally
     generated packets (lo): 127.0.0.1 / ::1. IPv4: the first address of the incoming
     interface (a primary one: secondaries follow the primaries); IPv6: the interface's first
@@ -540,9 +544,9 @@ def _redirect_address(walk):
         return ("REDIRECT goes to the first address of %s: local_addresses do not say which addresses are secondary "
                 "or tentative" % walk.iface)
     if version == 4:
-        usable = [value for value, flags in addrs if not flags[0]]
+        usable = [value for value, flags in addrs if flags is not None and not flags[0]]
     else:
-        usable = [value for value, flags in addrs if not flags[1] and value >> 32 != 0xFFFF]
+        usable = [value for value, flags in addrs if flags is not None and not flags[1] and value >> 32 != 0xFFFF]
         scope = _ipv6_scope(walk.dst) if walk.dst is not None else None
         if scope:
             scoped = [value for value in usable if _ipv6_scope(value) == scope]
@@ -555,7 +559,7 @@ def _redirect_address(walk):
     return usable[0]
 
 
-def _ipv6_scope(value):
+def _ipv6_scope(value: int) -> Optional[str]:
     """The scope ipv6_addr_scope() filters REDIRECT's address by: None for global addresses."""
     if value == 1:
         return "loopback"
@@ -569,7 +573,7 @@ def _ipv6_scope(value):
 _STAGES = ("ingress", "prerouting", "route", "input", "forward", "postrouting", "done")
 
 
-def _route(walk):
+def _route(walk: Walk) -> Union[str, Outcome]:
     """After prerouting: local delivery (input) or forwarding. Returns next stage or an outcome."""
     version = walk.pkt["version"]
     fam = "ipv%d" % version
@@ -590,7 +594,8 @@ def _route(walk):
     if not local and walk.fw.local_routes is not None:
         # The local routing table also delivers its broadcast and anycast addresses, and whole
         # prefixes routed "local" (AnyIP).
-        local = bool(walk.addr_type(walk.dst) & {"local", "broadcast", "anycast"})
+        types = walk.addr_type(walk.dst)  # a set: the local routing table was gathered
+        local = not isinstance(types, str) and bool(types & {"local", "broadcast", "anycast"})
     if local:
         walk.path.append({"hook": "routing", "action": "local delivery to %s" % walk.dst_text()})
         return "input"
@@ -611,7 +616,7 @@ def _route(walk):
     return "forward"
 
 
-def _hook_pass(walk, hook):
+def _hook_pass(walk: Walk, hook: str) -> Optional[Outcome]:
     """Run every base chain of hook from walk.entry on. Returns None (passed) or an outcome."""
     entries = walk.fw.entries(walk.pkt["version"], hook)
     walk.hook = hook
@@ -647,7 +652,7 @@ def _hook_pass(walk, hook):
     return None
 
 
-def _drive(walk):
+def _drive(walk: Walk) -> Outcome:
     while True:
         stage = _STAGES[walk.stage]
         if stage == "done":
@@ -665,25 +670,25 @@ def _drive(walk):
                 return result
             walk.stage = _STAGES.index(result)
             continue
-        result = _hook_pass(walk, stage)
-        if result is not None:
-            return result
+        outcome = _hook_pass(walk, stage)
+        if outcome is not None:
+            return outcome
         if stage == "input" or stage == "postrouting":
             walk.stage = _STAGES.index("done")
         else:
             walk.stage += 1
 
 
-def _dest_key(out):
+def _dest_key(out: Outcome) -> List[Tuple[str, int]]:
     return sorted((d["dst"] or "", d["dport"] or 0) for d in out["destinations"])
 
 
-def _same(a, b):
+def _same(a: Outcome, b: Outcome) -> bool:
     return (a["verdict"], a["final_dst"], a["final_dport"], _dest_key(a)) == \
         (b["verdict"], b["final_dst"], b["final_dport"], _dest_key(b))
 
 
-def _summary(out):
+def _summary(out: Outcome) -> str:
     if out["verdict"] == "unknown":
         return "unknown (%s)" % out["reason"]
     rule = out["rule"]
@@ -694,14 +699,14 @@ def _summary(out):
     return "%s by %s%s" % (out["verdict"], where, to)
 
 
-def _branches(walk, fork):
+def _branches(walk: Walk, fork: _Fork) -> List[Tuple[str, Walk]]:
     """[(label, walk)] of a fork: the rule matches or not; or each result of a map lookup."""
     if fork.choices is None:
         yes = walk.clone()
         yes.force = True
         walk.force = False
         return [("if it matches", yes), ("if not", walk)]
-    out = []
+    out: List[Tuple[str, Walk]] = []
     for label, result in fork.choices:
         branch = walk.clone()
         branch.force = True  # the rule matched; resume at it with the lookup's result chosen
@@ -710,11 +715,11 @@ def _branches(walk, fork):
     return out
 
 
-def _merge(walk, fork, outs, fork_path):
+def _merge(walk: Walk, fork: _Fork, outs: List[Tuple[str, Outcome]], fork_path: List[Json]) -> Outcome:
     """One outcome for the branches of a fork."""
     results = [out for dummy, out in outs]
     last = results[-1]
-    assumptions = []
+    assumptions: List[str] = []
     for out in results:
         assumptions.extend(a for a in out["assumptions"] if a not in assumptions)
     decided = all(out["verdict"] != "unknown" for out in results)
@@ -729,7 +734,7 @@ def _merge(walk, fork, outs, fork_path):
     if decided and fork.chance and len(set(out["verdict"] for out in results)) == 1:
         # Load balancing: chance picks the branch, and every branch reaches the same verdict.
         merged = dict(results[0])
-        destinations = []
+        destinations: List[Json] = []
         for out in results:
             destinations.extend(d for d in out["destinations"] if d not in destinations)
         merged.update(destinations=destinations, assumptions=assumptions)
@@ -751,7 +756,7 @@ def _merge(walk, fork, outs, fork_path):
     return result
 
 
-def _run(walk, budget):
+def _run(walk: Walk, budget: List[int]) -> Outcome:
     try:
         return _drive(walk)
     except _Fork as fork:
@@ -763,7 +768,7 @@ def _run(walk, budget):
         return _merge(walk, fork, outs, fork_path)
 
 
-def evaluate(compiled, packet):
+def evaluate(compiled: Compiled, packet: Json) -> Outcome:
     """Verdict dict for one packet over a Compiled firewall (raises PacketError for bad input)."""
     pkt = normalize_packet(packet)
     walk = Walk(compiled, pkt)
@@ -775,7 +780,7 @@ def evaluate(compiled, packet):
     return out
 
 
-def firewall_verdict(firewall, packet):
+def firewall_verdict(firewall: Union[Json, Compiled], packet: Union[Json, List[Json]]) -> Union[Outcome, List[Outcome]]:
     """Verdict for one packet dict, or a list of verdicts for a list of packets (compiled once)."""
     compiled = firewall if isinstance(firewall, Compiled) else Compiled(firewall)
     if isinstance(packet, list):

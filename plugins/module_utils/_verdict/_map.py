@@ -17,24 +17,29 @@ ranges or wildcards are tested in order after them (nft keeps them disjoint).
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_interval
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import (
     PORT_PROTOS, STATES, UNKNOWN_IFACE, Names, addr_interval,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Walk
+
 MISS = "\0miss"
 MAX_CHOICES = 16
 _PROTO_ALIASES = {"icmpv6": "ipv6-icmp", "6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "132": "sctp",
                   "136": "udplite", "33": "dccp"}
 _ANY = object()  # the packet's value is not known: any value but the ones that are excluded
+Member = Callable[[Any], bool]
 
 
 class MapError(ValueError):
     """A map element that does not fit its keys."""
 
 
-def _exact(key, value):
+def _exact(key: str, value: Any) -> Any:
     """The hashable form of an element's single value, or None when it covers several values."""
     if key in ("saddr", "daddr"):
         version, low, high = addr_interval(value)
@@ -51,7 +56,11 @@ def _exact(key, value):
     return str(value).lower()
 
 
-def _member(key, value):
+def _equals(value: Any) -> Member:
+    return lambda candidate: candidate == value
+
+
+def _member(key: str, value: Any) -> Member:
     """A test value -> bool for an element's value that covers several values."""
     if key in ("saddr", "daddr"):
         version, low, high = addr_interval(value)
@@ -68,26 +77,31 @@ class MapLookup(object):
 
     __slots__ = ("keys", "exact", "ranged", "values", "mod", "offset", "source")
 
-    def __init__(self, keys, pairs, mod=None, offset=0, source=None):
+    def __init__(self, keys: Sequence[str], pairs: List[Any], mod: Optional[int] = None, offset: Optional[int] = 0,
+                 source: Optional[str] = None) -> None:
         self.keys = list(keys)
-        self.exact = {}
-        self.ranged = []
-        self.values = []
-        self.mod, self.offset, self.source = mod, offset or 0, source
+        self.exact: Dict[Tuple[Any, ...], Any] = {}
+        self.ranged: List[Tuple[Tuple[Member, ...], Any]] = []
+        self.values: List[Any] = []
+        if list(keys) == ["random"] and not (isinstance(mod, int) and mod >= 1):
+            raise MapError("a lookup by a random number needs a modulus of 1 or more, got %r" % (mod,))
+        self.mod: int = mod or 0
+        self.offset: int = offset or 0
+        self.source = source
         for key_value, target in pairs:
             parts = key_value if len(self.keys) > 1 else [key_value]
             if not isinstance(parts, list) or len(parts) != len(self.keys):
                 raise MapError("map element %r does not have the keys %s" % (key_value, " . ".join(self.keys)))
             exact = tuple(_exact(k, v) for k, v in zip(self.keys, parts))
             if None in exact:
-                self.ranged.append((tuple(_member(k, v) if e is None else (lambda x, e=e: x == e)
+                self.ranged.append((tuple(_member(k, v) if e is None else _equals(e)
                                           for k, v, e in zip(self.keys, parts, exact)), target))
             else:
                 self.exact.setdefault(exact, target)
             if target not in self.values:
                 self.values.append(target)
 
-    def _get(self, combo):
+    def _get(self, combo: Tuple[Any, ...]) -> Any:
         hit = self.exact.get(combo)
         if hit is not None:
             return hit
@@ -96,22 +110,23 @@ class MapLookup(object):
                 return target
         return MISS
 
-    def resolve(self, walk):
+    def resolve(self, walk: Walk) -> Tuple[List[Any], Optional[str], bool]:
         """(results, reason, chance): the distinct possible results of the lookup, why there are
         several (None when one), and whether only chance picks among them."""
         if self.keys == ["random"]:
-            results = []
+            results: List[Any] = []
             for number in range(self.offset, self.offset + self.mod):
                 target = self._get((number,))
                 if target not in results:
                     results.append(target)
             return results, "%s mod %d picks one element by chance" % (self.source or "numgen", self.mod), True
-        per_key, why = [], []
+        per_key: List[List[Any]] = []
+        why: List[str] = []
         for key in self.keys:
             values = _values(walk, key)
             if isinstance(values, str):
                 return [], values, False
-            if values is _ANY:
+            if not isinstance(values, list):  # _ANY
                 why.append(key)
                 values = [_ANY]
             elif len(values) > 1:
@@ -130,19 +145,19 @@ class MapLookup(object):
                     results.append(target)
             if len(results) > MAX_CHOICES:
                 break
-        reason = None
+        reason: Optional[str] = None
         if len(results) > 1:
             reason = "map lookup on %s: the packet's %s is not known" % (" . ".join(self.keys), " and ".join(why))
         return results, reason, False
 
-    def _elements(self):
+    def _elements(self) -> Iterator[Tuple[Tuple[Member, ...], Any]]:
         for exact, target in self.exact.items():
-            yield tuple((lambda v, e=e: v == e) for e in exact), target
+            yield tuple(_equals(e) for e in exact), target
         for tests, target in self.ranged:
             yield tests, target
 
 
-def _values(walk, key):
+def _values(walk: Walk, key: str) -> Union[str, object, List[Any]]:
     """The possible values of key for the packet: a list, _ANY, or a reason string."""
     pkt = walk.pkt
     version = pkt["version"]

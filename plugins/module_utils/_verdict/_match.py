@@ -18,9 +18,19 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, port_intervals
 from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_interval  # noqa: F401 pylint: disable=unused-import
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict._compile import Compiled
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Walk
+
+Json = Dict[str, Any]
+TestResult = Union[bool, int, str]  # True, False, BREAK (0), or why the match is undecided (a Chance when only chance decides)
+Test = Callable[["Walk"], TestResult]
+Builder = Callable[[Json, "Compiled"], Test]
 
 PROTOS = ("tcp", "udp", "icmp", "ipv6-icmp", "sctp", "udplite", "dccp")
 PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
@@ -44,7 +54,7 @@ class PacketError(ValueError):
     """The packet given to firewall_verdict is not valid; the message names the key."""
 
 
-def parse_ip(value, what):
+def parse_ip(value: Any, what: str) -> Tuple[int, int]:
     text = str(value).strip()
     if "/" not in text:
         one = _one_address(text)
@@ -57,7 +67,7 @@ def parse_ip(value, what):
     return addr.version, int(addr)
 
 
-def normalize_packet(packet):
+def normalize_packet(packet: Any) -> Json:
     """Checked copy of the user's packet: {family, version, src, dst, proto, dport, sport, iface, state}."""
     if not isinstance(packet, dict):
         raise PacketError("packet must be a dict with src, dport (and optionally dst, proto, sport, iface, state), got %s"
@@ -68,7 +78,7 @@ def normalize_packet(packet):
     if packet.get("src") in (None, ""):
         raise PacketError("packet is missing 'src' (the source address)")
     version, src = parse_ip(packet["src"], "packet src")
-    dst = None
+    dst: Optional[int] = None
     if packet.get("dst") not in (None, ""):
         dst_version, dst = parse_ip(packet["dst"], "packet dst")
         if dst_version != version:
@@ -79,7 +89,7 @@ def normalize_packet(packet):
         raise PacketError("packet proto %r is not one of %s" % (packet.get("proto"), ", ".join(PROTOS)))
     if proto == "icmp" and version == 6:
         proto = "ipv6-icmp"
-    ports = {}
+    ports: Dict[str, Optional[int]] = {}
     for key in ("dport", "sport"):
         value = packet.get(key)
         if value in (None, ""):
@@ -104,12 +114,12 @@ def normalize_packet(packet):
             "dst": dst, "proto": proto, "dport": ports["dport"], "sport": ports["sport"], "iface": iface, "state": state}
 
 
-def is_loopback(version, value):
+def is_loopback(version: int, value: int) -> bool:
     low, high = _LOOPBACK[version]
     return low <= value <= high
 
 
-def _one_address(text):
+def _one_address(text: str) -> Optional[Tuple[int, int]]:
     """(version, int) of a plain address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128"), or None:
     the common case of rule and map values, without ipaddress's slower parse."""
     host = text[:-3] if text.endswith("/32") else (text[:-4] if text.endswith("/128") else text)
@@ -125,7 +135,7 @@ def _one_address(text):
         return None  # ipaddress gives the error
 
 
-def addr_interval(text):
+def addr_interval(text: Any) -> Tuple[int, int, int]:
     """'10.0.0.0/8' | '1.2.3.4' | '1.2.3.4-1.2.3.9' -> (version, low, high)."""
     text = str(text)
     one = _one_address(text)
@@ -139,9 +149,9 @@ def addr_interval(text):
     return net.version, int(net.network_address), int(net.broadcast_address)
 
 
-def addr_sets(values):
+def addr_sets(values: Iterable[Any]) -> Dict[int, Intervals]:
     """{4: Intervals, 6: Intervals} for address values."""
-    pairs = {4: [], 6: []}
+    pairs: Dict[int, List[Tuple[int, int]]] = {4: [], 6: []}
     for value in values:
         version, low, high = addr_interval(value)
         pairs[version].append((low, high))
@@ -153,24 +163,24 @@ class Names(object):
 
     __slots__ = ("exact", "prefixes")
 
-    def __init__(self, values):
-        self.exact = set()
-        self.prefixes = []
+    def __init__(self, values: Iterable[Any]) -> None:
+        self.exact: Set[str] = set()
+        self.prefixes: List[str] = []
         for value in values:
-            value = str(value)
-            if value.endswith("*") and not value.endswith("\\*"):
-                self.prefixes.append(value[:-1])
+            text = str(value)
+            if text.endswith("*") and not text.endswith("\\*"):
+                self.prefixes.append(text[:-1])
             else:
-                self.exact.add(value.replace("\\*", "*"))
+                self.exact.add(text.replace("\\*", "*"))
 
-    def __contains__(self, name):
-        return name in self.exact or any(name.startswith(p) for p in self.prefixes)
+    def __contains__(self, name: Optional[str]) -> bool:
+        return name is not None and (name in self.exact or any(name.startswith(p) for p in self.prefixes))
 
-    def only_loopback(self):
+    def only_loopback(self) -> bool:
         return self.exact <= {"lo"} and not self.prefixes
 
 
-def _negate(result, op):
+def _negate(result: TestResult, op: str) -> TestResult:
     if op == "ne" and result is True:
         return False
     if op == "ne" and result is False:
@@ -178,7 +188,7 @@ def _negate(result, op):
     return result
 
 
-def _over_candidates(cands, test, what):
+def _over_candidates(cands: List[int], test: Callable[[int], TestResult], what: str) -> TestResult:
     """Evaluate test over the candidate destination addresses; decided only if all agree."""
     results = set(test(c) for c in cands)
     if len(results) == 1:
@@ -186,7 +196,7 @@ def _over_candidates(cands, test, what):
     return "%s: the packet has no dst and the rule matches only some of the host's addresses" % what
 
 
-def compile_match(match, ctx):
+def compile_match(match: Json, ctx: Compiled) -> Test:
     """Test function for one model match. ``ctx`` is the compile context (see _verdict.Compiled)."""
     key = match["key"]
     op = match.get("op", "eq")
@@ -206,11 +216,11 @@ def compile_match(match, ctx):
     return test
 
 
-def _addr(side):
-    def build(match, ctx):
+def _addr(side: str) -> Builder:
+    def build(match: Json, ctx: Compiled) -> Test:
         sets = addr_sets(match["values"])
 
-        def test(walk):
+        def test(walk: Walk) -> TestResult:
             version = walk.pkt["version"]
             members = sets[version]
             if side == "s":
@@ -225,10 +235,10 @@ def _addr(side):
     return build
 
 
-def _original_daddr(match, ctx):
+def _original_daddr(match: Json, ctx: Compiled) -> Test:
     sets = addr_sets(match["values"])
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         members = sets[walk.pkt["version"]]
         if walk.pkt["dst"] is not None:
             return walk.pkt["dst"] in members
@@ -239,11 +249,11 @@ def _original_daddr(match, ctx):
     return test
 
 
-def _iface(direction):
-    def build(match, ctx):
+def _iface(direction: str) -> Builder:
+    def build(match: Json, ctx: Compiled) -> Test:
         names = Names(match["values"])
 
-        def test(walk):
+        def test(walk: Walk) -> TestResult:
             if direction == "out":
                 if walk.hook in ("prerouting", "input", "ingress"):
                     return walk.no_oif()
@@ -260,23 +270,23 @@ def _iface(direction):
     return build
 
 
-def _simple(attr):
-    def build(match, ctx):
+def _simple(attr: str) -> Builder:
+    def build(match: Json, ctx: Compiled) -> Test:
         values = set(str(v).lower() for v in match["values"])
         return lambda walk: getattr(walk, attr)() in values
     return build
 
 
-def _l4proto(match, ctx):
+def _l4proto(match: Json, ctx: Compiled) -> Test:
     values = set(_PROTO_ALIASES.get(str(v).lower(), str(v).lower()) for v in match["values"])
     return lambda walk: walk.pkt["proto"] in values
 
 
-def _ports(attr):
-    def build(match, ctx):
+def _ports(attr: str) -> Builder:
+    def build(match: Json, ctx: Compiled) -> Test:
         ports = port_intervals(match["values"])
 
-        def test(walk):
+        def test(walk: Walk) -> TestResult:
             port = getattr(walk, attr)
             if port is None:
                 if attr == "sport" and walk.pkt["proto"] in PORT_PROTOS:
@@ -287,10 +297,10 @@ def _ports(attr):
     return build
 
 
-def _either_port(match, ctx):
+def _either_port(match: Json, ctx: Compiled) -> Test:
     ports = port_intervals(match["values"])
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         if walk.dport is not None and walk.dport in ports:
             return True
         if walk.pkt["sport"] is None:
@@ -299,10 +309,10 @@ def _either_port(match, ctx):
     return test
 
 
-def _ct_state(match, ctx):
+def _ct_state(match: Json, ctx: Compiled) -> Test:
     values = set(str(v).lower() for v in match["values"])
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         state = walk.ct_state()
         if state not in STATES:
             return state  # why the state is not known
@@ -310,10 +320,10 @@ def _ct_state(match, ctx):
     return test
 
 
-def _ct_status(match, ctx):
+def _ct_status(match: Json, ctx: Compiled) -> Test:
     values = set(str(v).lower() for v in match["values"])
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         status = walk.ct_status()
         if isinstance(status, str):
             return status
@@ -321,12 +331,12 @@ def _ct_status(match, ctx):
     return test
 
 
-def _mark(attr):
-    def build(match, ctx):
+def _mark(attr: str) -> Builder:
+    def build(match: Json, ctx: Compiled) -> Test:
         mask = match.get("mask", 0xFFFFFFFF)
         values = set(int(v) for v in match["values"])
 
-        def test(walk):
+        def test(walk: Walk) -> TestResult:
             if attr == "ct_mark" and walk.untracked is not False:
                 # an untracked packet has no connection, so no connection mark to match
                 return False if walk.untracked else "ct mark match: %s" % UNTRACKED_UNKNOWN
@@ -338,12 +348,12 @@ def _mark(attr):
     return build
 
 
-def _addr_type(side):
-    def build(match, ctx):
+def _addr_type(side: str) -> Builder:
+    def build(match: Json, ctx: Compiled) -> Test:
         values = set(str(v).lower() for v in match["values"])
         limit = match.get("iface")
 
-        def test(walk):
+        def test(walk: Walk) -> TestResult:
             if side == "s":
                 types = walk.addr_type(walk.pkt["src"], limit)
                 return types if isinstance(types, str) else bool(types & values)
@@ -352,11 +362,11 @@ def _addr_type(side):
     return build
 
 
-def _tcp_flags(match, ctx):
+def _tcp_flags(match: Json, ctx: Compiled) -> Test:
     mask = set(str(f).lower() for f in match.get("mask", []))
     comps = [set(str(f).lower() for f in comp) for comp in match["values"]]
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         if walk.pkt["proto"] != "tcp":
             return False
         if walk.pkt["state"] != "new":
@@ -366,16 +376,16 @@ def _tcp_flags(match, ctx):
     return test
 
 
-def _icmp(version):
+def _icmp(version: int) -> Builder:
     echo = _ICMP_ECHO if version == 4 else _ICMPV6_ECHO
 
-    def build(match, ctx):
+    def build(match: Json, ctx: Compiled) -> Test:
         values = set()
         for value in match["values"]:
             text = str(value).lower()
             values.add(echo.get(text, int(text) if text.isdigit() else text))
 
-        def test(walk):
+        def test(walk: Walk) -> bool:
             if walk.pkt["proto"] not in ("icmp", "ipv6-icmp"):
                 return False
             return echo["echo-request"] in values
@@ -387,7 +397,7 @@ def _icmp(version):
 _ICMP_CODE_ZERO = ("0", "no-route", "net-unreachable")
 
 
-def icmp_value(key, value):
+def icmp_value(key: str, value: Any) -> Union[int, str]:
     """An ICMP type or code of a rule, normalized: the echo request type as 8 / 128, code 0 as 0."""
     text = str(value).lower()
     if key.endswith("_code"):
@@ -396,14 +406,14 @@ def icmp_value(key, value):
     return echo.get(text, int(text) if text.isdigit() else text)
 
 
-def _icmp_code(match, ctx):
+def _icmp_code(match: Json, ctx: Compiled) -> Test:
     values = set(icmp_value(match["key"], v) for v in match["values"])
     return lambda walk: walk.pkt["proto"] in ("icmp", "ipv6-icmp") and 0 in values
 
 
-def _concat(match, ctx):
+def _concat(match: Json, ctx: Compiled) -> Test:
     keys = match["keys"]
-    builders = []
+    builders: List[Tuple[str, List[Any]]] = []
     for pos, key in enumerate(keys):
         if key in ("saddr", "daddr"):
             builders.append((key, [addr_sets([e[pos]]) for e in match["values"]]))
@@ -419,8 +429,8 @@ def _concat(match, ctx):
             return lambda walk: "concatenation with %s is not evaluated" % key
     count = len(match["values"])
 
-    def test(walk):
-        fields = []
+    def test(walk: Walk) -> TestResult:
+        fields: List[Any] = []
         for key, dummy in builders:
             value = walk.field(key)
             if key.startswith("icmp"):
@@ -450,11 +460,11 @@ def _concat(match, ctx):
     return test
 
 
-def _random(match, ctx):
+def _random(match: Json, ctx: Compiled) -> Test:
     share = float(match.get("share", 0.5))
     what = "statistic mode %s: matches %s of the packets by chance" % (match.get("mode", "random"), "%g" % share)
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         if share >= 1:
             return True
         if share <= 0:
@@ -463,7 +473,7 @@ def _random(match, ctx):
     return test
 
 
-def _icmp_field(walk, key):
+def _icmp_field(walk: Walk, key: str) -> Optional[int]:
     """The echo request's ICMP type (8, 128) or code (0) for a concatenation; None if not ICMP."""
     proto = walk.pkt["proto"]
     if proto != ("icmp" if key.startswith("icmp_") else "ipv6-icmp"):
@@ -473,19 +483,19 @@ def _icmp_field(walk, key):
     return _ICMP_ECHO["echo-request"] if key == "icmp_type" else _ICMPV6_ECHO["echo-request"]
 
 
-def _limit(match, ctx):
+def _limit(match: Json, ctx: Compiled) -> Test:
     over = match.get("op") == "over"
 
-    def test(walk):
+    def test(walk: Walk) -> bool:
         walk.assume("rate limits are not reached (the source is not flooding)")
         return not over
     return test
 
 
-def _recent(match, ctx):
+def _recent(match: Json, ctx: Compiled) -> Test:
     mode, name, hitcount, neg = match.get("mode"), match.get("name"), match.get("hitcount"), match.get("neg")
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         walk.assume("the source sent no earlier packets (recent/limit lists are empty)")
         if mode == "set":
             walk.recent.add(name)
@@ -499,21 +509,21 @@ def _recent(match, ctx):
     return test
 
 
-def _connlimit(match, ctx):
+def _connlimit(match: Json, ctx: Compiled) -> Test:
     above = match.get("op") == "above"
 
-    def test(walk):
+    def test(walk: Walk) -> bool:
         walk.assume("connection limits are not reached")
         return not above
     return test
 
 
-def _rpfilter(match, ctx):
+def _rpfilter(match: Json, ctx: Compiled) -> Test:
     values = set(match["values"])
     loose, accept_local = match.get("loose"), match.get("accept_local")
 
-    def test(walk):
-        result = walk.reverse_path(accept_local, loose)
+    def test(walk: Walk) -> bool:
+        result = walk.reverse_path(bool(accept_local), bool(loose))
         if result is None:
             walk.assume("reverse-path filter passes (the packet arrives on the interface its source is routed through)")
             return "pass" in values
@@ -521,36 +531,36 @@ def _rpfilter(match, ctx):
     return test
 
 
-def _ipsec(match, ctx):
+def _ipsec(match: Json, ctx: Compiled) -> Test:
     values = set(match["values"])
 
-    def test(walk):
+    def test(walk: Walk) -> bool:
         walk.assume("the packet is not IPsec-protected")
         return "none" in values
     return test
 
 
-def _exthdr(match, ctx):
-    def test(walk):
+def _exthdr(match: Json, ctx: Compiled) -> Test:
+    def test(walk: Walk) -> TestResult:
         walk.assume("the packet carries no IPv6 extension headers")
         return BREAK
     return test
 
 
-def _nfproto(match, ctx):
+def _nfproto(match: Json, ctx: Compiled) -> Test:
     values = set(str(v).lower() for v in match["values"])
     return lambda walk: walk.pkt["family"] in values
 
 
-def _ethertype(match, ctx):
+def _ethertype(match: Json, ctx: Compiled) -> Test:
     values = set(str(v).lower() for v in match["values"])
     return lambda walk: ("ip" if walk.pkt["version"] == 4 else "ip6") in values
 
 
-def _pkttype(match, ctx):
+def _pkttype(match: Json, ctx: Compiled) -> Test:
     values = set(str(v).lower() for v in match["values"])
 
-    def test(walk):
+    def test(walk: Walk) -> TestResult:
         types = walk.dst_types()
         if isinstance(types, str):
             return types

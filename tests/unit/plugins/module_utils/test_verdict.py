@@ -470,6 +470,7 @@ def _one_rule_fact(verdict):
     ({"kind": "dnat", "map": "x"}, "'str' object has no attribute 'get'"),
     ({"kind": "vmap", "keys": ["daddr", "dport"], "map": [[22, {"kind": "drop"}]]}, "map element 22 does not have the keys daddr . dport"),
     ({"kind": "vmap", "keys": ["saddr"], "map": [["not-an-ip", {"kind": "drop"}]]}, "does not appear to be an IPv4 or IPv6 address"),
+    ({"kind": "vmap", "keys": ["random"], "map": [[0, {"kind": "drop"}]]}, "a lookup by a random number needs a modulus of 1 or more, got None"),
 ])
 def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem):
     out = firewall_verdict(_one_rule_fact(verdict), {"src": "10.0.0.1", "dport": 22})
