@@ -279,7 +279,7 @@ def _remove_netns(name, root):
 
 
 def gather_real(text):
-    from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
     _run(["ip", "netns", "add", NS])
     root = None
     try:
@@ -327,7 +327,8 @@ def _proc_root(netns):
 
 def _local_routes_of(netns):
     """The local routing table of the namespace (what the gather reads in its own namespace)."""
-    from ansible_collections.portproof.validate.plugins.module_utils import _local_routes, _netlink
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall import _local_routes
+    from ansible_collections.portproof.validate.plugins.module_utils._sockets import _netlink
     sock = _netlink.open_socket(_netlink.NETLINK_ROUTE, netns_path="/run/netns/" + netns)
     try:
         return _local_routes.read_local_routes(sock), None
@@ -337,7 +338,7 @@ def _local_routes_of(netns):
 
 def gather_kube(text):
     """Load the kube-proxy rule set into its own namespace and gather it with the real tools."""
-    from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
     _run(["ip", "netns", "add", NS_KUBE])
     root = None
     try:
@@ -365,7 +366,7 @@ def gather_kube(text):
 
 def kube_bench(services, verdicts):
     """The kube-proxy-sized nftables rule set: gather, then verdicts; True when both targets are met."""
-    from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, evaluate
+    from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, evaluate
     text = kube_ruleset(services)
     print("--- kube-proxy nftables mode, %d services: %d elements in service-ips, %d chains, %d rules" % (
         services, text.count("add element ip kube-proxy service-ips"), text.count("\nadd chain"), text.count("\nadd rule")))
@@ -394,7 +395,7 @@ def kube_bench(services, verdicts):
 
 
 def gather_synthetic(text):
-    from ansible_collections.portproof.validate.plugins.module_utils._iptables import parse_save
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import parse_save
     start = time.perf_counter()
     tables, dummy = parse_save(text, "ip", "iptables-nft")
     parse = time.perf_counter() - start
@@ -414,7 +415,7 @@ def main():
     args = parser.parse_args()
     coll = _import_collection()
     try:
-        from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, evaluate
+        from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, evaluate
         text = ruleset(args.rules)
         real = not args.synthetic and os.geteuid() == 0 and shutil.which("iptables-nft-restore")
         firewall, unavailable, times = gather_real(text) if real else gather_synthetic(text)

@@ -42,7 +42,7 @@ PLAYBOOK = """
 LAYER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.portproof.validate.plugins.module_utils import _listeners
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _listeners
 start = time.perf_counter()
 listeners, unavailable, warnings = _listeners.gather("host")
 print("%.4f %d" % (time.perf_counter() - start, len(listeners)))

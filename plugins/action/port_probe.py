@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_http import evaluate_deferred
+from ansible_collections.portproof.validate.plugins.module_utils._probe._http import evaluate_deferred
 
 try:
     import jmespath

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, FirewallError, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 
 from typing import Any, Callable, Dict, List, Tuple, Union
 

@@ -13,6 +13,7 @@ deadline has passed, no further command starts.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple
@@ -72,15 +73,15 @@ def run(module: Any, argv: List[str], limits: Optional[Limits] = None, timeout: 
     by_deadline = left is not None and left < limit
     if left is not None and left <= 0:
         raise CommandTimeout(text, 0, option, started=False, deadline=limits.deadline)
-    bound = left if by_deadline else limit
-    fired = []
-    timers = []
+    bound = left if left is not None and by_deadline else limit
+    fired: List[bool] = []
+    timers: List[threading.Timer] = []
 
-    def kill(proc):
+    def kill(proc: subprocess.Popen) -> None:
         fired.append(True)
         proc.kill()
 
-    def start(proc):
+    def start(proc: subprocess.Popen) -> None:
         timer = threading.Timer(bound, kill, (proc,))
         timer.daemon = True
         timers.append(timer)

@@ -296,11 +296,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _listeners, _netlink
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _addresses, _listeners, _netlink
 from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
-from ansible_collections.portproof.validate.plugins.module_utils._containers import engine_view, gather_containers
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._mappings import gather_mappings
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import engine_view, gather_containers
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import gather_mappings
 
 SUBSETS = ("listeners", "firewall", "mappings", "addresses")
 

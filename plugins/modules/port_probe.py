@@ -569,8 +569,8 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run, secrets_of
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run, secrets_of
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import ProbeConfigError
 
 HTTP_SPEC = dict(
     method=dict(type='str', default='GET'),

@@ -15,8 +15,8 @@ or not: every listener, published port and firewall opening (``host_state``, see
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import FirewallError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
 from ansible_collections.portproof.validate.plugins.plugin_utils._drift_host import host_state

@@ -17,8 +17,8 @@ firewall now accepts from more or fewer sources), else one ``pass``.
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError, port_interval
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import FirewallError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError, port_interval
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network, version_of
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, parse_port_spec
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (

@@ -16,8 +16,8 @@ over the target's gathered rules.
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, evaluate
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, FirewallError, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network, version_of
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, Source
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import random
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import FirewallError
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import FirewallError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import parse_network
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, Source
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (

@@ -25,7 +25,7 @@ def main():
             open(os.path.join(root, part, '__init__.py'), 'w').close()
         os.symlink(REPO, os.path.join(root, 'ansible_collections', 'portproof', 'validate'))
         sys.path.insert(0, root)
-        from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run  # pylint: disable=import-outside-toplevel
+        from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run  # pylint: disable=import-outside-toplevel
         params = json.load(sys.stdin)
         json.dump(run(params), sys.stdout)
     finally:

@@ -33,7 +33,7 @@ import tempfile
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, evaluate
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, evaluate
 from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
 from portproof_lab import HOST_PYTHON, Lab  # pylint: disable=import-error
 

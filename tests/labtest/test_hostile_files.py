@@ -131,7 +131,7 @@ CASES = {
                                                 {"engine": "podman", "id": OTHER, "name": "db"}),
 }
 READ = ("import json, sys, time\n"
-        "from ansible_collections.portproof.validate.plugins.module_utils import _processes\n"
+        "from ansible_collections.portproof.validate.plugins.module_utils._sockets import _processes\n"
         "start = time.monotonic()\n"
         "found = _processes.container_of(4242, sys.argv[1] + '/proc', sys.argv[1] + '/docker')\n"
         "print(json.dumps({'found': found, 'seconds': time.monotonic() - start}))\n")

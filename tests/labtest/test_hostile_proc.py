@@ -29,7 +29,7 @@ pytestmark = pytest.mark.lab
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LISTEN = "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', %d)); s.listen(1); time.sleep(120)"
 GATHER = ("import json\n"
-          "from ansible_collections.portproof.validate.plugins.module_utils import _listeners\n"
+          "from ansible_collections.portproof.validate.plugins.module_utils._sockets import _listeners\n"
           "listeners, unavailable, warnings = _listeners.gather('host')\n"
           "print(json.dumps({'listeners': listeners, 'warnings': warnings}))\n")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._mappings import resolve_auto_port
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import resolve_auto_port
 from lab_ansible import module_result  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab

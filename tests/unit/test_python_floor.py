@@ -21,7 +21,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET_DIRS = [os.path.join(REPO, "plugins", "modules"), os.path.join(REPO, "plugins", "module_utils")]
-TARGET_FILES = sorted(path for directory in TARGET_DIRS for path in glob.glob(os.path.join(directory, "*.py")))
+TARGET_FILES = sorted(path for directory in TARGET_DIRS for path in glob.glob(os.path.join(directory, "**", "*.py"), recursive=True))
 VERMIN = shutil.which("vermin", path=os.path.dirname(sys.executable)) or shutil.which("vermin")
 
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _containers
-from ansible_collections.portproof.validate.plugins.module_utils._containers import (
+from ansible_collections.portproof.validate.plugins.module_utils._mappings import _containers
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import (
     EngineError, gather_containers, parse_inspect, parse_podman_ps, pick_digest)
 
 

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _firewall
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._nft import nft_handles, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _gather
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import nft_handles, parse_nft_json
 
 _SPEC = importlib.util.spec_from_file_location(
     "firewall_replay", os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "replay.py"))
@@ -112,11 +112,11 @@ def test_listing_native_tables_one_by_one_reads_what_the_whole_ruleset_says(scen
         ruleset = handle.read()
     with open(os.path.join(replay.root(scenario), "nft-a-list-ruleset.txt")) as handle:
         listing = handle.read()
-    reader = _firewall._Reader(replay.FakeModule(scenario))
-    dummy, skip = _firewall._read_iptables(reader)
+    reader = _gather._Reader(replay.FakeModule(scenario))
+    dummy, skip = _gather._read_iptables(reader)
     module = replay.FakeModule(scenario)
-    reader = _firewall._Reader(module)
-    tables, handles = _firewall._read_nft(reader, skip)
+    reader = _gather._Reader(module)
+    tables, handles = _gather._read_nft(reader, skip)
     assert (tables, handles) == (parse_nft_json(ruleset, listing, skip), nft_handles(ruleset))
     assert reader.unavailable == []
     listed = [call[4:] for call in module.calls if call[1:4] == ("-j", "list", "table")]
@@ -146,7 +146,7 @@ def test_missing_tools_are_unavailable_not_empty():
 
 
 def test_permission_denied_makes_the_fact_incomplete(monkeypatch):
-    monkeypatch.setattr(_firewall.os, "geteuid", lambda: 1000)  # the captured failure is a non-root user's
+    monkeypatch.setattr(_gather.os, "geteuid", lambda: 1000)  # the captured failure is a non-root user's
     fail = {"nft": (1, "netlink: Error: cache initialization failed: Operation not permitted"),
             "iptables-nft-save": (4, "iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: "
                                      "Permission denied (you must be root)")}

@@ -21,14 +21,14 @@ import time
 import pytest
 
 from ansible_collections.portproof.validate.bench.firewall_bench import ruleset
-from ansible_collections.portproof.validate.plugins.module_utils import (
-    _addresses, _iptables, _listeners, _nat_mappings, _netlink, _nft, _proc_net, _processes, _sock_diag,
-)
-from ansible_collections.portproof.validate.plugins.module_utils._probe_http import build_request, json_check
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError, Target
-from ansible_collections.portproof.validate.plugins.module_utils._probe_x509 import hostname_matches, parse_certificate
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _iptables, _nft
+from ansible_collections.portproof.validate.plugins.module_utils._mappings import _nat
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _addresses, _listeners, _netlink, _proc_net, _processes, _sock_diag
+from ansible_collections.portproof.validate.plugins.module_utils._probe._http import build_request, json_check
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import ProbeConfigError, Target
+from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 import hostname_matches, parse_certificate
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures")
 HOSTILE = os.path.join(HERE, "hostile")
@@ -255,7 +255,7 @@ def test_twenty_thousand_rules_parse_exactly():
     portmap = [c for c in nat["chains"] if c["name"] == "PORTMAP"][0]
     assert len(portmap["rules"]) == 500
     assert portmap["rules"][-1]["verdict"] == {"kind": "dnat", "addr": "10.99.1.251", "port": 80}
-    mappings, problems = _nat_mappings.nat_mappings({"tables": tables})
+    mappings, problems = _nat.nat_mappings({"tables": tables})
     assert (len(mappings), problems) == (500, [])
     assert (mappings[0]["host_port"], mappings[-1]["host_port"], mappings[-1]["target_ip"]) == (20000, 20499, "10.99.1.251")
     assert took < 20, "parsing 20,000 rules took %.1f s" % took
@@ -356,7 +356,7 @@ def test_deeply_nested_json_body_is_not_json():
 
 def test_malformed_ssh_server_hello_is_a_failed_handshake():
     pytest.importorskip("paramiko")
-    from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import ssh_session
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import ssh_session
 
     hello = bytearray(bytes.fromhex(fixture(os.path.join(os.pardir, "probe", "sshd-server-hello.hex")).strip()))
     cut = hello.index(b"\r\n") + 2 + 5 + 1 + 16 + 4  # banner, packet header and type, cookie, first name-list length
@@ -387,11 +387,11 @@ def test_nft_jump_to_a_chain_that_is_not_a_name():
     (rule,) = tables[0]["chains"][0]["rules"]
     assert (rule["match"], rule["verdict"]) == (
         [], {"kind": "unsupported", "name": "jump", "reason": 'jump to ["PREROUTING"] is not understood'})
-    assert _nat_mappings.nat_mappings({"tables": tables}) == ([], [])
+    assert _nat.nat_mappings({"tables": tables}) == ([], [])
 
 
 def test_engine_host_ip_that_is_not_a_string():
-    from ansible_collections.portproof.validate.plugins.module_utils._containers import EngineError, parse_inspect
+    from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import EngineError, parse_inspect
 
     ports = {"80/tcp": [{"HostIp": -1, "HostPort": "8080"}]}
     doc = [{"Id": "a" * 64, "Name": "/web", "NetworkSettings": {"IPAddress": -1, "Ports": ports}}]
@@ -405,7 +405,7 @@ def test_engine_host_ip_that_is_not_a_string():
 
 
 def test_ipset_family_as_the_last_word():
-    from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall._ipset import parse_ipset_save
 
     assert parse_ipset_save("create cut hash:ip family\nadd cut 192.0.2.1\n") == {
         "cut": {"type": "hash:ip", "family": None, "elements": [["192.0.2.1"]], "dimensions": ["ip"]}}
@@ -422,7 +422,7 @@ def test_nft_expression_that_is_a_list():
 
 
 def test_engine_container_id_that_is_not_a_string():
-    from ansible_collections.portproof.validate.plugins.module_utils._containers import EngineError, parse_inspect
+    from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import EngineError, parse_inspect
 
     with pytest.raises(EngineError) as info:
         parse_inspect(json.dumps([{"Id": ["a"], "Name": "/web"}]), "podman")

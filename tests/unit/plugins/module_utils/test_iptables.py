@@ -9,8 +9,9 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._ipset import parse_ipset_save
-from ansible_collections.portproof.validate.plugins.module_utils._iptables import IptablesParseError, parse_rule, parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _iptables
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._ipset import parse_ipset_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_rule, parse_save
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "firewall")
 CHAINS = {"ADMIN": {}, "LOGDROP": {}, "ufw-user-limit": {}}
@@ -189,3 +190,23 @@ def test_statistic_is_a_random_share(options, match):
     dummy, rule = parse_rule("-A KUBE-SVC-X %s -j KUBE-SEP-Y" % options, {"KUBE-SVC-X": {}, "KUBE-SEP-Y": {}}, None)
     assert rule["match"] == [match]
     assert rule["verdict"] == {"kind": "jump", "chain": "KUBE-SEP-Y"}
+
+
+def test_each_match_module_has_one_parser_or_one_reason():
+    """A module in both tables would have a reason that is never given."""
+    assert not set(_iptables._MODULE_PARSERS) & set(_iptables._UNSUPPORTED_MODULES)  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("line, match", [
+    ("-A INPUT -p sctp -m sctp --dport 9 --chunk-types any INIT -j DROP",
+     [eq("l4proto", ["sctp"]), eq("dport", [9]),
+      {"key": "unsupported", "text": "-m sctp --dport 9 --chunk-types any INIT", "reason": "sctp option --chunk-types is not evaluated"}]),
+    ("-A INPUT -m owner --uid-owner 0 -j DROP",
+     [{"key": "unsupported", "text": "-m owner --uid-owner 0", "reason": "socket owner is only known for locally generated packets"}]),
+    ("-A INPUT -m nosuchmodule --x 1 -j DROP",
+     [{"key": "unsupported", "text": "-m nosuchmodule --x 1", "reason": "match module nosuchmodule is not evaluated"}]),
+    ("-A INPUT -m comment --comment \"a b\" -m rt -j DROP", [{"key": "ipv6_exthdr", "op": "eq", "values": ["rt"], "text": "-m rt"}]),
+])
+def test_match_modules_by_table(line, match):
+    chain, rule = parse_rule(line, CHAINS, IPSETS)
+    assert (chain, rule["match"], rule["verdict"]) == ("INPUT", match, {"kind": "drop"})

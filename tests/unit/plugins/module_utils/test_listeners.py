@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _listeners, _proc_net, _sock_diag
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _addresses, _listeners, _proc_net, _sock_diag
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "listeners")
 

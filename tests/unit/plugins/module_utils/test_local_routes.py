@@ -13,8 +13,9 @@ import struct
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _addresses, _local_routes, _netlink
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _local_routes
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _addresses, _netlink
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "routes")
 _SPEC = importlib.util.spec_from_file_location(

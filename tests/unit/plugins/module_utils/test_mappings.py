@@ -9,10 +9,10 @@ import copy
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._containers import parse_inspect
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._mappings import gather_mappings, join, resolve_auto_port
-from ansible_collections.portproof.validate.plugins.module_utils._nat_mappings import nat_mappings
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import parse_inspect
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import gather_mappings, join, resolve_auto_port
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._nat import nat_mappings
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import mapping_fakes as fakes

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._nat_mappings import (
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._nat import (
     _State, narrow, nat_mappings, netavark_container_id, target_port)
 
 
@@ -317,3 +317,22 @@ def test_earlier_rules_on_some_ports_of_an_every_port_rule():
     mappings, _problems = nat_mappings(firewall)
     assert _rows(mappings) == [("ipv4", "tcp", "0.0.0.0", None, "10.0.0.5", None, "dnat", None, NFT)]
     assert mappings[0]["rules"][0]["paths"][0]["conditions"] == [{"key": "dport", "op": "ne", "values": [22, "80-81"]}]
+
+
+def test_an_earlier_rule_on_the_same_unreadable_ports_as_the_path_takes_every_packet():
+    # The jump and the accept share a destination port match this layer cannot read (kept as a
+    # condition of the path): the accept takes every packet that reaches the DNAT after it.
+    unreadable = _eq("dport", "@web")
+    firewall = {"tables": [{"source": "nftables", "family": "ip", "name": "t", "chains": [
+        {"name": "pre", "hook": "prerouting", "type": "nat", "rules": [
+            {"index": 1, "text": "tcp dport @web jump web", "match": [_eq("l4proto", "tcp"), unreadable],
+             "verdict": {"kind": "jump", "chain": "web"}}]},
+        {"name": "web", "hook": None, "type": None, "rules": [
+            {"index": 1, "text": "tcp dport @web accept", "match": [unreadable], "verdict": {"kind": "accept"}},
+            _dnat_rule([], "10.0.0.5", 80, 2)]}]}]}
+    assert nat_mappings(firewall) == ([], [])
+    # without the accept, the DNAT maps every port that the unreadable match allows
+    firewall["tables"][0]["chains"][1]["rules"].pop(0)
+    mappings, problems = nat_mappings(firewall)
+    assert (_rows(mappings), problems) == ([("ipv4", "tcp", "0.0.0.0", None, "10.0.0.5", 80, "dnat", None, NFT)], [])
+    assert mappings[0]["rules"][0]["paths"][0]["conditions"] == [unreadable]

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._nft import NftParseError, parse_nft_json, rule_texts
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import NftParseError, parse_nft_json, rule_texts
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "firewall")
 

@@ -21,14 +21,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.portproof.validate.plugins.module_utils import (
-    _addresses, _containers, _ipset, _iptables, _mappings, _nat_mappings, _netlink, _nft, _proc_net, _processes,
-    _sock_diag,
-)
-from ansible_collections.portproof.validate.plugins.module_utils._probe_http import http_session, json_check
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import Target
-from ansible_collections.portproof.validate.plugins.module_utils._probe_x509 import (
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _ipset, _iptables, _nft
+from ansible_collections.portproof.validate.plugins.module_utils._mappings import _containers, _nat
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import join
+from ansible_collections.portproof.validate.plugins.module_utils._sockets import _addresses, _netlink, _proc_net, _processes, _sock_diag
+from ansible_collections.portproof.validate.plugins.module_utils._probe._http import http_session, json_check
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
+from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 import (
     CertificateError, hostname_matches, parse_certificate,
 )
 from ansible_collections.portproof.validate.tests.unit.props import (
@@ -78,7 +78,7 @@ def test_iptables_save_parses_or_names_the_line(text, family):
     assert all(table["family"] == family for table in tables)
     assert all(isinstance(name, str) for name in incompatible)
     firewall = {"tables": tables}
-    mappings, problems = _nat_mappings.nat_mappings(firewall)
+    mappings, problems = _nat.nat_mappings(firewall)
     assert isinstance(mappings, list) and isinstance(problems, list)
 
 
@@ -106,7 +106,7 @@ def test_nft_json_parses_or_says_where(doc, listing):
             continue
         assert isinstance(result, (list, dict))
         if isinstance(result, list):
-            mappings, problems = _nat_mappings.nat_mappings({"tables": result})
+            mappings, problems = _nat.nat_mappings({"tables": result})
             assert isinstance(mappings, list) and isinstance(problems, list)
 
 
@@ -245,8 +245,8 @@ def test_engine_inspect_parses_or_raises_engine_error(case, data):
     for record in records:
         for port in record["ports"]:
             assert isinstance(port["host_port"], int) and isinstance(port["container_port"], int)
-    nat, _problems = _nat_mappings.nat_mappings({"tables": _iptables.parse_save(IPTABLES[0], "ip", "iptables-nft")[0]})
-    assert isinstance(_mappings.join(records, nat), list)
+    nat, _problems = _nat.nat_mappings({"tables": _iptables.parse_save(IPTABLES[0], "ip", "iptables-nft")[0]})
+    assert isinstance(join(records, nat), list)
 
 
 @given(ps=st.one_of(as_json_text(mutated_json([PODMAN_PS])), st.text(max_size=30)),
@@ -319,7 +319,7 @@ SSH_HELLO = [bytes.fromhex(_read(os.path.join(HERE, "probe", "sshd-server-hello.
 @given(data=mutated_bytes(SSH_HELLO, max_edits=3))
 def test_ssh_server_hello_gives_a_handshake_result(data):
     """Banner and KEXINIT captured from OpenSSH 9.2 (the sshd of probe_servers.Sshd), then edited."""
-    from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import ssh_session
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import ssh_session
 
     target = Target(0, {"host": "127.0.0.1", "port": 22, "timeout": 3, "ssh": {"auth_methods": ["publickey"]}})
     session = Session(target)

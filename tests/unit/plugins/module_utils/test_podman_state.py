@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _podman_state
+from ansible_collections.portproof.validate.plugins.module_utils._mappings import _podman_state
 
 STORAGE_CONF = '# comment\n[storage]\ndriver = "overlay"\ngraphroot = "/srv/podman/root"  # custom\nrunroot = "/srv/podman/run"\n'
 CONTAINERS_CONF = '[containers]\ntmp_dir = "/wrong"\n[engine]\nruntime = "runc"\ntmp_dir = "/srv/podman/tmp"\n'

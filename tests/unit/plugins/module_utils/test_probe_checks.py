@@ -10,7 +10,7 @@ import errno
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
     classify_errno,
     classify_oserror,

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _probe
-from ansible_collections.portproof.validate.plugins.module_utils._probe import Engine, run_probes
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import normalize_targets
+from ansible_collections.portproof.validate.plugins.module_utils._probe import _engine
+from ansible_collections.portproof.validate.plugins.module_utils._probe._engine import Engine, run_probes
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import normalize_targets
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -307,6 +307,6 @@ def test_socket_creation_failure_is_an_error_state(monkeypatch):
             raise OSError(24, 'Too many open files')
         return real(family, kind, proto, fileno)
 
-    monkeypatch.setattr(_probe.socket, 'socket', broken)
+    monkeypatch.setattr(_engine.socket, 'socket', broken)
     (result,) = run_probes(normalize_targets([{'host': '127.0.0.1', 'port': 9}]))
     assert (result.state, result.reason) == ('error', 'Too many open files (EMFILE)')

@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_guard import outside_fleet
+from ansible_collections.portproof.validate.plugins.module_utils._probe._guard import outside_fleet
 
 
 @pytest.mark.parametrize('address, what', [
@@ -40,7 +40,7 @@ def test_outside_fleet(address, what):
 
 CODE = """
 import json, socket, sys
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
 def resolver(host, family, socktype):
     return [(socket.AF_INET, socktype, 0, '', ('169.254.77.7', 0))]
 params = json.loads(sys.argv[1])

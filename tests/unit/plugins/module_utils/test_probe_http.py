@@ -16,14 +16,14 @@ import urllib.parse
 import jmespath
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _probe_http
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
-from ansible_collections.portproof.validate.plugins.module_utils._probe_http import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe import _http
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._http import (
     build_request,
     evaluate_deferred,
     jmespath_truthy,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import Target
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -123,8 +123,8 @@ def test_secrets_reach_the_server_but_not_the_result(web):
 
 
 def test_jmespath_missing_on_the_target_defers_to_the_controller(web, monkeypatch):
-    monkeypatch.setattr(_probe_http, 'HAS_JMESPATH', False)
-    monkeypatch.setattr(_probe_http, 'jmespath', None)
+    monkeypatch.setattr(_http, 'HAS_JMESPATH', False)
+    monkeypatch.setattr(_http, 'jmespath', None)
     result = run({'targets': [
         {'host': '127.0.0.1', 'port': web.port, 'http': {'path': '/health', 'json_query': "status == 'ok'"}},
         {'host': '127.0.0.1', 'port': web.port, 'http': {'path': '/health', 'json_query': "status == 'down'"}},
@@ -146,7 +146,7 @@ def test_jmespath_missing_on_the_target_defers_to_the_controller(web, monkeypatc
 
 
 def test_jmespath_missing_everywhere_is_unavailable(web, monkeypatch):
-    monkeypatch.setattr(_probe_http, 'HAS_JMESPATH', False)
+    monkeypatch.setattr(_http, 'HAS_JMESPATH', False)
     result = run({'targets': [{'host': '127.0.0.1', 'port': web.port, 'http': {'path': '/health', 'json_query': 'status'}}]})
     assert evaluate_deferred(result, None) == 1
     assert checks(result['probes'][0])['http_json']['status'] == 'unavailable'
@@ -254,8 +254,8 @@ def test_an_echo_of_a_header_value_outside_latin1_returns_no_secret(web, path):
 
 
 def test_an_echoing_service_deferred_to_the_controller_returns_no_secret(web, monkeypatch):
-    monkeypatch.setattr(_probe_http, 'HAS_JMESPATH', False)
-    monkeypatch.setattr(_probe_http, 'jmespath', None)
+    monkeypatch.setattr(_http, 'HAS_JMESPATH', False)
+    monkeypatch.setattr(_http, 'jmespath', None)
     (result,) = probe({'host': '127.0.0.1', 'port': web.port,
                        'http': {'path': '/echo/json', 'json_query': 'headers', 'headers': dict(ECHO_HEADERS), 'user': 'u',
                                 'password': 'p-SECRET-2'}})

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
-from ansible_collections.portproof.validate.plugins.module_utils import _probe_target
-from ansible_collections.portproof.validate.plugins.module_utils._probe_load import summarize
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import ProbeConfigError
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe import _target
+from ansible_collections.portproof.validate.plugins.module_utils._probe._load import summarize
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import ProbeConfigError
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -124,7 +124,7 @@ def test_unresolvable_target_skips_the_load():
     ({'requests': 10, 'deadline': float('nan')}, 'load: deadline must be a finite number of seconds, not nan'),
 ])
 def test_load_caps_refuse_before_anything_is_sent(load, message, monkeypatch):
-    monkeypatch.setattr(_probe_target, 'ephemeral_ports', lambda: (32768, 60999))
+    monkeypatch.setattr(_target, 'ephemeral_ports', lambda: (32768, 60999))
     server = servers.TcpServer(servers.ping_pong)
     try:
         with pytest.raises(ProbeConfigError) as caught:
@@ -143,8 +143,8 @@ def test_a_raised_cap_is_honoured(web):
 def test_ephemeral_ports_reads_the_kernel_range(tmp_path):
     path = tmp_path / 'range'
     path.write_text('40000\t40999\n')
-    assert _probe_target.ephemeral_ports(str(path)) == (40000, 40999)
-    assert _probe_target.ephemeral_ports(str(tmp_path / 'missing')) == (32768, 60999)
+    assert _target.ephemeral_ports(str(path)) == (40000, 40999)
+    assert _target.ephemeral_ports(str(tmp_path / 'missing')) == (32768, 60999)
 
 
 def test_the_deadline_ends_a_load_run_with_the_counts_so_far(web):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_regex import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import (
     MATCHER,
     Matcher,
     _HELPER,
@@ -24,7 +24,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe_regex im
     PatternUnavailable,
     match_limit,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_checks import excerpt, safe_excerpt
-from ansible_collections.portproof.validate.plugins.module_utils._probe_secrets import scrub_data, secret_forms
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import excerpt, safe_excerpt
+from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import scrub_data, secret_forms
 
 
 def test_secret_forms_of_headers_and_basic_auth():

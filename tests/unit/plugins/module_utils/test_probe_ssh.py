@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils import _probe_ssh
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
-from ansible_collections.portproof.validate.plugins.module_utils._probe_session import Session
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import normalize_targets
-from ansible_collections.portproof.validate.plugins.module_utils._probe_ssh import fingerprint
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import normalize_targets
+from ansible_collections.portproof.validate.plugins.module_utils._probe import _ssh
+from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import fingerprint
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -87,8 +87,8 @@ def test_publickey_only_server_passes_and_wrong_key_fails(sshd_keys_only):
 
 @needs_sshd
 def test_without_paramiko_the_checks_are_unavailable(sshd_password, monkeypatch):
-    monkeypatch.setattr(_probe_ssh, 'HAS_PARAMIKO', False)
-    monkeypatch.setattr(_probe_ssh, 'PARAMIKO_IMPORT_ERROR', "ModuleNotFoundError: No module named 'paramiko'")
+    monkeypatch.setattr(_ssh, 'HAS_PARAMIKO', False)
+    monkeypatch.setattr(_ssh, 'PARAMIKO_IMPORT_ERROR', "ModuleNotFoundError: No module named 'paramiko'")
     (result,) = run({'targets': [{'host': '127.0.0.1', 'port': sshd_password.port, 'ssh': {'auth_methods': ['publickey']}}]})['probes']
     assert [(entry['name'], entry['status']) for entry in result['response']] == [
         ('ssh_handshake', 'unavailable'), ('ssh_auth_methods', 'unavailable')]
@@ -128,7 +128,7 @@ def test_key_exchange_unfinished_at_the_deadline_is_a_timeout(monkeypatch):
     def start_client_that_runs_out_of_time(self, event=None, timeout=None):
         time.sleep(timeout)
 
-    monkeypatch.setattr(_probe_ssh.paramiko.Transport, 'start_client', start_client_that_runs_out_of_time)
+    monkeypatch.setattr(_ssh.paramiko.Transport, 'start_client', start_client_that_runs_out_of_time)
     server = servers.TcpServer()
     sock = socket.create_connection(('127.0.0.1', server.port), timeout=2)
     try:
@@ -136,7 +136,7 @@ def test_key_exchange_unfinished_at_the_deadline_is_a_timeout(monkeypatch):
         session = Session(target)
         session.start()
         with pytest.raises(socket.timeout, match='deadline reached during the SSH handshake'):
-            _probe_ssh.ssh_session(session, sock)
+            _ssh.ssh_session(session, sock)
         assert 'ssh_handshake' not in session.checks
     finally:
         sock.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_target import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import (
     ProbeConfigError,
     Target,
     normalize_load,

@@ -12,8 +12,8 @@ import ssl
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_run import run
-from ansible_collections.portproof.validate.plugins.module_utils._probe_tls import days_message
+from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
+from ansible_collections.portproof.validate.plugins.module_utils._probe._tls import days_message
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers

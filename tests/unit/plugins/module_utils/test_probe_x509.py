@@ -13,7 +13,7 @@ import ssl
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe_x509 import (
+from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 import (
     CertificateError,
     days_left,
     hostname_matches,

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import gather_firewall
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import Compiled, FirewallError, firewall_verdict
-from ansible_collections.portproof.validate.plugins.module_utils._verdict_match import PacketError
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import Compiled, FirewallError, firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 
 _SPEC = importlib.util.spec_from_file_location(
     "firewall_replay", os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "replay.py"))
@@ -351,7 +351,7 @@ def _nft_with(change):
     """The nft scenario's fact, its native rule set parsed again after change(doc)."""
     import copy
     import json
-    from ansible_collections.portproof.validate.plugins.module_utils import _firewall, _nft
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall import _gather, _nft
     base, dummy = replay.firewall("nft")
     with open(os.path.join(replay.root("nft"), "nft-list-ruleset.json")) as handle:
         doc = json.load(handle)
@@ -361,7 +361,7 @@ def _nft_with(change):
     text = json.dumps(doc)
     firewall = copy.copy(base)
     firewall["tables"] = _nft.parse_nft_json(text, listing)
-    _firewall._add_handles(firewall["tables"], _nft.nft_handles(text))
+    _gather._add_handles(firewall["tables"], _nft.nft_handles(text))
     return firewall
 
 
@@ -470,12 +470,33 @@ def _one_rule_fact(verdict):
     ({"kind": "dnat", "map": "x"}, "'str' object has no attribute 'get'"),
     ({"kind": "vmap", "keys": ["daddr", "dport"], "map": [[22, {"kind": "drop"}]]}, "map element 22 does not have the keys daddr . dport"),
     ({"kind": "vmap", "keys": ["saddr"], "map": [["not-an-ip", {"kind": "drop"}]]}, "does not appear to be an IPv4 or IPv6 address"),
+    ({"kind": "vmap", "keys": ["random"], "map": [[0, {"kind": "drop"}]]}, "a lookup by a random number needs a modulus of 1 or more, got None"),
 ])
 def test_map_not_in_the_model_shape_is_unknown_naming_the_rule(verdict, problem):
     out = firewall_verdict(_one_rule_fact(verdict), {"src": "10.0.0.1", "dport": 22})
     assert out["verdict"] == "unknown"
     assert out["reason"].startswith("ip t c rule 1: map not evaluated: the map is not in the model's shape (")
     assert problem in out["reason"]
+
+
+def _one_match_fact(match):
+    fact = _one_rule_fact({"kind": "drop"})
+    fact["tables"][0]["chains"][0]["rules"][0]["match"] = [match]
+    return fact
+
+
+@pytest.mark.parametrize("match, problem", [
+    # A bool is no port (it used to be read as port 1 and drop the packet).
+    ({"key": "dport", "op": "eq", "values": [True]}, "match dport [True] is not in the model's shape (not a port: True)"),
+    ({"key": "dport", "op": "ne", "values": ["1-"]},
+     "match dport ['1-'] is not in the model's shape (not a port or a port range low-high: '1-')"),
+    ({"key": "saddr", "op": "eq", "values": ["10.0.0.300"]}, "match saddr ['10.0.0.300'] is not in the model's shape ("),
+])
+def test_match_not_in_the_model_shape_is_unknown_naming_the_rule(match, problem):
+    out = firewall_verdict(_one_match_fact(match), {"src": "10.0.0.1", "dport": 1})
+    assert out["verdict"] == "unknown"
+    assert out["reason"].startswith("ip t c rule 1: " + problem)
+    assert out["reason"].endswith("; if it matches: drop by ip t c rule 1; if not: accept by no rule (policy or routing) to the host port 1")
 
 
 def test_reverse_path_of_a_link_local_source():

@@ -22,8 +22,8 @@ import os
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.portproof.validate.plugins.module_utils import _firewall, _ipset, _iptables, _nft
-from ansible_collections.portproof.validate.plugins.module_utils._verdict import firewall_verdict
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _gather, _ipset, _iptables, _nft
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import firewall_verdict
 
 _SPEC = importlib.util.spec_from_file_location(
     "firewall_replay", os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "replay.py"))
@@ -77,7 +77,7 @@ def _nft_firewall(doc):
     firewall = copy.copy(NFT_BASE)
     text = json.dumps(doc)
     tables = _nft.parse_nft_json(text, NFT_LISTING)
-    _firewall._add_handles(tables, _nft.nft_handles(text))
+    _gather._add_handles(tables, _nft.nft_handles(text))
     firewall["tables"] = tables
     return firewall
 
@@ -87,7 +87,7 @@ def _ipt_firewall(name, lines):
     tables, dummy = _iptables.parse_save("\n".join(lines) + "\n", "ip", "iptables-nft", IPT_SETS[name])
     handles = dict(((t["family"], t["name"]), (t["handle"], dict((c["name"], c["handle"]) for c in t["chains"])))
                    for t in IPT_BASE[name]["tables"] if t["source"] == "iptables-nft" and t["family"] == "ip")
-    _firewall._add_handles(tables, handles)
+    _gather._add_handles(tables, handles)
     firewall["tables"] = tables + [t for t in IPT_BASE[name]["tables"] if not (t["source"] == "iptables-nft" and t["family"] == "ip")]
     return firewall
 

@@ -20,7 +20,7 @@ import yaml
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.portproof.validate.plugins.module_utils import _probe_target
+from ansible_collections.portproof.validate.plugins.module_utils._probe import _target
 from ansible_collections.portproof.validate.plugins.modules import port_probe
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -54,16 +54,16 @@ def test_argument_spec_matches_documentation():
 
 
 @pytest.mark.parametrize('spec, defaults', [
-    (port_probe.TARGET_SPEC, _probe_target.TARGET_DEFAULTS),
-    (port_probe.HTTP_SPEC, _probe_target.HTTP_DEFAULTS),
-    (port_probe.TLS_SPEC, _probe_target.TLS_DEFAULTS),
-    (port_probe.SSH_SPEC, _probe_target.SSH_DEFAULTS),
-    (port_probe.ARGUMENT_SPEC['load']['options'], _probe_target.LOAD_DEFAULTS),
-    (port_probe.ARGUMENT_SPEC['wait']['options'], _probe_target.WAIT_DEFAULTS),
+    (port_probe.TARGET_SPEC, _target.TARGET_DEFAULTS),
+    (port_probe.HTTP_SPEC, _target.HTTP_DEFAULTS),
+    (port_probe.TLS_SPEC, _target.TLS_DEFAULTS),
+    (port_probe.SSH_SPEC, _target.SSH_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['load']['options'], _target.LOAD_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['wait']['options'], _target.WAIT_DEFAULTS),
 ])
 def test_layer_defaults_match_the_argument_spec(spec, defaults):
     assert {name: option.get('default') for name, option in spec.items() if not option.get('required')} == defaults
-    assert port_probe.TLS_SPEC['min_version']['choices'] == list(_probe_target.TLS_VERSIONS)
+    assert port_probe.TLS_SPEC['min_version']['choices'] == list(_target.TLS_VERSIONS)
 
 
 def _main(args, capsys):

@@ -1,0 +1,87 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+# Entry point of port_probe: from the module's parameters to its result. One round of probes,
+# or rounds until every probe holds (wait), then the load run.
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe._engine import run_probes
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import ms
+from ansible_collections.portproof.validate.plugins.module_utils._probe._load import run_load
+from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import MATCHER
+from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import scrub_data
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import (
+    normalize_load,
+    normalize_targets,
+    normalize_wait,
+)
+
+
+def probe_until(targets, wait, resolver=None, sleep=time.sleep, allow_link_local=False):
+    """Retry the probes that do not hold until all hold or wait.timeout has passed."""
+    began = time.monotonic()
+    end = began + wait['timeout']
+    final = [None] * len(targets)
+    todo = list(range(len(targets)))
+    rounds = 0
+    while True:
+        rounds += 1
+        left = max(0.05, end - time.monotonic())
+        sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo), allow_link_local=allow_link_local)
+        still = []
+        for index, session in zip(todo, sessions):
+            session.attempts = (final[index].attempts + 1) if final[index] is not None else 1
+            final[index] = session
+            if not session.result()['ok'] and not session.blocked:
+                still.append(index)
+        todo = still
+        if not todo or time.monotonic() + wait['interval'] >= end:
+            break
+        sleep(wait['interval'])
+    info = {'held': not todo and not any(session.blocked for session in final), 'rounds': rounds, 'timeout': wait['timeout'], 'interval': wait['interval'],
+            'elapsed_ms': ms(time.monotonic() - began)}
+    return final, info
+
+
+def run(params, resolver=None):
+    """Everything the module does, from its validated parameters to its result (without
+    ``changed``). Raises ProbeConfigError for input no argument_spec can reject."""
+    targets = normalize_targets(params.get('targets'))
+    load = normalize_load(params['load'], targets) if params.get('load') is not None else None
+    wait = normalize_wait(params['wait']) if params.get('wait') is not None else None
+    allow = bool(params.get('allow_link_local'))
+    if any(target.expect is not None or (target.http is not None and target.http['body'] is not None) for target in targets):
+        MATCHER.prepare()  # before the clock starts: its start-up is no probe's latency
+    began = time.monotonic()
+    wait_info = None
+    if wait is not None:
+        sessions, wait_info = probe_until(targets, wait, resolver=resolver, allow_link_local=allow)
+    else:
+        sessions = run_probes(targets, resolver=resolver, allow_link_local=allow)
+    probes = [session.result() for session in sessions]
+    result = {'probes': probes}
+    if wait_info is not None:
+        result['wait'] = wait_info
+    if load is not None:
+        result['load'] = run_load(targets[0], load, sessions[0])
+    result['ok'] = all(probe['ok'] for probe in probes) and (load is None or result['load']['ok'])
+    result['elapsed_ms'] = ms(time.monotonic() - began)
+    # The last guard before the result leaves this host: every form of every secret sent, anywhere.
+    return scrub_data(result, sent_secrets(targets))
+
+
+def sent_secrets(targets):
+    """Every form of the secrets the targets send (normalised targets), longest first."""
+    forms = set(form for target in targets for form in target.secrets)
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+def secrets_of(params):
+    """The secret forms of the module's parameters, for Ansible's no-log masking."""
+    return sent_secrets(normalize_targets(params.get('targets')))

@@ -1,0 +1,248 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+# One probe of one target: its deadline, the checks recorded so far, and the single place where
+# its outcome is decided. The selector loop and a worker thread may both touch a session; the
+# first of them to finish it wins, the other sees Aborted and stops.
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
+    check,
+    excerpt,
+    max_ms_check,
+    ms,
+    probe_ok,
+    safe_excerpt,
+)
+
+PUBLIC_PHASE = {'queued': 'resolve', 'resolve': 'resolve', 'connect': 'connect', 'udp': 'response', 'response': 'response'}
+
+
+class Aborted(Exception):
+    """The session was already finished (its deadline passed) while a worker still ran."""
+
+
+class Session(object):
+
+    def __init__(self, target, clock=time.monotonic):
+        self.target = target
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._socks = []
+        self.done = False
+        self.state = None
+        self.reason = None
+        self.phase = 'queued'
+        self.connected = False
+        self.addrinfo = None
+        self.addresses = []
+        self.started = None
+        self.deadline = None
+        self.limit = target.timeout
+        self.connect_started = None
+        self.connect_s = None
+        self.total_s = None
+        self.step = None
+        self.skip_note = None
+        self.checks = {}
+        self.evidence = {}
+        self.attempts = 1
+        self.blocked = False  # refused before connecting (an address outside the fleet)
+        self.received = b''  # what the peer sent so far while its answer is matched (expect)
+
+    # -- time -------------------------------------------------------------------------------
+
+    def start(self):
+        self.started = self.clock()
+        self.deadline = self.started + self.limit
+
+    def remaining(self):
+        return max(0.0, self.deadline - self.clock())
+
+    def arm(self, sock):
+        """Give a blocking socket what is left of the deadline as its timeout."""
+        left = self.remaining()
+        if left <= 0:
+            raise socket.timeout('deadline reached')
+        sock.settimeout(left)
+
+    def begin_connect(self):
+        self.phase = 'connect'
+        self.connect_started = self.clock()
+
+    def mark_connected(self):
+        self.connected = True
+        self.connect_s = self.clock() - self.connect_started
+        if self.target.has_response or self.target.proto == 'udp':
+            self.phase = 'response'
+
+    # -- recording (also from worker threads) ------------------------------------------------
+
+    def begin(self, step):
+        with self._lock:
+            if self.done:
+                raise Aborted()
+            self.step = step
+
+    def record(self, name, status, expected=None, actual=None, message='', **extra):
+        with self._lock:
+            if self.done:
+                raise Aborted()
+            self.checks[name] = check(name, status, expected=expected, actual=actual, message=message, **extra)
+
+    def fail_step(self, status, message):
+        """Record the step in progress (when it has no verdict yet) as failed or errored."""
+        with self._lock:
+            if self.done:
+                return
+            name = self.step or self._next_planned()
+            if name is not None and name not in self.checks:
+                self.checks[name] = check(name, status, message=message)
+
+    def track(self, sock):
+        """Remember a socket so that the deadline can shut it down under a blocked worker."""
+        with self._lock:
+            if self.done:
+                _shutdown(sock)
+                raise Aborted()
+            self._socks.append(sock)
+
+    def close_sockets(self):
+        """Close every tracked socket (the worker is done with them)."""
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for sock in socks:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    # -- outcome ----------------------------------------------------------------------------
+
+    def finish(self, state, reason=None):
+        with self._lock:
+            if self.done:
+                return False
+            self._finish(state, reason)
+            return True
+
+    def expire(self):
+        """The deadline passed: decide the outcome from the phase, fail the step in progress and
+        shut the sockets down so that a worker blocked in recv() returns at once."""
+        with self._lock:
+            if self.done:
+                return False
+            limit = self.limit
+            if self.phase in ('queued', 'resolve'):
+                self._finish('dns_error', 'no answer from the resolver for %r within %g s' % (self.target.host, limit))
+            elif self.phase == 'connect':
+                self._finish('timeout', 'no answer to the connection attempt within %g s' % limit)
+            elif self.phase == 'udp':
+                if 'reply' in self.target.plan and 'reply' not in self.checks:
+                    self.checks['reply'] = check('reply', 'fail', expected=_pattern(self.target.expect), actual=None,
+                                                 message='no reply within %g s' % limit)
+                self._finish('open_filtered', 'no reply and no ICMP error within %g s' % limit)
+            else:
+                name = self.step or self._next_planned()
+                if name is not None and name not in self.checks:
+                    self.checks[name] = self._unanswered(name, limit)
+                self._finish('timeout', 'connected, but the response did not complete within %g s' % limit)
+            for sock in self._socks:
+                _shutdown(sock)
+            return True
+
+    def _unanswered(self, name, limit):
+        """The failing entry of check NAME that the deadline (LIMIT seconds) cut short; for ``expect``,
+        with what the peer did send (a server that answers something else and keeps the connection)."""
+        received, target = self.received, self.target
+        if name != 'expect' or not received:
+            return check(name, 'fail', actual='timeout', message='accepted, but no complete answer within %g s' % limit)
+        self.evidence['reply'] = {'bytes': len(received), 'excerpt': excerpt(received, secrets=target.secrets)}
+        return check(name, 'fail', expected=target.expect.pattern, actual=excerpt(received, 120, target.secrets),
+                     message='no match for /%s/ in the %d bytes received within %g s: %s'
+                     % (target.expect.pattern, len(received), limit, safe_excerpt(received, 120, target.secrets)))
+
+    def _finish(self, state, reason):
+        self.state = state
+        self.reason = reason
+        if self.connect_started is not None:
+            self.total_s = self.clock() - self.connect_started
+        self.done = True
+
+    def _next_planned(self):
+        for name in self.target.plan:
+            if name not in self.checks and name != 'max_ms':
+                return name
+        return None
+
+    def _skip_reason(self):
+        if not self.connected and self.state != 'open':
+            return 'not run: the probe ended %s' % self.state
+        if self.state == 'timeout':
+            return 'not reached before the deadline'
+        return self.skip_note or 'not run: an earlier check did not pass'
+
+    def _max_ms(self):
+        target = self.target
+        if self.state != 'open':
+            return check('max_ms', 'skip', expected=target.max_ms, message='no complete answer to time (%s)' % self.state)
+        if target.proto == 'udp':
+            return max_ms_check(target.max_ms, ms(self.connect_s), 'the UDP reply')
+        if target.has_response:
+            return max_ms_check(target.max_ms, ms(self.total_s), 'connect and response')
+        return max_ms_check(target.max_ms, ms(self.connect_s), 'the TCP connect')
+
+    def result(self):
+        target = self.target
+        checks = []
+        for name in target.plan:
+            if name == 'max_ms':
+                checks.append(self._max_ms())
+            else:
+                checks.append(self.checks.get(name) or check(name, 'skip', message=self._skip_reason()))
+        family = resolved = None
+        if self.addrinfo is not None:
+            family = 'ipv6' if self.addrinfo[0] == socket.AF_INET6 else 'ipv4'
+            resolved = self.addrinfo[4][0]
+        result = {
+            'name': target.name,
+            'host': target.host,
+            'port': target.port,
+            'proto': target.proto,
+            'state': self.state,
+            'reason': self.reason,
+            'phase': PUBLIC_PHASE.get(self.phase, self.phase),
+            'connected': self.connected,
+            'resolved': resolved,
+            'addresses': list(self.addresses),
+            'family': family,
+            'latency_ms': ms(self.connect_s),
+            'total_ms': ms(self.total_s),
+            'response': checks,
+            'ok': probe_ok(self.state, checks),
+            'attempts': self.attempts,
+        }
+        result.update(self.evidence)
+        return result
+
+
+def _pattern(regex):
+    return regex.pattern if regex is not None else None
+
+
+def _shutdown(sock):
+    # socket.socket.shutdown, not sock.shutdown: on an SSLSocket the latter also drops the TLS
+    # object under the worker thread that is using it. ENOTCONN and EBADF only mean that there
+    # is nothing left to unblock.
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass

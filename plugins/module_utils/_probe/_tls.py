@@ -1,0 +1,153 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+# TLS checks of port_probe: handshake, chain verification (system or given CA), host name,
+# days left, negotiated protocol version. Each is its own check so that a report says which
+# one failed; the certificate is read from DER so that it is evidence even when unverified.
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+
+from ansible_collections.portproof.validate.plugins.module_utils._probe._target import TLS_VERSIONS
+from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 import (
+    CertificateError,
+    days_left,
+    hostname_matches,
+    parse_certificate,
+)
+
+_VERSION_RANK = dict((name, rank) for rank, name in enumerate(('SSLv3',) + TLS_VERSIONS))
+
+
+def make_context(opts, verify):
+    """Client context: chain verification per ``verify`` (system CAs, or only ``ca``); host
+    names are matched by hostname_matches() so that their verdict is a check of its own."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if verify:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        if opts['ca']:
+            ctx.load_verify_locations(cafile=opts['ca'])
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    if opts['client_cert']:
+        ctx.load_cert_chain(opts['client_cert'], opts['client_key'])
+    return ctx
+
+
+def _handshake(session, sock, ctx):
+    sni = session.target.tls['hostname']
+    ssock = ctx.wrap_socket(sock, server_hostname=sni, do_handshake_on_connect=False)
+    session.track(ssock)
+    session.arm(ssock)
+    ssock.do_handshake()
+    return ssock
+
+
+def _reconnect(session):
+    """A second, unverified connection to read the certificate after verification failed."""
+    family, socktype, proto, _canon, sockaddr = session.addrinfo
+    sock = socket.socket(family, socktype, proto)
+    session.track(sock)
+    session.arm(sock)
+    sock.connect(sockaddr)
+    return sock
+
+
+def tls_session(session, sock, connect=_reconnect):
+    """Run the TLS checks; returns the TLS socket for what follows (HTTP, send/expect), or None
+    when nothing more may be sent (handshake failed, or the chain did not verify)."""
+    opts = session.target.tls
+    session.begin('tls_handshake')
+    try:
+        ctx = make_context(opts, opts['verify'])
+    except (OSError, ssl.SSLError) as exc:
+        session.record('tls_handshake', 'error', message='cannot load the CA or client certificate on this host: %s' % exc)
+        session.skip_note = 'not run: TLS context could not be set up'
+        return None
+    verify_error = None
+    try:
+        ssock = _handshake(session, sock, ctx)
+    except ssl.SSLCertVerificationError as exc:
+        verify_error = exc
+    except ssl.SSLError as exc:
+        session.record('tls_handshake', 'fail', actual=None, message='TLS handshake failed: %s' % (exc.reason or exc))
+        session.skip_note = 'not run: the TLS handshake failed'
+        return None
+    if verify_error is not None:
+        # The first connection is gone; read the certificate over a second one, unverified.
+        ssock = _handshake(session, connect(session), make_context(opts, False))
+    der = ssock.getpeercert(binary_form=True)
+    version = ssock.version()
+    cipher = ssock.cipher()
+    session.record('tls_handshake', 'pass', actual=version,
+                   message='negotiated %s with %s' % (version, cipher[0] if cipher else 'unknown cipher'))
+    evidence = {'version': version, 'cipher': cipher[0] if cipher else None, 'sni': opts['hostname'], 'verified': verify_error is None}
+    session.evidence['tls'] = evidence
+    if opts['verify']:
+        where = opts['ca'] or 'the system CA store'
+        if verify_error is None:
+            session.record('tls_verify', 'pass', expected=where, actual='verified', message='chain verified against %s' % where)
+        else:
+            session.record('tls_verify', 'fail', expected=where, actual=verify_error.verify_message,
+                           message='chain not verified against %s: %s' % (where, verify_error.verify_message))
+            session.skip_note = 'not run: the certificate chain did not verify, nothing is sent to this server'
+    try:
+        cert = parse_certificate(der)
+    except CertificateError as exc:
+        for name in ('tls_hostname', 'tls_days'):
+            if name in session.target.plan:
+                session.record(name, 'error', message='cannot read the server certificate: %s' % exc)
+        cert = None
+    if cert is not None:
+        _certificate_checks(session, opts, cert, evidence)
+    if 'tls_version' in session.target.plan:
+        ok = _VERSION_RANK.get(version, -1) >= _VERSION_RANK[opts['min_version']]
+        session.record('tls_version', 'pass' if ok else 'fail', expected='>= %s' % opts['min_version'], actual=version,
+                       message='negotiated %s' % version)
+    if verify_error is not None:
+        return None
+    return ssock
+
+
+def _certificate_checks(session, opts, cert, evidence):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    left = days_left(cert, now)
+    evidence.update({
+        'subject': cert['subject'],
+        'issuer': cert['issuer'],
+        'serial': cert['serial'],
+        'not_before': cert['not_before'].strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'not_after': cert['not_after'].strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'days_left': left,
+        'dns_names': cert['dns_names'],
+        'ip_addresses': cert['ip_addresses'],
+        'sha256': cert['sha256'],
+    })
+    if opts['check_hostname']:
+        name = opts['hostname'] or session.target.host
+        names = cert['dns_names'] + cert['ip_addresses']
+        if hostname_matches(cert, name):
+            session.record('tls_hostname', 'pass', expected=name, actual=names, message='%s is covered by the certificate' % name)
+        else:
+            session.record('tls_hostname', 'fail', expected=name, actual=names,
+                           message='%s is not among the certificate names %s' % (name, ', '.join(names) or '(none)'))
+    if opts['min_days'] is not None:
+        ok = left >= opts['min_days']
+        session.record('tls_days', 'pass' if ok else 'fail', expected='>= %d' % opts['min_days'], actual=left,
+                       message=days_message(evidence['not_after'], left, opts['min_days']))
+
+
+def days_message(not_after, left, minimum):
+    """The tls_days verdict in words, with the limit it was held to."""
+    if left < 0:
+        return 'certificate expired %s (%d days ago), at least %d days left required' % (not_after, -left, minimum)
+    return 'certificate expires %s: %d days left, at least %d required' % (not_after, left, minimum)
