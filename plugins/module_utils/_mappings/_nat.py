@@ -419,7 +419,8 @@ class _Prior(object):
 
     def pre_empt(self, state: _State) -> Optional[_State]:
         if state.ports is not None and state.ports.size() <= _INDEX_LIMIT:
-            candidates, seen = list(self.others), set()  # type: List[Json], Set[int]
+            candidates: List[Json] = list(self.others)
+            seen: Set[int] = set()
             for low, high in state.ports:
                 for port in range(low, high + 1):
                     for rule in self.by_port.get(port, ()):

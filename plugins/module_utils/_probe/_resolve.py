@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import socket
 import threading
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, List, Tuple
 
 RESOLVER_THREADS = 16  # names resolved at once
 

@@ -17,7 +17,7 @@ import logging
 import socket
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List
 
 try:
     import paramiko
