@@ -75,7 +75,7 @@ def ms(seconds: Optional[float]) -> Optional[float]:
 
 def excerpt(data: Union[bytes, str], limit: int = 256, secrets: Sequence[str] = ()) -> str:
     """Text of received bytes for evidence, capped at ``limit`` characters, with every form of a
-    secret the probe sent (``secrets``, see _probe_secrets) masked before it is cut, and a secret
+    secret the probe sent (``secrets``, see _secrets.py) masked before it is cut, and a secret
     cut short at the end of what was received masked too."""
     text = data.decode('utf-8', 'replace') if isinstance(data, bytes) else data
     if secrets:
@@ -102,7 +102,7 @@ def safe_excerpt(data: Union[bytes, str], limit: int = 120, secrets: Sequence[st
 
 def regex_search(pattern: Pattern[str], data: bytes, limit: float = MATCH_LIMIT) -> bool:
     """Search a compiled text regex in received bytes (decoded as UTF-8, bad bytes replaced), in
-    bounded time: raises PatternTimeout past LIMIT seconds (see _probe_regex)."""
+    bounded time: raises PatternTimeout past LIMIT seconds (see _regex.py)."""
     return MATCHER.search(pattern, data.decode('utf-8', 'replace'), limit)
 
 

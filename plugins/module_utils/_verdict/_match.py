@@ -197,7 +197,7 @@ def _over_candidates(cands: List[int], test: Callable[[int], TestResult], what: 
 
 
 def compile_match(match: Json, ctx: Compiled) -> Test:
-    """Test function for one model match. ``ctx`` is the compile context (see _verdict.Compiled)."""
+    """Test function for one model match. ``ctx`` is the compile context (see _compile.Compiled)."""
     key = match["key"]
     op = match.get("op", "eq")
     builder = _BUILDERS.get(key)
