@@ -7,13 +7,17 @@
 
 One type for the firewall verdict (is a packet's port or address in a match's values: a binary
 search) and the NAT mapper (the destination ports a path still allows: intersection, difference,
-size). Port values are read here only: an int, or ``"low-high"`` as every parser writes a range.
+size). Port and address values of the model are read here only: a port is an int or
+``"low-high"``; an address is ``"1.2.3.4"``, a CIDR or ``"first-last"``.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Iterator, List, Tuple, Union
+import ipaddress
+import socket
+import struct
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 Pair = Tuple[int, int]
 PortValue = Union[int, str]
@@ -109,3 +113,36 @@ def port_intervals(values: Iterable[object]) -> Intervals:
 def show_interval(pair: Pair) -> PortValue:
     """A pair as the model writes a port value: ``22`` or ``"1000-2000"``."""
     return pair[0] if pair[0] == pair[1] else "%d-%d" % pair
+
+
+def one_address(text: str) -> Optional[Pair]:
+    """(version, int) of a plain address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128"), or None:
+    the common case of rule and map values, without ipaddress's slower parse."""
+    host = text[:-3] if text.endswith("/32") else (text[:-4] if text.endswith("/128") else text)
+    if "/" in host or "%" in host:
+        return None
+    try:
+        if ":" in host:
+            return (6, int.from_bytes(socket.inet_pton(socket.AF_INET6, host), "big")) if not text.endswith("/32") else None
+        if text.endswith("/128"):
+            return None
+        return 4, struct.unpack("!I", socket.inet_pton(socket.AF_INET, host))[0]
+    except (OSError, ValueError):
+        return None  # ipaddress gives the error
+
+
+def address_interval(value: object) -> Tuple[int, int, int]:
+    """``"10.0.0.0/8"`` / ``"1.2.3.4"`` / ``"1.2.3.4-1.2.3.9"`` -> (IP version, first, last) as ints; ValueError
+    for anything else (a range whose ends are not of one IP version among them)."""
+    text = str(value)
+    one = one_address(text)
+    if one is not None:
+        return one[0], one[1], one[1]
+    if "-" in text:
+        low, high = text.split("-", 1)
+        first, last = ipaddress.ip_address(low.strip()), ipaddress.ip_address(high.strip())
+        if first.version != last.version:
+            raise ValueError("not an address range of one IP version: %r" % (value,))
+        return first.version, int(first), int(last)
+    net = ipaddress.ip_network(text, strict=False)
+    return net.version, int(net.network_address), int(net.broadcast_address)

@@ -293,6 +293,7 @@ ansible_facts:
 """
 
 import os
+from typing import Any, Dict, List, Union
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -305,7 +306,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._mappings._gath
 SUBSETS = ("listeners", "firewall", "mappings", "addresses")
 
 
-def gather_addresses():
+def gather_addresses() -> List[Dict[str, Union[str, int]]]:
     sock = _netlink.open_socket(_netlink.NETLINK_ROUTE)
     try:
         return _addresses.read_addresses(sock)
@@ -313,7 +314,7 @@ def gather_addresses():
         sock.close()
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             gather_subset=dict(type="list", elements="str", default=["all"], choices=["all"] + list(SUBSETS)),
@@ -329,7 +330,7 @@ def main():
             module.fail_json(msg="%s must be a number of seconds above 0, got %s" % (option, module.params[option]))
     limits = Limits(module.params["command_timeout"], module.params["deadline"])
     wanted = set(SUBSETS) if "all" in module.params["gather_subset"] else set(module.params["gather_subset"])
-    facts = {"unavailable": []}
+    facts: Dict[str, Any] = {"unavailable": []}
 
     containers = None
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):

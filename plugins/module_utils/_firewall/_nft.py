@@ -374,7 +374,7 @@ def _map_pair(item: List[Any], sets: Sets, verdicts: bool = True) -> List[Any]:
 
 def _rule(body: Json, family: str, sets: Sets, text: str) -> Json:
     rule: Json = {"index": None, "handle": body.get("handle"), "text": text, "comment": body.get("comment"),
-            "match": [], "statements": [], "verdict": None}
+                  "match": [], "statements": [], "verdict": None}
     for expr in body.get("expr", []):
         try:
             if "match" in expr:
@@ -517,9 +517,9 @@ def parse_nft_json(text: Union[str, List[Any]], listing: str = "", skip: Collect
                 if device is None and body.get("hook") in ("ingress", "egress"):
                     device = texts.get("devices", {}).get((body["family"], body["table"], body["name"]), "unknown")
                 chain: Json = {"name": body["name"], "hook": body.get("hook"), "type": body.get("type"),
-                         "priority": body.get("prio"), "policy": body.get("policy"),
-                         "device": [device] if isinstance(device, str) and device != "unknown" else device,
-                         "rules": []}
+                               "priority": body.get("prio"), "policy": body.get("policy"),
+                               "device": [device] if isinstance(device, str) and device != "unknown" else device,
+                               "rules": []}
                 if chain["hook"] and chain["policy"] is None:
                     chain["policy"] = "accept"
                 index[where]["table"]["chains"].append(chain)

@@ -77,8 +77,8 @@ def _identity(group: Json) -> Json:
 
 def _joined(group: Json, port: Json, family: str, host_ip: str, nat: Optional[Json]) -> Json:
     item: Json = {"proto": port["proto"], "family": family, "host_ip": host_ip, "host_port": port["host_port"],
-            "target_ip": None, "target_port": port["container_port"], "kind": "publish", "source": group["engine"],
-            "sources": [group["engine"]], "manager": None, "rules": []}
+                  "target_ip": None, "target_port": port["container_port"], "kind": "publish", "source": group["engine"],
+                  "sources": [group["engine"]], "manager": None, "rules": []}
     if nat is None:
         item["target_ip"] = next((ip for ip in group["ips"] if _family(ip) == family), None)
     else:

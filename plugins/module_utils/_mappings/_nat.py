@@ -22,7 +22,7 @@ import ipaddress
 import re
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, port_intervals, show_interval
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, address_interval, port_intervals, show_interval
 
 SUBSET = "mappings"
 PORT_PROTOS = ("tcp", "udp", "sctp", "udplite", "dccp")
@@ -69,14 +69,14 @@ class _State(object):
 
 
 def _nets(values: List[Any]) -> List[Net]:
+    """The networks of address values: a range becomes the CIDRs that cover it exactly."""
     nets: List[Net] = []
     for value in values:
-        text = str(value)
-        if "-" in text:
-            low, high = text.split("-", 1)
-            nets.extend(ipaddress.summarize_address_range(ipaddress.ip_address(low), ipaddress.ip_address(high)))
+        version, first, last = address_interval(value)
+        if version == 4:
+            nets.extend(ipaddress.summarize_address_range(ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)))
         else:
-            nets.append(ipaddress.ip_network(text, strict=False))
+            nets.extend(ipaddress.summarize_address_range(ipaddress.IPv6Address(first), ipaddress.IPv6Address(last)))
     return nets
 
 
@@ -419,7 +419,8 @@ class _Prior(object):
 
     def pre_empt(self, state: _State) -> Optional[_State]:
         if state.ports is not None and state.ports.size() <= _INDEX_LIMIT:
-            candidates, seen = list(self.others), set()  # type: List[Json], Set[int]
+            candidates: List[Json] = list(self.others)
+            seen: Set[int] = set()
             for low, high in state.ports:
                 for port in range(low, high + 1):
                     for rule in self.by_port.get(port, ()):

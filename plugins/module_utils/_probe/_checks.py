@@ -13,6 +13,7 @@ import errno
 import math
 import os
 import re
+from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import MATCH_LIMIT, MATCHER
 from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import scrub, scrub_tail
@@ -30,12 +31,12 @@ _UNREACHABLE = frozenset(code for code in (
 _TIMEOUT = frozenset([errno.ETIMEDOUT])
 
 
-def describe_errno(code):
+def describe_errno(code: int) -> str:
     """'Connection refused (ECONNREFUSED)' for an errno value."""
     return '%s (%s)' % (os.strerror(code), errno.errorcode.get(code, 'errno %d' % code))
 
 
-def classify_errno(code):
+def classify_errno(code: int) -> Tuple[str, Optional[str]]:
     """Map the errno of a connect (SO_ERROR) or of a UDP receive to (state, reason)."""
     if code == 0:
         return 'open', None
@@ -49,14 +50,14 @@ def classify_errno(code):
     return 'error', reason
 
 
-def classify_oserror(exc):
+def classify_oserror(exc: OSError) -> Tuple[str, Optional[str]]:
     """(state, reason) for an OSError raised by socket(), connect(), send() or recv()."""
     if exc.errno:
         return classify_errno(exc.errno)
     return 'error', str(exc) or type(exc).__name__
 
 
-def check(name, status, expected=None, actual=None, message='', **extra):
+def check(name: str, status: str, expected: Any = None, actual: Any = None, message: str = '', **extra: Any) -> Dict[str, Any]:
     """One response check entry as returned in ``probes[].response``."""
     if status not in CHECK_STATUSES:
         raise ValueError('unknown check status %r' % (status,))
@@ -65,16 +66,16 @@ def check(name, status, expected=None, actual=None, message='', **extra):
     return entry
 
 
-def ms(seconds):
+def ms(seconds: Optional[float]) -> Optional[float]:
     """Seconds (float) to milliseconds rounded to microseconds; None stays None."""
     if seconds is None:
         return None
     return round(seconds * 1000.0, 3)
 
 
-def excerpt(data, limit=256, secrets=()):
+def excerpt(data: Union[bytes, str], limit: int = 256, secrets: Sequence[str] = ()) -> str:
     """Text of received bytes for evidence, capped at ``limit`` characters, with every form of a
-    secret the probe sent (``secrets``, see _probe_secrets) masked before it is cut, and a secret
+    secret the probe sent (``secrets``, see _secrets.py) masked before it is cut, and a secret
     cut short at the end of what was received masked too."""
     text = data.decode('utf-8', 'replace') if isinstance(data, bytes) else data
     if secrets:
@@ -89,23 +90,23 @@ def excerpt(data, limit=256, secrets=()):
 _CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')
 
 
-def escape_controls(text):
+def escape_controls(text: str) -> str:
     """TEXT with C0 and C1 control characters (and DEL) written as Python escapes (\\r, \\x1b)."""
     return _CONTROL.sub(lambda match: match.group(0).encode('unicode_escape').decode('ascii'), text)
 
 
-def safe_excerpt(data, limit=120, secrets=()):
+def safe_excerpt(data: Union[bytes, str], limit: int = 120, secrets: Sequence[str] = ()) -> str:
     """A bounded excerpt of what a peer sent, for a message: secrets masked, controls escaped, quoted."""
     return "'%s'" % escape_controls(excerpt(data, limit, secrets))
 
 
-def regex_search(pattern, data, limit=MATCH_LIMIT):
+def regex_search(pattern: Pattern[str], data: bytes, limit: float = MATCH_LIMIT) -> bool:
     """Search a compiled text regex in received bytes (decoded as UTF-8, bad bytes replaced), in
-    bounded time: raises PatternTimeout past LIMIT seconds (see _probe_regex)."""
+    bounded time: raises PatternTimeout past LIMIT seconds (see _regex.py)."""
     return MATCHER.search(pattern, data.decode('utf-8', 'replace'), limit)
 
 
-def pattern_problem(name, exc, pattern, data, secrets=()):
+def pattern_problem(name: str, exc: Exception, pattern: Pattern[str], data: bytes, secrets: Sequence[str] = ()) -> Dict[str, Any]:
     """The check entry of NAME when matching its PATTERN could not finish (PatternTimeout, or
     PatternTooCostly for memory) or
     could not be bounded (PatternUnavailable); DATA is what the peer sent."""
@@ -113,7 +114,7 @@ def pattern_problem(name, exc, pattern, data, secrets=()):
                  message='%s; received: %s' % (exc, safe_excerpt(data, 120, secrets)))
 
 
-def percentile(values, pct):
+def percentile(values: List[float], pct: float) -> Optional[float]:
     """Nearest-rank percentile of a list of numbers (``pct`` in (0, 100]); None when empty."""
     if not values:
         return None
@@ -122,16 +123,16 @@ def percentile(values, pct):
     return ordered[max(rank, 1) - 1]
 
 
-def max_ms_check(max_ms, measured_ms, what):
+def max_ms_check(max_ms: Optional[float], measured_ms: Optional[float], what: str) -> Dict[str, Any]:
     """The ``max_ms`` check: ``measured_ms`` (connect or full response time) against the limit."""
     if measured_ms is None:
         return check('max_ms', 'skip', expected=max_ms, message='no %s time was measured' % what)
-    status = 'pass' if measured_ms <= max_ms else 'fail'
+    status = 'pass' if max_ms is None or measured_ms <= max_ms else 'fail'
     return check('max_ms', status, expected=max_ms, actual=measured_ms,
                  message='%s took %.3f ms (limit %s ms)' % (what, measured_ms, max_ms))
 
 
-def probe_ok(state, checks):
+def probe_ok(state: Optional[str], checks: List[Dict[str, Any]]) -> bool:
     """A probe holds when the port is open and no check failed, errored or was unavailable.
 
     A ``skip`` entry deferred to the controller (``evaluated_on: controller``) does not count

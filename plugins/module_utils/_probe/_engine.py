@@ -22,6 +22,7 @@ import selectors
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     classify_errno,
@@ -46,7 +47,10 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._stream 
 try:
     import resource
 except ImportError:  # not on every POSIX Python build
-    resource = None
+    resource = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
 
 # Linux values; the socket module only names them from Python 3.13 on.
 IP_RECVERR = getattr(socket, 'IP_RECVERR', 11)
@@ -54,9 +58,10 @@ IPV6_RECVERR = getattr(socket, 'IPV6_RECVERR', 25)
 MAX_WORKERS = 256          # protocol checks (TLS/HTTP/SSH) in flight at once
 FD_RESERVE = 64            # descriptors left for everything else in the process
 FAMILIES = {'any': socket.AF_UNSPEC, 'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
+ResolveFunction = Callable[[str, int, int], List[Tuple[Any, ...]]]  # getaddrinfo(host, family, socktype)
 
 
-def descriptor_budget(wanted, workers):
+def descriptor_budget(wanted: int, workers: int) -> int:
     """How many probes may hold a socket at once: raise the soft RLIMIT_NOFILE towards what the
     run needs (up to the hard limit) and keep a reserve; a smaller budget only queues probes."""
     if resource is None:
@@ -80,30 +85,33 @@ def descriptor_budget(wanted, workers):
 
 
 class Engine(object):
+    # made by run()
+    sel: selectors.BaseSelector
+    wake_r: socket.socket
+    wake_w: socket.socket
+    resolver: Resolver
 
-    def __init__(self, sessions, resolver=None, max_workers=MAX_WORKERS, max_in_flight=None, allow_link_local=False):
+    def __init__(self, sessions: List[Session], resolver: Optional[ResolveFunction] = None, max_workers: int = MAX_WORKERS,
+                 max_in_flight: Optional[int] = None, allow_link_local: bool = False) -> None:
         self.sessions = sessions
         self.allow_link_local = allow_link_local
-        self.pending = collections.deque(sessions)
-        self.active = set()
-        self.socks = {}
-        self.io = {}
-        self.waiting = {}
-        self.events = collections.deque()
-        self.deadlines = []
+        self.pending: Deque[Session] = collections.deque(sessions)
+        self.active: Set[Session] = set()
+        self.socks: Dict[Session, socket.socket] = {}
+        self.io: Dict[Session, List[bytes]] = {}  # plain TCP send/expect: [bytes left to send, bytes received]
+        self.waiting: Dict[Tuple[Any, ...], List[Session]] = {}  # sessions by the name lookup they wait for
+        self.events: Deque[Tuple[Any, ...]] = collections.deque()
+        self.deadlines: List[Tuple[float, int, Session]] = []
         self.seq = itertools.count()
         self.workers = 0
         self.max_workers = max_workers
         self.max_in_flight = max_in_flight or descriptor_budget(len(sessions), min(max_workers, len(sessions)))
         self.resolve = resolver or system_resolver
-        self.resolver = None
-        self.sel = None
-        self.wake_r = self.wake_w = None
         self.closed = False
 
     # -- main loop ---------------------------------------------------------------------------
 
-    def run(self):
+    def run(self) -> List[Session]:
         self.sel = selectors.DefaultSelector()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
@@ -129,7 +137,7 @@ class Engine(object):
             self.wake_w.close()
         return self.sessions
 
-    def _post(self, event):
+    def _post(self, event: Tuple[Any, ...]) -> None:
         """From any thread: queue an event and wake the loop."""
         self.events.append(event)
         if self.closed:
@@ -139,21 +147,21 @@ class Engine(object):
         except OSError:
             pass  # BlockingIOError: a wake-up is already pending; EBADF: the run is over
 
-    def _drain_wake(self):
+    def _drain_wake(self) -> None:
         try:
             while self.wake_r.recv(4096):
                 pass
         except BlockingIOError:
             pass
 
-    def _timeout(self):
+    def _timeout(self) -> float:
         while self.deadlines and self.deadlines[0][2] not in self.active:
             heapq.heappop(self.deadlines)
         if not self.deadlines:
             return 0.05
         return max(0.0, self.deadlines[0][0] - time.monotonic())
 
-    def _expire(self):
+    def _expire(self) -> None:
         now = time.monotonic()
         while self.deadlines and (self.deadlines[0][0] <= now or self.deadlines[0][2] not in self.active):
             _deadline, _seq, session = heapq.heappop(self.deadlines)
@@ -161,7 +169,7 @@ class Engine(object):
                 session.expire()
                 self._release(session)
 
-    def _drain_events(self):
+    def _drain_events(self) -> None:
         while self.events:
             event = self.events.popleft()
             if event[0] == 'worker':
@@ -179,10 +187,10 @@ class Engine(object):
 
     # -- launch and resolution ----------------------------------------------------------------
 
-    def _launch(self):
+    def _launch(self) -> None:
         if not self.pending:
             return
-        keep = collections.deque()
+        keep: Deque[Session] = collections.deque()
         while self.pending:
             session = self.pending.popleft()
             if len(self.active) >= self.max_in_flight:
@@ -196,7 +204,7 @@ class Engine(object):
             self._start(session)
         self.pending = keep
 
-    def _start(self, session):
+    def _start(self, session: Session) -> None:
         target = session.target
         session.start()
         session.phase = 'resolve'
@@ -220,8 +228,8 @@ class Engine(object):
             return
         self._resolved(session, infos)
 
-    def _resolved(self, session, infos):
-        addresses = []
+    def _resolved(self, session: Session, infos: List[Tuple[Any, ...]]) -> None:
+        addresses: List[str] = []
         for info in infos:
             if info[4][0] not in addresses:
                 addresses.append(info[4][0])
@@ -237,9 +245,9 @@ class Engine(object):
 
     # -- sockets ---------------------------------------------------------------------------------
 
-    def _connect(self, session):
+    def _connect(self, session: Session) -> None:
         target = session.target
-        family, socktype, proto, _canon, sockaddr = session.addrinfo
+        family, socktype, proto, _canon, sockaddr = session.addrinfo or ()  # set once resolved
         session.begin_connect()
         try:
             sock = socket.socket(family, socktype, proto)
@@ -259,7 +267,7 @@ class Engine(object):
         else:
             self._end(session, *classify_errno(code))
 
-    def _udp_send(self, session, sock, family, sockaddr):
+    def _udp_send(self, session: Session, sock: socket.socket, family: int, sockaddr: Any) -> None:
         level, option = (socket.IPPROTO_IPV6, IPV6_RECVERR) if family == socket.AF_INET6 else (socket.IPPROTO_IP, IP_RECVERR)
         try:
             # Report every ICMP error (host unreachable too), not only port unreachable.
@@ -275,7 +283,7 @@ class Engine(object):
         session.phase = 'udp'
         self.sel.register(sock, selectors.EVENT_READ, session)
 
-    def _on_socket(self, session, mask):
+    def _on_socket(self, session: Session, mask: int) -> None:
         if session not in self.active:
             return
         sock = self.socks[session]
@@ -290,7 +298,7 @@ class Engine(object):
         else:
             self._plain_io(session, sock)
 
-    def _connected(self, session, sock):
+    def _connected(self, session: Session, sock: socket.socket) -> None:
         target = session.target
         session.mark_connected()
         if target.needs_worker:
@@ -314,7 +322,7 @@ class Engine(object):
         else:
             self._end(session, 'open')
 
-    def _plain_io(self, session, sock):
+    def _plain_io(self, session: Session, sock: socket.socket) -> None:
         target = session.target
         state = self.io[session]
         try:
@@ -323,7 +331,7 @@ class Engine(object):
                 if state[0]:
                     return
                 if target.expect is None:
-                    record_sent(session, len(target.payload))
+                    record_sent(session, len(target.payload or b''))
                     self._end(session, 'open')
                 else:
                     self.sel.modify(sock, selectors.EVENT_READ, session)
@@ -339,7 +347,7 @@ class Engine(object):
         if expect_step(session, state[1], not chunk):
             self._end(session, 'open')
 
-    def _udp_receive(self, session, sock):
+    def _udp_receive(self, session: Session, sock: socket.socket) -> None:
         target = session.target
         try:
             data = sock.recv(65535)
@@ -365,30 +373,30 @@ class Engine(object):
                                        '' if ok else ': %s' % safe_excerpt(data)))
         self._end(session, 'open')
 
-    def _work(self, session, sock):
+    def _work(self, session: Session, sock: socket.socket) -> None:
         try:
             exchange(session, sock)
         finally:
             session.finish('open')
             self._post(('worker', session))
 
-    def _watch(self, session, sock, events):
+    def _watch(self, session: Session, sock: socket.socket, events: int) -> None:
         try:
             self.sel.modify(sock, events, session)
         except KeyError:
             self.sel.register(sock, events, session)
 
-    def _unwatch(self, sock):
+    def _unwatch(self, sock: socket.socket) -> None:
         try:
             self.sel.unregister(sock)
         except KeyError:
             pass  # connected at once, never registered
 
-    def _end(self, session, state, reason=None):
+    def _end(self, session: Session, state: str, reason: Optional[str] = None) -> None:
         session.finish(state, reason)
         self._release(session)
 
-    def _release(self, session):
+    def _release(self, session: Session) -> None:
         if session not in self.active:
             return
         self.active.discard(session)
@@ -401,7 +409,8 @@ class Engine(object):
             sock.close()
 
 
-def run_probes(targets, resolver=None, limits=None, allow_link_local=False):
+def run_probes(targets: Sequence[Target], resolver: Optional[ResolveFunction] = None, limits: Optional[Sequence[float]] = None,
+               allow_link_local: bool = False) -> List[Session]:
     """Probe all targets at once; returns their sessions in target order. ``limits`` optionally
     caps each target's timeout (used by wait so that no attempt outlives its deadline)."""
     sessions = [Session(target) for target in targets]

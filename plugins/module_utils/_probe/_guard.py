@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Iterator, Optional, Tuple, Union
 
 OPT_IN = 'allow_link_local'
 METADATA = {
@@ -37,7 +38,7 @@ _EMBEDDING = (
 )
 
 
-def _refused(ip):
+def _refused(ip: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]) -> Optional[str]:
     """What IP (an ip_address) is when it is refused; None otherwise."""
     if str(ip) in METADATA:
         return METADATA[str(ip)]
@@ -47,7 +48,7 @@ def _refused(ip):
     return None
 
 
-def _embedded(ip):
+def _embedded(ip: ipaddress.IPv6Address) -> Iterator[Tuple[ipaddress.IPv4Address, str]]:
     """The IPv4 addresses IP (an IPv6 ip_address) may carry, each with how it carries them."""
     packed = ip.packed
     unspread = packed[:8] + packed[9:]  # RFC 6052: bits 64-71 are not part of the IPv4 address
@@ -58,7 +59,7 @@ def _embedded(ip):
                 yield ipaddress.IPv4Address(source[offset:offset + 4]), how
 
 
-def outside_fleet(address):
+def outside_fleet(address: str) -> Optional[str]:
     """What ADDRESS (a probed IP address, maybe scoped) is when a probe must not go there without
     the opt-in: a cloud metadata service or a link-local address, also when an IPv6 address carries
     one (IPv4-mapped, NAT64, SIIT, IPv4-compatible); None for any other address."""
@@ -78,7 +79,7 @@ def outside_fleet(address):
     return None
 
 
-def refusal(host, address, what):
+def refusal(host: str, address: str, what: str) -> str:
     """The reason of a probe refused for ADDRESS (resolved from HOST) that is WHAT."""
     source = '' if host.split('%', 1)[0] == address.split('%', 1)[0] else ' (resolved from %r)' % host
     return ('refused to probe %s%s: it is %s, outside the fleet; set %s: true on port_probe (role variable '

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
@@ -23,6 +24,10 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._checks 
     safe_excerpt,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import PatternTimeout, PatternUnavailable, match_limit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
 
 try:
     import jmespath
@@ -38,9 +43,9 @@ _EVIDENCE_HEADERS = ('content-type', 'content-length', 'location', 'server')
 WHERE_TEXT = {'target': 'probing host', 'controller': 'controller'}
 
 
-def build_request(target):
+def build_request(target: Target) -> bytes:
     """The request bytes. Credentials and header values go on the wire, never into results."""
-    opts = target.http
+    opts: Dict[str, Any] = target.http or {}
     host = opts['host_header']
     if host is None:
         # An IPv6 literal in brackets, without the zone of a scoped address (fe80::1%eth0): the
@@ -67,10 +72,10 @@ def build_request(target):
     return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1', 'replace') + body
 
 
-def http_session(session, stream):
+def http_session(session: Session, stream: Any) -> None:
     """Send the request over ``stream`` and record http_status, http_body and http_json."""
     target = session.target
-    opts = target.http
+    opts: Dict[str, Any] = target.http or {}
     session.begin('http_status')
     session.arm(stream)
     stream.sendall(build_request(target))
@@ -96,17 +101,18 @@ def http_session(session, stream):
     ok = response.status in opts['status']
     session.record('http_status', 'pass' if ok else 'fail', expected=opts['status'], actual=response.status,
                    message='%s %s answered %d %s' % (opts['method'], opts['path'], response.status, response.reason))
+    found: Optional[bool] = ok
     if opts['body'] is not None:
         try:
-            ok = regex_search(opts['body'], body, match_limit(session.remaining()))
+            found = regex_search(opts['body'], body, match_limit(session.remaining()))
         except (PatternTimeout, PatternUnavailable) as exc:
             session.record(**pattern_problem('http_body', exc, opts['body'], body, target.secrets))
-            ok = None
-    if opts['body'] is not None and ok is not None:
-        session.record('http_body', 'pass' if ok else 'fail', expected=opts['body'].pattern, actual=excerpt(body, 120, target.secrets),
-                       message='body %s /%s/%s%s' % ('matches' if ok else 'does not match', opts['body'].pattern,
+            found = None
+    if opts['body'] is not None and found is not None:
+        session.record('http_body', 'pass' if found else 'fail', expected=opts['body'].pattern, actual=excerpt(body, 120, target.secrets),
+                       message='body %s /%s/%s%s' % ('matches' if found else 'does not match', opts['body'].pattern,
                                                      ' (read %d bytes, truncated)' % len(body) if truncated else '',
-                                                     '' if ok else ': %s' % safe_excerpt(body, 120, target.secrets)))
+                                                     '' if found else ': %s' % safe_excerpt(body, 120, target.secrets)))
     if opts['json_query'] is not None:
         entry, document = json_check(opts['json_query'], body, truncated, target.secrets)
         if entry.get('evaluated_on') == 'controller':
@@ -114,8 +120,8 @@ def http_session(session, stream):
         session.record(**entry)
 
 
-def _read_body_from(session, stream, response, cap):
-    chunks = []
+def _read_body_from(session: Session, stream: Any, response: http.client.HTTPResponse, cap: int) -> Tuple[bytes, bool]:
+    chunks: List[bytes] = []
     size = 0
     while size <= cap:
         session.arm(stream)
@@ -128,7 +134,7 @@ def _read_body_from(session, stream, response, cap):
     return body[:cap], len(body) > cap
 
 
-def jmespath_truthy(value):
+def jmespath_truthy(value: Any) -> bool:
     """JMESPath truth: false, null, and empty strings, lists and objects are false; 0 is true."""
     if value is None or value is False:
         return False
@@ -137,7 +143,8 @@ def jmespath_truthy(value):
     return True
 
 
-def evaluate_json_query(expression, document, search, where, secrets=()):
+def evaluate_json_query(expression: str, document: Any, search: Callable[[str, Any], Any], where: str,
+                        secrets: Sequence[str] = ()) -> Dict[str, Any]:
     """The http_json check entry for ``search(expression, document)``; passes when truthy."""
     try:
         value = search(expression, document)
@@ -150,7 +157,7 @@ def evaluate_json_query(expression, document, search, where, secrets=()):
                  message='expression is %s (evaluated on the %s)' % ('true' if ok else 'false', WHERE_TEXT[where]), evaluated_on=where)
 
 
-def json_check(expression, body, truncated, secrets=()):
+def json_check(expression: str, body: bytes, truncated: bool, secrets: Sequence[str] = ()) -> Tuple[Dict[str, Any], Any]:
     """(check entry fields, document to return or None) for the json_query of a body."""
     if truncated:
         return check('http_json', 'error', expected=expression, message='body exceeds http.max_body, not parsed as JSON'), None
@@ -169,7 +176,7 @@ def json_check(expression, body, truncated, secrets=()):
                  message='jmespath is not importable on this host; the controller evaluates the body returned in http.json'), document
 
 
-def evaluate_deferred(result, search):
+def evaluate_deferred(result: Dict[str, Any], search: Optional[Callable[[str, Any], Any]]) -> int:
     """On the controller: evaluate http_json entries the host deferred, update ok flags.
 
     ``search`` is jmespath.search, or None when the controller lacks jmespath too (the entries

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Dict, List, Set, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
@@ -27,18 +28,21 @@ GUARD_TICK = 0.02  # seconds between deadline sweeps of the requests in flight
 DEADLINE_GRACE = 1.0  # seconds the requests in flight get to end once the run's deadline passed
 ERROR_SAMPLES = 5
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
 
-def _new_session(target, addrinfo):
+
+def _new_session(target: Target, addrinfo: Tuple[Any, ...]) -> Session:
     session = Session(target)
     session.addrinfo = addrinfo
     session.start()
     return session
 
 
-def _drive(session):
+def _drive(session: Session) -> None:
     """One request over a blocking socket, bounded by the guard in run_load()."""
     target = session.target
-    family, socktype, proto, _canon, sockaddr = session.addrinfo
+    family, socktype, proto, _canon, sockaddr = session.addrinfo or ()
     try:
         session.begin_connect()
         sock = socket.socket(family, socktype, proto)
@@ -59,7 +63,7 @@ def _drive(session):
         session.close_sockets()
 
 
-def _error_kind(result):
+def _error_kind(result: Dict[str, Any]) -> str:
     if result['state'] != 'open':
         return result['state']
     for entry in result['response']:
@@ -68,30 +72,31 @@ def _error_kind(result):
     return 'unknown'
 
 
-def run_load(target, opts, probe):
+def run_load(target: Target, opts: Dict[str, Any], probe: Session) -> Dict[str, Any]:
     """Run the load against ``target``; ``probe`` is its finished probe session (its resolved
     address is reused so that every request goes to the same place)."""
-    base = {'host': target.host, 'port': target.port, 'requests': opts['requests'], 'concurrency': opts['concurrency']}
+    base: Dict[str, Any] = {'host': target.host, 'port': target.port, 'requests': opts['requests'], 'concurrency': opts['concurrency']}
     if probe.addrinfo is None or probe.blocked:
         why = probe.reason if probe.blocked else 'the target did not resolve (%s)' % probe.state
         base.update({'ok': False, 'completed': 0, 'errors': opts['requests'], 'checks': [
             check('load', 'skip', message='not run: %s' % why)]})
         return base
+    addrinfo = probe.addrinfo
     lock = threading.Lock()
     counter = [0]
     stop = threading.Event()  # the deadline passed: start nothing more
-    in_flight = set()
-    latencies = []
-    errors = {}
-    samples = []
+    in_flight: Set[Session] = set()
+    latencies: List[float] = []
+    errors: Dict[str, int] = {}
+    samples: List[str] = []
 
-    def worker():
+    def worker() -> None:
         while True:
             with lock:
                 if stop.is_set() or counter[0] >= opts['requests']:
                     return
                 counter[0] += 1
-            session = _new_session(target, probe.addrinfo)
+            session = _new_session(target, addrinfo)
             with lock:
                 in_flight.add(session)
             _drive(session)
@@ -111,7 +116,7 @@ def run_load(target, opts, probe):
 
     began = time.monotonic()
     deadline = began + opts['deadline']
-    threads = []
+    threads: List[threading.Thread] = []
     for _index in range(opts['concurrency']):
         thread = threading.Thread(target=worker, name='port_probe-load', daemon=True)
         thread.start()
@@ -144,7 +149,8 @@ def run_load(target, opts, probe):
     return result
 
 
-def summarize(base, opts, latencies, errors, samples, duration):
+def summarize(base: Dict[str, Any], opts: Dict[str, Any], latencies: List[float], errors: Dict[str, int], samples: List[str],
+              duration: float) -> Dict[str, Any]:
     """The load result from per-request latencies (ms, successful requests) and error counts."""
     count = len(latencies) + sum(errors.values())
     error_count = sum(errors.values())

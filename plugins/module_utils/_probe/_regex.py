@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any, Dict, List, Optional, Pattern, Tuple, Type
 
 MATCH_INPUT_CAP = 1048576   # characters of received text a pattern is matched against at most
 MATCH_LIMIT = 1.0           # seconds one match may take at most (less when the probe has less left)
@@ -64,13 +65,13 @@ while True:
 class PatternTimeout(Exception):
     """Matching PATTERN against SIZE characters did not finish within LIMIT seconds."""
 
-    def __init__(self, pattern, size, limit):
+    def __init__(self, pattern: str, size: int, limit: float) -> None:
         super(PatternTimeout, self).__init__(pattern, size, limit)
         self.pattern = pattern
         self.size = size
         self.limit = limit
 
-    def __str__(self):
+    def __str__(self) -> str:
         return ('matching /%s/ against the %d characters received did not finish within %g s: the pattern is too slow '
                 '(nested or overlapping repetition such as (a|aa)+ backtracks exponentially), not the service'
                 % (self.pattern, self.size, self.limit))
@@ -79,7 +80,7 @@ class PatternTimeout(Exception):
 class PatternTooCostly(PatternTimeout):
     """Matching PATTERN against SIZE characters needed more than LIMIT bytes of memory."""
 
-    def __str__(self):
+    def __str__(self) -> str:
         return ('matching /%s/ against the %d characters received needed more than %d MiB of memory: the pattern is too costly '
                 '(groups inside a repetition keep state for each character), not the service'
                 % (self.pattern, self.size, self.limit // 1048576))
@@ -93,15 +94,15 @@ class Matcher(object):
     """One helper process, one match at a time; a pattern that timed out (or ran out of memory) once is
     not tried again, nor is a helper that could not start."""
 
-    def __init__(self, argv=None, start_limit=START_LIMIT):
+    def __init__(self, argv: Optional[List[str]] = None, start_limit: float = START_LIMIT) -> None:
         self.argv = argv or [sys.executable, '-I', '-S', '-c', _HELPER, str(MATCH_MEMORY)]
         self.start_limit = start_limit
-        self.proc = None
+        self.proc: Any = None  # the helper's subprocess.Popen, with stdin and stdout pipes
         self.lock = threading.Lock()
-        self.slow = {}
-        self.broken = None  # why the helper could not start: not tried again in this run
+        self.slow: Dict[Tuple[str, int], Tuple[Type[PatternTimeout], float]] = {}
+        self.broken: Optional[str] = None  # why the helper could not start: not tried again in this run
 
-    def prepare(self):
+    def prepare(self) -> None:
         """Start the helper now, before any probe is timed: a start during the probes (a Python
         start-up, 0.1 s to 0.3 s) would hold the probing loop and add to every probe in flight. A
         helper that cannot start is remembered and reported by each search()."""
@@ -112,7 +113,7 @@ class Matcher(object):
                 except PatternUnavailable:
                     pass  # self.broken says why; every regular expression check reports it
 
-    def _start(self):
+    def _start(self) -> None:
         if self.broken is not None:
             raise PatternUnavailable(self.broken)
         if not self.argv[0]:
@@ -138,7 +139,7 @@ class Matcher(object):
             self.broken = 'the matching helper %s %s' % (self.argv[0], why)
             raise PatternUnavailable(self.broken)
 
-    def _kill(self):
+    def _kill(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -156,7 +157,7 @@ class Matcher(object):
             except OSError:
                 pass
 
-    def search(self, pattern, text, limit):
+    def search(self, pattern: Pattern[str], text: str, limit: float) -> bool:
         """Whether compiled PATTERN is found in TEXT (cut at MATCH_INPUT_CAP); raises PatternTimeout
         when matching takes longer than LIMIT seconds, PatternUnavailable when it cannot be bounded."""
         text = text[:MATCH_INPUT_CAP]
@@ -189,7 +190,7 @@ class Matcher(object):
                 raise PatternUnavailable('the matching helper answered %r' % answer)
             return answer == b'1'
 
-    def _answer(self, deadline):
+    def _answer(self, deadline: float) -> Optional[bytes]:
         fd = self.proc.stdout.fileno()
         data = b''
         while not data.endswith(b'\n'):
@@ -209,7 +210,7 @@ class Matcher(object):
 MATCHER = Matcher()
 
 
-def match_limit(remaining):
+def match_limit(remaining: Optional[float]) -> float:
     """Seconds a match may take when its probe has REMAINING seconds left (None: no probe deadline)."""
     if remaining is None:
         return MATCH_LIMIT

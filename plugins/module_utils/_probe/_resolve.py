@@ -12,11 +12,12 @@ from __future__ import annotations
 import collections
 import socket
 import threading
+from typing import Any, Callable, Deque, List, Tuple
 
 RESOLVER_THREADS = 16  # names resolved at once
 
 
-def system_resolver(host, family, socktype):
+def system_resolver(host: str, family: int, socktype: int) -> List[Tuple[Any, ...]]:
     return socket.getaddrinfo(host, None, family, socktype)
 
 
@@ -24,14 +25,14 @@ class Resolver(object):
     """getaddrinfo() on daemon threads: it cannot be interrupted, so a lookup that outlives its
     probe's deadline is abandoned (its probe already ended as dns_error), never waited for."""
 
-    def __init__(self, resolve, post):
+    def __init__(self, resolve: Callable[..., List[Tuple[Any, ...]]], post: Callable[[Tuple[Any, ...]], None]) -> None:
         self._resolve = resolve
         self._post = post
-        self._queue = collections.deque()
+        self._queue: Deque[Tuple[Any, ...]] = collections.deque()
         self._lock = threading.Lock()
         self._threads = 0
 
-    def submit(self, key):
+    def submit(self, key: Tuple[Any, ...]) -> None:
         with self._lock:
             self._queue.append(key)
             if self._threads >= RESOLVER_THREADS:
@@ -39,7 +40,7 @@ class Resolver(object):
             self._threads += 1
         threading.Thread(target=self._run, name='port_probe-resolve', daemon=True).start()
 
-    def _run(self):
+    def _run(self) -> None:
         while True:
             with self._lock:
                 if not self._queue:

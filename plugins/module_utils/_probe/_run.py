@@ -10,24 +10,28 @@
 from __future__ import annotations
 
 import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe._engine import run_probes
+from ansible_collections.portproof.validate.plugins.module_utils._probe._engine import ResolveFunction, run_probes
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import ms
 from ansible_collections.portproof.validate.plugins.module_utils._probe._load import run_load
 from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import MATCHER
 from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import scrub_data
+from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
 from ansible_collections.portproof.validate.plugins.module_utils._probe._target import (
+    Target,
     normalize_load,
     normalize_targets,
     normalize_wait,
 )
 
 
-def probe_until(targets, wait, resolver=None, sleep=time.sleep, allow_link_local=False):
+def probe_until(targets: List[Target], wait: Dict[str, Any], resolver: Optional[ResolveFunction] = None,
+                sleep: Callable[[float], None] = time.sleep, allow_link_local: bool = False) -> Tuple[List[Session], Dict[str, Any]]:
     """Retry the probes that do not hold until all hold or wait.timeout has passed."""
     began = time.monotonic()
     end = began + wait['timeout']
-    final = [None] * len(targets)
+    final: List[Optional[Session]] = [None] * len(targets)
     todo = list(range(len(targets)))
     rounds = 0
     while True:
@@ -36,7 +40,8 @@ def probe_until(targets, wait, resolver=None, sleep=time.sleep, allow_link_local
         sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo), allow_link_local=allow_link_local)
         still = []
         for index, session in zip(todo, sessions):
-            session.attempts = (final[index].attempts + 1) if final[index] is not None else 1
+            previous = final[index]
+            session.attempts = previous.attempts + 1 if previous is not None else 1
             final[index] = session
             if not session.result()['ok'] and not session.blocked:
                 still.append(index)
@@ -44,12 +49,13 @@ def probe_until(targets, wait, resolver=None, sleep=time.sleep, allow_link_local
         if not todo or time.monotonic() + wait['interval'] >= end:
             break
         sleep(wait['interval'])
-    info = {'held': not todo and not any(session.blocked for session in final), 'rounds': rounds, 'timeout': wait['timeout'], 'interval': wait['interval'],
+    done = [session for session in final if session is not None]  # every target was probed in the first round
+    info = {'held': not todo and not any(session.blocked for session in done), 'rounds': rounds, 'timeout': wait['timeout'], 'interval': wait['interval'],
             'elapsed_ms': ms(time.monotonic() - began)}
-    return final, info
+    return done, info
 
 
-def run(params, resolver=None):
+def run(params: Dict[str, Any], resolver: Optional[ResolveFunction] = None) -> Dict[str, Any]:
     """Everything the module does, from its validated parameters to its result (without
     ``changed``). Raises ProbeConfigError for input no argument_spec can reject."""
     targets = normalize_targets(params.get('targets'))
@@ -59,13 +65,13 @@ def run(params, resolver=None):
     if any(target.expect is not None or (target.http is not None and target.http['body'] is not None) for target in targets):
         MATCHER.prepare()  # before the clock starts: its start-up is no probe's latency
     began = time.monotonic()
-    wait_info = None
+    wait_info: Optional[Dict[str, Any]] = None
     if wait is not None:
         sessions, wait_info = probe_until(targets, wait, resolver=resolver, allow_link_local=allow)
     else:
         sessions = run_probes(targets, resolver=resolver, allow_link_local=allow)
     probes = [session.result() for session in sessions]
-    result = {'probes': probes}
+    result: Dict[str, Any] = {'probes': probes}
     if wait_info is not None:
         result['wait'] = wait_info
     if load is not None:
@@ -76,12 +82,12 @@ def run(params, resolver=None):
     return scrub_data(result, sent_secrets(targets))
 
 
-def sent_secrets(targets):
+def sent_secrets(targets: Sequence[Target]) -> List[str]:
     """Every form of the secrets the targets send (normalised targets), longest first."""
     forms = set(form for target in targets for form in target.secrets)
     return sorted(forms, key=lambda form: (-len(form), form))
 
 
-def secrets_of(params):
+def secrets_of(params: Dict[str, Any]) -> List[str]:
     """The secret forms of the module's parameters, for Ansible's no-log masking."""
     return sent_secrets(normalize_targets(params.get('targets')))

@@ -17,13 +17,14 @@ import html
 import json
 import re
 from urllib.parse import quote, quote_plus
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 MASK = '********'
 MIN_PART = 8  # parts of a header value (a cookie value, a bearer token) masked on their own from this length
 _SPLIT = re.compile(r'[\s;,=]+')
 
 
-def _variants(value):
+def _variants(value: str) -> Set[str]:
     """VALUE and the forms an echoing peer commonly re-encodes it in: a JSON string (ASCII-only or
     not, and with ``\\/`` as PHP writes it), HTML text or attribute (``&amp;``, ``&quot;``, ``&#39;``,
     as a page like phpinfo() shows request headers), a URL (percent-encoded, ``+`` for spaces)."""
@@ -36,13 +37,13 @@ def _variants(value):
     ])
 
 
-def secret_forms(http):
+def secret_forms(http: Optional[Dict[str, Any]]) -> List[str]:
     """Every string derived from the secrets of normalised HTTP options: header values and their
     long parts (a bearer token, each cookie value), the basic-auth password, ``user:password``, its
     base64 and the ``Basic`` credentials built from it. Longest first. A whole header line needs no
     form of its own: its value is masked in it, which keeps the header's name readable
     (``Authorization: ********``)."""
-    forms = set()
+    forms: Set[str] = set()
     if not http:
         return []
     for _name, value in http.get('headers') or []:
@@ -68,7 +69,7 @@ def secret_forms(http):
     return sorted((form for form in forms if form), key=lambda form: (-len(form), form))
 
 
-def scrub(text, forms):
+def scrub(text: str, forms: Sequence[str]) -> str:
     """TEXT with every secret form replaced by the mask."""
     for form in forms:
         if form in text:
@@ -76,7 +77,7 @@ def scrub(text, forms):
     return text
 
 
-def scrub_tail(text, forms, minimum=3):
+def scrub_tail(text: str, forms: Sequence[str], minimum: int = 3) -> str:
     """TEXT whose end may be a secret cut short (a body truncated at its cap): mask such a tail."""
     for form in forms:
         for size in range(min(len(form) - 1, len(text)), minimum - 1, -1):
@@ -85,7 +86,7 @@ def scrub_tail(text, forms, minimum=3):
     return text
 
 
-def scrub_data(value, forms):
+def scrub_data(value: Any, forms: Sequence[str]) -> Any:
     """A copy of VALUE (any JSON-like structure) with every string scrubbed, keys included."""
     if not forms:
         return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Pattern, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     check,
@@ -23,6 +24,9 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._checks 
     safe_excerpt,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
+
 PUBLIC_PHASE = {'queued': 'resolve', 'resolve': 'resolve', 'connect': 'connect', 'udp': 'response', 'response': 'response'}
 
 
@@ -32,73 +36,74 @@ class Aborted(Exception):
 
 class Session(object):
 
-    def __init__(self, target, clock=time.monotonic):
+    def __init__(self, target: Target, clock: Callable[[], float] = time.monotonic) -> None:
         self.target = target
         self.clock = clock
         self._lock = threading.Lock()
-        self._socks = []
+        self._socks: List[socket.socket] = []
         self.done = False
-        self.state = None
-        self.reason = None
+        self.state: Optional[str] = None
+        self.reason: Optional[str] = None
         self.phase = 'queued'
         self.connected = False
-        self.addrinfo = None
-        self.addresses = []
-        self.started = None
-        self.deadline = None
+        self.addrinfo: Optional[Tuple[Any, ...]] = None  # the getaddrinfo() entry probed
+        self.addresses: List[str] = []
+        self.started: Optional[float] = None
+        self.deadline = 0.0  # set by start()
         self.limit = target.timeout
-        self.connect_started = None
-        self.connect_s = None
-        self.total_s = None
-        self.step = None
-        self.skip_note = None
-        self.checks = {}
-        self.evidence = {}
+        self.connect_started: Optional[float] = None
+        self.connect_s: Optional[float] = None
+        self.total_s: Optional[float] = None
+        self.step: Optional[str] = None
+        self.skip_note: Optional[str] = None
+        self.checks: Dict[str, Dict[str, Any]] = {}
+        self.evidence: Dict[str, Any] = {}
         self.attempts = 1
         self.blocked = False  # refused before connecting (an address outside the fleet)
         self.received = b''  # what the peer sent so far while its answer is matched (expect)
 
     # -- time -------------------------------------------------------------------------------
 
-    def start(self):
+    def start(self) -> None:
         self.started = self.clock()
         self.deadline = self.started + self.limit
 
-    def remaining(self):
+    def remaining(self) -> float:
         return max(0.0, self.deadline - self.clock())
 
-    def arm(self, sock):
+    def arm(self, sock: socket.socket) -> None:
         """Give a blocking socket what is left of the deadline as its timeout."""
         left = self.remaining()
         if left <= 0:
             raise socket.timeout('deadline reached')
         sock.settimeout(left)
 
-    def begin_connect(self):
+    def begin_connect(self) -> None:
         self.phase = 'connect'
         self.connect_started = self.clock()
 
-    def mark_connected(self):
+    def mark_connected(self) -> None:
         self.connected = True
-        self.connect_s = self.clock() - self.connect_started
+        started = self.connect_started  # set by begin_connect()
+        self.connect_s = self.clock() - started if started is not None else None
         if self.target.has_response or self.target.proto == 'udp':
             self.phase = 'response'
 
     # -- recording (also from worker threads) ------------------------------------------------
 
-    def begin(self, step):
+    def begin(self, step: str) -> None:
         with self._lock:
             if self.done:
                 raise Aborted()
             self.step = step
 
-    def record(self, name, status, expected=None, actual=None, message='', **extra):
+    def record(self, name: str, status: str, expected: Any = None, actual: Any = None, message: str = '', **extra: Any) -> None:
         with self._lock:
             if self.done:
                 raise Aborted()
             self.checks[name] = check(name, status, expected=expected, actual=actual, message=message, **extra)
 
-    def fail_step(self, status, message):
+    def fail_step(self, status: str, message: str) -> None:
         """Record the step in progress (when it has no verdict yet) as failed or errored."""
         with self._lock:
             if self.done:
@@ -107,7 +112,7 @@ class Session(object):
             if name is not None and name not in self.checks:
                 self.checks[name] = check(name, status, message=message)
 
-    def track(self, sock):
+    def track(self, sock: socket.socket) -> None:
         """Remember a socket so that the deadline can shut it down under a blocked worker."""
         with self._lock:
             if self.done:
@@ -115,7 +120,7 @@ class Session(object):
                 raise Aborted()
             self._socks.append(sock)
 
-    def close_sockets(self):
+    def close_sockets(self) -> None:
         """Close every tracked socket (the worker is done with them)."""
         with self._lock:
             socks, self._socks = self._socks, []
@@ -127,14 +132,14 @@ class Session(object):
 
     # -- outcome ----------------------------------------------------------------------------
 
-    def finish(self, state, reason=None):
+    def finish(self, state: str, reason: Optional[str] = None) -> bool:
         with self._lock:
             if self.done:
                 return False
             self._finish(state, reason)
             return True
 
-    def expire(self):
+    def expire(self) -> bool:
         """The deadline passed: decide the outcome from the phase, fail the step in progress and
         shut the sockets down so that a worker blocked in recv() returns at once."""
         with self._lock:
@@ -159,38 +164,39 @@ class Session(object):
                 _shutdown(sock)
             return True
 
-    def _unanswered(self, name, limit):
+    def _unanswered(self, name: str, limit: float) -> Dict[str, Any]:
         """The failing entry of check NAME that the deadline (LIMIT seconds) cut short; for ``expect``,
         with what the peer did send (a server that answers something else and keeps the connection)."""
         received, target = self.received, self.target
         if name != 'expect' or not received:
             return check(name, 'fail', actual='timeout', message='accepted, but no complete answer within %g s' % limit)
         self.evidence['reply'] = {'bytes': len(received), 'excerpt': excerpt(received, secrets=target.secrets)}
-        return check(name, 'fail', expected=target.expect.pattern, actual=excerpt(received, 120, target.secrets),
+        pattern = _pattern(target.expect)
+        return check(name, 'fail', expected=pattern, actual=excerpt(received, 120, target.secrets),
                      message='no match for /%s/ in the %d bytes received within %g s: %s'
-                     % (target.expect.pattern, len(received), limit, safe_excerpt(received, 120, target.secrets)))
+                     % (pattern, len(received), limit, safe_excerpt(received, 120, target.secrets)))
 
-    def _finish(self, state, reason):
+    def _finish(self, state: str, reason: Optional[str]) -> None:
         self.state = state
         self.reason = reason
         if self.connect_started is not None:
             self.total_s = self.clock() - self.connect_started
         self.done = True
 
-    def _next_planned(self):
+    def _next_planned(self) -> Optional[str]:
         for name in self.target.plan:
             if name not in self.checks and name != 'max_ms':
                 return name
         return None
 
-    def _skip_reason(self):
+    def _skip_reason(self) -> str:
         if not self.connected and self.state != 'open':
             return 'not run: the probe ended %s' % self.state
         if self.state == 'timeout':
             return 'not reached before the deadline'
         return self.skip_note or 'not run: an earlier check did not pass'
 
-    def _max_ms(self):
+    def _max_ms(self) -> Dict[str, Any]:
         target = self.target
         if self.state != 'open':
             return check('max_ms', 'skip', expected=target.max_ms, message='no complete answer to time (%s)' % self.state)
@@ -200,9 +206,9 @@ class Session(object):
             return max_ms_check(target.max_ms, ms(self.total_s), 'connect and response')
         return max_ms_check(target.max_ms, ms(self.connect_s), 'the TCP connect')
 
-    def result(self):
+    def result(self) -> Dict[str, Any]:
         target = self.target
-        checks = []
+        checks: List[Dict[str, Any]] = []
         for name in target.plan:
             if name == 'max_ms':
                 checks.append(self._max_ms())
@@ -234,11 +240,11 @@ class Session(object):
         return result
 
 
-def _pattern(regex):
+def _pattern(regex: Optional[Pattern[str]]) -> Optional[str]:
     return regex.pattern if regex is not None else None
 
 
-def _shutdown(sock):
+def _shutdown(sock: socket.socket) -> None:
     # socket.socket.shutdown, not sock.shutdown: on an SSLSocket the latter also drops the TLS
     # object under the worker thread that is using it. ENOTCONN and EBADF only mean that there
     # is nothing left to unblock.

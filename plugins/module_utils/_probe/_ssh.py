@@ -17,6 +17,7 @@ import logging
 import socket
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any, Dict, List
 
 try:
     import paramiko
@@ -30,21 +31,24 @@ except ImportError:
     HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = traceback.format_exc()
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+
 _VERSION_LINE_CAP = 255
 
 
-def fingerprint(key_blob):
+def fingerprint(key_blob: bytes) -> str:
     """OpenSSH style SHA256 fingerprint of a public key blob: 'SHA256:' + unpadded base64."""
     return 'SHA256:' + base64.b64encode(hashlib.sha256(key_blob).digest()).decode('ascii').rstrip('=')
 
 
-def unavailable_message():
+def unavailable_message() -> str:
     last = ((PARAMIKO_IMPORT_ERROR or '').strip().splitlines() or ['ImportError'])[-1]
     return ('paramiko is not importable by the Python running this module (%s on %s): %s'
             % (sys.executable or 'python', socket.gethostname(), last))
 
 
-def _version_line(session, sock):
+def _version_line(session: Session, sock: Any) -> str:
     """The server's identification line (RFC 4253 4.2), read without paramiko."""
     data = b''
     while b'\n' not in data and len(data) < _VERSION_LINE_CAP:
@@ -56,9 +60,9 @@ def _version_line(session, sock):
     return data.split(b'\n', 1)[0].rstrip(b'\r').decode('utf-8', 'replace')
 
 
-def ssh_session(session, sock):
+def ssh_session(session: Session, sock: Any) -> None:
     target = session.target
-    opts = target.ssh
+    opts: Dict[str, Any] = target.ssh or {}
     session.begin('ssh_handshake')
     if not HAS_PARAMIKO:
         line = _version_line(session, sock)
@@ -121,7 +125,7 @@ def ssh_session(session, sock):
         transport.close()
 
 
-def _offered_methods(transport, user):
+def _offered_methods(transport: Any, user: str) -> List[str]:
     """Methods the server lists after a "none" authentication request for ``user``."""
     try:
         remaining = transport.auth_none(user)

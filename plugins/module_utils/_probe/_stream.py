@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING, Any, Pattern, cast
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import (
     describe_errno,
@@ -25,19 +26,23 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._session
 from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import ssh_session
 from ansible_collections.portproof.validate.plugins.module_utils._probe._tls import tls_session
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+
 RECEIVE_CAP = 65536  # bytes read while waiting for a banner or reply to match
 
 
-def expect_step(session, buf, closed):
+def expect_step(session: Session, buf: bytes, closed: bool) -> bool:
     """After receiving into BUF: True when the ``expect`` check is recorded (the regex matched, the
     peer closed, the cap is reached, or matching itself was too slow), False to receive more."""
     target = session.target
+    expect = cast(Pattern[str], target.expect)  # only a target with expect gets here
     session.received = buf  # shown if the deadline comes first
     try:
-        matched = regex_search(target.expect, buf, match_limit(session.remaining()))
+        matched = regex_search(expect, buf, match_limit(session.remaining()))
     except (PatternTimeout, PatternUnavailable) as exc:
         session.evidence['reply'] = {'bytes': len(buf), 'excerpt': excerpt(buf, secrets=target.secrets)}
-        session.record(**pattern_problem('expect', exc, target.expect, buf, target.secrets))
+        session.record(**pattern_problem('expect', exc, expect, buf, target.secrets))
         return True
     if not (matched or closed or len(buf) >= RECEIVE_CAP):
         return False
@@ -45,27 +50,28 @@ def expect_step(session, buf, closed):
     return True
 
 
-def record_expect(session, buf, closed, matched):
+def record_expect(session: Session, buf: bytes, closed: bool, matched: bool) -> None:
     """The ``expect`` check (TCP banner or reply) over what was received."""
     target = session.target
+    expect = cast(Pattern[str], target.expect)  # only a target with expect gets here
     session.evidence['reply'] = {'bytes': len(buf), 'excerpt': excerpt(buf, secrets=target.secrets)}
     if matched:
-        message = 'received %d bytes matching /%s/' % (len(buf), target.expect.pattern)
+        message = 'received %d bytes matching /%s/' % (len(buf), expect.pattern)
     elif closed:
         message = 'the peer closed the connection after %d bytes without a match' % len(buf)
     else:
         message = 'no match in the first %d bytes' % len(buf)
     if not matched and buf:
         message += ': %s' % safe_excerpt(buf, 120, target.secrets)
-    session.record('expect', 'pass' if matched else 'fail', expected=target.expect.pattern,
+    session.record('expect', 'pass' if matched else 'fail', expected=expect.pattern,
                    actual=excerpt(buf, 120, target.secrets), message=message)
 
 
-def record_sent(session, count):
+def record_sent(session: Session, count: int) -> None:
     session.record('send', 'pass', expected=count, actual=count, message='sent %d bytes, no reply expected' % count)
 
 
-def send_expect(session, stream):
+def send_expect(session: Session, stream: Any) -> None:
     """Blocking send/expect (after a TLS handshake)."""
     target = session.target
     session.begin('expect' if target.expect is not None else 'send')
@@ -84,10 +90,10 @@ def send_expect(session, stream):
         buf += chunk
 
 
-def exchange(session, sock):
+def exchange(session: Session, sock: socket.socket) -> None:
     """Run the protocol checks of a connected target; the caller finishes the session as open."""
     target = session.target
-    stream = sock
+    stream: Any = sock  # the TLS-wrapped socket once the handshake is done
     try:
         if target.tls is not None:
             stream = tls_session(session, sock)

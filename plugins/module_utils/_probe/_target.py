@@ -14,6 +14,7 @@ import ipaddress
 import math
 import os
 import re
+from typing import Any, Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import secret_forms
 
@@ -49,7 +50,7 @@ class ProbeConfigError(ValueError):
     """A target that cannot be probed as given; the message names the target and the reason."""
 
 
-def _merged(defaults, value, required=()):
+def _merged(defaults: Dict[str, Any], value: Optional[Dict[str, Any]], required: Sequence[str] = ()) -> Dict[str, Any]:
     merged = dict(defaults)
     for key, item in (value or {}).items():
         if key not in defaults and key not in required:
@@ -59,14 +60,14 @@ def _merged(defaults, value, required=()):
     return merged
 
 
-def finite_seconds(value, what):
+def finite_seconds(value: float, what: str) -> float:
     """VALUE (seconds, a float) unless it is infinite or not a number: a wait without a bound."""
     if math.isinf(value) or math.isnan(value):
         raise ProbeConfigError('%s must be a finite number of seconds, not %r' % (what, value))
     return value
 
 
-def is_ip_literal(host):
+def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split('%', 1)[0])
     except ValueError:
@@ -77,7 +78,7 @@ def is_ip_literal(host):
 class Target(object):
     """One normalised target: options with defaults applied, regexes compiled, checks planned."""
 
-    def __init__(self, index, raw):
+    def __init__(self, index: int, raw: Any) -> None:
         self.index = index
         self.label = 'targets[%d]' % index
         if not isinstance(raw, dict):
@@ -86,18 +87,19 @@ class Target(object):
             opts = _merged(TARGET_DEFAULTS, raw, ('host', 'port'))
         except KeyError as exc:
             raise ProbeConfigError('%s: unknown option %s' % (self.label, exc))
-        self.host = raw.get('host')
-        self.port = raw.get('port')
-        if not isinstance(self.host, str) or not self.host:
+        host, port = raw.get('host'), raw.get('port')
+        if not isinstance(host, str) or not host:
             raise ProbeConfigError('%s: host is required' % self.label)
-        self.label = '%s (%s:%s/%s)' % (self.label, self.host, self.port, opts['proto'])
-        if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+        self.host = host
+        self.label = '%s (%s:%s/%s)' % (self.label, host, port, opts['proto'])
+        if not isinstance(port, int) or not 1 <= port <= 65535:
             raise ProbeConfigError('%s: port must be an integer from 1 to 65535' % self.label)
+        self.port = port
         self.name = opts['name']
         self.proto = opts['proto']
         self.family = opts['family']
         self.timeout = finite_seconds(float(opts['timeout']), '%s: timeout' % self.label)
-        self.max_ms = opts['max_ms']
+        self.max_ms: Optional[float] = opts['max_ms']
         if self.proto not in ('tcp', 'udp'):
             raise ProbeConfigError('%s: proto must be tcp or udp' % self.label)
         if self.family not in FAMILIES:
@@ -106,7 +108,7 @@ class Target(object):
             raise ProbeConfigError('%s: timeout must be greater than 0' % self.label)
         self.payload = self._payload(opts)
         self.expect = self._regex('expect', opts['expect'])
-        self.expect_reply = opts['expect_reply']
+        self.expect_reply: Optional[bool] = opts['expect_reply']
         if self.expect_reply is None:
             self.expect_reply = self.expect is not None
         self.http = self._http(opts['http']) if opts['http'] is not None else None
@@ -121,7 +123,7 @@ class Target(object):
 
     # -- option groups ---------------------------------------------------------------------
 
-    def _payload(self, opts):
+    def _payload(self, opts: Dict[str, Any]) -> Optional[bytes]:
         if opts['send'] is not None and opts['send_hex'] is not None:
             raise ProbeConfigError('%s: send and send_hex are mutually exclusive' % self.label)
         if opts['send_hex'] is not None:
@@ -133,7 +135,7 @@ class Target(object):
             return opts['send'].encode('utf-8')
         return None
 
-    def _regex(self, what, pattern):
+    def _regex(self, what: str, pattern: Optional[str]) -> Optional[Pattern[str]]:
         if pattern is None:
             return None
         try:
@@ -141,7 +143,7 @@ class Target(object):
         except re.error as exc:
             raise ProbeConfigError('%s: %s is not a valid regular expression: %s' % (self.label, what, exc))
 
-    def _http(self, raw):
+    def _http(self, raw: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         try:
             opts = _merged(HTTP_DEFAULTS, raw)
         except KeyError as exc:
@@ -151,9 +153,9 @@ class Target(object):
         path = opts['path']
         if not (path.startswith('/') or path == '*') or re.search(r'[\s\x00-\x1f\x7f]', path):
             raise ProbeConfigError('%s: http.path must start with / and contain no spaces or control characters' % self.label)
-        headers = []
-        for key, value in (opts['headers'] or {}).items():
-            value = '' if value is None else str(value)
+        headers: List[Tuple[str, str]] = []
+        for key, item in (opts['headers'] or {}).items():
+            value = '' if item is None else str(item)
             if not _TOKEN.match(str(key)) or _BAD_VALUE_CHARS.search(value):
                 raise ProbeConfigError('%s: http.headers has an invalid header name or value (name %r)' % (self.label, key))
             headers.append((str(key), value))
@@ -172,7 +174,7 @@ class Target(object):
             raise ProbeConfigError('%s: http.max_body must be at least 1' % self.label)
         return opts
 
-    def _tls(self, raw):
+    def _tls(self, raw: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         try:
             opts = _merged(TLS_DEFAULTS, raw)
         except KeyError as exc:
@@ -187,7 +189,7 @@ class Target(object):
             opts['hostname'] = self.host
         return opts
 
-    def _ssh(self, raw):
+    def _ssh(self, raw: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         try:
             opts = _merged(SSH_DEFAULTS, raw)
         except KeyError as exc:
@@ -198,7 +200,7 @@ class Target(object):
                 raise ProbeConfigError('%s: ssh.host_key entries must be SHA256:... fingerprints' % self.label)
         return opts
 
-    def _exclusive(self, opts):
+    def _exclusive(self, opts: Dict[str, Any]) -> None:
         sends = self.payload is not None or self.expect is not None
         if self.proto == 'udp' and (self.http or self.tls or self.ssh):
             raise ProbeConfigError('%s: http, tls and ssh checks need proto tcp' % self.label)
@@ -209,9 +211,9 @@ class Target(object):
         if self.proto == 'tcp' and opts['expect_reply'] is not None:
             raise ProbeConfigError('%s: expect_reply applies to proto udp only' % self.label)
 
-    def _plan(self):
+    def _plan(self) -> List[str]:
         """Names of the response checks this target gets, in the order they run."""
-        plan = []
+        plan: List[str] = []
         if self.proto == 'udp':
             if self.expect_reply:
                 plan.append('reply')
@@ -247,13 +249,13 @@ class Target(object):
         return plan
 
 
-def normalize_targets(raw_targets):
+def normalize_targets(raw_targets: Optional[Iterable[Any]]) -> List[Target]:
     if not raw_targets:
         raise ProbeConfigError('targets: at least one target is required')
     return [Target(index, raw) for index, raw in enumerate(raw_targets)]
 
 
-def ephemeral_ports(path=PORT_RANGE_FILE):
+def ephemeral_ports(path: str = PORT_RANGE_FILE) -> Tuple[int, int]:
     """(first, last) of this host's ephemeral port range; Linux's default when it cannot be read.
     A bounded, non-blocking read that follows no link (the path is fixed, but never hang on it)."""
     try:
@@ -267,7 +269,7 @@ def ephemeral_ports(path=PORT_RANGE_FILE):
     return first, last
 
 
-def normalize_load(raw, targets, port_range=None):
+def normalize_load(raw: Optional[Dict[str, Any]], targets: List[Target], port_range: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
     try:
         opts = _merged(LOAD_DEFAULTS, raw)
     except KeyError as exc:
@@ -295,7 +297,7 @@ def normalize_load(raw, targets, port_range=None):
     return opts
 
 
-def normalize_wait(raw):
+def normalize_wait(raw: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     try:
         opts = _merged(WAIT_DEFAULTS, raw)
     except KeyError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._target import TLS_VERSIONS
 from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 import (
@@ -22,10 +23,13 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._x509 im
     parse_certificate,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
+
 _VERSION_RANK = dict((name, rank) for rank, name in enumerate(('SSLv3',) + TLS_VERSIONS))
 
 
-def make_context(opts, verify):
+def make_context(opts: Dict[str, Any], verify: bool) -> ssl.SSLContext:
     """Client context: chain verification per ``verify`` (system CAs, or only ``ca``); host
     names are matched by hostname_matches() so that their verdict is a check of its own."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -43,8 +47,8 @@ def make_context(opts, verify):
     return ctx
 
 
-def _handshake(session, sock, ctx):
-    sni = session.target.tls['hostname']
+def _handshake(session: Session, sock: socket.socket, ctx: ssl.SSLContext) -> ssl.SSLSocket:
+    sni = (session.target.tls or {})['hostname']
     ssock = ctx.wrap_socket(sock, server_hostname=sni, do_handshake_on_connect=False)
     session.track(ssock)
     session.arm(ssock)
@@ -52,9 +56,9 @@ def _handshake(session, sock, ctx):
     return ssock
 
 
-def _reconnect(session):
+def _reconnect(session: Session) -> socket.socket:
     """A second, unverified connection to read the certificate after verification failed."""
-    family, socktype, proto, _canon, sockaddr = session.addrinfo
+    family, socktype, proto, _canon, sockaddr = session.addrinfo or ()
     sock = socket.socket(family, socktype, proto)
     session.track(sock)
     session.arm(sock)
@@ -62,10 +66,11 @@ def _reconnect(session):
     return sock
 
 
-def tls_session(session, sock, connect=_reconnect):
+def tls_session(session: Session, sock: socket.socket,
+                connect: Callable[[Session], socket.socket] = _reconnect) -> Optional[ssl.SSLSocket]:
     """Run the TLS checks; returns the TLS socket for what follows (HTTP, send/expect), or None
     when nothing more may be sent (handshake failed, or the chain did not verify)."""
-    opts = session.target.tls
+    opts: Dict[str, Any] = session.target.tls or {}
     session.begin('tls_handshake')
     try:
         ctx = make_context(opts, opts['verify'])
@@ -73,7 +78,7 @@ def tls_session(session, sock, connect=_reconnect):
         session.record('tls_handshake', 'error', message='cannot load the CA or client certificate on this host: %s' % exc)
         session.skip_note = 'not run: TLS context could not be set up'
         return None
-    verify_error = None
+    verify_error: Optional[ssl.SSLCertVerificationError] = None
     try:
         ssock = _handshake(session, sock, ctx)
     except ssl.SSLCertVerificationError as exc:
@@ -101,7 +106,7 @@ def tls_session(session, sock, connect=_reconnect):
                            message='chain not verified against %s: %s' % (where, verify_error.verify_message))
             session.skip_note = 'not run: the certificate chain did not verify, nothing is sent to this server'
     try:
-        cert = parse_certificate(der)
+        cert: Optional[Dict[str, Any]] = parse_certificate(der or b'')
     except CertificateError as exc:
         for name in ('tls_hostname', 'tls_days'):
             if name in session.target.plan:
@@ -110,7 +115,7 @@ def tls_session(session, sock, connect=_reconnect):
     if cert is not None:
         _certificate_checks(session, opts, cert, evidence)
     if 'tls_version' in session.target.plan:
-        ok = _VERSION_RANK.get(version, -1) >= _VERSION_RANK[opts['min_version']]
+        ok = _VERSION_RANK.get(version or '', -1) >= _VERSION_RANK[opts['min_version']]
         session.record('tls_version', 'pass' if ok else 'fail', expected='>= %s' % opts['min_version'], actual=version,
                        message='negotiated %s' % version)
     if verify_error is not None:
@@ -118,7 +123,7 @@ def tls_session(session, sock, connect=_reconnect):
     return ssock
 
 
-def _certificate_checks(session, opts, cert, evidence):
+def _certificate_checks(session: Session, opts: Dict[str, Any], cert: Dict[str, Any], evidence: Dict[str, Any]) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     left = days_left(cert, now)
     evidence.update({
@@ -146,7 +151,7 @@ def _certificate_checks(session, opts, cert, evidence):
                        message=days_message(evidence['not_after'], left, opts['min_days']))
 
 
-def days_message(not_after, left, minimum):
+def days_message(not_after: str, left: int, minimum: int) -> str:
     """The tls_days verdict in words, with the limit it was held to."""
     if left < 0:
         return 'certificate expired %s (%d days ago), at least %d days left required' % (not_after, -left, minimum)

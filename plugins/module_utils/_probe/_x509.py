@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 _OID_NAMES = {
     '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU',
@@ -25,7 +26,7 @@ class CertificateError(ValueError):
     """The bytes are not a DER certificate this parser understands."""
 
 
-def _tlv(data, pos):
+def _tlv(data: bytes, pos: int) -> Tuple[int, int, int]:
     """(tag, value_start, value_end) of the DER element at ``pos``."""
     if pos + 2 > len(data):
         raise CertificateError('truncated element at offset %d' % pos)
@@ -43,8 +44,8 @@ def _tlv(data, pos):
     return tag, pos, pos + length
 
 
-def _children(data, start, end):
-    items = []
+def _children(data: bytes, start: int, end: int) -> List[Tuple[int, int, int]]:
+    items: List[Tuple[int, int, int]] = []
     pos = start
     while pos < end:
         tag, vstart, vend = _tlv(data, pos)
@@ -53,7 +54,7 @@ def _children(data, start, end):
     return items
 
 
-def _oid(raw):
+def _oid(raw: bytes) -> str:
     first = raw[0]
     parts = [str(min(first // 40, 2)), str(first - 40 * min(first // 40, 2))]
     value = 0
@@ -65,7 +66,7 @@ def _oid(raw):
     return '.'.join(parts)
 
 
-def _string(tag, raw):
+def _string(tag: int, raw: bytes) -> str:
     if tag == 0x1e:
         return raw.decode('utf-16-be', 'replace')
     if tag == 0x0c:
@@ -73,7 +74,7 @@ def _string(tag, raw):
     return raw.decode('latin-1')
 
 
-def _time(tag, raw):
+def _time(tag: int, raw: bytes) -> datetime.datetime:
     text = raw.decode('ascii')
     if not text.endswith('Z'):
         raise CertificateError('time %r is not in UTC' % text)
@@ -85,9 +86,9 @@ def _time(tag, raw):
     return datetime.datetime.strptime(text[:14], '%Y%m%d%H%M%S').replace(tzinfo=datetime.timezone.utc)
 
 
-def _name(data, start, end):
+def _name(data: bytes, start: int, end: int) -> str:
     """RFC 4514-like text of a Name, most specific attribute first (as openssl -nameopt RFC2253)."""
-    parts = []
+    parts: List[str] = []
     for _tag, set_start, set_end in _children(data, start, end):
         for _seq, atv_start, atv_end in _children(data, set_start, set_end):
             atv = _children(data, atv_start, atv_end)
@@ -100,8 +101,9 @@ def _name(data, start, end):
     return ','.join(reversed(parts))
 
 
-def _san(data, start, end):
-    dns, ips = [], []
+def _san(data: bytes, start: int, end: int) -> Tuple[List[str], List[str]]:
+    dns: List[str] = []
+    ips: List[str] = []
     for tag, vstart, vend in _children(data, start, end):
         if tag == 0x82:
             dns.append(data[vstart:vend].decode('ascii', 'replace'))
@@ -110,41 +112,41 @@ def _san(data, start, end):
     return dns, ips
 
 
-def parse_certificate(der):
+def parse_certificate(der: Union[bytes, bytearray]) -> Dict[str, Any]:
     """subject, issuer, serial, not_before, not_after (aware datetimes), SAN names and addresses,
     and the SHA-256 fingerprint of a DER encoded certificate."""
-    der = bytes(der)
+    data = bytes(der)
     try:
-        _tag, cstart, cend = _tlv(der, 0)
-        tbs_tag, tstart, tend = _children(der, cstart, cend)[0]
+        _tag, cstart, cend = _tlv(data, 0)
+        tbs_tag, tstart, tend = _children(data, cstart, cend)[0]
         if tbs_tag != 0x30:
             raise CertificateError('no TBSCertificate')
-        fields = _children(der, tstart, tend)
+        fields = _children(data, tstart, tend)
         if fields[0][0] == 0xa0:
             fields = fields[1:]
         serial, _sigalg, issuer, validity, subject = fields[:5]
-        times = _children(der, validity[1], validity[2])
+        times = _children(data, validity[1], validity[2])
         cert = {
-            'serial': der[serial[1]:serial[2]].hex(),
-            'issuer': _name(der, issuer[1], issuer[2]),
-            'subject': _name(der, subject[1], subject[2]),
-            'not_before': _time(times[0][0], der[times[0][1]:times[0][2]]),
-            'not_after': _time(times[1][0], der[times[1][1]:times[1][2]]),
+            'serial': data[serial[1]:serial[2]].hex(),
+            'issuer': _name(data, issuer[1], issuer[2]),
+            'subject': _name(data, subject[1], subject[2]),
+            'not_before': _time(times[0][0], data[times[0][1]:times[0][2]]),
+            'not_after': _time(times[1][0], data[times[1][1]:times[1][2]]),
             'dns_names': [],
             'ip_addresses': [],
-            'sha256': hashlib.sha256(der).hexdigest(),
+            'sha256': hashlib.sha256(data).hexdigest(),
         }
         for tag, estart, eend in fields[5:]:
             if tag != 0xa3:
                 continue
-            _seq, xstart, xend = _tlv(der, estart)
-            for _ext, ext_start, ext_end in _children(der, xstart, xend):
-                parts = _children(der, ext_start, ext_end)
-                if _oid(der[parts[0][1]:parts[0][2]]) != _OID_SAN:
+            _seq, xstart, xend = _tlv(data, estart)
+            for _ext, ext_start, ext_end in _children(data, xstart, xend):
+                parts = _children(data, ext_start, ext_end)
+                if _oid(data[parts[0][1]:parts[0][2]]) != _OID_SAN:
                     continue
                 _octets, ostart, _oend = parts[-1]
-                _gseq, gstart, gend = _tlv(der, ostart)
-                cert['dns_names'], cert['ip_addresses'] = _san(der, gstart, gend)
+                _gseq, gstart, gend = _tlv(data, ostart)
+                cert['dns_names'], cert['ip_addresses'] = _san(data, gstart, gend)
     except (IndexError, ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, CertificateError):
             raise
@@ -152,7 +154,7 @@ def parse_certificate(der):
     return cert
 
 
-def _dns_match(pattern, name):
+def _dns_match(pattern: str, name: str) -> bool:
     pattern = pattern.lower().rstrip('.')
     name = name.lower().rstrip('.')
     if pattern == name:
@@ -163,10 +165,11 @@ def _dns_match(pattern, name):
     return bool(sep) and bool(head) and rest == pattern[2:] and rest.count('.') >= 1
 
 
-def hostname_matches(cert, hostname):
+def hostname_matches(cert: Dict[str, Any], hostname: str) -> bool:
     """RFC 6125 matching of ``hostname`` (DNS name or IP address) against the SAN entries:
     a wildcard covers exactly one leftmost label, IP addresses only match iPAddress entries,
     and the subject CN is not consulted (as browsers and Python's ssl do)."""
+    address: Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]
     try:
         address = ipaddress.ip_address(hostname.split('%', 1)[0])
     except ValueError:
@@ -176,7 +179,7 @@ def hostname_matches(cert, hostname):
     return any(_dns_match(entry, hostname) for entry in cert['dns_names'])
 
 
-def days_left(cert, now=None):
+def days_left(cert: Dict[str, Any], now: Optional[datetime.datetime] = None) -> int:
     """Whole days until not_after (negative once expired)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return int((cert['not_after'] - now).total_seconds() // 86400)

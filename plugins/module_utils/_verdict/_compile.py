@@ -11,7 +11,7 @@ compiled on first use. Pure functions; imported by the controller filter too.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError, Test, compile_match, parse_ip
 

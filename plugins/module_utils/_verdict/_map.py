@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_interval
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import address_interval, port_interval
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import (
-    PORT_PROTOS, STATES, UNKNOWN_IFACE, Names, addr_interval,
+    PORT_PROTOS, STATES, UNKNOWN_IFACE, Names,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +42,7 @@ class MapError(ValueError):
 def _exact(key: str, value: Any) -> Any:
     """The hashable form of an element's single value, or None when it covers several values."""
     if key in ("saddr", "daddr"):
-        version, low, high = addr_interval(value)
+        version, low, high = address_interval(value)
         return (version, low) if low == high else None
     if key in ("dport", "sport", "random", "mark", "ct_mark"):
         low, high = port_interval(value) if key in ("dport", "sport") else (int(value), int(value))
@@ -63,7 +63,7 @@ def _equals(value: Any) -> Member:
 def _member(key: str, value: Any) -> Member:
     """A test value -> bool for an element's value that covers several values."""
     if key in ("saddr", "daddr"):
-        version, low, high = addr_interval(value)
+        version, low, high = address_interval(value)
         return lambda v: v[0] == version and low <= v[1] <= high
     if key in ("dport", "sport"):
         low, high = port_interval(value)

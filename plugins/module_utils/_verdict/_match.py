@@ -16,11 +16,9 @@ record the assumption on the walk.
 from __future__ import annotations
 
 import ipaddress
-import socket
-import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, port_intervals
+from ansible_collections.portproof.validate.plugins.module_utils._intervals import Intervals, address_interval, one_address, port_intervals
 from ansible_collections.portproof.validate.plugins.module_utils._intervals import port_interval  # noqa: F401 pylint: disable=unused-import
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +55,7 @@ class PacketError(ValueError):
 def parse_ip(value: Any, what: str) -> Tuple[int, int]:
     text = str(value).strip()
     if "/" not in text:
-        one = _one_address(text)
+        one = one_address(text)
         if one is not None:
             return one
     try:
@@ -119,41 +117,11 @@ def is_loopback(version: int, value: int) -> bool:
     return low <= value <= high
 
 
-def _one_address(text: str) -> Optional[Tuple[int, int]]:
-    """(version, int) of a plain address ("1.2.3.4", "1.2.3.4/32", "2001:db8::1/128"), or None:
-    the common case of rule and map values, without ipaddress's slower parse."""
-    host = text[:-3] if text.endswith("/32") else (text[:-4] if text.endswith("/128") else text)
-    if "/" in host or "%" in host:
-        return None
-    try:
-        if ":" in host:
-            return (6, int.from_bytes(socket.inet_pton(socket.AF_INET6, host), "big")) if not text.endswith("/32") else None
-        if text.endswith("/128"):
-            return None
-        return 4, struct.unpack("!I", socket.inet_pton(socket.AF_INET, host))[0]
-    except (OSError, ValueError):
-        return None  # ipaddress gives the error
-
-
-def addr_interval(text: Any) -> Tuple[int, int, int]:
-    """'10.0.0.0/8' | '1.2.3.4' | '1.2.3.4-1.2.3.9' -> (version, low, high)."""
-    text = str(text)
-    one = _one_address(text)
-    if one is not None:
-        return one[0], one[1], one[1]
-    if "-" in text:
-        low, high = text.split("-", 1)
-        a, b = ipaddress.ip_address(low.strip()), ipaddress.ip_address(high.strip())
-        return a.version, int(a), int(b)
-    net = ipaddress.ip_network(text, strict=False)
-    return net.version, int(net.network_address), int(net.broadcast_address)
-
-
 def addr_sets(values: Iterable[Any]) -> Dict[int, Intervals]:
     """{4: Intervals, 6: Intervals} for address values."""
     pairs: Dict[int, List[Tuple[int, int]]] = {4: [], 6: []}
     for value in values:
-        version, low, high = addr_interval(value)
+        version, low, high = address_interval(value)
         pairs[version].append((low, high))
     return {4: Intervals(pairs[4]), 6: Intervals(pairs[6])}
 
@@ -197,7 +165,7 @@ def _over_candidates(cands: List[int], test: Callable[[int], TestResult], what: 
 
 
 def compile_match(match: Json, ctx: Compiled) -> Test:
-    """Test function for one model match. ``ctx`` is the compile context (see _verdict.Compiled)."""
+    """Test function for one model match. ``ctx`` is the compile context (see _compile.Compiled)."""
     key = match["key"]
     op = match.get("op", "eq")
     builder = _BUILDERS.get(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils._intervals import (
-    Intervals, port_interval, port_intervals, show_interval,
+    Intervals, address_interval, port_interval, port_intervals, show_interval,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._mappings import _nat
 from ansible_collections.portproof.validate.plugins.module_utils._verdict import _match
@@ -78,3 +78,33 @@ def test_the_verdict_engine_and_the_nat_mapper_share_the_type():
     assert _nat.port_intervals is port_intervals
     state = _nat.narrow(_nat._State(("ipv4",)), {"key": "dport", "op": "eq", "values": [8080, "9000-9001"]})  # pylint: disable=protected-access
     assert state.ports == Intervals([(8080, 8080), (9000, 9001)])
+
+
+@pytest.mark.parametrize("value, interval", [
+    ("10.1.2.3", (4, 0x0A010203, 0x0A010203)),
+    ("10.1.2.3/32", (4, 0x0A010203, 0x0A010203)),
+    ("10.0.0.0/8", (4, 0x0A000000, 0x0AFFFFFF)),
+    ("10.0.0.9/8", (4, 0x0A000000, 0x0AFFFFFF)),          # host bits are ignored, as the kernel does
+    ("192.0.2.10-192.0.2.20", (4, 0xC000020A, 0xC0000214)),
+    ("2001:db8::1", (6, 0x20010DB8000000000000000000000001, 0x20010DB8000000000000000000000001)),
+    ("2001:db8::/32", (6, 0x20010DB8 << 96, (0x20010DB8 << 96) | (2 ** 96 - 1))),
+])
+def test_address_values(value, interval):
+    assert address_interval(value) == interval
+
+
+@pytest.mark.parametrize("value, message", [
+    ("10.0.0.0-::5", "not an address range of one IP version: '10.0.0.0-::5'"),
+    ("10.0.0.300", "'10.0.0.300' does not appear to be an IPv4 or IPv6 network"),
+])
+def test_what_is_not_an_address_is_refused(value, message):
+    with pytest.raises(ValueError) as info:
+        address_interval(value)
+    assert str(info.value) == message
+
+
+def test_the_nat_mapper_reads_addresses_the_same_way():
+    state = _nat.narrow(_nat._State(("ipv4",)), {"key": "daddr", "op": "eq", "values": ["192.0.2.10-192.0.2.20"]})  # pylint: disable=protected-access
+    assert [str(net) for net in state.nets] == ["192.0.2.10/31", "192.0.2.12/30", "192.0.2.16/30", "192.0.2.20/32"]
+    mixed = {"key": "daddr", "op": "eq", "values": ["10.0.0.0-::5"]}
+    assert _nat.narrow(_nat._State(("ipv4",)), mixed).conditions == (mixed,)  # pylint: disable=protected-access

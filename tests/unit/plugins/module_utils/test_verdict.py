@@ -491,6 +491,9 @@ def _one_match_fact(match):
     ({"key": "dport", "op": "ne", "values": ["1-"]},
      "match dport ['1-'] is not in the model's shape (not a port or a port range low-high: '1-')"),
     ({"key": "saddr", "op": "eq", "values": ["10.0.0.300"]}, "match saddr ['10.0.0.300'] is not in the model's shape ("),
+    # A range whose ends are of two IP versions (it used to be read as an IPv4 range ending at address 5).
+    ({"key": "saddr", "op": "eq", "values": ["10.0.0.0-::5"]},
+     "match saddr ['10.0.0.0-::5'] is not in the model's shape (not an address range of one IP version: '10.0.0.0-::5')"),
 ])
 def test_match_not_in_the_model_shape_is_unknown_naming_the_rule(match, problem):
     out = firewall_verdict(_one_match_fact(match), {"src": "10.0.0.1", "dport": 1})
