@@ -57,7 +57,13 @@ def run(tmp_path_factory):
                                "-e", "portproof_report_dir=%s" % (tmp / "report")],
                               cwd=str(tmp), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=900)
         (tmp / "post_deploy.txt").write_text(proc.stdout + proc.stderr)
-        yield {"proc": proc, "dir": tmp / "report", "web1": lab.address("web1"), "db1": lab.address("db1")}
+        # then the baseline of each host (after post_deploy, which would otherwise compare the hosts with it)
+        baseline = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab.inventory, "portproof.validate.baseline",
+                                   "-e", "portproof_baseline_dir=%s" % (tmp / "baseline")],
+                                  cwd=str(tmp), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=900)
+        (tmp / "baseline.txt").write_text(baseline.stdout + baseline.stderr)
+        yield {"proc": proc, "dir": tmp / "report", "web1": lab.address("web1"), "db1": lab.address("db1"), "baseline": baseline,
+               "baseline_dir": tmp / "baseline"}
 
 
 def test_the_venv_runs_its_own_release():
@@ -99,6 +105,17 @@ def test_db1_alone_fails_with_its_failures(run):
                   for host, rest in re.findall(r"^(\S+)\s+: (ok=.*?)\s*$", proc.stdout, re.M))
     assert dict((host, (c["failed"], c["changed"], c["unreachable"])) for host, c in counts.items()) == {
         "app1": (0, 0, 0), "web1": (0, 0, 0), "db1": (1, 0, 0)}
+
+
+def test_each_baseline_file_is_the_indented_json_of_its_host(run):
+    assert run["baseline"].returncode == 0, run["baseline"].stdout[-4000:]
+    assert sorted(os.listdir(str(run["baseline_dir"]))) == ["app1.json", "db1.json", "web1.json"]
+    for name in ("app1.json", "db1.json", "web1.json"):
+        text = (run["baseline_dir"] / name).read_text()
+        document = json.loads(text)
+        # ansible.builtin.to_nice_json(sort_keys=true): the text as written, not data turned back into compact JSON
+        assert text == json.dumps(document, indent=4, sort_keys=True, separators=(",", ": ")), name
+        assert (document["host"], document["version"]) == (name[:-len(".json")], 2), name
 
 
 # (host, service, check, source, status) of every result, sorted
