@@ -15,6 +15,7 @@ import stat
 import tempfile
 
 from collections.abc import Mapping
+from typing import Any, Dict, Iterator
 
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
@@ -59,22 +60,22 @@ class _HostVariables(Mapping):
     """The variables of one host as hostvars[host] gives them (templated on access, Ansible's public interface), each
     templated once however often the report reads it (collect reads some of a host's several times)."""
 
-    def __init__(self, variables):
+    def __init__(self, variables: Mapping) -> None:
         self._variables = variables
-        self._templated = {}
+        self._templated: Dict[str, Any] = {}
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         if key not in self._templated:
             self._templated[key] = self._variables[key]
         return self._templated[key]
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._variables
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._variables)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._variables)
 
 
@@ -82,14 +83,14 @@ class _HostVars(object):
     """hostvars for the report: each host's variables looked up once (Ansible computes a host's variables on each
     lookup of hostvars[host])."""
 
-    def __init__(self, hostvars):
+    def __init__(self, hostvars: Mapping) -> None:
         self._hostvars = hostvars
-        self._seen = {}
+        self._seen: Dict[str, _HostVariables] = {}
 
-    def __contains__(self, host):
+    def __contains__(self, host: object) -> bool:
         return host in self._hostvars
 
-    def __getitem__(self, host):
+    def __getitem__(self, host: str) -> _HostVariables:
         if host not in self._seen:
             self._seen[host] = _HostVariables(self._hostvars[host])
         return self._seen[host]
