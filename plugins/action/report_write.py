@@ -15,11 +15,11 @@ import stat
 import tempfile
 
 from collections.abc import Mapping
+from typing import Any, Dict, Iterator
 
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible.vars.hostvars import HostVarsVars
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
@@ -56,69 +56,43 @@ class ReportWriteError(Exception):
         self.swapping = False
 
 
-# The variables of a host the report reads that can be large: every result, every fact, the contract.
-LARGE = ("portproof_results", "ansible_facts", "portproof_contract")
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def holds_no_template(value, templar):
-    """True if VALUE is only dicts, lists and plain scalars, with no string that looks like a template: then
-    templating it gives it back as it is (Ansible only copies it, which is what the report cost most)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if ("{" in item or item.startswith("#")) and templar.is_possibly_template(item):
-                return False
-        elif not isinstance(item, _SCALARS):
-            return False  # vaulted values and the like: templating transforms them
-    return True
-
-
 class _HostVariables(Mapping):
-    """The variables of one host, as hostvars[host] gives them (templated on access), except that a large one
-    (LARGE) that holds no template is returned as it is, without Ansible's templating copy of it."""
+    """The variables of one host as hostvars[host] gives them (templated on access, Ansible's public interface), each
+    templated once however often the report reads it (collect reads some of a host's several times)."""
 
-    def __init__(self, raw, host, loader, templar):
-        self._raw = raw
-        self._templated = HostVarsVars(raw, loader=loader, host=host)
-        self._templar = templar
+    def __init__(self, variables: Mapping) -> None:
+        self._variables = variables
+        self._templated: Dict[str, Any] = {}
 
-    def __getitem__(self, key):
-        if key in LARGE and key in self._raw and holds_no_template(self._raw[key], self._templar):
-            return self._raw[key]
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._templated:
+            self._templated[key] = self._variables[key]
         return self._templated[key]
 
-    def __contains__(self, key):
-        return key in self._raw
+    def __contains__(self, key: object) -> bool:
+        return key in self._variables
 
-    def __iter__(self):
-        return iter(self._raw)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._variables)
 
-    def __len__(self):
-        return len(self._raw)
+    def __len__(self) -> int:
+        return len(self._variables)
 
 
 class _HostVars(object):
-    """hostvars for the report: each host's variables looked up once (collect reads a host's several times)."""
+    """hostvars for the report: each host's variables looked up once (Ansible computes a host's variables on each
+    lookup of hostvars[host])."""
 
-    def __init__(self, hostvars, loader, templar):
+    def __init__(self, hostvars: Mapping) -> None:
         self._hostvars = hostvars
-        self._loader = loader
-        self._templar = templar
-        self._seen = {}
+        self._seen: Dict[str, _HostVariables] = {}
 
-    def __contains__(self, host):
+    def __contains__(self, host: object) -> bool:
         return host in self._hostvars
 
-    def __getitem__(self, host):
+    def __getitem__(self, host: str) -> _HostVariables:
         if host not in self._seen:
-            self._seen[host] = _HostVariables(self._hostvars.raw_get(host), host, self._loader, self._templar)
+            self._seen[host] = _HostVariables(self._hostvars[host])
         return self._seen[host]
 
 
@@ -321,7 +295,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         report_dir = os.path.realpath(args["dest"])
-        hostvars = _HostVars(task_vars["hostvars"], self._loader, self._templar)
+        hostvars = _HostVars(task_vars["hostvars"])
         hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
         hosts_live = [str(host) for host in task_vars["ansible_play_hosts"]]
         generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)

@@ -9,7 +9,9 @@ import os
 import subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.join(REPO, ".venv", "bin")
+# The virtualenv whose Ansible runs: the project's .venv, or PORTPROOF_ANSIBLE_VENV (an older ansible-core's, such as
+# .venv-2.17, made by scripts/bootstrap; relative to this checkout).
+VENV_BIN = os.path.join(REPO, os.environ.get("PORTPROOF_ANSIBLE_VENV") or ".venv", "bin")
 COLLECTIONS = os.path.join(REPO, ".build", "collections")
 
 

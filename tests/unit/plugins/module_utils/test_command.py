@@ -9,7 +9,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.portproof.validate.tests.unit.module_args import patch_module_args
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
 

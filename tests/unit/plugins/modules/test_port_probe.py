@@ -18,7 +18,7 @@ import tempfile
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.portproof.validate.tests.unit.module_args import patch_module_args
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe import _target
 from ansible_collections.portproof.validate.plugins.modules import port_probe
