@@ -11,7 +11,7 @@ module: live_plan
 short_description: Plan the live probes of a play (private)
 version_added: 0.2.0
 description:
-  - Private to the roles of this collection: not a public interface, may change without notice.
+  - "Private to the roles of this collection: not a public interface, may change without notice."
   - Decides whether a live step of the play probes, or reuses the plan and the probe run of an earlier step of
     the same play that recorded none of its O(kinds); when it probes, plans every probe of the play from the
     contracts of its hosts, grouped by source.

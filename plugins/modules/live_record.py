@@ -11,7 +11,7 @@ module: live_record
 short_description: Turn what the sources of a live step returned into results (private)
 version_added: 0.2.0
 description:
-  - Private to the roles of this collection: not a public interface, may change without notice.
+  - "Private to the roles of this collection: not a public interface, may change without notice."
   - From the plan of the step (C(portproof_live_step)) and what each source returned
     (M(portproof.validate.live_probe) registered as C(portproof_live_run) and C(portproof_live_delegated_run)),
     the results of O(kinds) each host of the play records, and the probe runs a later step of the play reuses.

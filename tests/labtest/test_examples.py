@@ -125,8 +125,9 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     facts_tasks = prepared("port_facts", examples.pop(("module", "port_facts")), registered)
     report_tasks = prepared("report_write", examples.pop(("module", "report_write")), registered)
     # the private actions of a live step, in the order of roles/validate/tasks/live.yml: plan, probe, record
-    live_tasks = [task for name in ("live_plan", "live_probe", "live_record") for task in prepared(name, examples.pop(("module", name)),
-                                                                                                 registered)]
+    live_tasks = []
+    for name in ("live_plan", "live_probe", "live_record"):
+        live_tasks.extend(prepared(name, examples.pop(("module", name)), registered))
     filter_tasks = []
     for (kind, plugin), tasks in examples.items():
         assert kind == "filter", plugin
