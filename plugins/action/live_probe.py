@@ -17,6 +17,7 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe_argspec import argument_error
 from ansible_collections.portproof.validate.plugins.module_utils._probe_http import evaluate_deferred
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import (
     LiveStepError, check_kinds, load_caps, probe_targets, source_part,
@@ -47,6 +48,9 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def _probe(self, module_args: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+        error = argument_error(module_args)
+        if error is not None:  # a plan port_probe cannot take: nothing is sent to the host
+            return {"failed": True, "msg": error}
         run = self._execute_module(module_name="portproof.validate.port_probe", module_args=module_args, task_vars=task_vars)
         if not run.get("failed"):
             evaluate_deferred(run, jmespath.search if jmespath is not None else None)

@@ -11,7 +11,7 @@ module: live_probe
 short_description: Probe the planned targets of one source of a live step (private)
 version_added: 0.2.0
 description:
-  - Private to the roles of this collection: not a public interface, may change without notice.
+  - "Private to the roles of this collection: not a public interface, may change without notice."
   - Runs M(portproof.validate.port_probe) once on the host with every probe the plan of the step
     (C(portproof_live_step), from M(portproof.validate.live_plan)) gives the source, when the step probes, and
     once per load entry of the source when O(kinds) has V(load). The HTTP secrets the plan leaves out are added
@@ -22,17 +22,13 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - portproof.validate.live_step
+  - portproof.validate.probe_guard
 options:
   source:
     description:
       - The source whose part of the plan to probe, for a task delegated to it (or to the controller);
         the host the task runs for when not given.
     type: str
-  allow_link_local:
-    description:
-      - O(portproof.validate.port_probe#module:allow_link_local) of every port_probe run.
-    type: bool
-    default: false
   max_requests:
     description: O(portproof.validate.port_probe#module:load.max_requests) of the load runs.
     type: raw
