@@ -307,7 +307,7 @@ def micro(sizes, captured):
     """Seconds of each controller step for each number of synthetic hosts."""
     sys.path.insert(0, collections_path())
     from ansible_collections.portproof.validate.plugins.filter.contract import static_checks_filter  # noqa: E501 pylint: disable=import-error
-    from ansible_collections.portproof.validate.plugins.filter.live import live_results_filter, probe_plan_filter  # noqa: E501 pylint: disable=import-error
+    from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import make_plan, record  # noqa: E501 pylint: disable=import-error
     from ansible_collections.portproof.validate.plugins.filter import report as report_filters  # pylint: disable=import-error
 
     rows = []
@@ -323,15 +323,19 @@ def micro(sizes, captured):
                                                               address=hvars["ansible_host"])
         timing["static_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        plan = probe_plan_filter(hostvars, groups, hosts, hosts, sample=3)
+        plan = make_plan(hostvars, groups, hosts, hosts, sample=3)
         timing["plan_s"] = time.perf_counter() - start
         # every probe got through (reach passes, isolation fails): the interpretation's cost, not the network's
         start = time.perf_counter()
-        for index, host in enumerate(hosts):
+        registered = {}
+        for host in hosts:
             own = plan["sources"].get(host, {"probes": []})["probes"]
-            probe = {"probes": [{"state": "open", "connected": True, "latency_ms": 0.4, "total_ms": 1.1, "response": []} for _entry in own]}
-            hostvars[host]["portproof_results"] += live_results_filter(plan, ["reach", "isolation", "response", "tls", "load"], source=host,
-                                                                       probe=probe, first=index == 0, play_hosts=hosts)
+            registered[host] = {"probe": {"probes": [{"state": "open", "connected": True, "latency_ms": 0.4, "total_ms": 1.1, "response": []}
+                                                     for _entry in own]}, "load": []}
+        recorded = record(plan, ["reach", "isolation", "response", "tls", "load"], "bench", True, hosts, registered, None,
+                          dict((host, {"portproof_results": hostvars[host]["portproof_results"]}) for host in hosts), None)
+        for host in hosts:
+            hostvars[host]["portproof_results"] = recorded["hosts"][host]["portproof_results"]
         timing["live_s"] = time.perf_counter() - start
         start = time.perf_counter()
         report = report_filters.report_collect_filter(hostvars, hosts, hosts, generated="2025-01-01T00:00:00Z", report_dir="/tmp/r")

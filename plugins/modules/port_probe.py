@@ -38,6 +38,7 @@ author:
   - portproof.validate contributors (@portproof)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - portproof.validate.probe_guard
 attributes:
   check_mode:
     support: full
@@ -293,19 +294,6 @@ options:
         description: Failed requests tolerated (C(load_errors) check).
         type: int
         default: 0
-  allow_link_local:
-    description:
-      - Probe link-local addresses (V(169.254.0.0/16), V(fe80::/10)) and cloud metadata services
-        (V(169.254.169.254), V(fd00:ec2::254), V(100.100.100.200) and the other ones listed in
-        C(docs/reliability.md)) as well.
-      - By default a target that is such an address, an IPv6 address that carries one (IPv4-mapped, NAT64
-        V(64:ff9b::/96) and V(64:ff9b:1::/48), SIIT V(::ffff:0:0:0/96), IPv4-compatible V(::/96)),
-        or a name that resolves to one of them on this host, is not
-        connected to; its probe ends C(error) with a RV(probes[].reason) naming the address and this
-        option. A contract (or an inventory's C(ansible_host)) could otherwise make every source send
-        requests to the metadata service of its cloud instance and copy the answer into the report.
-    type: bool
-    default: false
   wait:
     description:
       - Retry the probes that do not hold (state C(open) and no failing check) every
@@ -569,84 +557,9 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe._argspec import ARGUMENT_SPEC
 from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run, secrets_of
 from ansible_collections.portproof.validate.plugins.module_utils._probe._target import ProbeConfigError
-
-HTTP_SPEC = dict(
-    method=dict(type='str', default='GET'),
-    path=dict(type='str', default='/'),
-    headers=dict(type='dict', no_log=True),
-    status=dict(type='list', elements='int', default=[200]),
-    body=dict(type='str'),
-    json_query=dict(type='str'),
-    user=dict(type='str'),
-    password=dict(type='str', no_log=True),
-    data=dict(type='str'),
-    host_header=dict(type='str'),
-    max_body=dict(type='int', default=1048576),
-)
-
-TLS_SPEC = dict(
-    verify=dict(type='bool', default=True),
-    ca=dict(type='path'),
-    hostname=dict(type='str'),
-    check_hostname=dict(type='bool', default=True),
-    min_days=dict(type='int'),
-    min_version=dict(type='str', choices=['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=True),
-)
-
-SSH_SPEC = dict(
-    user=dict(type='str', default='portproof'),
-    host_key=dict(type='list', elements='str', no_log=False),
-    auth_methods=dict(type='list', elements='str'),
-)
-
-TARGET_SPEC = dict(
-    name=dict(type='str'),
-    host=dict(type='str', required=True),
-    port=dict(type='int', required=True),
-    proto=dict(type='str', default='tcp', choices=['tcp', 'udp']),
-    family=dict(type='str', default='any', choices=['any', 'ipv4', 'ipv6']),
-    timeout=dict(type='float', default=5.0),
-    send=dict(type='str'),
-    send_hex=dict(type='str'),
-    expect=dict(type='str'),
-    expect_reply=dict(type='bool'),
-    max_ms=dict(type='float'),
-    http=dict(type='dict', options=HTTP_SPEC),
-    tls=dict(type='dict', options=TLS_SPEC),
-    ssh=dict(type='dict', options=SSH_SPEC),
-)
-
-ARGUMENT_SPEC = dict(
-    targets=dict(
-        type='list', elements='dict', required=True, options=TARGET_SPEC,
-        mutually_exclusive=[['send', 'send_hex'], ['ssh', 'http'], ['ssh', 'tls'], ['ssh', 'send'], ['ssh', 'send_hex'],
-                            ['ssh', 'expect'], ['http', 'send'], ['http', 'send_hex'], ['http', 'expect']],
-    ),
-    load=dict(
-        type='dict',
-        options=dict(
-            requests=dict(type='int', default=100),
-            concurrency=dict(type='int', default=10),
-            p95_ms=dict(type='float'),
-            max_errors=dict(type='int', default=0),
-            max_requests=dict(type='int', default=10000),
-            max_concurrency=dict(type='int', default=100),
-            deadline=dict(type='float', default=60.0),
-        ),
-    ),
-    allow_link_local=dict(type='bool', default=False),
-    wait=dict(
-        type='dict',
-        options=dict(
-            timeout=dict(type='float', default=60.0),
-            interval=dict(type='float', default=1.0),
-        ),
-    ),
-)
 
 
 def main():

@@ -93,7 +93,7 @@ def probe_checks(check: Optional[Dict[str, Any]], proto: str) -> Tuple[Dict[str,
     Returns (options, kinds, problem, secret): the kinds of result the probe feeds besides
     reach (``response``, ``tls``), the reason the block cannot be probed as given (the probe
     then only connects), and whether it carries secrets (HTTP headers, basic auth) that are
-    left out of the plan and added when the task runs (``probe_targets``).
+    left out of the plan and added when the probing task runs (``_live_step.probe_targets``).
     """
     check = check or {}
     http, tls, ssh = check.get("http"), check.get("tls"), check.get("ssh")

@@ -33,8 +33,8 @@ SYNTAX_ONLY = {
         "needs paramiko on the probing host (lab hosts use the system Python without it) and the recorded host key",
 }
 # The filters in the order a validation run uses them: later examples use what earlier ones set.
-FILTER_ORDER = ["contract", "port_spec", "firewall_verdict", "static_checks", "baseline_state", "drift", "probe_plan",
-                "probe_targets", "live_results", "report_collect", "report_facts", "report_json", "report_junit",
+FILTER_ORDER = ["contract", "port_spec", "firewall_verdict", "static_checks", "baseline_state", "drift",
+                "report_collect", "report_facts", "report_json", "report_junit",
                 "report_markdown", "report_html", "report_prometheus"]
 
 # The public must not reach redis, on every host (the firewall_verdict example asserts it on each).
@@ -124,6 +124,10 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     probe_tasks = prepared("port_probe", examples.pop(("module", "port_probe")), registered)
     facts_tasks = prepared("port_facts", examples.pop(("module", "port_facts")), registered)
     report_tasks = prepared("report_write", examples.pop(("module", "report_write")), registered)
+    # the private actions of a live step, in the order of roles/validate/tasks/live.yml: plan, probe, record
+    live_tasks = []
+    for name in ("live_plan", "live_probe", "live_record"):
+        live_tasks.extend(prepared(name, examples.pop(("module", name)), registered))
     filter_tasks = []
     for (kind, plugin), tasks in examples.items():
         assert kind == "filter", plugin
@@ -140,7 +144,7 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
         {"name": "Module examples of port_facts, then the filter examples", "hosts": "all", "gather_facts": False,
          # Lab hosts have no sudo: the examples' become goes through su (from root to root).
          "vars": {"ansible_become_method": "su"},
-         "tasks": facts_tasks + filter_tasks + report_tasks + [
+         "tasks": facts_tasks + filter_tasks + live_tasks + report_tasks + [
              {"name": "Keep what the examples returned", "ansible.builtin.copy": {"content": dump,
                                                                                   "dest": str(tmp_path / "results.json"),
                                                                                   "mode": "0644"},
@@ -181,10 +185,11 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     assert checks == [("dns", "listen", "pass"), ("postgres", "listen", "pass")], checks
     drift = sorted((r["service"] or "", r["check"], r["status"]) for r in db1["example_drift_0"]["msg"])
     assert drift == [("", "drift", "pass"), ("dns", "drift", "pass"), ("postgres", "drift", "pass")], drift
-    assert list(db1["example_probe_plan_0"]["ansible_facts"]["plan"]["sources"]) == ["app1"]
+    # the live step: app1 reaches both services of db1
     live = sorted((r["host"], r["service"], r["check"], r["source"], r["status"])
-                  for r in app1["example_live_results_0"]["ansible_facts"]["results"])
+                  for r in app1["portproof_live_record"]["hosts"]["app1"]["portproof_live_last"])
     assert live == [("db1", "dns", "reach", "app1", "pass"), ("db1", "postgres", "reach", "app1", "pass")], live
+    assert sorted(app1["portproof_live_step"]["plan"]["sources"]) == ["app1"]
     for name in ("results.json", "junit.xml", "summary.md", "report.html", "metrics.prom", "facts/db1.json"):
         assert (tmp_path / "portproof-report" / name).stat().st_size > 0, name
     # report_write: the report of the whole play, its summary that of results.json, every file named

@@ -4,9 +4,8 @@
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
 
-# port_probe input: defaults (the same as the module's argument_spec, a unit test holds them
-# together), the checks that cannot be expressed in an argument_spec, and the plan of response
-# checks each target gets.
+# port_probe input: defaults (from the module's argument spec, _probe_argspec), the checks that
+# cannot be expressed in an argument_spec, and the plan of response checks each target gets.
 
 from __future__ import annotations
 
@@ -16,31 +15,22 @@ import os
 import re
 from typing import Any, Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe._argspec import (
+    FAMILIES, HTTP_SPEC, LOAD_SPEC, SSH_SPEC, TARGET_SPEC, TLS_SPEC, TLS_VERSIONS, WAIT_SPEC, defaults,
+)
 from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import secret_forms
 
-TARGET_DEFAULTS = {
-    'name': None, 'proto': 'tcp', 'family': 'any', 'timeout': 5.0, 'send': None, 'send_hex': None,
-    'expect': None, 'expect_reply': None, 'max_ms': None, 'http': None, 'tls': None, 'ssh': None,
-}
-HTTP_DEFAULTS = {
-    'method': 'GET', 'path': '/', 'headers': None, 'status': [200], 'body': None, 'json_query': None,
-    'user': None, 'password': None, 'data': None, 'host_header': None, 'max_body': 1048576,
-}
-TLS_DEFAULTS = {
-    'verify': True, 'ca': None, 'hostname': None, 'check_hostname': True, 'min_days': None,
-    'min_version': None, 'client_cert': None, 'client_key': None,
-}
-SSH_DEFAULTS = {'user': 'portproof', 'host_key': None, 'auth_methods': None}
-LOAD_DEFAULTS = {'requests': 100, 'concurrency': 10, 'p95_ms': None, 'max_errors': 0,
-                 'max_requests': 10000, 'max_concurrency': 100, 'deadline': 60.0}
+TARGET_DEFAULTS = defaults(TARGET_SPEC)
+HTTP_DEFAULTS = defaults(HTTP_SPEC)
+TLS_DEFAULTS = defaults(TLS_SPEC)
+SSH_DEFAULTS = defaults(SSH_SPEC)
+LOAD_DEFAULTS = defaults(LOAD_SPEC)
 # A role variable raises each cap (docs/live-checks.md); the module option is named in the error.
 LOAD_CAP_VARIABLES = {'max_requests': 'portproof_load_max_requests', 'max_concurrency': 'portproof_load_max_concurrency',
                       'deadline': 'portproof_load_deadline'}
 PORT_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range'
-WAIT_DEFAULTS = {'timeout': 60.0, 'interval': 1.0}
+WAIT_DEFAULTS = defaults(WAIT_SPEC)
 
-TLS_VERSIONS = ('TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')
-FAMILIES = ('any', 'ipv4', 'ipv6')
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _BAD_VALUE_CHARS = re.compile(r'[\r\n\x00]')

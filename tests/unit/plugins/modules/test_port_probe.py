@@ -20,7 +20,8 @@ import yaml
 
 from ansible_collections.portproof.validate.tests.unit.module_args import patch_module_args
 
-from ansible_collections.portproof.validate.plugins.module_utils._probe import _target
+from ansible_collections.portproof.validate.plugins.module_utils._probe import _argspec as _probe_argspec, _target as _probe_target
+from ansible_collections.portproof.validate.plugins.doc_fragments import probe_guard
 from ansible_collections.portproof.validate.plugins.modules import port_probe
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -46,7 +47,11 @@ def _compare(spec, doc, where):
 
 def test_argument_spec_matches_documentation():
     doc = yaml.safe_load(port_probe.DOCUMENTATION)
-    _compare(port_probe.ARGUMENT_SPEC, doc['options'], 'options')
+    # the options of the documentation fragments the module extends are its options too
+    options = dict(doc['options'])
+    assert doc['extends_documentation_fragment'][1:] == ['portproof.validate.probe_guard']
+    options.update(yaml.safe_load(probe_guard.ModuleDocFragment.DOCUMENTATION)['options'])
+    _compare(port_probe.ARGUMENT_SPEC, options, 'options')
     assert doc['version_added'] == '0.1.0'
     assert doc['attributes']['check_mode']['support'] == 'full'
     yaml.safe_load(port_probe.EXAMPLES)
@@ -54,16 +59,18 @@ def test_argument_spec_matches_documentation():
 
 
 @pytest.mark.parametrize('spec, defaults', [
-    (port_probe.TARGET_SPEC, _target.TARGET_DEFAULTS),
-    (port_probe.HTTP_SPEC, _target.HTTP_DEFAULTS),
-    (port_probe.TLS_SPEC, _target.TLS_DEFAULTS),
-    (port_probe.SSH_SPEC, _target.SSH_DEFAULTS),
-    (port_probe.ARGUMENT_SPEC['load']['options'], _target.LOAD_DEFAULTS),
-    (port_probe.ARGUMENT_SPEC['wait']['options'], _target.WAIT_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['targets']['options'], _probe_target.TARGET_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['targets']['options']['http']['options'], _probe_target.HTTP_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['targets']['options']['tls']['options'], _probe_target.TLS_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['targets']['options']['ssh']['options'], _probe_target.SSH_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['load']['options'], _probe_target.LOAD_DEFAULTS),
+    (port_probe.ARGUMENT_SPEC['wait']['options'], _probe_target.WAIT_DEFAULTS),
 ])
 def test_layer_defaults_match_the_argument_spec(spec, defaults):
     assert {name: option.get('default') for name, option in spec.items() if not option.get('required')} == defaults
-    assert port_probe.TLS_SPEC['min_version']['choices'] == list(_target.TLS_VERSIONS)
+    assert port_probe.ARGUMENT_SPEC['targets']['options']['tls']['options']['min_version']['choices'] == list(_probe_target.TLS_VERSIONS)
+    # one spec: the module validates with the one the action plugin and the live checks use
+    assert port_probe.ARGUMENT_SPEC is _probe_argspec.ARGUMENT_SPEC
 
 
 def _main(args, capsys):
@@ -102,6 +109,36 @@ def test_main_rejects_bad_input(args, message, capsys):
     result = _main(args, capsys)
     assert result['failed'] is True
     assert message in result['msg']
+
+
+def _ansible_env(tmpdir):
+    collections = os.path.join(tmpdir, 'collections')
+    os.makedirs(os.path.join(collections, 'ansible_collections', 'portproof'))
+    os.symlink(REPO, os.path.join(collections, 'ansible_collections', 'portproof', 'validate'))
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
+                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_HOME=os.path.join(tmpdir, 'home'), ANSIBLE_NOCOLOR='1')
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'targets': [{'host': 'h', 'port': 1, 'send': 'a', 'send_hex': '00'}]},
+     'parameters are mutually exclusive: send|send_hex found in targets'),
+    ({'targets': [{'host': 'h'}]}, 'missing required arguments: port found in targets'),
+    ({'targets': [{'host': 'h', 'port': 1, 'http': {'headers': 'Bearer pp-SECRET', 'password': 'pw-SECRET'}}]},
+     "argument 'headers' is of type str found in 'targets -> http'. and we were unable to convert to dict: "
+     "dictionary requested, could not parse JSON or key=value"),
+])
+def test_the_action_refuses_bad_input_in_the_modules_words_without_connecting(args, message, tmp_path):
+    """The host's connection is ssh through a program that does not exist: any attempt to reach it would make the
+    host unreachable. The action checks the arguments with the module's spec on the controller first."""
+    ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
+    proc = subprocess.run([ansible, 'all', '-i', 'nohost,', '-e', 'ansible_ssh_executable=/nonexistent/ssh',
+                           '-m', 'portproof.validate.port_probe', '-a', json.dumps(args)],
+                          capture_output=True, text=True, env=_ansible_env(str(tmp_path)), timeout=120, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'nohost | FAILED! => ' in proc.stdout and 'UNREACHABLE' not in proc.stdout, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.split('nohost | FAILED! => ', 1)[1])
+    assert result == {'changed': False, 'msg': message}  # (the ad-hoc output leaves out failed: it says FAILED)
+    assert 'SECRET' not in proc.stdout + proc.stderr
 
 
 def _ansible(tmpdir, args, python):

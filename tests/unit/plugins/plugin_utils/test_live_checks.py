@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.filter.live import live_results_filter
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import interpret, load_result, play_results
+from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import record
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "live")
 
@@ -58,14 +58,12 @@ def table(results):
 
 
 def recorded(kinds=None, plan=PLAN, probes=PROBES, play=PLAY):
-    """What every host of the play records, as the role's record task asks for it."""
-    kinds = kinds or KINDS
-    results = []
-    for host in play:
-        results.extend(live_results_filter(plan, kinds, source=host, probe=probes.get(host), load={"results": probes["load"]},
-                                           first=host == play[0], play_hosts=play, delegated={"results": probes["delegated"]},
-                                           delegated_load={"skipped": True, "results": []}))
-    return results
+    """What every host of the play records, as the role's live_record task computes it from what live_probe returned."""
+    registered = dict((host, {"probe": probes.get(host), "load": probes["load"] if plan["sources"].get(host, {}).get("load") else []})
+                      for host in play)
+    delegated = {"results": [{"item": run["item"], "source": run["item"]["source"], "probe": run, "load": []} for run in probes["delegated"]]}
+    made = record(plan, kinds or KINDS, "live|app1,web1", True, play, registered, delegated, {}, None)
+    return [result for host in play for result in made["hosts"][host]["portproof_live_last"]]
 
 
 def by(results, host, service, check, source):

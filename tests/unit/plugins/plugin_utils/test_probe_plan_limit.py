@@ -8,8 +8,8 @@ from __future__ import annotations
 from ansible_collections.portproof.validate.plugins.filter.fleet import host_addresses_filter
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import play_results
 from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import build_plan
-# the same inputs (fixtures/live) and hostvars as the live filters' tests
-from ansible_collections.portproof.validate.tests.unit.plugins.filter.test_live import GROUPS, hostvars
+# the same inputs (fixtures/live) and hostvars as the live step's tests
+from ansible_collections.portproof.validate.tests.unit.plugins.plugin_utils.test_live_step import GROUPS, hostvars
 
 
 def limited_plan():
