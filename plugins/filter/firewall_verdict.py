@@ -37,7 +37,8 @@ def firewall_verdict_filter(firewall: Any, packet: Any) -> Union[Dict[str, Any],
     results: List[Dict[str, Any]] = []
     for pos, item in enumerate(packets):
         try:
-            results.append(firewall_verdict(compiled, item))
+            verdict = firewall_verdict(compiled, item)
+            results.extend(verdict if isinstance(verdict, list) else [verdict])
         except PacketError as exc:
             where = " (packet %d of the list)" % pos if isinstance(packet, list) else ""
             raise AnsibleFilterError("firewall_verdict: %s%s" % (exc, where))

@@ -23,6 +23,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass impo
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import interpret, load_results, play_results
 from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import CONTROLLER, LIVE_KINDS, build_plan, secret_options
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Result
 
 Json = t.Dict[str, t.Any]
 
@@ -229,11 +230,11 @@ def delegated_runs(plan: Json, registered: t.Any) -> t.Tuple[t.List[Json], t.Lis
 
 def host_results(plan: Json, kinds: t.Sequence[str], host: str, probe: t.Optional[Json], load: t.Sequence[t.Optional[Json]],
                  first: bool, play_hosts: t.Sequence[str], delegated: t.Sequence[Json],
-                 delegated_load: t.Sequence[t.Optional[Json]]) -> t.List[Json]:
+                 delegated_load: t.Sequence[t.Optional[Json]]) -> t.List[Result]:
     """The results of KINDS that HOST records: its own probes and load runs, and on the play's first host
     (FIRST) those of delegated, lost and departed sources and the plan's own results."""
     kinds = check_kinds(kinds)
-    results: t.List[Json] = []
+    results: t.List[Result] = []
     own = plan["sources"].get(host)
     if own is not None and own["run"] == "self":
         results.extend(interpret(own["probes"], probe, kinds))

@@ -38,7 +38,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_check
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result
 
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 # How a source was sampled out of its group: {group, chosen, of}; None when it was not.
 SampleInfo = Optional[Dict[str, Any]]
@@ -398,7 +398,7 @@ class Plan(object):
         self.sources[source]["load"].append(entry)
 
 
-def build_plan(hostvars: HostVars, groups: Mapping[str, List[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
+def build_plan(hostvars: HostVars, groups: Mapping[str, Sequence[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
                contracts: Iterable[Tuple[str, Union[List[Service], str]]], sample: Optional[int] = None,
                timeout: Union[float, str, None] = None, controller: str = "localhost", limit_hosts: Optional[Iterable[str]] = None,
                limit: Optional[str] = None) -> Dict[str, Any]:
