@@ -56,7 +56,7 @@ DEFAULT_TIMEOUT = 5.0
 class SourceIndex(object):
     """Hosts of each group, sorted once, and the deterministic sample of a group for a target."""
 
-    def __init__(self, groups: Mapping[str, List[str]], sample: Optional[int] = None) -> None:
+    def __init__(self, groups: Mapping[str, Sequence[str]], sample: Optional[int] = None) -> None:
         self.groups = groups
         self.sample: int = sample or 0
         self._members: Dict[str, Tuple[List[str], FrozenSet[str]]] = {}
@@ -241,7 +241,7 @@ def _unique(pairs: Iterable[Tuple[str, SampleInfo]]) -> List[Tuple[str, SampleIn
 class Plan(object):
     """Builds the plan; see the module documentation."""
 
-    def __init__(self, hostvars: HostVars, groups: Mapping[str, List[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
+    def __init__(self, hostvars: HostVars, groups: Mapping[str, Sequence[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
                  sample: Optional[int] = None, timeout: Union[float, str, None] = None, controller: str = "localhost",
                  limit_hosts: Optional[Iterable[str]] = None, limit: Optional[str] = None) -> None:
         self.hostvars = hostvars
