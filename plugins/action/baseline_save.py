@@ -63,5 +63,3 @@ class ActionModule(StepAction):
             return result
         result.update(changed=False, written=written, path=path, saved=saved)
         return self.quiet(result)
-
-

@@ -14,7 +14,10 @@ import os
 from typing import Any, Dict, Optional
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
-from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, baseline_path, baseline_root, drift_results, read_baseline
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import (
+    StepError, baseline_path, baseline_root, drift_results, read_baseline,
+)
+
 
 class ActionModule(StepAction):
 

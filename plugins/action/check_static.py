@@ -41,4 +41,3 @@ class ActionModule(StepAction):
             return result
         result.update(changed=False, new=new, results=list(self.var(task_vars, "portproof_results") or []) + new)
         return self.quiet(result)
-

@@ -41,4 +41,3 @@ class ActionModule(StepAction):
         all_hosts = list(self.var(task_vars, "groups", {}).get("all", []))
         result.update(changed=False, host_addresses=host_addresses(hostvars, all_hosts))
         return self.quiet(result)
-

@@ -42,7 +42,7 @@ options: {}
 """
 
 EXAMPLES = r"""
-- name: Save the baseline of the host
+- name: Save the baseline of the host to portproof_baseline_dir (portproof-baseline by default)
   portproof.validate.baseline_save:
 """
 

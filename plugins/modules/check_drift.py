@@ -43,6 +43,7 @@ options: {}
 EXAMPLES = r"""
 - name: Compare the host with its baseline
   portproof.validate.check_drift:
+  register: drift_checked
 """
 
 RETURN = r"""

@@ -47,9 +47,10 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Evaluate the listen checks
+- name: Evaluate the listen checks of the host
   portproof.validate.check_static:
     kinds: [listen]
+  register: static_checked
 """
 
 RETURN = r"""

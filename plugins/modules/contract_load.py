@@ -45,6 +45,11 @@ options: {}
 EXAMPLES = r"""
 - name: Validate the contract of the host
   portproof.validate.contract_load:
+  register: portproof_contract_loaded
+
+- name: Keep it as the host's contract, as the role validate does
+  ansible.builtin.set_fact:
+    portproof_contract: "{{ portproof_contract_loaded.contract }}"
 """
 
 RETURN = r"""

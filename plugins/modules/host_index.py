@@ -43,7 +43,7 @@ options: {}
 """
 
 EXAMPLES = r"""
-- name: Index where the hosts are reached
+- name: Refuse a play that would check nothing and index where the hosts are reached
   portproof.validate.host_index:
   register: portproof_host_index
   run_once: true
