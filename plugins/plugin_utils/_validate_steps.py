@@ -200,3 +200,12 @@ def read_baseline(path: str) -> Optional[str]:
         return None
     with open(path, "rb") as handle:
         return handle.read().decode("utf-8", "surrogateescape")
+
+
+def failed_hosts(results: Iterable[Mapping[str, Any]]) -> Dict[str, List[str]]:
+    """{host: [message of each failed or errored result about it, in their order]}, hosts sorted by name."""
+    found = {}  # type: Dict[str, List[str]]
+    for item in results:
+        if isinstance(item, Mapping) and item.get("status") in ("fail", "error"):
+            found.setdefault(str(item.get("host")), []).append(item.get("message"))
+    return dict((host, found[host]) for host in sorted(found))

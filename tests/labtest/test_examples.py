@@ -35,7 +35,7 @@ SYNTAX_ONLY = {
 # The filters in the order a validation run uses them: later examples use what earlier ones set.
 FILTER_ORDER = ["port_spec", "firewall_verdict", "probe_plan", "probe_targets", "live_results"]
 # The private actions of the roles, in the order of a validation run (after port_facts, before the filters).
-PRIVATE_ORDER = ["contract_load", "host_index", "check_static", "baseline_save", "check_drift"]
+PRIVATE_ORDER = ["contract_load", "host_index", "check_static", "failed_hosts", "baseline_save", "check_drift"]
 
 # The public must not reach redis, on every host (the firewall_verdict example asserts it on each).
 NO_PUBLIC_REDIS = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ! -i lo -p tcp -m tcp --dport 6379 -j DROP\nCOMMIT\n"
@@ -184,6 +184,7 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     assert sorted(db1["portproof_host_index"]["host_addresses"]) == ["app1", "db1", "web1"]
     checks = sorted((r["service"], r["check"], r["status"]) for r in db1["static_checked"]["new"])
     assert checks == [("dns", "listen", "pass"), ("postgres", "listen", "pass")], checks
+    assert db1["portproof_failed"]["hosts"] == {}  # no result recorded in portproof_last_results: no host failed
     assert db1["example_baseline_save_0"]["path"] == str(tmp_path / "portproof-baseline" / "db1.json")
     drift = sorted((r["service"] or "", r["check"], r["status"]) for r in db1["drift_checked"]["new"])
     assert drift == [("", "drift", "pass"), ("dns", "drift", "pass"), ("postgres", "drift", "pass")], drift

@@ -8,7 +8,8 @@ The hosts are those of the molecule scenario "report", with the port facts captu
 (fixtures/drift/facts-before-*.json, set as port_facts sets them) and marked gathered, so that no task connects:
 each host's ssh command does not exist. bad1 has a contract with two problems. The play saves the baseline of each
 host, then sets the facts captured after the faults were planted and compares: what the roles record must be what
-plugin_utils gives for the same input, the baseline files the text of the state, and no host changed.
+plugin_utils gives for the same input, the baseline files the text of the state, and no host changed. Last, the
+entry point fail fails each host that drifted with its own drift messages.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ PLAYBOOK = [{
          "ansible.builtin.copy": {"content": "{{ dict(keep | zip(keep | map('extract', vars))) | to_json }}",
                                   "dest": "{{ out }}/{{ inventory_hostname }}.json", "mode": "0644"},
          "vars": {"keep": KEEP}},
+        include("fail", portproof_fail_from="portproof_drift_last"),
     ],
 }]
 
@@ -137,11 +139,20 @@ def addresses() -> Dict[str, Dict[str, str]]:
     return dict((host, {"ansible_host": ADDRESS[host]}) for host in HOSTS)
 
 
-def test_a_bad_contract_fails_its_host_alone_with_every_problem_and_nothing_changes(run):
+def test_a_bad_contract_fails_its_host_with_every_problem_the_drifted_hosts_fail_on_drift_and_nothing_changes(run):
     proc = run["proc"]
     assert proc.returncode == 2, proc.stdout[-5000:]
-    assert recap(proc.stdout) == {"web1": (0, 0, 0), "app1": (0, 0, 0), "db1": (0, 0, 0), "bad1": (0, 0, 1)}, proc.stdout[-3000:]
-    assert 'fatal: [bad1]: FAILED! => %s' % json.dumps({"changed": False, "msg": BAD_MESSAGE}) in proc.stdout
+    drifted = {}
+    for host in HOSTS:
+        for item in run["kept"][host]["portproof_drift_last"]:
+            if item["status"] in ("fail", "error"):
+                drifted.setdefault(item["host"], []).append(item["message"])
+    assert sorted(drifted) == ["db1", "web1"]  # the faults planted after the baseline: app1 did not drift
+    assert recap(proc.stdout) == {"web1": (0, 0, 1), "app1": (0, 0, 0), "db1": (0, 0, 1), "bad1": (0, 0, 1)}, proc.stdout[-3000:]
+    fatal = [line for line in proc.stdout.splitlines() if line.startswith("fatal: ")]
+    assert sorted(fatal) == sorted(["fatal: [bad1]: FAILED! => %s" % json.dumps({"changed": False, "msg": BAD_MESSAGE})]
+                                   + ["fatal: [%s]: FAILED! => %s" % (host, json.dumps({"changed": False, "msg": messages}))
+                                      for host, messages in drifted.items()])
     with pytest.raises(Exception) as caught:
         host_contract({"portproof_services": BAD_CONTRACT}, "bad1", dict(GROUPS, all=HOSTS + ["bad1"]))
     assert str(caught.value) == BAD_MESSAGE

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import (
-    SECRET, StepError, baseline_path, baseline_root, contract_names, host_contract, nothing_declared, read_baseline,
+    SECRET, StepError, baseline_path, baseline_root, contract_names, failed_hosts, host_contract, nothing_declared, read_baseline,
     refusal_message, static_checks,
 )
 
@@ -63,3 +63,11 @@ def test_the_baseline_is_under_its_directory_named_like_the_evidence(tmp_path, m
     assert read_baseline(str(tmp_path / "dir.json")) is None  # a directory where the file would be is no baseline
     (tmp_path / "db1.json").write_bytes(b'{"host": "db1"}')
     assert read_baseline(str(tmp_path / "db1.json")) == '{"host": "db1"}'
+
+
+def test_the_failed_hosts_are_those_a_failed_or_errored_result_is_about_with_their_messages_in_order():
+    results = [{"host": "web1", "status": "fail", "message": "w1"}, {"host": "db1", "status": "pass", "message": "ok"},
+               {"host": "db1", "status": "error", "message": "d1"}, {"host": "app1", "status": "skip", "message": "s"},
+               {"host": "db1", "status": "fail", "message": "d2"}]
+    assert list(failed_hosts(results).items()) == [("db1", ["d1", "d2"]), ("web1", ["w1"])]
+    assert failed_hosts([]) == {}
