@@ -207,5 +207,5 @@ def failed_hosts(results: Iterable[Mapping[str, Any]]) -> Dict[str, List[str]]:
     found = {}  # type: Dict[str, List[str]]
     for item in results:
         if isinstance(item, Mapping) and item.get("status") in ("fail", "error"):
-            found.setdefault(str(item.get("host")), []).append(item.get("message"))
+            found.setdefault(str(item.get("host")), []).append(str(item.get("message")))
     return dict((host, found[host]) for host in sorted(found))
