@@ -303,12 +303,17 @@ def synthetic(count, captured):
     return hostvars, groups
 
 
+# The timing key of each report file's rendering.
+RENDERED = {"results.json": "json", "junit.xml": "junit", "summary.md": "markdown", "report.html": "html", "metrics.prom": "prometheus"}
+
+
 def micro(sizes, captured):
     """Seconds of each controller step for each number of synthetic hosts."""
     sys.path.insert(0, collections_path())
-    from ansible_collections.portproof.validate.plugins.filter.contract import static_checks_filter  # noqa: E501 pylint: disable=import-error
+    from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import static_checks  # noqa: E501 pylint: disable=import-error
     from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import make_plan, record  # noqa: E501 pylint: disable=import-error
-    from ansible_collections.portproof.validate.plugins.filter import report as report_filters  # pylint: disable=import-error
+    from ansible_collections.portproof.validate.plugins.action.report_write import RENDERERS  # pylint: disable=import-error
+    from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect  # pylint: disable=import-error
 
     rows = []
     for count in sizes:
@@ -318,9 +323,9 @@ def micro(sizes, captured):
         start = time.perf_counter()
         for host in hosts:
             hvars = hostvars[host]
-            hvars["portproof_results"] = static_checks_filter(hvars["portproof_contract"], hvars["ansible_facts"]["portproof"], host,
-                                                              groups=groups, hostvars=hostvars, strict=True, ignore=["22/tcp"],
-                                                              address=hvars["ansible_host"])
+            hvars["portproof_results"] = static_checks(hvars["portproof_contract"], hvars["ansible_facts"]["portproof"], host,
+                                                       groups=groups, hostvars=hostvars, strict=True, ignore=["22/tcp"],
+                                                       address=hvars["ansible_host"])
         timing["static_s"] = time.perf_counter() - start
         start = time.perf_counter()
         plan = make_plan(hostvars, groups, hosts, hosts, sample=3)
@@ -338,12 +343,12 @@ def micro(sizes, captured):
             hostvars[host]["portproof_results"] = recorded["hosts"][host]["portproof_results"]
         timing["live_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        report = report_filters.report_collect_filter(hostvars, hosts, hosts, generated="2025-01-01T00:00:00Z", report_dir="/tmp/r")
+        report = collect(hostvars, hosts, hosts, generated="2025-01-01T00:00:00Z", report_dir="/tmp/r")
         timing["collect_s"] = time.perf_counter() - start
-        for name in ("json", "junit", "markdown", "html", "prometheus"):
+        for file_name, render in RENDERERS:
             start = time.perf_counter()
-            getattr(report_filters, "report_%s_filter" % name)(report)
-            timing["%s_s" % name] = time.perf_counter() - start
+            render(report)
+            timing["%s_s" % RENDERED[file_name]] = time.perf_counter() - start
         total = sum(timing.values())
         probes = sum(len(source["probes"]) for source in plan["sources"].values())
         results = len(report["results"])

@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # portproof.validate.report_write: the whole report in one task, in the controller's process.
-# Collects the results of the play as the filter report_collect does, renders every file with the
-# renderers of the report filters, and writes them to dest (atomically, unchanged files left alone).
+# Collects the results of the play, renders every file with the report renderers of plugin_utils,
+# and writes them to dest (atomically, unchanged files left alone).
 # It never connects to the host the task runs for: no module, no remote temporary directory.
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class _HostVars(object):
 
 def report_files(report, hostvars, hosts_all):
     """[(path relative to the report directory, text)]: the five report files, then facts/<host>.json of every host
-    of the play (the path of report["summary"]["hosts"][host]["facts"]); the same text as the report filters."""
+    of the play (the path of report["summary"]["hosts"][host]["facts"])."""
     summary = report["summary"]
     files = [(name, render(report)) for name, render in RENDERERS]
     for host in hosts_all:

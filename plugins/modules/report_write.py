@@ -11,13 +11,10 @@ module: report_write
 short_description: Write the portproof report of every host of the play on the controller, in one task
 version_added: 0.1.0
 description:
-  - Collects C(portproof_results) of every host of the play (C(ansible_play_hosts_all)) on the controller, as the
-    filter P(portproof.validate.report_collect#filter) does, and writes every report file to O(dest) -
-    C(results.json), C(junit.xml), C(summary.md), C(report.html), C(metrics.prom), and C(facts/<host>.json) (the
-    evidence of each host of the play, also of the hosts that left the play). The files are the exact text of the
-    filters P(portproof.validate.report_json#filter), P(portproof.validate.report_junit#filter),
-    P(portproof.validate.report_markdown#filter), P(portproof.validate.report_html#filter),
-    P(portproof.validate.report_prometheus#filter) and P(portproof.validate.report_facts#filter).
+  - Collects C(portproof_results) of every host of the play (C(ansible_play_hosts_all)) on the controller and writes
+    every report file to O(dest) - C(results.json), C(junit.xml), C(summary.md), C(report.html), C(metrics.prom), and
+    C(facts/<host>.json) (the evidence of each host of the play, also of the hosts that left the play). C(docs/report.md)
+    of the collection describes each file.
   - This is an action plugin. It runs in the controller's Ansible process and never connects to the host it runs for.
     Run it once (C(run_once)); the role C(portproof.validate.report) does, delegated to C(localhost).
   - Each file is written atomically (a temporary file in the same directory, then renamed over the old one) with mode

@@ -5,8 +5,8 @@
 
 Every example is syntax-checked with ``ansible-playbook --syntax-check``; every one not listed in
 SYNTAX_ONLY (with the reason) then runs: the module examples of port_probe from app1 against
-web1 and db1, the port_facts examples and the filter examples, in the order of a validation run,
-on every lab host, then the report_write examples (the whole report, once, on the controller).
+web1 and db1, the port_facts examples, the examples of the roles' private actions and the filter
+examples, in the order of a validation run, on every lab host, then the report_write examples (the whole report, once, on the controller).
 The test adds a ``register`` to the example tasks that have none and checks what they returned,
 not only that they did not fail."""
 
@@ -33,9 +33,9 @@ SYNTAX_ONLY = {
         "needs paramiko on the probing host (lab hosts use the system Python without it) and the recorded host key",
 }
 # The filters in the order a validation run uses them: later examples use what earlier ones set.
-FILTER_ORDER = ["contract", "port_spec", "firewall_verdict", "static_checks", "baseline_state", "drift",
-                "report_collect", "report_facts", "report_json", "report_junit",
-                "report_markdown", "report_html", "report_prometheus"]
+FILTER_ORDER = ["port_spec", "firewall_verdict"]
+# The private actions of the roles, in the order of a validation run (after port_facts, before the filters).
+PRIVATE_ORDER = ["contract_load", "host_index", "check_static", "failed_hosts", "baseline_save", "check_drift"]
 
 # The public must not reach redis, on every host (the firewall_verdict example asserts it on each).
 NO_PUBLIC_REDIS = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ! -i lo -p tcp -m tcp --dport 6379 -j DROP\nCOMMIT\n"
@@ -124,6 +124,9 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     probe_tasks = prepared("port_probe", examples.pop(("module", "port_probe")), registered)
     facts_tasks = prepared("port_facts", examples.pop(("module", "port_facts")), registered)
     report_tasks = prepared("report_write", examples.pop(("module", "report_write")), registered)
+    private_tasks = []
+    for plugin in PRIVATE_ORDER:
+        private_tasks.extend(prepared(plugin, examples.pop(("module", plugin)), registered))
     # the private actions of a live step, in the order of roles/validate/tasks/live.yml: plan, probe, record
     live_tasks = []
     for name in ("live_plan", "live_probe", "live_record"):
@@ -144,15 +147,15 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
         {"name": "Module examples of port_facts, then the filter examples", "hosts": "all", "gather_facts": False,
          # Lab hosts have no sudo: the examples' become goes through su (from root to root).
          "vars": {"ansible_become_method": "su"},
-         "tasks": facts_tasks + filter_tasks + live_tasks + report_tasks + [
+         "tasks": facts_tasks + private_tasks + filter_tasks + live_tasks + report_tasks + [
              {"name": "Keep what the examples returned", "ansible.builtin.copy": {"content": dump,
                                                                                   "dest": str(tmp_path / "results.json"),
                                                                                   "mode": "0644"},
               "delegate_to": "localhost", "run_once": True}]},
     ]
     write(tmp_path / "examples.yml", plays)
-    # Where the report and baseline examples write, relative to the working directory.
-    for directory in ("portproof-report/facts", "portproof-baseline"):
+    # Where the report examples write, relative to the working directory (baseline_save makes portproof-baseline).
+    for directory in ("portproof-report/facts",):
         (tmp_path / directory).mkdir(parents=True)
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab.inventory, "examples.yml"],
                           cwd=str(tmp_path), env=ansible_env(lab), capture_output=True, text=True, check=False)
@@ -180,10 +183,14 @@ def test_examples_run_on_lab_hosts(make_lab, tmp_path):
     assert db1["example_port_spec_0"]["msg"] == promised == {"first": 8000, "last": 8010, "protos": ["tcp"]}
     assert db1["example_firewall_verdict_0"]["msg"]["verdict"] == "accept"
     assert db1["example_firewall_verdict_1"]["failed"] is False
-    assert db1["example_evidence_name_0"]["msg"] == "portproof-baseline/db1.json"
-    checks = sorted((r["service"], r["check"], r["status"]) for r in db1["example_static_checks_0"]["msg"])
+    # the private actions of the roles: the contract, the static checks, the baseline saved, then drift
+    assert [service["name"] for service in db1["portproof_contract_loaded"]["contract"]] == ["postgres", "dns"]
+    assert sorted(db1["portproof_host_index"]["host_addresses"]) == ["app1", "db1", "web1"]
+    checks = sorted((r["service"], r["check"], r["status"]) for r in db1["static_checked"]["new"])
     assert checks == [("dns", "listen", "pass"), ("postgres", "listen", "pass")], checks
-    drift = sorted((r["service"] or "", r["check"], r["status"]) for r in db1["example_drift_0"]["msg"])
+    assert db1["portproof_failed"]["hosts"] == {}  # no result recorded in portproof_last_results: no host failed
+    assert db1["example_baseline_save_0"]["path"] == str(tmp_path / "portproof-baseline" / "db1.json")
+    drift = sorted((r["service"] or "", r["check"], r["status"]) for r in db1["drift_checked"]["new"])
     assert drift == [("", "drift", "pass"), ("dns", "drift", "pass"), ("postgres", "drift", "pass")], drift
     # the live step: app1 reaches both services of db1
     live = sorted((r["host"], r["service"], r["check"], r["source"], r["status"])

@@ -38,7 +38,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.portproof.validate.plugins.filter import contract as contract_filter_module
+from ansible_collections.portproof.validate.plugins.plugin_utils import _validate_steps as contract_steps
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import play_results
@@ -258,9 +258,9 @@ def message_lost_source():
 
 
 def message_netaddr(monkeypatch):
-    monkeypatch.setattr(contract_filter_module, "HAS_NETADDR", False)
+    monkeypatch.setattr(contract_steps, "HAS_NETADDR", False)
     with pytest.raises(Exception) as caught:
-        contract_filter_module.contract_filter({}, "db1", {"all": ["db1"]})
+        contract_steps.host_contract({}, "db1", {"all": ["db1"]})
     return [str(caught.value)]
 
 

@@ -7,8 +7,7 @@ The play's hosts carry the results of a real post_deploy run (fixtures/report/re
 the host that recorded it) and the port facts captured on the same lab hosts (fixtures/drift/facts-after-*.json,
 set as facts, as port_facts sets them); gone1 leaves the play before the report. Each host's connection is ssh
 with an ssh command that does not exist, so a task that tried to reach its host would fail: the action must not.
-The files are compared byte for byte with what the report filters give for the same input, both written by the
-tasks the report role used before (one copy task per file) and called here directly.
+The files are compared byte for byte with what the report renderers of plugin_utils give for the same input.
 """
 
 from __future__ import annotations
@@ -23,10 +22,14 @@ import pytest
 import yaml
 
 from ansible_collections.portproof.validate.plugins.action import report_write
-from ansible_collections.portproof.validate.plugins.action.report_write import (ARGUMENT_SPEC, ReportWriteError, inside, write_file, write_report)
-from ansible_collections.portproof.validate.plugins.filter.report import (report_collect_filter, report_facts_filter, report_html_filter,
-                                                                          report_json_filter, report_junit_filter, report_markdown_filter,
-                                                                          report_prometheus_filter)
+from ansible_collections.portproof.validate.plugins.action.report_write import (ARGUMENT_SPEC, ReportWriteError,
+                                                                                inside, write_file, write_report)
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_markdown import render_markdown
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
+from ansible_collections.portproof.validate.plugins.plugin_utils._report_prometheus import render_prometheus
 from ansible_collections.portproof.validate.plugins.modules import report_write as report_write_doc
 # the results of the lab run as each host recorded them, as the report role's tests use them
 from ansible_collections.portproof.validate.tests.unit.plugins.plugin_utils.test_report import LAB, lab_hostvars
@@ -43,13 +46,7 @@ GONE1_RESULT = {"host": "gone1", "service": "postgres", "check": "listen", "stat
                 "message": "{{ 'postgres listens on ' ~ portproof_address }}", "expected": "listening", "actual": "listening"}
 GONE1_MESSAGE = "postgres listens on 10.231.127.14"
 
-# The templates of the report files written by the filters: {file name, or facts for facts/<host>.json: template}.
-TEMPLATES = dict([(name, "{{ report_data | portproof.validate.report_%s }}" % kind) for name, kind in
-                  zip(REPORT_FILES, ["json", "junit", "markdown", "html", "prometheus"])]
-                 + [("facts", "{{ hostvars[item] | portproof.validate.report_facts(item, generated=report_data.summary.generated) }}")])
-
-# The play: facts as port_facts sets them, gone1 leaves, the action writes the report; then the files of the same
-# report written by the filters, as the report role's tasks did before this action (one copy task per file).
+# The play: facts as port_facts sets them, gone1 leaves, the action writes the report.
 PLAYBOOK = [{
     "name": "The report of a play",
     "hosts": "all",
@@ -62,24 +59,6 @@ PLAYBOOK = [{
          "when": "inventory_hostname == 'gone1'"},
         {"name": "Write the report", "portproof.validate.report_write": {"dest": "{{ report_dest }}"},
          "register": "written", "run_once": True, "ignore_errors": True},
-        {"name": "The same report by the filters, as the report role wrote it before",
-         "when": "reference_dir is defined",
-         "block": [
-             {"name": "Collect", "run_once": True, "ansible.builtin.set_fact": {"report_data": (
-                 "{{ hostvars | portproof.validate.report_collect(ansible_play_hosts_all, ansible_play_hosts, "
-                 "generated=written.summary.generated, report_dir=written.summary.report_dir) }}")}},
-             {"name": "Make its directory", "run_once": True, "delegate_to": "localhost",
-              "ansible.builtin.file": {"path": "{{ reference_dir }}/facts", "state": "directory", "mode": "0755"}},
-             # the template module writes what the filters give as it is (a copy task's content that looks like JSON
-             # is turned back into data by ansible-core before 2.19)
-             {"name": "Write the report files", "run_once": True, "delegate_to": "localhost",
-              "ansible.builtin.template": {"src": "templates/{{ item }}.j2", "dest": "{{ reference_dir }}/{{ item }}", "mode": "0644"},
-              "loop": REPORT_FILES},
-             {"name": "Keep the evidence of each host", "run_once": True, "delegate_to": "localhost",
-              "ansible.builtin.template": {"src": "templates/facts.j2", "dest": "{{ reference_dir }}/{{ report_data.summary.hosts[item].facts }}",
-                                           "mode": "0644"},
-              "loop": "{{ ansible_play_hosts_all }}"},
-         ]},
         {"name": "Keep what the action returned", "run_once": True, "delegate_to": "localhost", "check_mode": False,
          "ansible.builtin.copy": {"content": "{{ written | to_json }}", "dest": "{{ result_file }}", "mode": "0644"}},
     ],
@@ -123,7 +102,7 @@ def ansible_env(tmp_path):
     return env
 
 
-def play(tmp_path, dest, *argv, reference=None, umask=None):
+def play(tmp_path, dest, *argv, umask=None):
     """Run the play from TMP_PATH (the current directory); (process, what the action returned)."""
     with open(tmp_path / "inventory.yml", "w") as handle:
         yaml.safe_dump(inventory(), handle, sort_keys=False)  # the play's hosts in HOSTS order
@@ -136,8 +115,6 @@ def play(tmp_path, dest, *argv, reference=None, umask=None):
     if result_file.exists():
         result_file.unlink()
     extra = {"report_dest": str(dest), "result_file": str(result_file)}
-    if reference is not None:
-        extra["reference_dir"] = str(reference)
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "inventory.yml", "play.yml", "-e", json.dumps(extra)] + list(argv),
                           cwd=str(tmp_path), env=ansible_env(tmp_path), capture_output=True, text=True, check=False, timeout=300,
                           preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
@@ -166,10 +143,9 @@ def read(path):
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    """The play, once: the report under a relative dest (made with its parents under a umask of 077), and the same
-    report written by the filters as the report role did before."""
+    """The play, once: the report under a relative dest (made with its parents under a umask of 077)."""
     tmp_path = tmp_path_factory.mktemp("report-write")
-    proc, written = play(tmp_path, "out/ci/portproof-report", reference=tmp_path / "by-filters", umask=0o077)
+    proc, written = play(tmp_path, "out/ci/portproof-report", umask=0o077)
     return {"tmp": tmp_path, "dir": tmp_path / "out" / "ci" / "portproof-report", "proc": proc, "written": written}
 
 
@@ -184,26 +160,18 @@ def test_every_file_is_written_with_the_paths_returned(first_run):
     assert written["summary"]["report_dir"] == str(report_dir) == os.path.realpath(str(report_dir))
 
 
-def test_the_files_are_those_the_report_role_wrote_with_the_filters(first_run):
-    report_dir, reference = first_run["dir"], first_run["tmp"] / "by-filters"
-    names = REPORT_FILES + ["facts/%s.json" % host for host in HOSTS]
-    assert sorted(os.listdir(str(reference / "facts"))) == sorted("%s.json" % host for host in HOSTS)
-    different = [name for name in names if read(report_dir / name) != read(reference / name)]
-    assert different == []
-
-
-def test_the_files_are_the_text_of_the_filters_called_on_the_same_variables(first_run):
+def test_the_files_are_the_text_of_the_renderers_called_on_the_same_variables(first_run):
     written, report_dir = first_run["written"], first_run["dir"]
     summary = written["summary"]
     hostvars = python_hostvars()
-    report = report_collect_filter(hostvars, HOSTS, LIVE, generated=summary["generated"], report_dir=summary["report_dir"])
+    report = collect(hostvars, HOSTS, LIVE, generated=summary["generated"], report_dir=summary["report_dir"])
     expected = {
-        "results.json": report_json_filter(report), "junit.xml": report_junit_filter(report),
-        "summary.md": report_markdown_filter(report), "report.html": report_html_filter(report),
-        "metrics.prom": report_prometheus_filter(report),
+        "results.json": render_json(report), "junit.xml": render_junit(report),
+        "summary.md": render_markdown(report), "report.html": render_html(report),
+        "metrics.prom": render_prometheus(report),
     }
     for host in HOSTS:
-        expected["facts/%s.json" % host] = report_facts_filter(hostvars[host], host, generated=summary["generated"])
+        expected["facts/%s.json" % host] = render_facts(host, hostvars[host], generated=summary["generated"])
     assert dict((name, read(report_dir / name).decode("utf-8")) for name in expected) == expected
     # the summary returned is results.json's, the one the role's later tasks read
     assert summary == report["summary"] == json.loads(expected["results.json"])["summary"]

@@ -15,9 +15,8 @@ import os
 
 import pytest
 import yaml
-from ansible.errors import AnsibleFilterError
 
-from ansible_collections.portproof.validate.plugins.filter.baseline import baseline_state_filter, drift_filter
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, baseline_state, drift_results
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
 
 HERE = os.path.dirname(__file__)
@@ -47,15 +46,15 @@ V1_SKIP = "has no host-level state (a version 1 baseline): save it again"
 def run(host, baseline, facts, services=None, v1_skip=False, **kwargs):
     """drift results; the fixtures are version 1 baselines, whose one host-level skip (V1_SKIP) is left out unless V1_SKIP."""
     text = baseline if baseline is None or isinstance(baseline, str) else json.dumps(baseline)
-    results = drift_filter(text, contract(host, services), facts, host, groups=GROUPS, hostvars=HOSTVARS, address=ADDRESS[host],
-                           path="/b/%s.json" % host, **kwargs)
+    results = drift_results(text, contract(host, services), facts, host, groups=GROUPS, hostvars=HOSTVARS, address=ADDRESS[host],
+                            path="/b/%s.json" % host, **kwargs)
     return results if v1_skip else [r for r in results if V1_SKIP not in r["message"]]
 
 
 def saved_now(host, facts=None):
     """The version 2 baseline the role saves from the facts gathered before the faults."""
-    return baseline_state_filter(contract(host), facts or load("facts-before-%s.json" % host), host, groups=GROUPS, hostvars=HOSTVARS,
-                                 address=ADDRESS[host], saved="2026-11-22T03:57:11Z")
+    return baseline_state(contract(host), facts or load("facts-before-%s.json" % host), host, groups=GROUPS, hostvars=HOSTVARS,
+                          address=ADDRESS[host], saved="2026-11-22T03:57:11Z")
 
 
 def table(results):
@@ -66,8 +65,8 @@ def table(results):
 def test_the_snapshot_is_what_the_baseline_role_saved(host):
     """The fixtures are version 1 baselines; version 2 adds each verdict's family and protocol."""
     baseline = load("baseline-%s.json" % host)
-    state = baseline_state_filter(contract(host), load("facts-before-%s.json" % host), host, groups=GROUPS, hostvars=HOSTVARS,
-                                  address=ADDRESS[host], saved=baseline["saved"])
+    state = baseline_state(contract(host), load("facts-before-%s.json" % host), host, groups=GROUPS, hostvars=HOSTVARS,
+                           address=ADDRESS[host], saved=baseline["saved"])
     assert state["version"] == 2
     assert sorted(state.pop("host_state")) == ["listeners", "mappings", "openings"]
     for service in state["services"].values():
@@ -182,8 +181,8 @@ def test_a_new_image_is_drift():
 
 def test_port_auto_may_move_without_drift():
     services = [{"name": "static", "port": "auto", "publish": {"container": "static", "container_port": 80}}]
-    baseline = baseline_state_filter(contract("web1", services), load("facts-before-web1.json"), "web1", groups=GROUPS, hostvars=HOSTVARS,
-                                     address=ADDRESS["web1"], saved="then")
+    baseline = baseline_state(contract("web1", services), load("facts-before-web1.json"), "web1", groups=GROUPS, hostvars=HOSTVARS,
+                              address=ADDRESS["web1"], saved="then")
     assert baseline["services"]["static"]["ports"] == [8080]
     results = run("web1", baseline, load("facts-after-web1.json"), services=services)
     assert table(results) == [("static", "drift", "pass", None), (None, "drift", "pass", None)]
@@ -314,5 +313,5 @@ def test_host_level_drift_of_published_ports():
 
 
 def test_a_wrong_ignore_is_named():
-    with pytest.raises(AnsibleFilterError, match=r"^drift: ignore\[1\]: port spec '22/tcpp' is not PORT\[-PORT\]\[/tcp\|/udp\]$"):
+    with pytest.raises(StepError, match=r"^drift: ignore\[1\]: port spec '22/tcpp' is not PORT\[-PORT\]\[/tcp\|/udp\]$"):
         run("db1", saved_now("db1"), load("facts-before-db1.json"), ignore=["53", "22/tcpp"])

@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
-from ansible_collections.portproof.validate.plugins.filter.contract import contract_filter
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, host_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import (
     ContractError, contract_variables, load_contract, parse_port_spec,
 )
@@ -188,13 +187,13 @@ def test_bad_contract_names_host_variable_item_and_reason(services, message):
 
 
 def test_the_role_reports_the_host_with_every_problem():
-    """roles/validate/tasks/gather.yml validates through the contract filter: the task fails with this message."""
+    """roles/validate/tasks/gather.yml validates through the action contract_load: the task fails with this message."""
     hostvars = {"portproof_services__db": [{"name": "pg", "port": 5432, "check": {"tls": {"verify": "no"}}}],
                 "portproof_services": [{"name": "web", "port": 80, "check": {"http": {"headers": {"X-Token": "s3cr3t\n"}}}}]}
     groups = {"all": ["db1", "app1"], "ungrouped": [], "db": ["db1"]}
-    with pytest.raises(AnsibleFilterError) as info:
-        contract_filter(hostvars, "db1", groups)
-    assert info.value.message == (
+    with pytest.raises(StepError) as info:
+        host_contract(hostvars, "db1", groups)
+    assert str(info.value) == (
         "invalid portproof contract for host db1:\n"
         "  - portproof_services[0] (web).check.http: header 'X-Token' must be a header name with a one-line string value "
         "(the value is not shown)\n"

@@ -17,7 +17,7 @@ from ansible.errors import AnsibleFilterError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.portproof.validate.plugins.filter.contract import port_spec_filter
+from ansible_collections.portproof.validate.plugins.filter.port_spec import port_spec_filter
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import (
     ContractError, load_contract, parse_port_spec,
 )

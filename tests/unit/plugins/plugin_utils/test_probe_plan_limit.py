@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.portproof.validate.plugins.filter.fleet import host_addresses_filter
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import host_addresses
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import play_results
 from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import build_plan
 # the same inputs (fixtures/live) and hostvars as the live step's tests
@@ -67,7 +67,7 @@ def test_host_addresses_keeps_the_address_variables_only():
         "app1": {"ansible_host": "app1.example", "portproof_controller_address": "192.0.2.1"},
         "bare": {},
     }
-    assert host_addresses_filter(variables, ["db1", "app1", "bare", "absent"]) == {
+    assert host_addresses(variables, ["db1", "app1", "bare", "absent"]) == {
         "db1": {"ansible_host": "10.0.0.5", "portproof_address": "10.1.0.5"},
         "app1": {"ansible_host": "app1.example", "portproof_controller_address": "192.0.2.1"},
         "bare": {},

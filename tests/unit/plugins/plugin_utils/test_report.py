@@ -19,7 +19,6 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.filter.report import report_collect_filter, report_html_filter
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import COLOURS, render_html
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
@@ -357,7 +356,7 @@ def test_html_is_self_contained_and_escapes_every_value():
 
 
 def test_html_lays_out_the_sections_and_the_matrix():
-    page = report_html_filter(lab_report())
+    page = render_html(lab_report())
     assert [m.group(1) for m in re.finditer(r'<section id="([a-z]+)"', page)] == ["summary", "failures", "hosts", "matrix", "results"]
     assert page.index('<article class="finding status-fail">') < page.index('id="hosts"')
     cell = re.search(r'<td class="cell bg-fail live" data-source="app1" data-target="db1/postgres" data-status="fail" data-kind="live"', page)
@@ -365,11 +364,3 @@ def test_html_lays_out_the_sections_and_the_matrix():
     assert ".bg-fail { background: %s; }" % COLOURS["fail"] in page
     assert '<a href="facts/db1.json">facts/db1.json</a>' in page
     assert page.count("<tr data-source=") == 4
-
-
-def test_report_filters_refuse_other_input():
-    from ansible.errors import AnsibleFilterError
-    with pytest.raises(AnsibleFilterError, match="report_html: the input must be the report made by portproof.validate.report_collect"):
-        report_html_filter({"results": []})
-    with pytest.raises(AnsibleFilterError, match="must be lists of host names"):
-        report_collect_filter({}, "all", [])

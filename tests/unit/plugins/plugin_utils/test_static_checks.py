@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.portproof.validate.plugins.filter.contract import static_checks_filter
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import static_checks
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import bind_allows, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
 
@@ -46,8 +46,8 @@ def run(host, services=None, host_facts=None, **kwargs):
     contract = load_contract(host, [("portproof_services", services or CONTRACTS[host])], set(GROUPS), set(LAB["addresses"]))
     options = {"strict": host != "ctr1", "ignore": ["22/tcp"]}
     options.update(kwargs)
-    return static_checks_filter(contract, host_facts or facts(host), host, groups=GROUPS, hostvars=HOSTVARS,
-                                address=LAB["addresses"][host], **options)
+    return static_checks(contract, host_facts or facts(host), host, groups=GROUPS, hostvars=HOSTVARS,
+                         address=LAB["addresses"][host], **options)
 
 
 def table(results):

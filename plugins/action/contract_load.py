@@ -1,0 +1,39 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# portproof.validate.contract_load (private to the roles of this collection): validates the host's contract, read
+# from its contract variables as the task sees them (inventory, play vars, role vars, include_role vars, -e), and
+# starts its results. The role validate copies what it returns into the host's variables.
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, contract_names, host_contract
+
+
+class ActionModule(StepAction):
+
+    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        self.validate_argument_spec(argument_spec={})
+        host = str(task_vars["inventory_hostname"])
+        contract = self.var(task_vars, "portproof_contract")
+        if contract is None:
+            names = contract_names(task_vars)
+            given = dict((name, self.var(task_vars, name)) for name in names)
+            try:
+                contract = host_contract(given, host, self.var(task_vars, "groups", {}),
+                                         strict=self.var(task_vars, "portproof_strict", False),
+                                         ignore=self.var(task_vars, "portproof_ignore") or [],
+                                         address=self.var(task_vars, "portproof_address") or "")
+            except StepError as exc:
+                result.update(failed=True, msg=str(exc))
+                return result
+        result.update(changed=False, contract=contract, results=list(self.var(task_vars, "portproof_results") or []),
+                      gather_now=not self.flag(task_vars, "portproof_gathered"))
+        return self.quiet(result)

@@ -1,0 +1,43 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# portproof.validate.host_index (private to the roles of this collection), run once for the play after each host's
+# contract is loaded: refuses a play in which no host declares a service and none is strict (it would check
+# nothing), and indexes where the hosts of the inventory are reached (the static checks, drift and the baseline of
+# every host read this index, made once, instead of every host's variables).
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import host_addresses, nothing_declared, refusal_message
+
+
+class ActionModule(StepAction):
+
+    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        self.validate_argument_spec(argument_spec={})
+        hostvars = task_vars["hostvars"]
+        play_hosts = [str(host) for host in self.var(task_vars, "ansible_play_hosts", [])]
+        contracts = []  # type: List[Any]
+        strict = [self.flag(task_vars, "portproof_strict")]
+        for host in play_hosts:
+            hvars = hostvars[host]
+            # a host not yet past the contract step (strategy free) is not counted as empty
+            contracts.append(hvars["portproof_contract"] if "portproof_contract" in hvars else None)
+            if "portproof_strict" in hvars:
+                value = hvars["portproof_strict"]
+                strict.append(boolean(value, strict=False) if value is not None else False)
+        if nothing_declared(contracts, strict):
+            result.update(failed=True, msg=refusal_message(play_hosts))
+            return result
+        all_hosts = list(self.var(task_vars, "groups", {}).get("all", []))
+        result.update(changed=False, host_addresses=host_addresses(hostvars, all_hosts))
+        return self.quiet(result)

@@ -1,0 +1,67 @@
+#!/usr/bin/python
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: check_static
+short_description: Evaluate the static checks of a host (private to the roles)
+version_added: 0.1.0
+description:
+  - "Private to the roles of this collection: not a public interface, may change without notice."
+  - Evaluates the static checks of O(kinds) over the host's contract (C(portproof_contract)) and port facts
+    (C(ansible_facts.portproof)).
+  - This is an action plugin. It runs in the controller's Ansible process and never connects to the host it runs for.
+    It reads what it needs from the task's variables. Below C(-vvv) the callback shows a result that did not fail without its values.
+author:
+  - portproof.validate contributors (@portproof)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+    details: Everything happens in the action plugin on the controller; there is no module to run on a host.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  kinds:
+    description: The check kinds to evaluate.
+    type: list
+    elements: str
+    required: true
+    choices: [listen, bind, process, undeclared, mapping, firewall_allow, firewall_deny]
+"""
+
+EXAMPLES = r"""
+- name: Evaluate the listen checks of the host
+  portproof.validate.check_static:
+    kinds: [listen]
+  register: static_checked
+"""
+
+RETURN = r"""
+new:
+  description: The results of this step.
+  returned: success
+  type: list
+  elements: dict
+results:
+  description: The results of the host (C(portproof_results)) followed by RV(new).
+  returned: success
+  type: list
+  elements: dict
+"""
