@@ -171,3 +171,28 @@ def test_requests_carry_no_credential_and_bad_names_are_refused():
         Handshake('ntp', 'tcp', NONCE)
     with pytest.raises(ValueError, match='protocol redis is not probed over udp'):
         Handshake('redis', 'udp', NONCE)
+
+
+def _target(**options):
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
+    return Target(0, dict({'host': '192.0.2.7', 'port': 5432}, **options))
+
+
+def test_the_protocol_option_plans_one_protocol_check():
+    target = _target(protocol='postgres', max_ms=50)
+    assert (target.protocol, target.plan, target.has_response, target.needs_worker) == ('postgres', ['protocol', 'max_ms'], True, False)
+    assert _target(protocol='dns', proto='udp').plan == ['protocol']
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'protocol': 'gopher'}, r"targets\[0\] \(192.0.2.7:5432/tcp\): protocol must be one of http, tls, .*, kafka, not 'gopher'"),
+    ({'protocol': 'ntp'}, r'protocol ntp is not probed over tcp \(tcp: http, tls'),
+    ({'protocol': 'redis', 'proto': 'udp'}, r'protocol redis is not probed over udp \(udp: dns, ntp\)'),
+    ({'protocol': 'redis', 'send': 'PING'}, r'protocol cannot be combined with send \(it sends its own handshake\)'),
+    ({'protocol': 'http', 'http': {'path': '/'}, 'expect': 'x'},
+     r'protocol cannot be combined with expect, http \(it sends its own handshake\)'),
+])
+def test_the_protocol_option_refuses_what_it_cannot_probe(options, message):
+    from ansible_collections.portproof.validate.plugins.module_utils._probe._target import ProbeConfigError
+    with pytest.raises(ProbeConfigError, match=message):
+        _target(**options)
