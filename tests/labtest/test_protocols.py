@@ -22,7 +22,7 @@ TIMEOUT = 2.0
 
 NGINX = """user www-data;
 pid {dir}/nginx.pid;
-events { worker_connections 64; }
+events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path {dir}/body;
@@ -75,7 +75,7 @@ DAEMONS = [
     {"kind": "dovecot", "config": DOVECOT, "listen": ["tcp:{address}:143", "tcp:{address}:110"]},
     {"kind": "vsftpd", "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nbackground=NO\n"
                                  "anonymous_enable=YES\nanon_root=/var/run/vsftpd/empty\nwrite_enable=NO\nlocal_enable=NO\n"
-                                 "secure_chroot_dir=/var/run/vsftpd/empty\n", "listen": ["tcp:{address}:21"]},
+                                 "secure_chroot_dir=/var/run/vsftpd/empty\nmax_per_ip=0\n", "listen": ["tcp:{address}:21"]},
     {"kind": "ntpsec", "config": "driftfile {dir}/drift\ninterface ignore all\ninterface listen {address}\n",
      "listen": ["udp:{address}:123"]},
     {"kind": "slapd", "config": "include /etc/ldap/schema/core.schema\npidfile {dir}/slapd.pid\nmodulepath /usr/lib/ldap\n"
