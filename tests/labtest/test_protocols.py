@@ -57,6 +57,10 @@ inet_protocols = ipv4
 myhostname = srv.lab.test
 maillog_file = /dev/stdout
 """
+# The same servers with a greeting that names neither SMTP nor FTP (as sites that hide their
+# software set it): identified by the answer to NOOP (250 SMTP, 200 FTP).
+with open('/usr/share/postfix/master.cf.dist') as _handle:
+    MASTER_2525 = _handle.read().replace('\nsmtp      inet  n', '\n2525      inet  n', 1)
 DAEMONS = [
     {"kind": "nginx", "config": NGINX, "listen": ["tcp:{address}:80", "tcp:{address}:443"]},
     {"kind": "dnsmasq", "config": "user=dnsmasq\nlisten-address={address}\nbind-interfaces\nno-resolv\nno-hosts\n",
@@ -76,6 +80,11 @@ DAEMONS = [
     {"kind": "vsftpd", "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nbackground=NO\n"
                                  "anonymous_enable=YES\nanon_root=/var/run/vsftpd/empty\nwrite_enable=NO\nlocal_enable=NO\n"
                                  "secure_chroot_dir=/var/run/vsftpd/empty\nmax_per_ip=0\n", "listen": ["tcp:{address}:21"]},
+    {"kind": "postfix", "name": "postfix-plain", "config": POSTFIX + "smtpd_banner = $myhostname ready\n", "files": {"master.cf": MASTER_2525}, "listen": ["tcp:{address}:2525"]},
+    {"kind": "vsftpd", "name": "vsftpd-plain", "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nlisten_port=2121\n"
+                                                      "background=NO\nanonymous_enable=YES\nanon_root=/var/run/vsftpd/empty\n"
+                                                      "write_enable=NO\nlocal_enable=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\n"
+                                                      "max_per_ip=0\nftpd_banner=Welcome\n", "listen": ["tcp:{address}:2121"]},
     {"kind": "ntpsec", "config": "driftfile {dir}/drift\ninterface ignore all\ninterface listen {address}\n",
      "listen": ["udp:{address}:123"]},
     {"kind": "slapd", "config": "include /etc/ldap/schema/core.schema\npidfile {dir}/slapd.pid\nmodulepath /usr/lib/ldap\n"
@@ -87,7 +96,7 @@ SERVERS = {
     (80, 'tcp'): 'http', (443, 'tcp'): 'tls', (22, 'tcp'): 'ssh', (5432, 'tcp'): 'postgres', (3306, 'tcp'): 'mysql',
     (6379, 'tcp'): 'redis', (11211, 'tcp'): 'memcached', (5672, 'tcp'): 'amqp', (25, 'tcp'): 'smtp',
     (143, 'tcp'): 'imap', (110, 'tcp'): 'pop3', (21, 'tcp'): 'ftp', (53, 'udp'): 'dns', (53, 'tcp'): 'dns',
-    (123, 'udp'): 'ntp', (389, 'tcp'): 'ldap',
+    (123, 'udp'): 'ntp', (389, 'tcp'): 'ldap', (2525, 'tcp'): 'smtp', (2121, 'tcp'): 'ftp',
 }
 # nginx answers bytes that are neither TLS nor an HTTP request with a plain-text HTTP 400 on its
 # TLS port too, so probes of other protocols there name http (docs/live-checks.md).
@@ -108,7 +117,7 @@ def test_every_protocol_against_every_server(make_lab):
                   timeout=120)
     wall = time.monotonic() - began
     probes = json.loads(proc.stdout)['probes']
-    assert len(probes) == len(targets) == 16 * 14 + 2 * 2
+    assert len(probes) == len(targets) == 16 * 16 + 2 * 2
     matrix = {}
     for probe, target in zip(probes, targets):
         check = probe['response'][0]
@@ -128,5 +137,11 @@ def test_every_protocol_against_every_server(make_lab):
     assert matrix[(6379, 'tcp', 'memcached')][2] == '6379/tcp answers as redis, not memcached'
     assert matrix[(443, 'tcp', 'http')][2] == '443/tcp answers as tls, not http'
     assert matrix[(443, 'tcp', 'redis')][2] == '443/tcp answers as http, not redis'
+    # A greeting naming neither SMTP nor FTP: NOOP tells them apart; other probes show the greeting.
+    assert probes[targets.index({'host': address, 'port': 2525, 'proto': 'tcp', 'protocol': 'smtp', 'timeout': TIMEOUT})][
+        'protocol']['excerpt'].startswith('220 srv.lab.test ready\r\n250 ')
+    assert matrix[(2121, 'tcp', 'smtp')][2] == '2121/tcp answers as ftp, not smtp'
+    assert matrix[(2525, 'tcp', 'ftp')][2] == '2525/tcp answers as smtp, not ftp'
+    assert matrix[(2121, 'tcp', 'redis')][2].startswith("2121/tcp: nothing recognisable answered (expected redis): '220 Welcome")
     # One selector loop: the whole matrix takes about the largest timeout, not the sum.
     assert wall < TIMEOUT + 3.0, wall

@@ -38,7 +38,9 @@
 #             another version.
 # - smtp/ftp  both greet with ``220``. SMTP when the greeting's first line names ``SMTP``/``ESMTP``,
 #             FTP when it names ``FTP``. A ``220`` naming neither, when smtp or ftp is asked for:
-#             send ``NOOP``, which SMTP answers ``250`` (RFC 5321) and FTP ``200`` (RFC 959).
+#             send ``NOOP``, which SMTP answers ``250`` (RFC 5321) and FTP ``200`` (RFC 959), or
+#             ``530`` before login as vsftpd does (SMTP never refuses NOOP, RFC 3207; its 530
+#             carries an enhanced status code, ``530 5.7.0``, and is not taken for FTP).
 # - imap      server speaks first: ``* OK``, ``* PREAUTH`` or ``* BYE`` (RFC 9051).
 # - pop3      server speaks first: ``+OK`` (RFC 1939); ``+OK`` is never an SMTP/FTP/IMAP greeting.
 # - dns       a query for the root NS records, recursion not desired (TCP: with the 2-byte length
@@ -382,25 +384,30 @@ def _banner_220(buf: bytes, pattern: 're.Pattern[bytes]') -> Verdict:
     return bool(pattern.match(line))
 
 
-def _noop_answer(hs: Handshake, buf: bytes, code: bytes) -> Verdict:
-    """After an ambiguous 220 greeting: the answer to NOOP (``250`` SMTP, ``200`` FTP)."""
+_NOOP_SMTP = re.compile(rb'^250[ -]')
+_NOOP_FTP = re.compile(rb'^(200[ -]|530(?![ -]\d\.\d+\.\d))')
+
+
+def _noop_answer(hs: Handshake, buf: bytes, pattern: 're.Pattern[bytes]') -> Verdict:
+    """After an ambiguous 220 greeting: the answer to NOOP (``250`` SMTP; ``200``, or ``530``
+    without an enhanced status code, FTP)."""
     if hs.followup_at < 0:
         return None if _line_match(buf, _220, b'220') is True else False
     answer = _first_line(buf[hs.followup_at:])
     if answer is None:
         return None
-    return answer.startswith(code)
+    return bool(pattern.match(answer))
 
 
 def _smtp(hs: Handshake, buf: bytes) -> Verdict:
     if hs.protocol in ('smtp', 'ftp') and ambiguous_220(buf):
-        return _noop_answer(hs, buf, b'250')
+        return _noop_answer(hs, buf, _NOOP_SMTP)
     return _banner_220(buf, _SMTP)
 
 
 def _ftp(hs: Handshake, buf: bytes) -> Verdict:
     if hs.protocol in ('smtp', 'ftp') and ambiguous_220(buf):
-        return _noop_answer(hs, buf, b'200')
+        return _noop_answer(hs, buf, _NOOP_FTP)
     return _banner_220(buf, _FTP)
 
 
@@ -532,6 +539,10 @@ def answered(hs: Handshake, buf: bytes) -> Optional[str]:
         return None
     if RECOGNIZERS[hs.protocol](hs, buf) is True:
         return hs.protocol
+    if hs.followup_at >= 0:  # NOOP after an ambiguous 220: its answer may name the other one
+        other = 'smtp' if hs.protocol == 'ftp' else 'ftp'
+        if RECOGNIZERS[other](hs, buf) is True:
+            return other
     for name, recognize in ANY_REQUEST:
         if name != hs.protocol and recognize(buf) is True:
             return name
