@@ -80,11 +80,12 @@ DAEMONS = [
     {"kind": "vsftpd", "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nbackground=NO\n"
                                  "anonymous_enable=YES\nanon_root=/var/run/vsftpd/empty\nwrite_enable=NO\nlocal_enable=NO\n"
                                  "secure_chroot_dir=/var/run/vsftpd/empty\nmax_per_ip=0\n", "listen": ["tcp:{address}:21"]},
-    {"kind": "postfix", "name": "postfix-plain", "config": POSTFIX + "smtpd_banner = $myhostname ready\n", "files": {"master.cf": MASTER_2525}, "listen": ["tcp:{address}:2525"]},
-    {"kind": "vsftpd", "name": "vsftpd-plain", "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nlisten_port=2121\n"
-                                                      "background=NO\nanonymous_enable=YES\nanon_root=/var/run/vsftpd/empty\n"
-                                                      "write_enable=NO\nlocal_enable=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\n"
-                                                      "max_per_ip=0\nftpd_banner=Welcome\n", "listen": ["tcp:{address}:2121"]},
+    {"kind": "postfix", "name": "postfix-plain", "config": POSTFIX + "smtpd_banner = $myhostname ready\n",
+     "files": {"master.cf": MASTER_2525}, "listen": ["tcp:{address}:2525"]},
+    {"kind": "vsftpd", "name": "vsftpd-plain",
+     "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nlisten_port=2121\nbackground=NO\nanonymous_enable=YES\n"
+               "anon_root=/var/run/vsftpd/empty\nwrite_enable=NO\nlocal_enable=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\n"
+               "max_per_ip=0\nftpd_banner=Welcome\n", "listen": ["tcp:{address}:2121"]},
     {"kind": "ntpsec", "config": "driftfile {dir}/drift\ninterface ignore all\ninterface listen {address}\n",
      "listen": ["udp:{address}:123"]},
     {"kind": "slapd", "config": "include /etc/ldap/schema/core.schema\npidfile {dir}/slapd.pid\nmodulepath /usr/lib/ldap\n"
