@@ -86,7 +86,10 @@ DAEMONS = [
      "config": "listen=YES\nlisten_ipv6=NO\nlisten_address={address}\nlisten_port=2121\nbackground=NO\nanonymous_enable=YES\n"
                "anon_root=/var/run/vsftpd/empty\nwrite_enable=NO\nlocal_enable=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\n"
                "max_per_ip=0\nftpd_banner=Welcome\n", "listen": ["tcp:{address}:2121"]},
-    {"kind": "ntpsec", "config": "driftfile {dir}/drift\ninterface ignore all\ninterface listen {address}\n",
+    # ntpsec answers about 20 of a burst from one address under the default restriction: the
+    # probing address (its own) gets a line of its own
+    {"kind": "ntpsec", "config": "driftfile {dir}/drift\ninterface ignore all\ninterface listen {address}\n"
+                                 "restrict default\nrestrict {address}\ndiscard minimum 0 average 0\n",
      "listen": ["udp:{address}:123"]},
     {"kind": "slapd", "config": "include /etc/ldap/schema/core.schema\npidfile {dir}/slapd.pid\nmodulepath /usr/lib/ldap\n"
                                 "moduleload back_mdb\ndatabase mdb\nsuffix \"dc=lab,dc=test\"\ndirectory {dir}/db\n",
