@@ -27,7 +27,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,7 +57,7 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('protocol_bench: needs root (network namespaces)')
-    lab = Lab({'hosts': [{'name': 'srv', 'ipv6': False, 'daemons': DAEMONS}]}, tempfile.mkdtemp(prefix='ppprot-bench-'))
+    lab = Lab({'hosts': [{'name': 'srv', 'ipv6': False, 'daemons': DAEMONS}]})  # its own directory, removed at down()
     try:
         lab.up()
         batch = targets(lab.address('srv'))
