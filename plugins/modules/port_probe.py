@@ -154,6 +154,20 @@ options:
           - Upper limit in milliseconds for the full response (when the target has response
             checks) or for the TCP connect (the UDP reply) otherwise.
         type: float
+      protocol:
+        description:
+          - Identify the protocol that really answers (a C(protocol) check and RV(probes[].protocol)) with a
+            credential-free handshake that logs in nowhere and changes nothing, for example PostgreSQL's SSLRequest,
+            Redis C(PING), memcached C(version), an LDAP root DSE read, or the greeting of a server that speaks first
+            (SSH, MySQL/MariaDB, SMTP, IMAP, POP3, FTP).
+          - The check passes when the port answers as this protocol, and fails naming what answered instead
+            (C(5432/tcp answers as redis, not postgres)) or that nothing recognisable answered, with an excerpt.
+          - V(dns) over O(targets[].proto) V(udp) or V(tcp), V(ntp) over V(udp) only, the others over V(tcp).
+          - Mutually exclusive with O(targets[].send), O(targets[].send_hex), O(targets[].expect),
+            O(targets[].expect_reply), O(targets[].http), O(targets[].tls) and O(targets[].ssh).
+        type: str
+        choices: [http, tls, ssh, postgres, mysql, redis, memcached, mongodb, amqp, smtp, imap, pop3, ftp, dns, ntp, ldap, kafka]
+        version_added: 0.1.0
       http:
         description:
           - Send one HTTP request and check the response. Speaks HTTPS when O(targets[].tls) is given.
@@ -431,7 +445,7 @@ probes:
         - The response checks of this target, in the order they run.
         - Names are C(expect), C(send), C(reply), C(tls_handshake), C(tls_verify), C(tls_hostname), C(tls_days),
           C(tls_version), C(http_status), C(http_body), C(http_json), C(ssh_handshake), C(ssh_host_key),
-          C(ssh_auth_methods) and C(max_ms).
+          C(ssh_auth_methods), C(protocol) and C(max_ms).
       type: list
       elements: dict
       contains:
@@ -466,6 +480,32 @@ probes:
     reply:
       description: TCP banner/reply or UDP reply received (bytes and a text excerpt).
       type: dict
+    protocol:
+      description:
+        - With O(targets[].protocol), the identification; absent otherwise.
+      type: dict
+      version_added: 0.1.0
+      contains:
+        expected:
+          description: The protocol asked for.
+          type: str
+        answered:
+          description: The protocol that answered, null when nothing recognisable did.
+          type: str
+        verdict:
+          description: V(pass) or V(fail).
+          type: str
+        excerpt:
+          description: The start of what the port sent (at most 120 characters), null when it sent nothing.
+          type: str
+        bytes:
+          description: How many bytes the port sent.
+          type: int
+        message:
+          description: The verdict in words.
+          type: str
+      sample: {expected: postgres, answered: redis, verdict: fail, excerpt: "-ERR unknown command ...", bytes: 38,
+               message: "5432/tcp answers as redis, not postgres"}
       returned: when something was received for O(targets[].expect) or from UDP
       sample: {bytes: 7, excerpt: "+PONG\r\n"}
     tls:

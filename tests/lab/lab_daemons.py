@@ -1,7 +1,9 @@
 # Copyright (c) portproof.validate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Real daemons from Debian packages on a lab host: nginx, haproxy, dnsmasq, PostgreSQL 15, Redis 7.
+"""Real daemons from Debian packages on a lab host: nginx, haproxy, dnsmasq, PostgreSQL 15, Redis 7,
+and the servers protocol identification is tested against: MariaDB, memcached, RabbitMQ, Postfix,
+Dovecot, vsftpd, NTPsec, slapd.
 
 The ``daemons`` key of a lab host (see README.md). The description gives each daemon's
 configuration as its users write it; the lab runs the packaged binary on it, in the host's
@@ -14,7 +16,19 @@ started and records:
 - ``dnsmasq --keep-in-foreground --conf-file=DIR/dnsmasq.conf`` (drops to ``user``);
 - PostgreSQL 15: ``initdb`` of a private cluster in ``DIR/data``, then ``postgres -D DIR/data
   -c config_file=DIR/postgresql.conf``, both as user ``postgres``;
-- ``redis-server DIR/redis.conf`` as user ``redis`` (as the Debian unit runs it).
+- ``redis-server DIR/redis.conf`` as user ``redis`` (as the Debian unit runs it);
+- MariaDB: ``mariadb-install-db`` of a private data directory (``datadir`` in the configuration
+  must be ``{dir}/data``), then ``mariadbd --defaults-file=DIR/my.cnf --user=mysql``;
+- ``memcached -u memcache $(cat DIR/memcached.conf)``: the file holds its command-line options;
+- RabbitMQ: ``rabbitmq-server`` as user ``rabbitmq`` with ``RABBITMQ_CONFIG_FILE=DIR/rabbitmq.conf``
+  and its node name, data, logs and Erlang cookie (``HOME``) in DIR (epmd listens on the
+  addresses of ``ERL_EPMD_ADDRESS``, the host's own);
+- ``postfix -c DIR start-fg`` (the packaged ``master.cf``, queue and data directories in DIR);
+- ``dovecot -F -c DIR/dovecot.conf``;
+- ``vsftpd DIR/vsftpd.conf`` (``background=NO`` in the configuration);
+- ``ntpd -n -g -c DIR/ntp.conf -u ntpsec:ntpsec``;
+- ``slapd -d 0 -h "ldap://ADDRESS:389/" -f DIR/slapd.conf`` (a database directory ``DIR/db``; the
+  URL's address is the first ``listen`` entry's).
 
 DIR is the daemon's own directory in a directory the lab makes for the host's daemons in
 ``/tmp`` (``pplab-<id>-<host>-daemons-*``: PostgreSQL and Redis run as their own users, who
@@ -44,6 +58,14 @@ KINDS = {
     "dnsmasq": ("dnsmasq.conf", "root", None),
     "postgresql": ("postgresql.conf", "postgres", "postgres"),
     "redis": ("redis.conf", "redis", "redis"),
+    "mariadb": ("my.cnf", "mysql", None),
+    "memcached": ("memcached.conf", "root", None),
+    "rabbitmq": ("rabbitmq.conf", "rabbitmq", "rabbitmq"),
+    "postfix": ("main.cf", "root", None),
+    "dovecot": ("dovecot.conf", "root", None),
+    "vsftpd": ("vsftpd.conf", "root", None),
+    "ntpsec": ("ntp.conf", "root", None),
+    "slapd": ("slapd.conf", "root", None),
 }
 # Reloaded in place by a signal to the main process (new workers replace the old ones); the other
 # kinds are restarted to take a new configuration.
@@ -139,6 +161,18 @@ def _prepare(lab, name, daemon, run):
              "-keyout", os.path.join(ddir, "key.pem"), "-out", os.path.join(ddir, "cert.pem")])
         for pem in ("key.pem", "cert.pem"):
             os.chown(os.path.join(ddir, pem), record.pw_uid, record.pw_gid)
+        if kind == "mariadb":
+            _write(os.path.join(ddir, conf_name), _render(lab, name, daemon["config"], ddir), owner)
+            run(["mariadb-install-db", "--defaults-file=" + os.path.join(ddir, conf_name), "--user=mysql",
+                 "--auth-root-authentication-method=socket", "--skip-test-db"], timeout=180)
+        if kind == "postfix":
+            shutil.copy("/usr/share/postfix/master.cf.dist", os.path.join(ddir, "master.cf"))
+            os.makedirs(os.path.join(ddir, "spool"))
+            os.makedirs(os.path.join(ddir, "data"))
+            postfix = pwd.getpwnam("postfix")
+            os.chown(os.path.join(ddir, "data"), postfix.pw_uid, postfix.pw_gid)
+        if kind == "slapd":
+            os.makedirs(os.path.join(ddir, "db"))
         if kind == "postgresql":
             data = os.path.join(ddir, "data")
             run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--",
@@ -150,7 +184,7 @@ def _prepare(lab, name, daemon, run):
     return ddir
 
 
-def _argv(kind, ddir):
+def _argv(kind, ddir, listen=()):
     conf = os.path.join(ddir, KINDS[kind][0])
     if kind == "nginx":
         return ["nginx", "-p", ddir + "/", "-e", os.path.join(ddir, "daemon.log"), "-c", conf, "-g", "daemon off;"]
@@ -161,7 +195,37 @@ def _argv(kind, ddir):
                 "--log-facility=" + os.path.join(ddir, "dnsmasq.log")]
     if kind == "postgresql":
         return [os.path.join(PG_BIN, "postgres"), "-D", os.path.join(ddir, "data"), "-c", "config_file=" + conf]
+    if kind == "mariadb":
+        return ["mariadbd", "--defaults-file=" + conf, "--user=mysql"]
+    if kind == "memcached":
+        with open(conf) as handle:
+            return ["memcached", "-u", "memcache"] + handle.read().split()
+    if kind == "rabbitmq":
+        return ["/usr/lib/rabbitmq/bin/rabbitmq-server"]
+    if kind == "postfix":
+        return ["/usr/sbin/postfix", "-c", ddir, "start-fg"]
+    if kind == "dovecot":
+        return ["dovecot", "-F", "-c", conf]
+    if kind == "vsftpd":
+        return ["vsftpd", conf]
+    if kind == "ntpsec":
+        return ["ntpd", "-n", "-g", "-c", conf, "-u", "ntpsec:ntpsec"]
+    if kind == "slapd":
+        _proto, address, port = _LISTEN.match(listen[0]).groups()
+        return ["slapd", "-d", "0", "-h", "ldap://%s:%s/" % (address, port), "-f", conf]
     return ["redis-server", conf]
+
+
+def _env(kind, ddir, listen):
+    """The environment a daemon starts with (RabbitMQ takes its paths from it)."""
+    if kind != "rabbitmq":
+        return None
+    addresses = sorted({_LISTEN.match(item).group(2).strip("[]") for item in listen})
+    return dict(os.environ, RABBITMQ_CONFIG_FILE=os.path.join(ddir, "rabbitmq.conf"), HOME=ddir,
+                RABBITMQ_MNESIA_BASE=os.path.join(ddir, "mnesia"), RABBITMQ_LOG_BASE=os.path.join(ddir, "log"),
+                RABBITMQ_NODENAME="rabbit@localhost", RABBITMQ_PID_FILE=os.path.join(ddir, "rabbit.pid"),
+                RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(ddir, "enabled_plugins"),
+                ERL_EPMD_ADDRESS=",".join(addresses + ["127.0.0.1"]))
 
 
 def _listening(lab, name):
@@ -214,14 +278,15 @@ def start(lab, name, daemon, run):
     """Start DAEMON (a description entry) on lab host NAME; returns its main pid once it listens."""
     entry = lab.host(name)
     ddir = _prepare(lab, name, daemon, run)
-    argv = _argv(daemon["kind"], ddir)
+    listen = _wanted(lab, name, daemon, ddir)
+    argv = _argv(daemon["kind"], ddir, listen)
     user = KINDS[daemon["kind"]][2]
     if user:
         argv = ["setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups", "--"] + argv
     argv = ["nsenter", "--net=/run/netns/" + entry["netns"]] + argv
     with open(os.path.join(ddir, "daemon.log"), "a") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                cwd=ddir)
+                                cwd=ddir, env=_env(daemon["kind"], ddir, listen))
     lab.state["processes"].append(proc.pid)
     entry.setdefault("daemons", {})[daemon_name(daemon)] = {"pid": proc.pid, "kind": daemon["kind"], "dir": ddir,
                                                             "spec": daemon}

@@ -132,7 +132,9 @@ def test_a_refused_reload_is_an_error_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("daemon, message", [
-    ({"kind": "apache", "config": "x", "listen": ["tcp:{address}:80"]}, r"kind must be one of dnsmasq, haproxy, nginx, postgresql, redis, got .apache."),
+    ({"kind": "apache", "config": "x", "listen": ["tcp:{address}:80"]},
+     r"kind must be one of dnsmasq, dovecot, haproxy, mariadb, memcached, nginx, ntpsec, postfix, postgresql, rabbitmq, redis, "
+     r"slapd, vsftpd, got .apache."),
     ({"kind": "redis", "config": "x"}, r"d1.daemons\[0\] \(redis\): listen must list"),
     ({"kind": "redis", "config": "x", "listen": ["tcp:6379"]}, r"listen entry 'tcp:6379' is not"),
     ({"kind": "redis", "listen": ["tcp:{address}:6379"]}, r"config must be the daemon's configuration text"),

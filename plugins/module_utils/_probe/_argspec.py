@@ -16,6 +16,8 @@ import typing as t
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import PROTOCOLS
+
 Spec = t.Dict[str, t.Dict[str, t.Any]]
 
 TLS_VERSIONS = ('TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')
@@ -68,6 +70,7 @@ TARGET_SPEC: Spec = dict(
     http=dict(type='dict', options=HTTP_SPEC),
     tls=dict(type='dict', options=TLS_SPEC),
     ssh=dict(type='dict', options=SSH_SPEC),
+    protocol=dict(type='str', choices=list(PROTOCOLS)),
 )
 
 TARGET_MUTUALLY_EXCLUSIVE = [['send', 'send_hex'], ['ssh', 'http'], ['ssh', 'tls'], ['ssh', 'send'], ['ssh', 'send_hex'],

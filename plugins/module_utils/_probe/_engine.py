@@ -34,6 +34,8 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._checks 
     safe_excerpt,
 )
 from ansible_collections.portproof.validate.plugins.module_utils._probe._guard import outside_fleet, refusal
+from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import new_handshake, record_identification
+from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import step as protocol_step
 from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import PatternTimeout, PatternUnavailable, match_limit
 from ansible_collections.portproof.validate.plugins.module_utils._probe._resolve import Resolver, system_resolver
 from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
@@ -274,9 +276,12 @@ class Engine(object):
             sock.setsockopt(level, option, 1)
         except OSError:
             pass  # not Linux: the kernel then reports hard errors (port unreachable) only
+        payload = session.target.payload or b''
+        if session.target.protocol is not None:
+            payload = new_handshake(session).request
         try:
             sock.connect(sockaddr)
-            sock.send(session.target.payload or b'')
+            sock.send(payload)
         except OSError as exc:
             self._end(session, *classify_oserror(exc))
             return
@@ -312,6 +317,11 @@ class Engine(object):
                 session.fail_step('error', 'could not start a thread for the check: %s' % exc)
                 session.close_sockets()
                 self._end(session, 'open')
+        elif target.protocol is not None:
+            session.begin('protocol')
+            request = new_handshake(session).request
+            self.io[session] = [request, b'']
+            self._watch(session, sock, selectors.EVENT_WRITE if request else selectors.EVENT_READ)
         elif target.payload or target.expect is not None:
             session.begin('expect' if target.expect is not None else 'send')
             self.io[session] = [target.payload or b'', b'']
@@ -325,6 +335,9 @@ class Engine(object):
     def _plain_io(self, session: Session, sock: socket.socket) -> None:
         target = session.target
         state = self.io[session]
+        if target.protocol is not None:
+            self._protocol_io(session, sock, state)
+            return
         try:
             if state[0]:
                 state[0] = state[0][sock.send(state[0]):]
@@ -347,6 +360,36 @@ class Engine(object):
         if expect_step(session, state[1], not chunk):
             self._end(session, 'open')
 
+    def _protocol_io(self, session: Session, sock: socket.socket, state: List[Any]) -> None:
+        """The protocol handshake (targets[].protocol): send what is pending, read, let the
+        recognizer decide; it may ask for one follow-up (NOOP after an ambiguous greeting)."""
+        try:
+            if state[0]:
+                state[0] = state[0][sock.send(state[0]):]
+                if not state[0]:
+                    self.sel.modify(sock, selectors.EVENT_READ, session)
+                return
+            chunk = sock.recv(RECEIVE_CAP)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if not state[1]:
+                session.fail_step('fail', 'connection failed during the protocol handshake: %s'
+                                  % describe_errno(exc.errno or errno.EIO))
+                self._end(session, 'open')
+                return
+            chunk = b''
+        state[1] += chunk
+        session.received = state[1]
+        decided, follow = protocol_step(session.handshake, state[1], not chunk)
+        if follow:
+            state[0] = follow
+            self.sel.modify(sock, selectors.EVENT_WRITE, session)
+            return
+        if decided:
+            record_identification(session, state[1], 'decided' if chunk else 'closed')
+            self._end(session, 'open')
+
     def _udp_receive(self, session: Session, sock: socket.socket) -> None:
         target = session.target
         try:
@@ -358,6 +401,8 @@ class Engine(object):
             return
         session.mark_connected()
         session.evidence['reply'] = {'bytes': len(data), 'excerpt': excerpt(data)}
+        if target.protocol is not None:
+            record_identification(session, data, 'decided')
         if 'reply' in target.plan:
             if target.expect is None:
                 session.record('reply', 'pass', actual=excerpt(data, 120), message='received a %d bytes reply' % len(data))

@@ -26,6 +26,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._checks 
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.portproof.validate.plugins.module_utils._probe._target import Target
+from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import identification
 
 PUBLIC_PHASE = {'queued': 'resolve', 'resolve': 'resolve', 'connect': 'connect', 'udp': 'response', 'response': 'response'}
 
@@ -60,7 +61,8 @@ class Session(object):
         self.evidence: Dict[str, Any] = {}
         self.attempts = 1
         self.blocked = False  # refused before connecting (an address outside the fleet)
-        self.received = b''  # what the peer sent so far while its answer is matched (expect)
+        self.received = b''  # what the peer sent so far while its answer is matched (expect, protocol)
+        self.handshake = None  # the protocol handshake (targets[].protocol), see _identify
 
     # -- time -------------------------------------------------------------------------------
 
@@ -151,6 +153,8 @@ class Session(object):
             elif self.phase == 'connect':
                 self._finish('timeout', 'no answer to the connection attempt within %g s' % limit)
             elif self.phase == 'udp':
+                if 'protocol' in self.target.plan and 'protocol' not in self.checks:
+                    self.checks['protocol'] = check(**identification(self, b'', 'timeout'))
                 if 'reply' in self.target.plan and 'reply' not in self.checks:
                     self.checks['reply'] = check('reply', 'fail', expected=_pattern(self.target.expect), actual=None,
                                                  message='no reply within %g s' % limit)
@@ -168,6 +172,8 @@ class Session(object):
         """The failing entry of check NAME that the deadline (LIMIT seconds) cut short; for ``expect``,
         with what the peer did send (a server that answers something else and keeps the connection)."""
         received, target = self.received, self.target
+        if name == 'protocol':
+            return check(**identification(self, received, 'timeout'))
         if name != 'expect' or not received:
             return check(name, 'fail', actual='timeout', message='accepted, but no complete answer within %g s' % limit)
         self.evidence['reply'] = {'bytes': len(received), 'excerpt': excerpt(received, secrets=target.secrets)}

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 from ansible_collections.portproof.validate.plugins.module_utils._probe._argspec import (
     FAMILIES, HTTP_SPEC, LOAD_SPEC, SSH_SPEC, TARGET_SPEC, TLS_SPEC, TLS_VERSIONS, WAIT_SPEC, defaults,
 )
+from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import PROTOCOLS, TCP_PROTOCOLS, UDP_PROTOCOLS
 from ansible_collections.portproof.validate.plugins.module_utils._probe._secrets import secret_forms
 
 TARGET_DEFAULTS = defaults(TARGET_SPEC)
@@ -106,9 +107,10 @@ class Target(object):
         self.ssh = self._ssh(opts['ssh']) if opts['ssh'] is not None else None
         # every form of the secrets this probe sends, masked in whatever comes back
         self.secrets = secret_forms(self.http)
+        self.protocol = self._protocol(opts['protocol'], opts)
         self._exclusive(opts)
         self.needs_worker = self.proto == 'tcp' and (self.http is not None or self.tls is not None or self.ssh is not None)
-        self.has_response = self.needs_worker or self.payload is not None or self.expect is not None
+        self.has_response = self.needs_worker or self.payload is not None or self.expect is not None or self.protocol is not None
         self.plan = self._plan()
 
     # -- option groups ---------------------------------------------------------------------
@@ -190,6 +192,21 @@ class Target(object):
                 raise ProbeConfigError('%s: ssh.host_key entries must be SHA256:... fingerprints' % self.label)
         return opts
 
+    def _protocol(self, name: Optional[str], opts: Dict[str, Any]) -> Optional[str]:
+        if name is None:
+            return None
+        if name not in PROTOCOLS:
+            raise ProbeConfigError('%s: protocol must be one of %s, not %r' % (self.label, ', '.join(PROTOCOLS), name))
+        allowed = UDP_PROTOCOLS if self.proto == 'udp' else TCP_PROTOCOLS
+        if name not in allowed:
+            raise ProbeConfigError('%s: protocol %s is not probed over %s (%s: %s)'
+                                   % (self.label, name, self.proto, self.proto, ', '.join(allowed)))
+        others = [key for key in ('send', 'send_hex', 'expect', 'expect_reply', 'http', 'tls', 'ssh') if opts[key] is not None]
+        if others:
+            raise ProbeConfigError('%s: protocol cannot be combined with %s (it sends its own handshake)'
+                                   % (self.label, ', '.join(others)))
+        return name
+
     def _exclusive(self, opts: Dict[str, Any]) -> None:
         sends = self.payload is not None or self.expect is not None
         if self.proto == 'udp' and (self.http or self.tls or self.ssh):
@@ -204,7 +221,9 @@ class Target(object):
     def _plan(self) -> List[str]:
         """Names of the response checks this target gets, in the order they run."""
         plan: List[str] = []
-        if self.proto == 'udp':
+        if self.protocol is not None:
+            plan.append('protocol')
+        elif self.proto == 'udp':
             if self.expect_reply:
                 plan.append('reply')
         elif self.ssh is not None:
