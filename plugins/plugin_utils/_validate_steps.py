@@ -24,7 +24,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._drift import d
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall, expand_sources
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import evidence_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import (
-    Facts, check_bind, check_listen, check_mapping, check_process, check_undeclared,
+    Facts, Result, check_bind, check_listen, check_mapping, check_process, check_undeclared,
 )
 
 KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny")
@@ -111,7 +111,7 @@ def refusal_message(play_hosts: Sequence[str]) -> str:
 
 
 def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], hostvars: Mapping[str, Any],
-                       facts: Mapping[str, Any]) -> Set[int]:
+                       facts: Dict[str, Any]) -> Set[int]:
     versions = set()
     for _source, address, _note in expand_sources(service["allow_from"], groups, hostvars, facts):
         if address:
@@ -122,10 +122,10 @@ def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], ho
     return versions
 
 
-def static_checks(contract: Sequence[Dict[str, Any]], facts: Mapping[str, Any], host: str,
+def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], host: str,
                   groups: Optional[Mapping[str, Any]] = None, hostvars: Optional[Mapping[str, Any]] = None,
                   kinds: Sequence[str] = KINDS, strict: bool = False, ignore: Optional[Sequence[Any]] = None,
-                  strict_loopback: bool = False, address: Optional[str] = None) -> List[Dict[str, Any]]:
+                  strict_loopback: bool = False, address: Optional[str] = None) -> List[Result]:
     """Results of the static checks of KINDS for one host's CONTRACT over its gathered FACTS."""
     need_netaddr("static_checks")
     unknown = sorted(set(kinds) - set(KINDS))
@@ -134,7 +134,7 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Mapping[str, Any], 
     groups = groups or {}
     hostvars = hostvars or {}
     indexed = Facts(facts)
-    results = []  # type: List[Dict[str, Any]]
+    results = []  # type: List[Result]
     compiled_cache = {}  # type: Dict[Any, Any]
     for service in contract:
         if "listen" in kinds:
@@ -154,7 +154,7 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Mapping[str, Any], 
     return results
 
 
-def baseline_state(contract: Any, facts: Mapping[str, Any], host: str, groups: Optional[Mapping[str, Any]] = None,
+def baseline_state(contract: Any, facts: Dict[str, Any], host: str, groups: Optional[Mapping[str, Any]] = None,
                    hostvars: Optional[Mapping[str, Any]] = None, address: Optional[str] = None,
                    saved: Optional[str] = None) -> Dict[str, Any]:
     """The baseline document of HOST: the normalised state of its declared services."""
@@ -164,10 +164,10 @@ def baseline_state(contract: Any, facts: Mapping[str, Any], host: str, groups: O
     return snapshot(contract, facts, host, groups=groups, hostvars=hostvars, address=address or None, saved=saved)
 
 
-def drift_results(baseline: Optional[str], contract: Any, facts: Mapping[str, Any], host: str,
+def drift_results(baseline: Optional[str], contract: Any, facts: Dict[str, Any], host: str,
                   groups: Optional[Mapping[str, Any]] = None, hostvars: Optional[Mapping[str, Any]] = None,
                   address: Optional[str] = None, mode: str = "fail", path: Optional[str] = None,
-                  ignore: Optional[Sequence[Any]] = None, strict_loopback: bool = False) -> List[Dict[str, Any]]:
+                  ignore: Optional[Sequence[Any]] = None, strict_loopback: bool = False) -> List[Result]:
     """drift results of HOST against BASELINE (the text of its baseline file, or None when there is none)."""
     need_netaddr("drift")
     if not isinstance(contract, list):

@@ -62,7 +62,7 @@ class Session(object):
         self.attempts = 1
         self.blocked = False  # refused before connecting (an address outside the fleet)
         self.received = b''  # what the peer sent so far while its answer is matched (expect, protocol)
-        self.handshake = None  # the protocol handshake (targets[].protocol), see _identify
+        self.handshake: Any = None  # the protocol handshake (targets[].protocol), see _identify
 
     # -- time -------------------------------------------------------------------------------
 
