@@ -106,9 +106,6 @@ def play(tmp_path, dest, *argv, umask=None):
     """Run the play from TMP_PATH (the current directory); (process, what the action returned)."""
     with open(tmp_path / "inventory.yml", "w") as handle:
         yaml.safe_dump(inventory(), handle, sort_keys=False)  # the play's hosts in HOSTS order
-    (tmp_path / "templates").mkdir(exist_ok=True)
-    for name, template in TEMPLATES.items():
-        (tmp_path / "templates" / (name + ".j2")).write_text(template)
     with open(tmp_path / "play.yml", "w") as handle:
         yaml.safe_dump(PLAYBOOK, handle, sort_keys=False)
     result_file = tmp_path / "written.json"
