@@ -5,8 +5,8 @@
 
 One lab host, db1, runs postgres on every address; the contract says loopback only. Each run gives
 that contract another way (inventory, play vars, role vars, include_role vars, -e, and a
-portproof_services__* variable in play vars added to the inventory's list) to the role listeners
-with failures deferred, and keeps the host's results: each must hold the bind failure. A play
+portproof_services__* variable in play vars added to the inventory's list) to the role validate
+with the listener checks and failures deferred, and keeps the host's results: each must hold the bind failure. A play
 whose hosts declare nothing must fail, naming them, instead of passing with no result.
 """
 
@@ -38,10 +38,15 @@ KEEP = {"name": "Keep the results of the host", "ansible.builtin.copy": {
     "delegate_to": "localhost"}
 
 
-def _play(hosts="db1", variables=None, roles=None, tasks=None):
+LISTENERS = ["listen", "bind", "process", "undeclared"]
+VALIDATE = {"role": "portproof.validate.validate"}
+
+
+def _play(hosts="db1", variables=None, roles=None, tasks=None, kinds=None):
     play = {"name": "Check db1", "hosts": hosts, "gather_facts": False,
-            "vars": dict({"portproof_defer_failures": True}, **(variables or {}))}
-    play["roles"] = roles if roles is not None else [{"role": "portproof.validate.listeners"}]
+            "vars": dict({"portproof_defer_failures": True, "portproof_report": False, "portproof_checks": kinds or LISTENERS},
+                         **(variables or {}))}
+    play["roles"] = roles if roles is not None else [VALIDATE]
     play["tasks"] = (tasks or []) + [KEEP]
     return play
 
@@ -49,9 +54,9 @@ def _play(hosts="db1", variables=None, roles=None, tasks=None):
 CASES = {
     "inventory": ({"db1": {"portproof_services": [POSTGRES]}}, [_play()], [], CHECKS),
     "play vars": ({}, [_play(variables={"portproof_services": [POSTGRES]})], [], CHECKS),
-    "role vars": ({}, [_play(roles=[{"role": "contract_role"}, {"role": "portproof.validate.listeners"}])], [], CHECKS),
+    "role vars": ({}, [_play(roles=[{"role": "contract_role"}, VALIDATE])], [], CHECKS),
     "include_role vars": ({}, [_play(roles=[], tasks=[{"name": "Check the listeners", "ansible.builtin.include_role": {
-        "name": "portproof.validate.listeners"}, "vars": {"portproof_services": [POSTGRES]}}])], [], CHECKS),
+        "name": "portproof.validate.validate"}, "vars": {"portproof_services": [POSTGRES]}}])], [], CHECKS),
     "extra vars": ({}, [_play()], ["-e", json.dumps({"portproof_services": [POSTGRES]})], CHECKS),
     "merged": ({"db1": {"portproof_services": [REDIS]}}, [_play(variables={"portproof_services__pg": [POSTGRES]})], [],
                sorted(CHECKS + [("redis", "bind", "pass"), ("redis", "listen", "pass")])),
@@ -124,7 +129,7 @@ def test_a_contract_in_play_vars_sends_its_http_secrets(make_lab, tmp_path):
     api = {"name": "api", "port": 8000, "allow_from": ["app"],
            "check": {"http": {"path": "/", "status": 200, "headers": {"X-Token": "s3cret-t0ken"}}}}
     case = _write(tmp_path, lab, "secrets", {}, [_play(variables={"portproof_services": [api], "portproof_probe_timeout": 2},
-                                                       roles=[{"role": "portproof.validate.endpoints"}])])
+                                                       kinds=["response", "tls", "load"])])
     proc = _run(lab, case, [])
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]

@@ -39,7 +39,10 @@ PLAYBOOK = """
     portproof_defer_failures: true
     portproof_probe_timeout: 2
   roles:
-    - role: portproof.validate.reachability
+    - role: portproof.validate.validate
+      vars:
+        portproof_checks: [reach, isolation]
+        portproof_report: false
   tasks:
     - name: Save every host's results
       ansible.builtin.copy:

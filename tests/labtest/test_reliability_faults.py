@@ -59,7 +59,8 @@ PLAYBOOK = """
     - name: Validate the contracts and gather
       ansible.builtin.include_role:
         name: portproof.validate.validate
-        tasks_from: gather
+      vars:
+        portproof_checks: []
     - name: A host dies between the phases
       ansible.builtin.command:
         argv: [%(python)s, %(lab)s, cut, --dir, %(dir)s, gone]
