@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.inventory.manager import InventoryManager
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -27,22 +26,9 @@ ARGUMENT_SPEC = {
     "kinds": {"type": "list", "elements": "str", "required": True},
     "sample": {"type": "raw"},
     "timeout": {"type": "raw"},
+    # the hosts the run's --limit (ansible_limit) selects, as the inventory_hostnames lookup gives them
+    "limit_hosts": {"type": "list", "elements": "str"},
 }
-
-
-def limit_hosts(groups: t.Mapping[str, t.Sequence[str]], limit: t.Any, loader: t.Any) -> t.Optional[t.List[str]]:
-    """The hosts the run's --limit (ansible_limit) selects, as the inventory_hostnames lookup finds them; None without one."""
-    if not limit:
-        return None
-    manager = InventoryManager(loader, parse=False)
-    for group, hosts in groups.items():
-        manager.add_group(group)
-        for host in hosts:
-            manager.add_host(host, group=group)
-    try:
-        return [host.name for host in manager.get_hosts(pattern=[limit])]
-    except AnsibleError:
-        return []
 
 
 class ActionModule(ActionBase):
@@ -66,7 +52,7 @@ class ActionModule(ActionBase):
             if fresh:
                 limit = task_vars.get("ansible_limit")
                 plan = make_plan(task_vars["hostvars"], task_vars["groups"], hosts_all, [str(host) for host in task_vars["ansible_play_hosts"]],
-                                 sample=args["sample"], timeout=args["timeout"], limit_hosts=limit_hosts(task_vars["groups"], limit, self._loader),
+                                 sample=args["sample"], timeout=args["timeout"], limit_hosts=args["limit_hosts"] if limit else None,
                                  limit=limit or None)
             else:
                 plan = t.cast(t.Dict[str, t.Any], previous)["plan"]

@@ -45,8 +45,8 @@ class ActionModule(ActionBase):
         play_hosts = [str(host) for host in task_vars["ansible_play_hosts"]]
         registered, previous = {}, {}
         for host in play_hosts:
-            # the variables as they are: what the hosts recorded is data, not templates (no templating copy of it)
-            variables = hostvars.raw_get(host)
+            # through the public interface (hostvars[host]); what the hosts recorded is data, so templating it changes nothing
+            variables = hostvars[host]
             registered[host] = variables.get("portproof_live_run")
             previous[host] = dict((name, variables.get(name)) for name in RECORDED_VARIABLES)
         try:

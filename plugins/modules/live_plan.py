@@ -30,6 +30,12 @@ options:
     description:
       - Seconds each probe may take (the role variable C(portproof_probe_timeout)).
     type: raw
+  limit_hosts:
+    description:
+      - The hosts the run's C(--limit) selects (C(ansible_limit) through the C(ansible.builtin.inventory_hostnames)
+        lookup); sources outside them are not probed but given C(skip) results. Ignored without C(--limit).
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""

@@ -480,6 +480,8 @@ probes:
     reply:
       description: TCP banner/reply or UDP reply received (bytes and a text excerpt).
       type: dict
+      returned: when something was received for O(targets[].expect) or from UDP
+      sample: {bytes: 7, excerpt: "+PONG\r\n"}
     protocol:
       description:
         - With O(targets[].protocol), the identification; absent otherwise.
@@ -506,8 +508,7 @@ probes:
           type: str
       sample: {expected: postgres, answered: redis, verdict: fail, excerpt: "-ERR unknown command ...", bytes: 38,
                message: "5432/tcp answers as redis, not postgres"}
-      returned: when something was received for O(targets[].expect) or from UDP
-      sample: {bytes: 7, excerpt: "+PONG\r\n"}
+      returned: when O(targets[].protocol) is given
     tls:
       description: Negotiated protocol and cipher, and the server certificate (subject, issuer, serial,
         not_before, not_after, days_left, dns_names, ip_addresses, sha256), whether it verified.

@@ -25,8 +25,6 @@ import threading
 import pytest
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-LIVE = os.path.join(REPO, "roles", "validate", "tasks", "live.yml")
 BIN = os.path.dirname(sys.executable)
 SECRET = "pplive-unit-secret-token"
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
@@ -37,10 +35,10 @@ PLAYBOOK = [{
     "gather_facts": False,
     "tasks": [
         {"name": "A host leaves the play", "ansible.builtin.fail": {"msg": "leaves the play"}, "when": "inventory_hostname == 'gone1'"},
-        {"name": "Reach and isolation", "ansible.builtin.include_tasks": LIVE, "vars": {"portproof_live_kinds": ["reach", "isolation"]}},
+        {"name": "Reach and isolation", "ansible.builtin.include_role": {"name": "portproof.validate.validate", "tasks_from": "live"}, "vars": {"portproof_live_kinds": ["reach", "isolation"]}},
         {"name": "Count the requests after the first step", "ansible.builtin.uri": {"url": "{{ counter_url }}", "return_content": True},
          "register": "after_first", "run_once": True, "delegate_to": "localhost"},
-        {"name": "Response, tls and load", "ansible.builtin.include_tasks": LIVE,
+        {"name": "Response, tls and load", "ansible.builtin.include_role": {"name": "portproof.validate.validate", "tasks_from": "live"},
          "vars": {"portproof_live_kinds": ["response", "tls", "load"]}},
         {"name": "Save what each host recorded", "run_once": True, "delegate_to": "localhost",
          "ansible.builtin.copy": {"dest": "{{ result_file }}", "mode": "0644", "content": "{{ saved | to_json }}"},
@@ -149,6 +147,7 @@ def task_blocks(stdout):
     blocks = {}
     for part in stdout.split("\nTASK [")[1:]:
         name, _sep, body = part.partition("]")
+        name = name.split("portproof.validate.validate : ", 1)[-1]  # the role's tasks carry its name
         blocks[name] = blocks.get(name, "") + body.split("\nPLAY RECAP", 1)[0]
     return blocks
 
