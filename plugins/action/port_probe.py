@@ -21,8 +21,6 @@ try:
 except ImportError:
     jmespath = None
 
-from typing import Any, Dict, Optional
-
 
 class ActionModule(ActionBase):
 

@@ -35,7 +35,8 @@ PLAYBOOK = [{
     "gather_facts": False,
     "tasks": [
         {"name": "A host leaves the play", "ansible.builtin.fail": {"msg": "leaves the play"}, "when": "inventory_hostname == 'gone1'"},
-        {"name": "Reach and isolation", "ansible.builtin.include_role": {"name": "portproof.validate.validate", "tasks_from": "live"}, "vars": {"portproof_live_kinds": ["reach", "isolation"]}},
+        {"name": "Reach and isolation", "ansible.builtin.include_role": {"name": "portproof.validate.validate", "tasks_from": "live"},
+         "vars": {"portproof_live_kinds": ["reach", "isolation"]}},
         {"name": "Count the requests after the first step", "ansible.builtin.uri": {"url": "{{ counter_url }}", "return_content": True},
          "register": "after_first", "run_once": True, "delegate_to": "localhost"},
         {"name": "Response, tls and load", "ansible.builtin.include_role": {"name": "portproof.validate.validate", "tasks_from": "live"},
