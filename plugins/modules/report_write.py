@@ -8,9 +8,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: report_write
-short_description: Write the portproof report of every host of the play on the controller, in one task
+short_description: Write the portproof report of every host of the play on the controller, in one task (private)
 version_added: 0.1.0
 description:
+  - "Private to the roles of this collection: not a public interface, may change without notice. The role
+    C(portproof.validate.report) calls it; use that role."
   - Collects C(portproof_results) of every host of the play (C(ansible_play_hosts_all)) on the controller and writes
     every report file to O(dest) - C(results.json), C(junit.xml), C(summary.md), C(report.html), C(metrics.prom), and
     C(facts/<host>.json) (the evidence of each host of the play, also of the hosts that left the play). C(docs/report.md)
