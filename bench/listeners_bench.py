@@ -8,7 +8,7 @@ run on that host: the module's own work (the listeners layer, timed on the host)
 `port_facts` task, an `ansible.builtin.ping` task, and `community.general.listen_ports_facts`
 (from the `ansible` package, in .venv-bench only), each as the one task of a playbook run
 (wall time of ansible-playbook, median of 5; the alternative once). Targets: the module's work under 1 s, the
-whole task at most 2x the ping task.
+whole task at most 1.3x the ping task.
 """
 
 from __future__ import annotations
@@ -78,11 +78,11 @@ def main():
     print("|---|---|---|")
     print("| port_facts listeners layer on the host (%d listeners, median of 5) | %.3f | target < 1 s |" % (found, layer_s))
     print("| playbook with one ansible.builtin.ping task (median of 5) | %.2f | 1.00 |" % ping_s)
-    print("| playbook with one portproof.validate.port_facts task, gather_subset=listeners (median of 5) | %.2f | %.2f x ping (target <= 2) |"
+    print("| playbook with one portproof.validate.port_facts task, gather_subset=listeners (median of 5) | %.2f | %.2f x ping (target <= 1.3) |"
           % (facts_s, facts_s / ping_s))
     print("| playbook with one community.general.listen_ports_facts task (1 run) | %.2f | %.1f x port_facts |"
           % (alternative, alternative / facts_s))
-    ok = layer_s < 1.0 and facts_s / ping_s <= 2.0 and found >= 6000
+    ok = layer_s < 1.0 and facts_s / ping_s <= 1.3 and found >= 6000
     print("targets %s" % ("met" if ok else "NOT met"))
     return 0 if ok else 1
 

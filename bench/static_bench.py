@@ -7,7 +7,7 @@ One lab host runs 50 services (two processes), with a firewall rule set and two 
 its contract declares all 50 (bind, process, allow_from, deny_from). Measured in one run, each
 as a playbook on the same inventory: a play with one ansible.builtin.ping task, and a play with
 the role validate and its static kinds, no report (contract validation, one gather, every check
-evaluated on the controller). Target: the validation at most 3 times the ping play.
+evaluated on the controller). Target: the validation at most 1.5 times the ping play.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def main():
     print("| play | seconds (median of 5) | ratio |")
     print("|---|---|---|")
     print("| one ansible.builtin.ping task | %.2f | 1.00 |" % ping_s)
-    print("| role validate, static kinds (50 services) | %.2f | %.2f x ping (target <= 3) |" % (validate_s, validate_s / ping_s))
-    ok = validate_s / ping_s <= 3.0
+    print("| role validate, static kinds (50 services) | %.2f | %.2f x ping (target <= 1.5) |" % (validate_s, validate_s / ping_s))
+    ok = validate_s / ping_s <= 1.5
     print("targets %s" % ("met" if ok else "NOT met"))
     return 0 if ok else 1
 
