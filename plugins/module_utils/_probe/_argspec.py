@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
-
 from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import PROTOCOLS
 
 Spec = t.Dict[str, t.Dict[str, t.Any]]
@@ -106,7 +103,11 @@ def defaults(spec: Spec) -> t.Dict[str, t.Any]:
 
 def argument_error(args: t.Mapping[str, t.Any]) -> t.Optional[str]:
     """What the module would refuse in ARGS, as AnsibleModule says it (its first error, with the values of no_log
-    options masked), or None: for checking the arguments on the controller before they are sent to a host."""
+    options masked), or None: for checking the arguments on the controller before they are sent to a host.
+    Imported here, not at the top: the probe layer that imports this file runs with the standard library alone."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible.module_utils.common.parameters import remove_values  # pylint: disable=import-outside-toplevel
     result = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(args))
     if result.error_messages:
         return t.cast(str, remove_values(result.errors.msg, result._no_log_values))

@@ -42,11 +42,12 @@ PLAYBOOK = [{
         {"name": "Response, tls and load", "ansible.builtin.include_role": {"name": "portproof.validate.validate", "tasks_from": "live"},
          "vars": {"portproof_live_kinds": ["response", "tls", "load"]}},
         {"name": "Save what each host recorded", "run_once": True, "delegate_to": "localhost",
-         "ansible.builtin.copy": {"dest": "{{ result_file }}", "mode": "0644", "content": "{{ saved | to_json }}"},
-         "vars": {"saved": {
-             "requests_after_first": "{{ after_first.content | from_json }}",
-             "hosts": "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars) | map('dict2items')"
-                      " | map('selectattr', 'key', 'in', ['portproof_results', 'portproof_live_last', 'portproof_lost']) | map('items2dict'))) }}"}}},
+         # one expression: ansible-core before 2.19 would render the parts of a dict of templates as text
+         "ansible.builtin.copy": {"dest": "{{ result_file }}", "mode": "0644", "content": (
+             "{{ {'requests_after_first': after_first.content | from_json,"
+             " 'hosts': dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars) | map('dict2items')"
+             " | map('selectattr', 'key', 'in', ['portproof_results', 'portproof_live_last', 'portproof_lost']) | map('items2dict')))}"
+             " | to_json }}")}},
     ],
 }]
 
@@ -178,7 +179,8 @@ def test_each_host_records_the_results_of_its_probes_and_the_first_host_those_of
     # the second step's results only, in portproof_live_last
     assert {r["check"] for r in hosts["app1"]["portproof_live_last"]} == {"response", "load"}
     assert hosts["web1"]["portproof_live_last"] == []
-    assert [hosts[host]["portproof_lost"] for host in ("app1", "tgt1", "web1")] == [None, None, None]
+    # no host was lost (ansible-core before 2.19 stores the None that set_fact is given as an empty string)
+    assert [hosts[host]["portproof_lost"] for host in ("app1", "tgt1", "web1")] in ([None, None, None], ["", "", ""])
     (gone1,) = [r for r in hosts["app1"]["portproof_results"] if r["source"] == "gone1"]
     assert re.match(r"closed: gone1 could not probe 127\.0\.0\.1:\d+/tcp: the source left the play before the plan was made "
                     r"\(unreachable or failed\)$", gone1["message"]), gone1["message"]
