@@ -23,22 +23,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-    details: Everything happens in the action plugin on the controller; there is no module to run on a host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
+  - portproof.validate.controller_step
 options: {}
 """
 
