@@ -17,6 +17,7 @@ import re
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import BIND_CLASSES, BindEntry, parse_network
+from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import PROTOCOLS, TCP_PROTOCOLS, UDP_PROTOCOLS
 
 from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -31,7 +32,9 @@ Problems = List[str]
 
 SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
 PUBLISH_KEYS = ("container", "container_port", "image", "host_ip")
-CHECK_KEYS = ("http", "tls", "send", "expect", "ssh", "max_ms", "load")
+CHECK_KEYS = ("http", "tls", "send", "expect", "ssh", "protocol", "max_ms", "load")
+# check.protocol cannot be combined with these (port_probe sends its own handshake instead)
+PROTOCOL_EXCLUDES = ("http", "tls", "send", "expect", "ssh")
 HTTP_KEYS = ("method", "path", "status", "headers", "body", "json_query", "host", "basic_auth")
 TLS_KEYS = ("min_days", "verify", "ca", "hostname", "min_version")
 SSH_KEYS = ("auth_methods", "host_key")
@@ -197,6 +200,13 @@ def _check(value: Any, where: str, problems: Problems) -> Dict[str, Any]:
     if "send" in value and not isinstance(value["send"], str):
         problems.append("%s: check.send must be a string, got %r" % (where, value["send"]))
     _positive_int(value, "max_ms", where + ".check", problems)
+    if "protocol" in value:
+        if value["protocol"] not in PROTOCOLS:
+            problems.append("%s: check.protocol must be one of %s, got %r" % (where, ", ".join(PROTOCOLS), value["protocol"]))
+        combined = [key for key in PROTOCOL_EXCLUDES if key in value]
+        if combined:
+            problems.append("%s: check.protocol cannot be combined with %s (the protocol handshake is its own request)"
+                            % (where, ", ".join(combined)))
     tls = _block(value, "tls")
     _positive_int(tls, "min_days", where + ".check.tls", problems, minimum=0)
     load = _block(value, "load")
@@ -274,6 +284,12 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
     }
     if service["proto"] not in ("tcp", "udp"):
         problems.append("%s: proto %r is not tcp or udp" % (named, service["proto"]))
+    protocol = service["check"].get("protocol") if isinstance(service["check"], dict) else None
+    if protocol in PROTOCOLS and service["proto"] in ("tcp", "udp"):
+        allowed = UDP_PROTOCOLS if service["proto"] == "udp" else TCP_PROTOCOLS
+        if protocol not in allowed:
+            problems.append("%s: check.protocol %s is not probed over %s (%s: %s)" % (
+                named, protocol, service["proto"], service["proto"], ", ".join(allowed)))
     if service["process"] is not None:
         _regex(service["process"], "process", named, problems)
     if service["user"] is not None and not isinstance(service["user"], str):

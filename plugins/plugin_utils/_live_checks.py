@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
-"""From port_probe results to the live check results: reach, isolation, response, tls, load.
+"""From port_probe results to the live check results: reach, isolation, response, tls, protocol, load.
 
 Pure functions over the plan entries of one source (see ``_probe_plan``) and what its
 ``port_probe`` task returned. Every result is a result of the target (``host``: where the
@@ -14,6 +14,7 @@ decides is described in docs/live-checks.md.
 
 from __future__ import annotations
 
+from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import safe_excerpt
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Result, result
 
 from typing import Any, Callable, Collection, Dict, Iterable, List, Mapping, Optional, Tuple, cast
@@ -176,14 +177,42 @@ def _combined(entry: Entry, check: str, probe: Probe, checks: List[Dict[str, Any
 
 
 def response(entry: Entry, probe: Probe) -> Result:
-    return _combined(entry, "response", probe, [item for item in probe.get("response") or [] if item["name"] not in TLS_ENTRIES])
+    return _combined(entry, "response", probe, [item for item in probe.get("response") or []
+                                                if item["name"] not in TLS_ENTRIES and item["name"] != "protocol"])
+
+
+def protocol(entry: Entry, probe: Probe) -> Result:
+    """Whether the port answers as the declared check.protocol: the probe's ``protocol`` identification,
+    its safe excerpt of what the port sent in ``actual`` when something else (or nothing recognisable) answered."""
+    name, source, target = entry["service"], entry["source"], where(entry)
+    expected = entry["target"].get("protocol")
+    connected = probe.get("connected") or probe.get("state") == "open"
+    found = probe.get("protocol")
+    if not isinstance(found, dict):
+        if not connected:
+            return _result(entry, "protocol", "skip", "%s: not checked, %s could not get through to %s (%s); see reach"
+                           % (name, source, target, _state_text(probe)), expected)
+        checks = [item for item in probe.get("response") or [] if item["name"] == "protocol"]
+        why = checks[0].get("message") if checks else "port_probe returned no protocol identification"
+        return _result(entry, "protocol", "error", "%s from %s at %s: %s" % (name, source, target, why), expected)
+    answered = found.get("answered")
+    if found.get("verdict") == "pass":
+        actual = answered
+    elif answered is not None:
+        actual = "%s (%s)" % (answered, safe_excerpt(found["excerpt"]) if found.get("excerpt") else "no bytes")
+    else:
+        actual = "nothing recognisable: %s" % (safe_excerpt(found["excerpt"]) if found.get("excerpt") else "no bytes")
+    status = "pass" if found.get("verdict") == "pass" else "fail"
+    return _result(entry, "protocol", status, "%s from %s: %s" % (name, source, found.get("message")), expected, actual,
+                   probe.get("total_ms"))
 
 
 def tls(entry: Entry, probe: Probe) -> Result:
     return _combined(entry, "tls", probe, [item for item in probe.get("response") or [] if item["name"] in TLS_ENTRIES])
 
 
-DECIDE: Dict[str, Callable[[Entry, Probe], Result]] = {"reach": reach, "isolation": isolation, "response": response, "tls": tls}
+DECIDE: Dict[str, Callable[[Entry, Probe], Result]] = {"reach": reach, "isolation": isolation, "response": response, "tls": tls,
+                                                       "protocol": protocol}
 
 
 def failure(run: Optional[Run]) -> Optional[str]:

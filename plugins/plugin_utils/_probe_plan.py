@@ -49,7 +49,7 @@ Entry = Dict[str, Any]
 SourcePlan = Dict[str, Any]
 
 CONTROLLER = "controller"
-LIVE_KINDS = ("reach", "isolation", "response", "tls", "load")
+LIVE_KINDS = ("reach", "isolation", "response", "tls", "protocol", "load")
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -91,14 +91,17 @@ def probe_checks(check: Optional[Dict[str, Any]], proto: str) -> Tuple[Dict[str,
     """Map a contract check block onto port_probe target options.
 
     Returns (options, kinds, problem, secret): the kinds of result the probe feeds besides
-    reach (``response``, ``tls``), the reason the block cannot be probed as given (the probe
+    reach (``response``, ``tls``, ``protocol``), the reason the block cannot be probed as given (the probe
     then only connects), and whether it carries secrets (HTTP headers, basic auth) that are
     left out of the plan and added when the probing task runs (``_live_step.probe_targets``).
     """
     check = check or {}
     http, tls, ssh = check.get("http"), check.get("tls"), check.get("ssh")
     send, expect, max_ms = check.get("send"), check.get("expect"), check.get("max_ms")
+    protocol = check.get("protocol")
     problems: List[str] = []
+    if protocol is not None and any(check.get(key) is not None for key in ("http", "tls", "send", "expect", "ssh")):
+        problems.append("protocol cannot be combined with http, tls, send, expect or ssh in one probe")
     if proto == "udp":
         problems.extend("%s needs proto tcp" % key for key in ("http", "tls", "ssh") if check.get(key) is not None)
     if ssh is not None and (http is not None or tls is not None or send is not None or expect is not None):
@@ -113,6 +116,8 @@ def probe_checks(check: Optional[Dict[str, Any]], proto: str) -> Tuple[Dict[str,
         kinds.append("response")
     if tls is not None:
         kinds.append("tls")
+    if protocol is not None:
+        kinds.append("protocol")
     if problems:
         return {}, kinds, "; ".join(problems), False
     options: Dict[str, Any] = {}
@@ -139,6 +144,8 @@ def probe_checks(check: Optional[Dict[str, Any]], proto: str) -> Tuple[Dict[str,
         options["expect"] = expect
     if proto == "udp" and (send is not None or expect is not None):
         options["expect_reply"] = True
+    if protocol is not None:
+        options["protocol"] = protocol
     if max_ms is not None:
         options["max_ms"] = max_ms
     return options, kinds, None, secret
