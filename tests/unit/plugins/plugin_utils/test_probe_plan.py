@@ -167,6 +167,9 @@ def test_port_auto_resolves_to_the_published_port():
     ({"http": {"basic_auth": "user:pw"}}, "tcp", "http.basic_auth must be a mapping with user and password", ["response"]),
     ({"max_ms": 5}, "tcp", None, ["response"]),
     ({"send": "x"}, "udp", None, ["response"]),
+    ({"protocol": "redis", "send": "PING"}, "tcp", "protocol cannot be combined with http, tls, send, expect or ssh in one probe",
+     ["response", "protocol"]),
+    ({"protocol": "postgres", "max_ms": 50}, "tcp", None, ["response", "protocol"]),
 ])
 def test_check_blocks_port_probe_cannot_run(check, proto, problem, kinds):
     options, planned, found, _secret = probe_checks(check, proto)
@@ -246,3 +249,13 @@ def test_a_host_never_probes_itself():
     made = plan(variables=variables)
     assert "tgt1" not in made["sources"]
     assert [(e["source"], e["service"]) for e in made["sources"]["app1"]["probes"] if e["host"] == "tgt1"] == [("app1", "pg")]
+
+
+def test_each_allowed_source_probes_the_declared_protocol_and_denied_sources_only_connect():
+    variables = hostvars()
+    services = [{"name": "pg", "port": 5432, "allow_from": ["app"], "deny_from": ["web"], "check": {"protocol": "postgres"}}]
+    variables["tgt1"]["portproof_contract"] = load_contract("tgt1", [("portproof_services", services)], set(GROUPS), HOSTS)
+    made = plan(variables=variables)
+    entries = [(e["source"], e["kind"], e.get("checks"), e["target"].get("protocol"))
+               for src in made["sources"].values() for e in src["probes"] if e["host"] == "tgt1"]
+    assert (entries, made["errors"]) == ([("app1", "reach", ["protocol"], "postgres"), ("web1", "isolation", None, None)], [])
