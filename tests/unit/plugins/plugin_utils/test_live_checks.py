@@ -258,3 +258,30 @@ def test_a_json_query_names_the_host_that_evaluated_it(source, words):
     (result,) = interpret([entry], {"probes": [probe]}, ["response"])
     assert result["message"] == "api from %s at 10.231.1.5:8080/tcp: http_status pass: GET / answered 200 OK; http_json pass: %s" % (
         source, words)
+
+
+PROTOCOL = fixture("protocol_probes")  # real port_probe results: redis-server on 5432, probed as postgres, then as redis
+
+
+def protocol_entry(target):
+    return {"source": "app1", "host": "db1", "service": "db", "kind": "reach", "checks": ["protocol"], "target": target}
+
+
+def test_protocol_names_what_answered_instead_with_its_excerpt_and_passes_when_declared():
+    entries = [protocol_entry(target) for target in PROTOCOL["targets"]]
+    results = interpret(entries, {"probes": PROTOCOL["probes"]}, ["protocol"])
+    assert [(r["check"], r["status"], r["source"], r["message"], r["expected"], r["actual"]) for r in results] == [
+        ("protocol", "fail", "app1", "db from app1: 5432/tcp answers as redis, not postgres", "postgres",
+         "redis ('-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user...')"),
+        ("protocol", "pass", "app1", "db from app1: 5432/tcp answers as redis", "redis", "redis")]
+
+
+def test_protocol_is_not_a_response_check_and_is_skipped_when_the_probe_did_not_get_through():
+    entry = dict(protocol_entry(PROTOCOL["targets"][0]), checks=["response", "protocol"])
+    probe = copy.deepcopy(PROTOCOL["probes"][0])
+    (response,) = interpret([entry], {"probes": [probe]}, ["response"])
+    assert (response["status"], response["message"]) == ("skip", "db: port_probe ran no response check for %s:5432/tcp" % PROTOCOL["targets"][0]["host"])
+    refused = {"state": "refused", "connected": False, "reason": "connection refused"}
+    (skipped,) = interpret([entry], {"probes": [refused]}, ["protocol"])
+    assert (skipped["status"], skipped["message"]) == (
+        "skip", "db: not checked, app1 could not get through to %s:5432/tcp (refused (connection refused)); see reach" % PROTOCOL["targets"][0]["host"])
