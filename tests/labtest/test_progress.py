@@ -40,7 +40,7 @@ SPEC = {"hosts": [
 
 PHASES = [
     "Phase 1/3 gather: validate the contract and gather the port facts",
-    "Phase 2/3 checks: static (listen, bind, process, undeclared, firewall, mapping), live (reach, isolation, response, tls, load), drift",
+    "Phase 2/3 checks: static (listen, bind, process, undeclared, firewall, mapping), live (reach, isolation, response, tls, protocol, load), drift",
     "Phase 3/3 report: write the report, then fail once on what the checks found",
 ]
 FINAL = re.compile(r'"msg": "portproof (PASS|FAIL|ERROR): (\d+) results on (\d+) hosts: (\d+) pass, (\d+) fail, (\d+) error, '
