@@ -69,6 +69,10 @@ def test_post_deploy_names_each_phase_and_ends_with_the_counts_and_the_report_pa
         else:
             assert re.search(r"included: portproof\.validate\.\w+ for (app1|web1|db1), (app1|web1|db1), (app1|web1|db1)\n", block), block
     assert proc.stdout.count("TASK [portproof.validate.validate : Gather the port facts]") == 1
+    # The checks are imported whole: no include of a step's task file (each include costs a worker per host); the
+    # only includes are those of phases 2 and 3 (phase 1 is skipped: the first play gathered).
+    assert re.findall(r"^included: (\S+) for ", proc.stdout, re.M) == ["portproof.validate.validate", "portproof.validate.report"], \
+        re.findall(r"^included: .*$", proc.stdout, re.M)
     drift = proc.stdout.split("TASK [portproof.validate.validate : Compare each host with its baseline]", 1)[1].split("\nTASK [", 1)[0]
     assert sorted(re.findall(r"^skipping: \[(\w+)\]$", drift, re.M)) == ["app1", "db1", "web1"], drift
 
