@@ -16,6 +16,12 @@ The ``sshd`` options of a lab host (see README.md):
   --kill-child --mount-proc``, so its sessions' ``/proc`` shows that namespace only), whose
   ``kernel.pid_max`` is set to this number (per namespace since Linux 6.14; at least 301): pids
   wrap after a few hundred processes. Everything started in the sessions ends with that sshd;
+- ``etc``: files the host's sessions see under ``/etc`` instead of the machine's (for example
+  ``hosts``, ``resolv.conf``, ``iptables/rules.v4``, ``nftables.conf``), path relative to ``/etc``
+  mapped to the file's text (``{address:HOST}`` works there). The host's sshd runs in a mount
+  namespace of its own in which an overlay covers ``/etc``: the machine's ``/etc`` below, the
+  host's files (written to ``etc-upper/`` in the host's directory) above. Every other file reads
+  through; what a session writes under ``/etc`` lands in the host's directory, never on the machine;
 - ``unprivileged_user``: Ansible logs in as a system user the lab creates for the host
   (``pp<lab id>u<number>``, shell ``/bin/sh``, home a fresh directory in ``/tmp``) and removes
   with its home at tear-down.
@@ -29,11 +35,12 @@ import re
 import shutil
 import tempfile
 
-SSHD_KEYS = {"password_auth", "env", "hide", "unprivileged_user", "pid_max"}
+SSHD_KEYS = {"password_auth", "env", "hide", "unprivileged_user", "pid_max", "etc"}
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # Covering these would break the sessions themselves (login shell, sshd re-exec, Python, the wrapper).
 _NEEDED = ("/bin/sh", "/usr/sbin/sshd", "/usr/bin/python3", "/usr/bin/nsenter", "/usr/bin/unshare", "/usr/bin/mount")
 _HIDE_SCRIPT = 'while [ "$1" != -- ]; do mount --bind /dev/null "$1" || exit 1; shift; done; shift; exec "$@"'
+_ETC_SCRIPT = 'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0/etc-upper,workdir=$0/etc-work" /etc || exit 1; exec "$@"'
 _PID_SCRIPT = 'echo "$0" > /proc/sys/kernel/pid_max || exit 1; exec "$@"'
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_VALUE = re.compile(r"^[^\s\"'\\]*$")
@@ -55,6 +62,11 @@ def validate_host(host, error):
     pid_max = options.get("pid_max")
     if pid_max is not None and (not isinstance(pid_max, int) or isinstance(pid_max, bool) or not 301 <= pid_max <= 4194304):
         error("%s.pid_max must be a number of pids from 301 to 4194304" % where)
+    etc = options.get("etc", {})
+    if not isinstance(etc, dict) or not all(
+            isinstance(k, str) and k and not k.startswith("/") and ".." not in k.split("/") and isinstance(v, str)
+            for k, v in etc.items()):
+        error("%s.etc must map paths relative to /etc (no leading / and no ..) to file texts" % where)
     hide = options.get("hide", [])
     if not isinstance(hide, list) or not all(isinstance(n, str) and n and "/" not in n for n in hide):
         error("%s.hide must be a list of command names" % where)
@@ -77,9 +89,24 @@ def hidden_files(names):
     return files
 
 
-def sshd_argv(argv, options):
-    """ARGV (the sshd command) in a mount namespace of its own that covers the hidden commands, and
-    in a PID namespace of its own with ``pid_max``."""
+def etc_up(hdir, options, render):
+    """Write the host's ``etc`` files (texts passed through RENDER) below HDIR/etc-upper."""
+    for relative, text in sorted(options.get("etc", {}).items()):
+        path = os.path.join(hdir, "etc-upper", relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(render(text))
+    os.makedirs(os.path.join(hdir, "etc-upper"), exist_ok=True)
+    os.makedirs(os.path.join(hdir, "etc-work"), exist_ok=True)
+
+
+def sshd_argv(argv, options, hdir=None):
+    """ARGV (the sshd command) in a mount namespace of its own that covers the hidden commands and
+    overlays the host's ``etc`` files (from HDIR), and in a PID namespace of its own with ``pid_max``."""
+    if options.get("etc"):
+        if hdir is None:
+            raise ValueError("sshd option etc needs the host's directory")
+        argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _ETC_SCRIPT, hdir] + list(argv)
     files = hidden_files(options.get("hide", []))
     if files:
         argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _HIDE_SCRIPT, "sh"] + files + ["--"] + list(argv)

@@ -319,7 +319,9 @@ class Lab:
         # nsenter --net (not ip netns exec): sessions keep the machine's /sys, so Podman works in them.
         argv = ["nsenter", "--net=/run/netns/" + entry["netns"], "/usr/sbin/sshd", "-D", "-f", config,
                 "-E", os.path.join(hdir, "sshd.log")]
-        proc = subprocess.Popen(lab_session.sshd_argv(argv, options), stdin=subprocess.DEVNULL, start_new_session=True)
+        if options.get("etc"):
+            lab_session.etc_up(hdir, options, self.render)
+        proc = subprocess.Popen(lab_session.sshd_argv(argv, options, hdir), stdin=subprocess.DEVNULL, start_new_session=True)
         entry["sshd_pid"] = proc.pid
         self.state["processes"].append(proc.pid)
         self.save()

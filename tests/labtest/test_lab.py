@@ -158,3 +158,23 @@ def test_udp_service_answers_from_the_address_asked(make_lab):
     for address in ("198.51.100.40", "2001:db8:40::4"):
         lab.ns("cli", ["ip", "route", "add", address, "dev", "eth0"])
         assert lab.ns("cli", ["/usr/bin/python3", "-c", UDP_ASK, address]).stdout.strip() == "reply ping", address
+
+
+def test_etc_files_are_the_hosts_own(make_lab):
+    """``sshd.etc``: each host's sessions see their own files under /etc (a new directory too), the
+    other host and the machine see theirs, and a write under /etc stays in the host's directory."""
+    with open("/etc/hosts") as handle:
+        machine_hosts = handle.read()
+    lab = make_lab({"hosts": [
+        {"name": "a", "sshd": {"etc": {"hosts": "{address:b} db.internal\n", "iptables/rules.v4": "*filter\nCOMMIT\n"}}},
+        {"name": "b"}]})
+    address_b = lab.host("b")["address"]
+    assert lab.ssh("a", "getent hosts db.internal").stdout.split() == [address_b, "db.internal"]
+    assert lab.ssh("a", "cat /etc/iptables/rules.v4").stdout == "*filter\nCOMMIT\n"
+    assert lab.ssh("a", "test -r /etc/passwd && echo readable").stdout.strip() == "readable"
+    assert lab.ssh("b", "getent hosts db.internal || echo none").stdout.strip() == "none"
+    lab.ssh("a", "echo written > /etc/portproof-lab-write")
+    assert not os.path.exists("/etc/portproof-lab-write")
+    assert not os.path.exists("/etc/iptables/rules.v4") or "COMMIT" not in open("/etc/iptables/rules.v4").read()
+    with open("/etc/hosts") as handle:
+        assert handle.read() == machine_hosts
