@@ -207,8 +207,24 @@ def protocol(entry: Entry, probe: Probe) -> Result:
                    probe.get("total_ms"))
 
 
+# The probe's TLS evidence a tls result carries (``tls``): what clients of the port see.
+TLS_EVIDENCE = ("protocol", "cipher", "chain", "chain_visible", "chain_note", "ocsp_stapled")
+TRUST_STORE = "the trust store of the probing host"
+
+
 def tls(entry: Entry, probe: Probe) -> Result:
-    return _combined(entry, "tls", probe, [item for item in probe.get("response") or [] if item["name"] in TLS_ENTRIES])
+    """The tls result; a verdict against the trust store names the source whose store it is, and
+    the result carries the protocol, cipher, chain as presented and OCSP stapling (``tls``) when
+    port_probe reported the chain."""
+    who = "the controller" if entry["source"] == "controller" else entry["source"]
+    checks = [dict(item, message=item["message"].replace(TRUST_STORE, "the trust store of %s" % who))
+              if item["name"] == "tls_verify" and isinstance(item.get("message"), str) else item
+              for item in probe.get("response") or [] if item["name"] in TLS_ENTRIES]
+    item = _combined(entry, "tls", probe, checks)
+    evidence = probe.get("tls")
+    if isinstance(evidence, dict) and "chain" in evidence and item["status"] != "skip":
+        item["tls"] = dict((key, evidence[key]) for key in TLS_EVIDENCE if key in evidence)
+    return item
 
 
 DECIDE: Dict[str, Callable[[Entry, Probe], Result]] = {"reach": reach, "isolation": isolation, "response": response, "tls": tls,

@@ -41,10 +41,12 @@ class _ResultFields(TypedDict):
 
 
 class Result(_ResultFields, total=False):
-    """One check result (SPEC section 5); the live checks add latency_ms and sample, drift changes and warn."""
+    """One check result (SPEC section 5); the live checks add latency_ms and sample (tls: the TLS evidence),
+    drift changes and warn."""
 
     latency_ms: Any
     sample: Dict[str, Any]
+    tls: Dict[str, Any]
     changes: List[Dict[str, Any]]
     warn: bool
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime
 import ssl
+import warnings
 
 import pytest
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._run import run
 from ansible_collections.portproof.validate.plugins.module_utils._probe._tls import days_message
+from ansible_collections.portproof.validate.plugins.plugin_utils import _live_checks as live_checks
 
 
 from ansible_collections.portproof.validate.tests.unit.plugins.module_utils import probe_servers as servers
@@ -57,16 +59,22 @@ def test_five_day_certificate_fails_min_days_14(pki, short_lived):
     assert [entry['name'] for entry in result['response']] == [
         'tls_handshake', 'tls_verify', 'tls_hostname', 'tls_days', 'tls_version', 'http_status']
     assert got['tls_days'] == {'name': 'tls_days', 'status': 'fail', 'expected': '>= 14', 'actual': 5,
-                               'message': 'certificate expires %s: 5 days left, at least 14 required'
+                               'message': 'certificate expires in 5 days (%s), at least 14 required'
                                           % short_lived.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}
     assert got['tls_verify']['status'] == 'pass' and got['tls_verify']['expected'] == pki.ca_path
     assert got['tls_hostname']['status'] == 'pass' and got['tls_hostname']['actual'] == ['localhost', '127.0.0.1']
     assert got['tls_version'] == {'name': 'tls_version', 'status': 'pass', 'expected': '>= TLSv1.2', 'actual': 'TLSv1.3',
-                                  'message': 'negotiated TLSv1.3'}
+                                  'message': 'TLSv1.3 negotiated, at least TLSv1.2 required'}
     assert got['http_status']['status'] == 'pass'
     assert result['ok'] is False
     assert result['tls']['days_left'] == 5 and result['tls']['verified'] is True
     assert result['tls']['subject'] == 'CN=localhost' and result['tls']['issuer'] == 'CN=portproof test CA'
+    # The server (Python's ssl) sends its leaf alone, and staples nothing.
+    assert result['tls']['protocol'] == 'TLSv1.3' and result['tls']['cipher'] == 'TLS_AES_256_GCM_SHA384'
+    assert result['tls']['chain'] == [{'subject': 'CN=localhost', 'issuer': 'CN=portproof test CA', 'sha256': result['tls']['sha256'],
+                                       'not_after': result['tls']['not_after']}]
+    assert result['tls']['chain_visible'] is True and result['tls']['ocsp_stapled'] is False
+    assert 'chain_note' not in result['tls']
 
 
 def test_same_certificate_passes_min_days_5(pki, short_lived):
@@ -84,6 +92,9 @@ def test_unknown_ca_fails_verification_but_the_certificate_is_still_evidence(sho
     assert got['tls_verify']['status'] == 'fail'
     assert got['tls_verify']['expected'] == 'the system CA store'
     assert got['tls_verify']['actual'] == 'unable to get local issuer certificate'
+    assert got['tls_verify']['message'] == (
+        'chain does not verify against the trust store of the probing host: unable to get local issuer certificate; '
+        'the server presented 1 certificate: CN=localhost (issued by CN=portproof test CA)')
     assert got['tls_days']['status'] == 'pass' and got['tls_days']['actual'] == 5
     assert got['tls_hostname']['status'] == 'pass'
     assert got['http_status'] == {'name': 'http_status', 'status': 'skip', 'expected': None, 'actual': None,
@@ -123,7 +134,8 @@ def test_min_version(pki, tls12_only):
     low, high = probe({'host': '127.0.0.1', 'port': tls12_only.port, 'tls': {'ca': pki.ca_path, 'min_version': 'TLSv1.3'}},
                       {'host': '127.0.0.1', 'port': tls12_only.port, 'tls': {'ca': pki.ca_path, 'min_version': 'TLSv1.2'}})
     assert checks(low)['tls_version'] == {'name': 'tls_version', 'status': 'fail', 'expected': '>= TLSv1.3', 'actual': 'TLSv1.2',
-                                          'message': 'negotiated TLSv1.2'}
+                                          'message': 'TLSv1.2 negotiated, at least TLSv1.3 required'}
+    assert checks(high)['tls_verify']['message'] == 'chain verifies against the CA %s' % pki.ca_path
     assert checks(high)['tls_version']['status'] == 'pass'
 
 
@@ -165,9 +177,59 @@ def test_send_expect_over_tls(pki):
 
 
 @pytest.mark.parametrize('left, message', [
-    (4, 'certificate expires 2026-12-10T00:00:00Z: 4 days left, at least 14 required'),
-    (30, 'certificate expires 2026-12-10T00:00:00Z: 30 days left, at least 14 required'),
-    (-2, 'certificate expired 2026-12-10T00:00:00Z (2 days ago), at least 14 days left required'),
+    (4, 'certificate expires in 4 days (2026-12-10T00:00:00Z), at least 14 required'),
+    (1, 'certificate expires in 1 day (2026-12-10T00:00:00Z), at least 14 required'),
+    (30, 'certificate expires in 30 days (2026-12-10T00:00:00Z), at least 14 required'),
+    (-2, 'certificate expired 2 days ago (2026-12-10T00:00:00Z), at least 14 days left required'),
 ])
 def test_days_message_names_the_limit(left, message):
     assert days_message('2026-12-10T00:00:00Z', left, 14) == message
+
+
+@pytest.mark.parametrize('source, who', [('app1', 'app1'), ('controller', 'the controller')])
+def test_the_tls_result_names_the_trust_store_of_the_source_and_carries_the_chain(short_lived, source, who):
+    (result,) = probe({'host': '127.0.0.1', 'port': short_lived.port, 'tls': {'min_days': 14, 'min_version': 'TLSv1.3'}})
+    entry = {'host': 'web1', 'service': 'https', 'source': source, 'kind': 'reach', 'checks': ['tls'],
+             'target': {'host': '127.0.0.1', 'port': short_lived.port, 'proto': 'tcp'}}
+    item = live_checks.tls(entry, result)
+    leaf = result['tls']
+    assert item['status'] == 'fail'
+    assert item['message'] == (
+        'https from %s at 127.0.0.1:%d/tcp: tls_verify fail: chain does not verify against the trust store of %s: unable to get local '
+        'issuer certificate; the server presented 1 certificate: CN=localhost (issued by CN=portproof test CA); '
+        'tls_days fail: certificate expires in 5 days (%s), at least 14 required' % (source, short_lived.port, who, leaf['not_after']))
+    assert item['tls'] == {'protocol': 'TLSv1.3', 'cipher': 'TLS_AES_256_GCM_SHA384', 'ocsp_stapled': False, 'chain_visible': True,
+                           'chain': [{'subject': 'CN=localhost', 'issuer': 'CN=portproof test CA', 'not_after': leaf['not_after'],
+                                      'sha256': leaf['sha256']}]}
+
+
+def test_a_tls11_only_server_fails_the_handshake_and_min_version_names_it(pki):
+    cert, key, _not_after = pki.leaf('tls11', datetime.timedelta(days=30))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.set_ciphers('DEFAULT:@SECLEVEL=0')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)  # TLSv1_1 is: that is the fault planted
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.load_cert_chain(cert, key)
+
+    def handler(conn):
+        try:
+            with ctx.wrap_socket(conn, server_side=True):
+                pass
+        except (ssl.SSLError, OSError):
+            pass
+
+    server = servers.TcpServer(handler)
+    try:
+        (result,) = probe({'host': '127.0.0.1', 'port': server.port, 'tls': {'ca': pki.ca_path, 'min_version': 'TLSv1.2'}})
+    finally:
+        server.close()
+    got = checks(result)
+    assert got['tls_handshake']['status'] == 'fail'
+    # This host's OpenSSL offers TLS 1.2 and up, so the server refuses it; its answer to port_probe's own ClientHello says why.
+    assert got['tls_handshake']['message'] == ('TLS handshake failed: TLSV1_ALERT_PROTOCOL_VERSION; the server answers a TLS 1.2 '
+                                               'ClientHello with TLSv1.1 and ECDHE-ECDSA-AES256-SHA')
+    assert got['tls_version'] == {'name': 'tls_version', 'status': 'fail', 'expected': '>= TLSv1.2', 'actual': 'TLSv1.1',
+                                  'message': 'TLSv1.1 negotiated, at least TLSv1.2 required'}
+    assert result['tls']['protocol'] == 'TLSv1.1' and result['tls']['handshake'] == 'failed'
+    assert [item['subject'] for item in result['tls']['chain']] == ['CN=localhost']
