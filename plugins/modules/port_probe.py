@@ -65,6 +65,15 @@ notes:
     chain does not verify, the certificate is read over a second, unverified connection so that
     its names and dates are still reported, and nothing (no HTTP request, no O(targets[].send))
     is sent to that server."
+  - "TLS chain as presented: over one more connection, the module sends a ClientHello of its own
+    that offers TLS 1.2 at most (with SNI and the OCSP status_request extension) and reads the
+    server's answer in clear up to ServerHelloDone, then closes without a key exchange: the
+    certificates in the order the server sends them and whether it staples an OCSP response
+    (RV(probes[].tls.chain), RV(probes[].tls.ocsp_stapled)). Python's ssl shows only the leaf.
+    A server that speaks TLS 1.3 only sends its certificates encrypted: the chain is then not
+    visible (RV(probes[].tls.chain_note) says so) and the leaf of the normal handshake stands in.
+    When the normal handshake fails because the server speaks only a protocol this host's
+    OpenSSL refuses (TLS 1.1), that answer names the version, and C(tls_version) fails with it."
   - "UDP: one datagram is sent (O(targets[].send), O(targets[].send_hex), or an empty one). A reply
     makes the port C(open); an ICMP error makes it C(refused) or C(unreachable); silence makes it
     C(open_filtered). Linux rate-limits ICMP errors sent to one peer (about 6 in a burst, then 1
@@ -511,9 +520,38 @@ probes:
       returned: when O(targets[].protocol) is given
     tls:
       description: Negotiated protocol and cipher, and the server certificate (subject, issuer, serial,
-        not_before, not_after, days_left, dns_names, ip_addresses, sha256), whether it verified.
+        not_before, not_after, days_left, dns_names, ip_addresses, sha256), whether it verified,
+        the chain as presented and OCSP stapling.
       type: dict
-      returned: when a TLS handshake completed
+      returned: when a TLS handshake completed, or failed while the server answered a TLS 1.2 ClientHello
+      contains:
+        protocol:
+          description: The negotiated protocol (C(version) holds the same, kept for compatibility); when
+            the handshake failed (C(handshake=failed)), the version the server chose for a TLS 1.2 ClientHello.
+          type: str
+          sample: TLSv1.3
+        cipher:
+          description: The negotiated cipher suite (OpenSSL name).
+          type: str
+          sample: TLS_AES_256_GCM_SHA384
+        chain:
+          description: The certificates as the server presents them, leaf first (subject, issuer,
+            not_after, sha256); only the leaf of the normal handshake when C(chain_visible) is false.
+          type: list
+          elements: dict
+          sample:
+            - {subject: "CN=web.example.com", issuer: "CN=Example Intermediate", not_after: "2027-02-04T20:14:00Z", sha256: "2d39...4fa"}
+            - {subject: "CN=Example Intermediate", issuer: "CN=Example Root", not_after: "2031-12-05T19:07:29Z", sha256: "b739...884"}
+        chain_visible:
+          description: Whether C(chain) is what the server sent (its answer to a TLS 1.2 ClientHello).
+          type: bool
+        chain_note:
+          description: "Why the chain is not visible, for example C(chain not visible: the server speaks TLS 1.3 only (...))."
+          type: str
+          returned: when C(chain_visible) is false
+        ocsp_stapled:
+          description: Whether the server stapled an OCSP response (TLS 1.2 CertificateStatus); null when not known.
+          type: bool
     http:
       description: Method, path, status, reason, version, a few response headers (content-type,
         content-length, location, server), body size and excerpt.
