@@ -227,4 +227,3 @@ def chain_summary(chain: List[Dict[str, Any]]) -> str:
     """'2 certificates: CN=leaf (issued by CN=Intermediate), CN=Intermediate (issued by CN=Root)'."""
     parts = ['%s (issued by %s)' % (item['subject'], item['issuer']) if 'subject' in item else item['error'] for item in chain]
     return '%d certificate%s: %s' % (len(chain), '' if len(chain) == 1 else 's', ', '.join(parts))
-
