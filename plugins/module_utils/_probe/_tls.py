@@ -78,10 +78,22 @@ def _reconnect(session: Session) -> socket.socket:
 
 def _first_flight(session: Session, sni: Optional[str], connect: Callable[[Session], socket.socket]) -> Dict[str, Any]:
     """The chain as presented, over a connection of its own (see _tls_wire): describe()'s dict,
-    or {'error': why} when it could not be read. Bounded by the probe's deadline."""
+    or {'error': why} when it could not be read. It may take half of what is left of the probe's
+    time, so that a server that never answers such a ClientHello leaves the verdicts their time."""
+    budget = session.remaining() / 2
+    until = session.clock() + budget
+
+    def arm(sock: socket.socket) -> None:
+        left = until - session.clock()
+        if left <= 0:
+            raise socket.timeout('timed out')
+        sock.settimeout(left)
+
     try:
         sock = connect(session)
-        return describe(read_first_flight(sock, sni, session.arm))
+        return describe(read_first_flight(sock, sni, arm))
+    except socket.timeout:
+        return {'error': 'no complete answer to a TLS 1.2 ClientHello within %.1f s (half the time left)' % budget}
     except (OSError, WireError) as exc:
         return {'error': str(exc) or type(exc).__name__}
 

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import datetime
+import re
 import ssl
+import time
 import warnings
 
 import pytest
@@ -233,3 +235,36 @@ def test_a_tls11_only_server_fails_the_handshake_and_min_version_names_it(pki):
                                   'message': 'TLSv1.1 negotiated, at least TLSv1.2 required'}
     assert result['tls']['protocol'] == 'TLSv1.1' and result['tls']['handshake'] == 'failed'
     assert [item['subject'] for item in result['tls']['chain']] == ['CN=localhost']
+
+
+def test_a_server_that_never_answers_the_chain_read_leaves_the_verdicts_their_time(pki):
+    """The first connection gets a normal TLS server; the second (the chain read) is held open
+    without an answer: the chain read gives up after half the time left, the verdicts stand."""
+    cert, key, _not_after = pki.leaf('silent', datetime.timedelta(days=30))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    held = []
+
+    def handler(conn):
+        if server.accepted > 1:
+            held.append(conn)
+            time.sleep(3)
+            return
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(100)
+
+    server = servers.TcpServer(handler)
+    try:
+        started = time.monotonic()
+        (result,) = probe({'host': '127.0.0.1', 'port': server.port, 'timeout': 2, 'tls': {'ca': pki.ca_path, 'min_days': 14}})
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert [(entry['name'], entry['status']) for entry in result['response']] == [
+        ('tls_handshake', 'pass'), ('tls_verify', 'pass'), ('tls_hostname', 'pass'), ('tls_days', 'pass')]
+    assert result['state'] == 'open' and result['ok'] is True
+    assert result['tls']['chain_visible'] is False and result['tls']['ocsp_stapled'] is None
+    assert re.match(r'^chain not read: no complete answer to a TLS 1\.2 ClientHello within (0\.[89]|1\.0) s \(half the time left\)$',
+                    result['tls']['chain_note']), result['tls']['chain_note']
+    assert [item['subject'] for item in result['tls']['chain']] == ['CN=localhost']
+    assert 0.8 < took < 1.5
