@@ -109,7 +109,7 @@ def _where(item: ReportResult) -> str:
 
 def _finding(item: ReportResult) -> str:
     rows = []
-    for key in ("expected", "actual", "latency_ms", "sample", "recorded_on"):
+    for key in ("expected", "actual", "tls", "latency_ms", "sample", "recorded_on"):
         if item.get(key) not in (None, ""):
             rows.append("<dt>%s</dt><dd><pre>%s</pre></dd>" % (esc(key), esc(show(item[key]))))
     return ('<article class="finding status-%s">\n<h3>%s %s</h3>\n<p>%s</p>\n<dl>%s</dl>\n</article>'

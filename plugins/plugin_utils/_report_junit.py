@@ -68,7 +68,7 @@ def case_name(item: ReportResult) -> str:
 
 def evidence(item: ReportResult) -> str:
     lines = ["%s: %s" % (item["status"], item["message"])]
-    for key in ("expected", "actual", "source", "latency_ms", "sample", "recorded_on"):
+    for key in ("expected", "actual", "tls", "source", "latency_ms", "sample", "recorded_on"):
         if item.get(key) not in (None, ""):
             lines.append("%s: %s" % (key, show(item[key])))
     return "\n".join(lines)
