@@ -18,6 +18,8 @@ import threading
 
 import pytest
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._tls_wire import (
     MAX_BYTES,
@@ -28,6 +30,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._tls_wir
     describe,
     read_first_flight,
 )
+from ansible_collections.portproof.validate.tests.unit.props import mutated_bytes
 
 with open(os.path.join(os.path.dirname(__file__), 'fixtures', 'tls', 'first-flight.json')) as _handle:
     CAPTURE = json.load(_handle)
@@ -173,3 +176,33 @@ def test_read_first_flight_errors(chunks, message):
         client.close()
         thread.join()
     assert str(info.value).startswith(message)
+
+
+def _framed(kind_and_body):
+    kind, body = kind_and_body
+    message = bytes([kind]) + len(body).to_bytes(3, 'big') + body
+    return b'\x16\x03\x03' + len(message).to_bytes(2, 'big') + message
+
+
+# Well-framed records around handshake messages with odd bodies (a short ServerHello, a Certificate
+# list whose lengths lie, a CertificateStatus cut short), the captured flights mutated, random bytes.
+FRAMED = st.lists(st.tuples(st.sampled_from([2, 11, 12, 13, 14, 22]), st.binary(max_size=80)), min_size=1, max_size=4).map(
+    lambda messages: b''.join(_framed(item) for item in messages))
+
+
+@given(st.one_of(FRAMED, mutated_bytes([flight_bytes(name) for name in sorted(CAPTURE['flights'])], max_edits=6),
+                 st.binary(max_size=600)),
+       st.integers(1, 64))
+@settings(deadline=None)
+def test_any_bytes_give_a_flight_or_a_wire_error(data, step):
+    """A broken or hostile server: whatever it sends, the reader returns what it read or raises
+    WireError, never another exception (which would end the probe as a local error)."""
+    flight = FirstFlight()
+    try:
+        for pos in range(0, len(data), step):
+            flight.feed(data[pos:pos + step])
+    except WireError:
+        return
+    got = describe(flight)
+    assert set(got) == {'version', 'cipher', 'chain', 'ocsp_stapled', 'alert'}
+    assert all(set(item) in ({'subject', 'issuer', 'not_after', 'sha256'}, {'error'}) for item in got['chain'])
