@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _new_session(target: Target, addrinfo: Tuple[Any, ...]) -> Session:
     session = Session(target)
+    session.load_request = True
     session.addrinfo = addrinfo
     session.start()
     return session

@@ -63,6 +63,7 @@ class Session(object):
         self.blocked = False  # refused before connecting (an address outside the fleet)
         self.received = b''  # what the peer sent so far while its answer is matched (expect, protocol)
         self.handshake: Any = None  # the protocol handshake (targets[].protocol), see _identify
+        self.load_request = False  # one request of a load run: its verdicts only, no extra evidence (TLS chain read)
 
     # -- time -------------------------------------------------------------------------------
 

@@ -79,7 +79,10 @@ def _reconnect(session: Session) -> socket.socket:
 def _first_flight(session: Session, sni: Optional[str], connect: Callable[[Session], socket.socket]) -> Dict[str, Any]:
     """The chain as presented, over a connection of its own (see _tls_wire): describe()'s dict,
     or {'error': why} when it could not be read. It may take half of what is left of the probe's
-    time, so that a server that never answers such a ClientHello leaves the verdicts their time."""
+    time, so that a server that never answers such a ClientHello leaves the verdicts their time.
+    Not read for the requests of a load run (the probe reported it; their latency is the service's)."""
+    if session.load_request:
+        return {'error': 'not read for a load request'}
     budget = session.remaining() / 2
     until = session.clock() + budget
 

@@ -268,3 +268,28 @@ def test_a_server_that_never_answers_the_chain_read_leaves_the_verdicts_their_ti
                     result['tls']['chain_note']), result['tls']['chain_note']
     assert [item['subject'] for item in result['tls']['chain']] == ['CN=localhost']
     assert 0.8 < took < 1.5
+
+
+def test_load_requests_do_not_read_the_chain(pki):
+    """The chain is evidence of the probe, not of each load request: 10 requests over TLS are 10
+    connections (plus the probe's handshake and its chain read), and their latency holds no chain read."""
+    cert, key, _not_after = pki.leaf('load', datetime.timedelta(days=30))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def handler(conn):
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(100)
+        except (ssl.SSLError, OSError):  # the chain read closes after the server's first flight
+            pass
+
+    server = servers.TcpServer(handler)
+    try:
+        result = run({'targets': [{'host': '127.0.0.1', 'port': server.port, 'tls': {'ca': pki.ca_path}}],
+                      'load': {'requests': 10, 'concurrency': 2}})
+    finally:
+        server.close()
+    assert (result['load']['completed'], result['load']['errors'], result['load']['ok']) == (10, 0, True)
+    assert result['probes'][0]['tls']['chain_visible'] is True
+    assert server.accepted == 12
