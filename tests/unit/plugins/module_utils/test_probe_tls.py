@@ -264,10 +264,11 @@ def test_a_server_that_never_answers_the_chain_read_leaves_the_verdicts_their_ti
         ('tls_handshake', 'pass'), ('tls_verify', 'pass'), ('tls_hostname', 'pass'), ('tls_days', 'pass')]
     assert result['state'] == 'open' and result['ok'] is True
     assert result['tls']['chain_visible'] is False and result['tls']['ocsp_stapled'] is None
-    assert re.match(r'^chain not read: no complete answer to a TLS 1\.2 ClientHello within (0\.[89]|1\.0) s \(half the time left\)$',
+    assert re.match(r'^chain not read: no complete answer to a TLS 1\.2 ClientHello within (0\.[1-9]|1\.0) s \(half the time left\)$',
                     result['tls']['chain_note']), result['tls']['chain_note']
     assert [item['subject'] for item in result['tls']['chain']] == ['CN=localhost']
-    assert 0.8 < took < 1.5
+    # Half of what the handshake left of the 2 s: about 1 s in all, and never the whole timeout.
+    assert 0.9 < took < 1.9
 
 
 def test_load_requests_do_not_read_the_chain(pki):
