@@ -53,7 +53,7 @@ BAD = [
     ([{"port": 5432}], "portproof_services[0]: name is required and must be a non-empty string"),
     ([{"name": "pg", "port": 5432, "proto": "sctp"}], "portproof_services[0] (pg): proto 'sctp' is not tcp or udp"),
     ([{"name": "pg", "port": 5432, "bnid": "internal"}],
-     "portproof_services[0] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, allow_from, deny_from, check)"),
+     "portproof_services[0] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check)"),
     ([{"name": "pg", "port": 5432, "bind": "intranet"}],
      "portproof_services[0] (pg): bind 'intranet' is neither one of any, loopback, internal, public nor an IP address or CIDR"),
     ([{"name": "pg", "port": 5432, "bind": "10.1.0.5/16"}],
