@@ -254,7 +254,7 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
         service["port"] = given["port"] if given["port"] == "auto" else _port(given["port"], named, mine)
         if given["port"] == "auto" and item.get("publish") is None:
             mine.append("%s: port 'auto' needs publish (the container whose published port it is)" % named)
-    problems.extend(found + mask(mine, secret_texts(item)))
+    problems.extend(found + [problem for problem in mask(mine, secret_texts(item)) if problem not in found])
     return service
 
 

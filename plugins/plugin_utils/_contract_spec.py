@@ -244,17 +244,18 @@ def _leaf(spec: Mapping[str, Any]) -> Dict[str, Any]:
     return {key: value for key, value in spec.items() if key != "options"}
 
 
-def _validators(spec: Spec, path: Path, into: Dict[Path, Any]) -> Dict[Path, Any]:
-    """One validator per mapping of the spec (its keys, without their options), by path, and one per key."""
-    into[path] = ArgumentSpecValidator({key: _leaf(entry) for key, entry in spec.items()})
+def _validators(spec: Spec, path: Path, levels: Dict[Path, Any], keys: Dict[Path, Any]) -> None:
+    """One validator per mapping of the spec (its keys, without their options) and one per key, by path."""
+    levels[path] = ArgumentSpecValidator({key: _leaf(entry) for key, entry in spec.items()})
     for key, entry in spec.items():
-        into[path + (key,)] = ArgumentSpecValidator({key: _leaf(entry)})
+        keys[path + (key,)] = ArgumentSpecValidator({key: _leaf(entry)})
         if "options" in entry:
-            _validators(entry["options"], path + (key,), into)
-    return into
+            _validators(entry["options"], path + (key,), levels, keys)
 
 
-_VALIDATORS = _validators(SERVICE_SPEC, (), {})
+_LEVELS: Dict[Path, Any] = {}
+_KEYS: Dict[Path, Any] = {}
+_validators(SERVICE_SPEC, (), _LEVELS, _KEYS)
 # What a problem is: (path of the key or the mapping, kind: unknown|missing|invalid, the value or the unknown keys).
 Finding = Tuple[Path, str, Any]
 
@@ -262,9 +263,10 @@ Finding = Tuple[Path, str, Any]
 def _walk(spec: Spec, params: Dict[Any, Any], path: Path, findings: List[Finding]) -> Dict[str, Any]:
     """Validate the mapping PARAMS at PATH; return what was given and valid (null values dropped)."""
     odd = [key for key in params if not isinstance(key, str)]  # a YAML key such as 8080: the validator takes only strings
-    if odd:
-        params = dict((key, value) for key, value in params.items() if isinstance(key, str))
-    result = _VALIDATORS[path].validate(params)
+    # null is not given (the validator itself would still hold it against choices); a required key needs a value
+    params = dict((key, value) for key, value in params.items() if isinstance(key, str)
+                  and (value is not None or key not in spec or spec[key].get("required")))
+    result = _LEVELS[path].validate(params)
     unknown = sorted(str(key) for key in list(result.unsupported_parameters) + odd)
     if unknown:
         findings.append((path, "unknown", unknown))
@@ -277,11 +279,9 @@ def _walk(spec: Spec, params: Dict[Any, Any], path: Path, findings: List[Finding
                 findings.append((path + (key,), "missing", None))
                 attributed += 1
             continue
-        if wrong and _VALIDATORS[path + (key,)].validate({key: params[key]}).error_messages:
+        if wrong and _KEYS[path + (key,)].validate({key: params[key]}).error_messages:
             findings.append((path + (key,), "invalid", params[key]))
             attributed += 1
-            continue
-        if params[key] is None:
             continue
         given[key] = _walk(entry["options"], params[key], path + (key,), findings) if "options" in entry else params[key]
     if wrong and not attributed:  # refused, but by no single key: say what was said
