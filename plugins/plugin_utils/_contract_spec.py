@@ -367,4 +367,3 @@ def check_shape(item: Dict[Any, Any], where: str, named: str) -> Tuple[Dict[str,
 def secret_texts(item: Any) -> List[str]:
     """The secret values of the contract item ITEM (for masking the messages about it)."""
     return _secrets(SERVICE_SPEC, item)
-
