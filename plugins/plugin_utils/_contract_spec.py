@@ -256,7 +256,8 @@ def _validators(spec: Spec, path: Path, levels: Dict[Path, Any], keys: Dict[Path
 _LEVELS: Dict[Path, Any] = {}
 _KEYS: Dict[Path, Any] = {}
 _validators(SERVICE_SPEC, (), _LEVELS, _KEYS)
-# What a problem is: (path of the key or the mapping, kind: unknown|missing|invalid, the value or the unknown keys).
+# What a problem is: (path of the key or the mapping, kind: unknown|missing|invalid|refused, the value, the unknown keys
+# or the messages of a refusal that no single key explains).
 Finding = Tuple[Path, str, Any]
 
 
