@@ -69,11 +69,15 @@ def documented_keys():
     return found
 
 
-def spec_keys(path):
+def _level(path):
     level = spec.SERVICE_SPEC
     for key in path:
         level = level[key]["options"]
-    return list(level)
+    return level
+
+
+def spec_keys(path):
+    return list(_level(path))
 
 
 def test_the_spec_is_the_documented_contract():
@@ -90,19 +94,12 @@ def test_ansible_core_takes_it_as_an_argument_spec():
     for path in [(), ("publish",), ("check",), ("check", "http"), ("check", "http", "basic_auth"), ("check", "tls"),
                  ("check", "ssh"), ("check", "load")]:
         level = dict((key, dict((k, v) for k, v in entry.items() if k != "options")) for key, entry in
-                     (spec.SERVICE_SPEC if not path else _level(path)).items())
+                     _level(path).items())
         sample = FULL
         for key in path:
             sample = sample[key] if key in sample else SSH_ITEM["check"]["ssh"]
         result = ArgumentSpecValidator(level).validate(sample)
         assert result.error_messages == [], path
-
-
-def _level(path):
-    level = spec.SERVICE_SPEC
-    for key in path:
-        level = level[key]["options"]
-    return level
 
 
 def test_every_key_has_a_message():
