@@ -8,6 +8,11 @@
 ``load_contract`` merges and validates it and returns the services normalised (defaults filled
 in, ``bind``/``allow_from``/``deny_from`` parsed). Every problem is collected and reported at
 once, each naming the host, the variable, the item and the reason.
+
+The shape of each item (its keys and their types, at every level) is one argument spec validated
+by Ansible's ``ArgumentSpecValidator`` (``_contract_spec.py``); this file checks only what a spec
+cannot say: ranges, regular expressions, addresses, inventory groups and hosts, unique names, and
+the combinations of keys.
 """
 
 from __future__ import annotations
@@ -17,35 +22,28 @@ import re
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import BIND_CLASSES, BindEntry, parse_network
-from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import PROTOCOLS, TCP_PROTOCOLS, UDP_PROTOCOLS
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract_spec import check_shape, mask, secret_texts, shown
+from ansible_collections.portproof.validate.plugins.module_utils._probe._protocols import TCP_PROTOCOLS, UDP_PROTOCOLS
 
 from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 # A service of the contract as load_contract returns it: name, port (an int or 'auto'), proto, bind (BindEntry list),
 # process, user, publish (None or {container, container_port, image, host_ip}), allow_from and deny_from (Source
-# lists), check (the check block as given), variable (where it was declared).
+# lists), check (the check block as given, without the keys given as null), variable (where it was declared).
 Service = Dict[str, Any]
 # One parsed allow_from/deny_from entry: {kind: group|host|cidr|controller|public, name[, network]}.
 Source = Dict[str, str]
 # The problems found so far, each naming where.
 Problems = List[str]
 
-SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
-PUBLISH_KEYS = ("container", "container_port", "image", "host_ip")
-CHECK_KEYS = ("http", "tls", "send", "expect", "ssh", "protocol", "max_ms", "load")
 # check.protocol cannot be combined with these (port_probe sends its own handshake instead)
 PROTOCOL_EXCLUDES = ("http", "tls", "send", "expect", "ssh")
-HTTP_KEYS = ("method", "path", "status", "headers", "body", "json_query", "host", "basic_auth")
-TLS_KEYS = ("min_days", "verify", "ca", "hostname", "min_version")
-SSH_KEYS = ("auth_methods", "host_key")
-LOAD_KEYS = ("concurrency", "requests", "p95_ms", "max_errors")
 ALLOW_WORDS = ("controller",)
 DENY_WORDS = ("public",)
 _PORT_SPEC = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp))?$")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP method or header name (RFC 9110 token)
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _SCOPED = re.compile(r"^([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)%[^%/\s]+$")  # fe80::1%eth0
-TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
 class ContractError(ValueError):
@@ -76,46 +74,27 @@ def parse_port_spec(spec: object) -> Tuple[int, int, Tuple[str, ...]]:
     return first, last, protos
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _port(value: Any, where: str, problems: Problems, allow_auto: bool = False) -> Any:
-    if allow_auto and value == "auto":
-        return value
-    if not _is_int(value):
-        problems.append("%s: port %r is not an integer%s" % (where, value, " or 'auto'" if allow_auto else ""))
-        return None
+def _port(value: int, where: str, problems: Problems) -> Optional[int]:
     if not 1 <= value <= 65535:
         problems.append("%s: port %d is out of range 1-65535" % (where, value))
         return None
     return value
 
 
-def _unknown_keys(item: Iterable[Any], allowed: Sequence[str], where: str, problems: Problems) -> None:
-    unknown = sorted(str(k) for k in item if k not in allowed)
-    if unknown:
-        plural = "s" if len(unknown) > 1 else ""
-        problems.append("%s: unknown key%s %s (allowed: %s)" % (where, plural, ", ".join(unknown), ", ".join(allowed)))
-
-
 def _bind(value: Any, where: str, problems: Problems) -> List[BindEntry]:
-    values = value if isinstance(value, list) else [value]
     parsed: List[BindEntry] = []
-    for entry in values:
-        if not isinstance(entry, str) or not entry:
+    for entry in value if isinstance(value, list) else [value]:
+        if not entry:
             problems.append("%s: bind entry %r is not a string" % (where, entry))
-            continue
-        if entry in BIND_CLASSES:
+        elif entry in BIND_CLASSES:
             parsed.append({"class": entry})
-            continue
-        if entry in ("0.0.0.0", "::"):  # the wildcard of a family: every address of it
+        elif entry in ("0.0.0.0", "::"):  # the wildcard of a family: every address of it
             parsed.append({"network": entry + "/0"})
-            continue
-        try:
-            parsed.append({"network": str(_network(entry))})
-        except ValueError:
-            problems.append("%s: bind %r is neither one of %s nor an IP address or CIDR" % (where, entry, ", ".join(BIND_CLASSES)))
+        else:
+            try:
+                parsed.append({"network": str(_network(entry))})
+            except ValueError:
+                problems.append("%s: bind %r is neither one of %s nor an IP address or CIDR" % (where, entry, ", ".join(BIND_CLASSES)))
     return parsed
 
 
@@ -131,14 +110,11 @@ def _scoped_hint(text: object) -> str:
     return " (a scoped address: give it without %s)" % str(text).strip()[len(match.group(1)):] if match else ""
 
 
-def _sources(value: Any, key: str, where: str, problems: Problems, groups: Collection[str], hosts: Collection[str]) -> List[Source]:
+def _sources(value: List[str], key: str, where: str, problems: Problems, groups: Collection[str], hosts: Collection[str]) -> List[Source]:
     words = ALLOW_WORDS if key == "allow_from" else DENY_WORDS
-    if not isinstance(value, list):
-        problems.append("%s: %s must be a list of groups, hosts, CIDRs or %s" % (where, key, "/".join(words)))
-        return []
     parsed: List[Source] = []
     for entry in value:
-        if not isinstance(entry, str) or not entry:
+        if not entry:
             problems.append("%s: %s entry %r is not a string" % (where, key, entry))
         elif entry in words:
             parsed.append({"kind": entry, "name": entry})
@@ -158,167 +134,127 @@ def _sources(value: Any, key: str, where: str, problems: Problems, groups: Colle
     return parsed
 
 
-def _positive_int(block: Mapping[str, Any], key: str, where: str, problems: Problems, minimum: int = 1) -> None:
-    if key in block and (not _is_int(block[key]) or block[key] < minimum):
+def _at_least(block: Mapping[str, Any], key: str, where: str, problems: Problems, minimum: int = 1) -> None:
+    if key in block and block[key] < minimum:
         problems.append("%s: %s must be an integer >= %d, got %r" % (where, key, minimum, block[key]))
 
 
-def _regex(value: Any, what: str, where: str, problems: Problems) -> None:
-    if not isinstance(value, str):
-        problems.append("%s: %s must be a regular expression string, got %r" % (where, what, value))
-        return
+def _regex(value: str, what: str, where: str, problems: Problems) -> None:
     try:
         re.compile(value)
     except re.error as exc:
         problems.append("%s: %s %r is not a valid regular expression (%s)" % (where, what, value, exc))
 
 
-def _block(value: Mapping[str, Any], key: str) -> Dict[str, Any]:
-    """The mapping VALUE[KEY], or {} when it is missing or not a mapping (that is reported where it is checked)."""
-    block = value.get(key)
-    return block if isinstance(block, dict) else {}
-
-
-def _check(value: Any, where: str, problems: Problems) -> Dict[str, Any]:
-    if not isinstance(value, dict):
-        problems.append("%s: check must be a mapping" % where)
-        return {}
-    _unknown_keys(value, CHECK_KEYS, where + ".check", problems)
-    for key, allowed in (("http", HTTP_KEYS), ("tls", TLS_KEYS), ("ssh", SSH_KEYS), ("load", LOAD_KEYS)):
-        if key in value:
-            if not isinstance(value[key], dict):
-                problems.append("%s.check: %s must be a mapping" % (where, key))
-                continue
-            _unknown_keys(value[key], allowed, "%s.check.%s" % (where, key), problems)
-    http = _block(value, "http")
-    if "status" in http and (not _is_int(http["status"]) or not 100 <= http["status"] <= 599):
+def _check(check: Dict[str, Any], proto: Optional[str], where: str, problems: Problems) -> None:
+    """The values of a check block whose shape is valid (_contract_spec): ranges, regular expressions, combinations."""
+    http = check.get("http", {})
+    if "status" in http and not 100 <= http["status"] <= 599:
         problems.append("%s.check.http: status must be an HTTP status code 100-599, got %r" % (where, http["status"]))
     if "body" in http:
         _regex(http["body"], "check.http.body", where, problems)
-    if "expect" in value:
-        _regex(value["expect"], "check.expect", where, problems)
-    if "send" in value and not isinstance(value["send"], str):
-        problems.append("%s: check.send must be a string, got %r" % (where, value["send"]))
-    _positive_int(value, "max_ms", where + ".check", problems)
-    if "protocol" in value:
-        if value["protocol"] not in PROTOCOLS:
-            problems.append("%s: check.protocol must be one of %s, got %r" % (where, ", ".join(PROTOCOLS), value["protocol"]))
-        combined = [key for key in PROTOCOL_EXCLUDES if key in value]
+    if "expect" in check:
+        _regex(check["expect"], "check.expect", where, problems)
+    _at_least(check, "max_ms", where + ".check", problems)
+    if "protocol" in check:
+        combined = [key for key in PROTOCOL_EXCLUDES if key in check]
         if combined:
             problems.append("%s: check.protocol cannot be combined with %s (the protocol handshake is its own request)"
                             % (where, ", ".join(combined)))
-    tls = _block(value, "tls")
-    _positive_int(tls, "min_days", where + ".check.tls", problems, minimum=0)
-    load = _block(value, "load")
+        allowed = UDP_PROTOCOLS if proto == "udp" else TCP_PROTOCOLS
+        if proto is not None and check["protocol"] not in allowed:
+            problems.append("%s: check.protocol %s is not probed over %s (%s: %s)" % (where, check["protocol"], proto, proto, ", ".join(allowed)))
+    tls = check.get("tls", {})
+    _at_least(tls, "min_days", where + ".check.tls", problems, minimum=0)
+    load = check.get("load", {})
     for key in ("concurrency", "requests", "p95_ms"):
-        _positive_int(load, key, where + ".check.load", problems)
-    _positive_int(load, "max_errors", where + ".check.load", problems, minimum=0)
-    ssh = _block(value, "ssh")
-    if "auth_methods" in ssh and not (isinstance(ssh["auth_methods"], list) and all(isinstance(m, str) for m in ssh["auth_methods"])):
-        problems.append("%s.check.ssh: auth_methods must be a list of method names" % where)
-    keys = ssh.get("host_key")
-    if "host_key" in ssh and (keys == [] or not all(isinstance(k, str) and k.startswith("SHA256:")
-                                                    for k in (keys if isinstance(keys, list) else [keys]))):
+        _at_least(load, key, where + ".check.load", problems)
+    _at_least(load, "max_errors", where + ".check.load", problems, minimum=0)
+    keys = check.get("ssh", {}).get("host_key")
+    if keys is not None and (keys == [] or not all(k.startswith("SHA256:") for k in (keys if isinstance(keys, list) else [keys]))):
         problems.append("%s.check.ssh: host_key must be a SHA256:... fingerprint or a list of them, got %r" % (where, keys))
     _http_values(http, where + ".check.http", problems)
     _tls_values(tls, where + ".check.tls", problems)
-    return value
 
 
 def _http_values(http: Mapping[str, Any], where: str, problems: Problems) -> None:
     """Wrong values of check.http; header values and the password are never shown."""
-    if "method" in http and not (isinstance(http["method"], str) and _TOKEN.match(http["method"])):
+    if "method" in http and not _TOKEN.match(http["method"]):
         problems.append("%s: method must be an HTTP method such as GET or POST, got %r" % (where, http["method"]))
     path = http.get("path", "/")
-    if not isinstance(path, str) or not (path.startswith("/") or path == "*") or re.search(r"[\s\x00-\x1f\x7f]", path):
+    if not (path.startswith("/") or path == "*") or re.search(r"[\s\x00-\x1f\x7f]", path):
         problems.append("%s: path must start with / and contain no spaces or control characters, got %r" % (where, path))
     headers = http.get("headers", {})
-    if not isinstance(headers, dict):
-        problems.append("%s: headers must be a mapping of header names to values" % where)
-    else:
-        for name in sorted(headers, key=str):
-            value = headers[name]
-            if not isinstance(name, str) or not _TOKEN.match(name) or not isinstance(value, (str, int)) or isinstance(value, bool) \
-                    or _LINE_BREAK.search(str(value)):
-                problems.append("%s: header %r must be a header name with a one-line string value (the value is not shown)" % (where, name))
-    if "json_query" in http and not (isinstance(http["json_query"], str) and http["json_query"].strip()):
+    for name in sorted(headers, key=str):
+        value = headers[name]
+        if not isinstance(name, str) or not _TOKEN.match(name) or not isinstance(value, (str, int)) or isinstance(value, bool) \
+                or _LINE_BREAK.search(str(value)):
+            problems.append("%s: header %r must be a header name with a one-line string value (the value is not shown)" % (where, name))
+    if "json_query" in http and not http["json_query"].strip():
         problems.append("%s: json_query must be a JMESPath expression string, got %r" % (where, http["json_query"]))
-    if "host" in http and not (isinstance(http["host"], str) and http["host"] and not _LINE_BREAK.search(http["host"])):
+    if "host" in http and not (http["host"] and not _LINE_BREAK.search(http["host"])):
         problems.append("%s: host must be a host name for the Host header, got %r" % (where, http["host"]))
     auth = http.get("basic_auth", {})
-    if not (isinstance(auth, dict) and set(auth) <= {"user", "password"} and ("user" in auth or not auth)
-            and all(isinstance(v, str) and not _LINE_BREAK.search(v) for v in auth.values()) and auth.get("user", "x")):
+    if auth and not auth.get("user") or any(_LINE_BREAK.search(v) for v in auth.values()):
         problems.append("%s: basic_auth must be a mapping with user and password strings (the values are not shown)" % where)
 
 
 def _tls_values(tls: Mapping[str, Any], where: str, problems: Problems) -> None:
-    if "verify" in tls and not isinstance(tls["verify"], bool):
-        problems.append("%s: verify must be true or false, got %r" % (where, tls["verify"]))
     for key in ("ca", "hostname"):
-        if key in tls and not (isinstance(tls[key], str) and tls[key]):
+        if key in tls and not tls[key]:
             problems.append("%s: %s must be a non-empty string, got %r" % (where, key, tls[key]))
-    if "min_version" in tls and tls["min_version"] not in TLS_VERSIONS:
-        problems.append("%s: min_version must be one of %s, got %r" % (where, ", ".join(TLS_VERSIONS), tls["min_version"]))
+
+
+def _publish(publish: Dict[str, Any], named: str, problems: Problems) -> Dict[str, Any]:
+    if publish.get("container") == "":
+        problems.append("%s: publish.container is required (the container's name)" % named)
+    if "host_ip" in publish:
+        try:
+            parse_network(publish["host_ip"])
+        except ValueError:
+            problems.append("%s: publish.host_ip %r is not an IP address%s" % (named, publish["host_ip"], _scoped_hint(publish["host_ip"])))
+    if publish.get("image") == "":
+        problems.append("%s: publish.image must be an image reference (name:tag or name@sha256:...), got ''" % named)
+    port = publish.get("container_port")
+    return {
+        "container": publish.get("container"),
+        "container_port": None if port is None else _port(port, named + ".publish.container_port", problems),
+        "image": publish.get("image"),
+        "host_ip": publish.get("host_ip"),
+    }
 
 
 def _service(item: Any, where: str, problems: Problems, groups: Collection[str], hosts: Collection[str]) -> Optional[Service]:
     if not isinstance(item, dict):
-        problems.append("%s: must be a mapping with at least name and port, got %r" % (where, item))
+        problems.append("%s: must be a mapping with at least name and port, got %s" % (where, shown(item)))
         return None
     named = "%s (%s)" % (where, item["name"]) if isinstance(item.get("name"), str) else where
-    _unknown_keys(item, SERVICE_KEYS, named, problems)
-    if not isinstance(item.get("name"), str) or not item.get("name"):
-        problems.append("%s: name is required and must be a non-empty string" % where)
-    if "port" not in item:
-        problems.append("%s: port is required" % named)
+    given, found = check_shape(item, where, named)
+    mine: Problems = []
+    if given.get("name") == "":
+        mine.append("%s: name is required and must be a non-empty string" % where)
+    proto = given.get("proto") or ("tcp" if item.get("proto") is None else None)  # None: a wrong proto (reported)
     service: Service = {
-        "name": item.get("name"),
-        "proto": item.get("proto", "tcp"),
-        "bind": _bind(item.get("bind", "any"), named, problems),
-        "process": item.get("process"),
-        "user": item.get("user"),
+        "name": given.get("name"),
+        "proto": proto,
+        "bind": _bind(given.get("bind", "any"), named, mine),
+        "process": given.get("process"),
+        "user": given.get("user"),
         "publish": None,
-        "allow_from": _sources(item.get("allow_from", []), "allow_from", named, problems, groups, hosts),
-        "deny_from": _sources(item.get("deny_from", []), "deny_from", named, problems, groups, hosts),
-        "check": _check(item.get("check", {}), named, problems),
+        "allow_from": _sources(given.get("allow_from", []), "allow_from", named, mine, groups, hosts),
+        "deny_from": _sources(given.get("deny_from", []), "deny_from", named, mine, groups, hosts),
+        "check": given.get("check", {}),
     }
-    if service["proto"] not in ("tcp", "udp"):
-        problems.append("%s: proto %r is not tcp or udp" % (named, service["proto"]))
-    protocol = service["check"].get("protocol") if isinstance(service["check"], dict) else None
-    if protocol in PROTOCOLS and service["proto"] in ("tcp", "udp"):
-        allowed = UDP_PROTOCOLS if service["proto"] == "udp" else TCP_PROTOCOLS
-        if protocol not in allowed:
-            problems.append("%s: check.protocol %s is not probed over %s (%s: %s)" % (
-                named, protocol, service["proto"], service["proto"], ", ".join(allowed)))
-    if service["process"] is not None:
-        _regex(service["process"], "process", named, problems)
-    if service["user"] is not None and not isinstance(service["user"], str):
-        problems.append("%s: user must be a string, got %r" % (named, service["user"]))
-    publish = item.get("publish")
-    if publish is not None:
-        if not isinstance(publish, dict):
-            problems.append("%s: publish must be a mapping with container and container_port" % named)
-        else:
-            _unknown_keys(publish, PUBLISH_KEYS, named + ".publish", problems)
-            if not isinstance(publish.get("container"), str) or not publish.get("container"):
-                problems.append("%s: publish.container is required (the container's name)" % named)
-            service["publish"] = {
-                "container": publish.get("container"),
-                "container_port": _port(publish.get("container_port"), named + ".publish.container_port", problems),
-                "image": publish.get("image"),
-                "host_ip": publish.get("host_ip"),
-            }
-            if publish.get("host_ip") is not None:
-                try:
-                    parse_network(publish["host_ip"])
-                except ValueError:
-                    problems.append("%s: publish.host_ip %r is not an IP address%s" % (named, publish["host_ip"], _scoped_hint(publish["host_ip"])))
-            if publish.get("image") is not None and not (isinstance(publish["image"], str) and publish["image"]):
-                problems.append("%s: publish.image must be an image reference (name:tag or name@sha256:...), got %r" % (named, publish["image"]))
-    if "port" in item:
-        service["port"] = _port(item["port"], named, problems, allow_auto=True)
-        if item["port"] == "auto" and publish is None:
-            problems.append("%s: port 'auto' needs publish (the container whose published port it is)" % named)
+    _check(service["check"], proto, named, mine)
+    if "process" in given:
+        _regex(given["process"], "process", named, mine)
+    if "publish" in given:
+        service["publish"] = _publish(given["publish"], named, mine)
+    if "port" in given:
+        service["port"] = given["port"] if given["port"] == "auto" else _port(given["port"], named, mine)
+        if given["port"] == "auto" and item.get("publish") is None:
+            mine.append("%s: port 'auto' needs publish (the container whose published port it is)" % named)
+    problems.extend(found + [problem for problem in mask(mine, secret_texts(item)) if problem not in found])
     return service
 
 

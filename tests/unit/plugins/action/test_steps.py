@@ -35,12 +35,16 @@ from ansible_collections.portproof.validate.tests.unit.plugins.plugin_utils.test
 BIN = os.path.dirname(sys.executable)
 HOSTS = ["web1", "app1", "db1"]
 KINDS = ["listen", "bind", "process", "undeclared", "firewall_allow", "firewall_deny", "mapping"]
-BAD_CONTRACT = [{"name": "pg", "port": 70000}, {"name": "pg", "port": 5432, "bnid": "x"}]
+SECRET = "s3cr3t-t0ken"  # a header value, pasted into path too: no message may show it
+BAD_CONTRACT = [{"name": "pg", "port": 70000}, {"name": "pg", "port": 5432, "bnid": "x"},
+                {"name": "api", "port": 8000, "check": {"http": {"headers": {"X-Token": SECRET}, "path": SECRET}}}]
 BAD_MESSAGE = ("invalid portproof contract for host bad1:\n"
                "  - portproof_services[0] (pg): port 70000 is out of range 1-65535\n"
                "  - portproof_services[1] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, "
-               "allow_from, deny_from, check)\n"
-               "  - portproof_services[1] (pg): name is already used by portproof_services[0]; names are unique per host")
+               "names, allow_from, deny_from, check)\n"
+               "  - portproof_services[1] (pg): name is already used by portproof_services[0]; names are unique per host\n"
+               "  - portproof_services[2] (api).check.http: path must start with / and contain no spaces or control characters, "
+               "got '********'")
 KEEP = ["portproof_contract", "portproof_results", "portproof_last_results", "portproof_drift_last"]
 
 
@@ -153,6 +157,7 @@ def test_a_bad_contract_fails_its_host_with_every_problem_the_drifted_hosts_fail
     assert sorted(fatal) == sorted(["fatal: [bad1]: FAILED! => %s" % json.dumps({"changed": False, "msg": BAD_MESSAGE})]
                                    + ["fatal: [%s]: FAILED! => %s" % (host, json.dumps({"changed": False, "msg": messages}))
                                       for host, messages in drifted.items()])
+    assert SECRET not in proc.stdout + proc.stderr
     with pytest.raises(Exception) as caught:
         host_contract({"portproof_services": BAD_CONTRACT}, "bad1", dict(GROUPS, all=HOSTS + ["bad1"]))
     assert str(caught.value) == BAD_MESSAGE

@@ -53,7 +53,7 @@ BAD = [
     ([{"port": 5432}], "portproof_services[0]: name is required and must be a non-empty string"),
     ([{"name": "pg", "port": 5432, "proto": "sctp"}], "portproof_services[0] (pg): proto 'sctp' is not tcp or udp"),
     ([{"name": "pg", "port": 5432, "bnid": "internal"}],
-     "portproof_services[0] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, allow_from, deny_from, check)"),
+     "portproof_services[0] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check)"),
     ([{"name": "pg", "port": 5432, "bind": "intranet"}],
      "portproof_services[0] (pg): bind 'intranet' is neither one of any, loopback, internal, public nor an IP address or CIDR"),
     ([{"name": "pg", "port": 5432, "bind": "10.1.0.5/16"}],
@@ -269,3 +269,47 @@ def test_port_specs(spec, parsed):
 def test_bad_port_specs(spec):
     with pytest.raises(ValueError, match="port spec"):
         parse_port_spec(spec)
+
+
+SECRET = "Bearer s3cr3t-t0ken"
+
+
+@pytest.mark.parametrize("item, message", [
+    # a list where the item should be (one '-' too many in YAML): the whole list is not shown
+    ([{"name": "web", "port": 80, "check": {"http": {"headers": {"Authorization": SECRET}}}}],
+     "portproof_services[0]: must be a mapping with at least name and port, got [...]"),
+    # the secret header value pasted into another key: masked wherever it appears
+    ({"name": "web", "port": 80, "check": {"http": {"headers": {"Authorization": SECRET}, "path": SECRET}}},
+     "portproof_services[0] (web).check.http: path must start with / and contain no spaces or control characters, got '********'"),
+    ({"name": "web", "port": 80, "check": {"http": {"basic_auth": {"user": "u", "password": "s3cr3t-pw"}, "host": "s3cr3t-pw\n"}}},
+     "portproof_services[0] (web).check.http: host must be a host name for the Host header, got '********\\n'"),
+    # a mapping where a string should be: it may hold anything, it is not shown
+    ({"name": "web", "port": 80, "check": {"tls": {"hostname": {"token": SECRET}}}},
+     "portproof_services[0] (web).check.tls: hostname must be a non-empty string, got {...}"),
+])
+def test_a_wrong_item_never_shows_a_secret(item, message):
+    with pytest.raises(ContractError) as info:
+        load([("portproof_services", [item])])
+    assert info.value.problems == [message]
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_names_is_a_list_of_strings():
+    """SPEC section 4: names, the DNS names clients use."""
+    assert load([("portproof_services", [{"name": "pg", "port": 5432, "names": ["db.internal"]}])])[0]["name"] == "pg"
+    with pytest.raises(ContractError) as info:
+        load([("portproof_services", [{"name": "pg", "port": 5432, "names": "db.internal"}])])
+    assert info.value.problems == ["portproof_services[0] (pg): names must be a list of DNS names, got 'db.internal'"]
+
+
+def test_a_key_given_as_null_is_not_given():
+    """As in every Ansible argument spec: `allow_from:` with nothing after it is no allow_from."""
+    service = load([("portproof_services", [{"name": "web", "port": 80, "proto": None, "bind": None, "process": None,
+                                             "allow_from": None, "deny_from": None, "publish": None,
+                                             "check": {"tls": None, "send": None, "http": {"path": None, "headers": None}}}])])[0]
+    assert (service["proto"], service["bind"], service["process"], service["allow_from"], service["deny_from"], service["publish"],
+            service["check"]) == ("tcp", [{"class": "any"}], None, [], [], None, {"http": {}})
+    with pytest.raises(ContractError) as info:
+        load([("portproof_services", [{"name": None, "port": None}])])
+    assert info.value.problems == ["portproof_services[0]: name is required and must be a non-empty string",
+                                   "portproof_services[0]: port None is not an integer or 'auto'"]
