@@ -30,7 +30,7 @@ Source = Dict[str, str]
 # The problems found so far, each naming where.
 Problems = List[str]
 
-SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
+SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check", "names")
 PUBLISH_KEYS = ("container", "container_port", "image", "host_ip")
 CHECK_KEYS = ("http", "tls", "send", "expect", "ssh", "protocol", "max_ms", "load")
 # check.protocol cannot be combined with these (port_probe sends its own handshake instead)
@@ -46,6 +46,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP method or heade
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _SCOPED = re.compile(r"^([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)%[^%/\s]+$")  # fe80::1%eth0
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")  # a host name label (RFC 1123 2.1)
 
 
 class ContractError(ValueError):
@@ -281,6 +282,7 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
         "allow_from": _sources(item.get("allow_from", []), "allow_from", named, problems, groups, hosts),
         "deny_from": _sources(item.get("deny_from", []), "deny_from", named, problems, groups, hosts),
         "check": _check(item.get("check", {}), named, problems),
+        "names": _names(item["names"], named, problems) if "names" in item else [],
     }
     if service["proto"] not in ("tcp", "udp"):
         problems.append("%s: proto %r is not tcp or udp" % (named, service["proto"]))
@@ -320,6 +322,35 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
         if item["port"] == "auto" and publish is None:
             problems.append("%s: port 'auto' needs publish (the container whose published port it is)" % named)
     return service
+
+
+def dns_name_problem(name: object) -> Optional[str]:
+    """Why NAME is not a DNS host name as clients use it (RFC 1123: labels of letters, digits and hyphens, not
+    starting or ending with a hyphen, at most 63 characters each and 253 in all, one trailing dot allowed; not an
+    IP address), or None."""
+    if not isinstance(name, str) or not name:
+        return "is not a non-empty string"
+    text = name[:-1] if name.endswith(".") else name
+    if len(text) > 253:
+        return "is longer than 253 characters"
+    labels = text.split(".")
+    bad = [label for label in labels if not _LABEL.match(label)]
+    if bad:
+        return "has the label %r: each label is 1-63 letters, digits or hyphens, not starting or ending with a hyphen (RFC 1123)" % bad[0]
+    if labels[-1].isdigit() or ":" in name:
+        return "is an IP address or ends in a numeric label; names lists the DNS names clients use"
+    return None
+
+
+def _names(value: Any, where: str, problems: Problems) -> List[str]:
+    if not isinstance(value, list) or not value:
+        problems.append("%s: names must be a non-empty list of DNS names, got %r" % (where, value))
+        return []
+    for index, name in enumerate(value):
+        problem = dns_name_problem(name)
+        if problem is not None:
+            problems.append("%s: names[%d] %r %s" % (where, index, name, problem))
+    return [name for name in value if isinstance(name, str)]
 
 
 def _is_boolean(value: object) -> bool:
