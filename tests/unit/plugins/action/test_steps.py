@@ -39,7 +39,7 @@ BAD_CONTRACT = [{"name": "pg", "port": 70000}, {"name": "pg", "port": 5432, "bni
 BAD_MESSAGE = ("invalid portproof contract for host bad1:\n"
                "  - portproof_services[0] (pg): port 70000 is out of range 1-65535\n"
                "  - portproof_services[1] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, "
-               "allow_from, deny_from, check)\n"
+               "allow_from, deny_from, check, names)\n"
                "  - portproof_services[1] (pg): name is already used by portproof_services[0]; names are unique per host")
 KEEP = ["portproof_contract", "portproof_results", "portproof_last_results", "portproof_drift_last"]
 
