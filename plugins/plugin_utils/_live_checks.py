@@ -308,8 +308,8 @@ def dns(entry: Entry, answer: Optional[Dict[str, Any]], owners: Mapping[str, Lis
                        "(set portproof_address, or gather its addresses)" % (svc, name, shown, source, host), None, shown, latency)
     if got and all(address in mine for address in got):
         return _result(entry, "dns", "pass", "%s: %s resolves to %s from %s" % (svc, name, shown, source), expected, shown, latency)
-    return _result(entry, "dns", "fail", "%s: %s resolves to %s from %s, not to %s (%s)" % (svc, name, shown or "no address", source, host,
-                                                                                              expected), expected, shown, latency)
+    message = "%s: %s resolves to %s from %s, not to %s (%s)" % (svc, name, shown or "no address", source, host, expected)
+    return _result(entry, "dns", "fail", message, expected, shown, latency)
 
 
 def dns_results(entries: List[Entry], run: Optional[Run], owners: Mapping[str, List[str]]) -> List[Result]:

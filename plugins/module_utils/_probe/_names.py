@@ -22,7 +22,7 @@ Lookup = Callable[[str], List[Tuple[Any, ...]]]
 ERROR_KINDS = ('nxdomain', 'servfail', 'no_address', 'timeout', 'other')
 _KIND_OF = {socket.EAI_NONAME: 'nxdomain', socket.EAI_AGAIN: 'servfail'}
 if hasattr(socket, 'EAI_NODATA'):
-    _KIND_OF[socket.EAI_NODATA] = 'no_address'  # type: ignore[attr-defined]  # glibc only
+    _KIND_OF[socket.EAI_NODATA] = 'no_address'  # glibc only
 
 
 def system_lookup(name: str) -> List[Tuple[Any, ...]]:
@@ -86,7 +86,7 @@ class NameLookups(object):
     def results(self) -> List[Dict[str, Any]]:
         """[{name, addresses, error, reason, ms}] in the order of the names: ``addresses`` the answer (null when it
         failed), ``error`` one of ERROR_KINDS or null."""
-        found = []
+        found: List[Dict[str, Any]] = []
         for item in self.lookups:
             item.done.wait(max(0.0, self.deadline - time.monotonic()))
             if not item.done.is_set():

@@ -143,8 +143,8 @@ def test_the_controller_resolves_on_the_controller_and_its_results_come_with_the
     """controller is delegated to localhost: its port_probe run (with resolve) comes back in the delegated loop."""
     plan = make()
     run = {"probes": [{"state": "open", "connected": True, "latency_ms": 0.3, "response": [], "total_ms": 0.5}],
-           "resolved": [answer("db.internal", ["10.231.7.12"]), answer("pg.example.test", error="nxdomain",
-                                                                        reason="Name or service not known (EAI_NONAME)")],
+           "resolved": [answer("db.internal", ["10.231.7.12"]),
+                        answer("pg.example.test", error="nxdomain", reason="Name or service not known (EAI_NONAME)")],
            "item": {"source": "controller"}}
     results = [(i["source"], i["check"], i["status"], i["message"]) for i in play_results(plan, ["dns"], ["app1", "db1", "db2", "web1"], [run])]
     assert results == [
