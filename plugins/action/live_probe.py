@@ -20,7 +20,7 @@ from ansible.utils.display import Display
 from ansible_collections.portproof.validate.plugins.module_utils._probe._argspec import argument_error
 from ansible_collections.portproof.validate.plugins.module_utils._probe._http import evaluate_deferred
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import (
-    LiveStepError, check_kinds, load_caps, probe_targets, source_part,
+    LiveStepError, check_kinds, load_caps, probe_targets, resolve_names, source_part,
 )
 
 try:
@@ -72,14 +72,18 @@ class ActionModule(ActionBase):
             part = source_part(step["plan"], source, delegated=args["source"] is not None)
             caps = load_caps(args["max_requests"], args["max_concurrency"], args["deadline"])
             probes = probe_targets(part["probes"], hostvars) if step.get("fresh") else []
+            names = resolve_names(part.get("names") or []) if step.get("fresh") else None
             loads = [(entry, probe_targets([entry], hostvars)) for entry in part["load"]] if "load" in kinds else []
         except LiveStepError as exc:
             raise AnsibleActionFail("live checks of %s: %s" % (source, exc))
         allow = args["allow_link_local"]
         result.update(changed=False, source=source, probe=None, load=[])
-        if probes:
+        if probes or names:
             # unreachable: raised, so that the task is unreachable and the host's results say why
-            result["probe"] = self._probe({"targets": probes, "allow_link_local": allow}, task_vars)
+            module_args: t.Dict[str, t.Any] = {"targets": probes, "allow_link_local": allow}
+            if names:
+                module_args["resolve"] = names  # resolved on this source, beside its probes
+            result["probe"] = self._probe(module_args, task_vars)
         for entry, targets in loads:
             try:
                 run = self._probe({"targets": targets, "load": dict(entry["load"], **caps), "allow_link_local": allow}, task_vars)

@@ -277,6 +277,25 @@ options:
                 C(ssh_auth_methods) check (for example V([publickey]) fails on a server that offers V(password)).
             type: list
             elements: str
+  resolve:
+    description:
+      - Resolve names on this host the way its clients resolve them (C(getaddrinfo), that is C(/etc/hosts), the
+        resolver and search domains of C(/etc/resolv.conf), as C(/etc/nsswitch.conf) orders them), while the
+        targets are probed; RV(resolved) gives each answer. With it, O(targets) may be empty.
+      - Each name is resolved on a thread of its own; one that has no answer after O(resolve.timeout) seconds is
+        reported as V(timeout) and abandoned, so the run stays bounded.
+    type: dict
+    version_added: 0.1.0
+    suboptions:
+      names:
+        description: The names, each resolved once.
+        type: list
+        elements: str
+        required: true
+      timeout:
+        description: Seconds to wait for all the answers.
+        type: float
+        default: 5.0
   load:
     description:
       - Put the single target of O(targets) under load after probing it. Each request is a TCP
@@ -351,6 +370,12 @@ EXAMPLES = r"""
         send_hex: "abcd01000001000000000000076578616d706c6503636f6d0000010001"
         expect: "."
   register: probe
+
+- name: Resolve the names the clients of the database use, from this host
+  portproof.validate.port_probe:
+    targets: []
+    resolve: {names: [db.internal, postgres.prod.example.com], timeout: 2}
+  register: names
 
 - name: Fail when any probe did not hold
   ansible.builtin.assert:
@@ -584,6 +609,37 @@ probes:
           type: list
           elements: str
           returned: when paramiko is available
+resolved:
+  description:
+    - With O(resolve), the answer for each name, in the order of O(resolve.names).
+  returned: when O(resolve) is given
+  type: list
+  elements: dict
+  version_added: 0.1.0
+  contains:
+    name:
+      description: The name.
+      type: str
+    addresses:
+      description: The addresses it resolved to, in the order C(getaddrinfo) gave them (the order a client tries
+        them); null when it did not resolve.
+      type: list
+      elements: str
+    error:
+      description:
+        - Null when it resolved, else V(nxdomain) (C(EAI_NONAME), the name does not exist), V(servfail)
+          (C(EAI_AGAIN), the server failed or did not answer), V(no_address) (C(EAI_NODATA), the name has
+          no address), V(timeout) (no answer within O(resolve.timeout)), or V(other).
+      type: str
+    reason:
+      description: The resolver's words for the error, with its C(EAI_*) name.
+      type: str
+    ms:
+      description: Milliseconds the lookup took; null after a timeout.
+      type: float
+  sample:
+    - {name: db.internal, addresses: [10.0.0.11], error: null, reason: null, ms: 1.2}
+    - {name: cache.internal, addresses: null, error: nxdomain, reason: "Name or service not known (EAI_NONAME)", ms: 0.9}
 load:
   description: The load run, with its C(load_errors) and C(load_p95) checks.
   returned: when O(load) is given

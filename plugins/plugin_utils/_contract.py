@@ -44,6 +44,7 @@ _PORT_SPEC = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp))?$")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP method or header name (RFC 9110 token)
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _SCOPED = re.compile(r"^([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)%[^%/\s]+$")  # fe80::1%eth0
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")  # a host name label (RFC 1123 2.1)
 
 
 class ContractError(ValueError):
@@ -244,6 +245,7 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
         "allow_from": _sources(given.get("allow_from", []), "allow_from", named, mine, groups, hosts),
         "deny_from": _sources(given.get("deny_from", []), "deny_from", named, mine, groups, hosts),
         "check": given.get("check", {}),
+        "names": _names(given["names"], named, mine) if given.get("names") is not None else [],
     }
     _check(service["check"], proto, named, mine)
     if "process" in given:
@@ -256,6 +258,35 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
             mine.append("%s: port 'auto' needs publish (the container whose published port it is)" % named)
     problems.extend(found + [problem for problem in mask(mine, secret_texts(item)) if problem not in found])
     return service
+
+
+def dns_name_problem(name: object) -> Optional[str]:
+    """Why NAME is not a DNS host name as clients use it (RFC 1123: labels of letters, digits and hyphens, not
+    starting or ending with a hyphen, at most 63 characters each and 253 in all, one trailing dot allowed; not an
+    IP address), or None."""
+    if not isinstance(name, str) or not name:
+        return "is not a non-empty string"
+    text = name[:-1] if name.endswith(".") else name
+    if len(text) > 253:
+        return "is longer than 253 characters"
+    labels = text.split(".")
+    bad = [label for label in labels if not _LABEL.match(label)]
+    if bad:
+        return "has the label %r: each label is 1-63 letters, digits or hyphens, not starting or ending with a hyphen (RFC 1123)" % bad[0]
+    if labels[-1].isdigit() or ":" in name:
+        return "is an IP address or ends in a numeric label; names lists the DNS names clients use"
+    return None
+
+
+def _names(value: Any, where: str, problems: Problems) -> List[str]:
+    if not isinstance(value, list) or not value:
+        problems.append("%s: names must be a non-empty list of DNS names, got %r" % (where, value))
+        return []
+    for index, name in enumerate(value):
+        problem = dns_name_problem(name)
+        if problem is not None:
+            problems.append("%s: names[%d] %r %s" % (where, index, name, problem))
+    return [name for name in value if isinstance(name, str)]
 
 
 def _is_boolean(value: object) -> bool:

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
-"""From port_probe results to the live check results: reach, isolation, response, tls, protocol, load.
+"""From port_probe results to the live check results: reach, isolation, response, tls, protocol, load, dns.
 
 Pure functions over the plan entries of one source (see ``_probe_plan``) and what its
 ``port_probe`` task returned. Every result is a result of the target (``host``: where the
@@ -13,6 +13,8 @@ decides is described in docs/live-checks.md.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._checks import safe_excerpt
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Result, result
@@ -46,6 +48,8 @@ def entry_kinds(entry: Entry) -> List[str]:
 
 
 def where(entry: Entry) -> str:
+    if entry.get("kind") == "dns":
+        return entry["name"]
     target = entry["target"]
     host = "[%s]" % target["host"] if ":" in target["host"] else target["host"]
     return "%s:%s/%s" % (host, target["port"], target["proto"])
@@ -273,6 +277,70 @@ def interpret(entries: List[Entry], run: Optional[Run], kinds: Collection[str]) 
     return results
 
 
+# The words of a resolver error kind (port_probe's resolved[].error): (actual, what it means).
+DNS_ERRORS = {
+    "nxdomain": ("NXDOMAIN", "the name does not exist"),
+    "servfail": ("SERVFAIL", "the resolver failed or did not answer (SERVFAIL or timeout inside the resolver)"),
+    "no_address": ("no address", "the name exists but has no address"),
+    "timeout": ("timeout", "no answer in time"),
+    "other": ("error", "it cannot be resolved"),
+}
+
+
+def _address(text: str) -> str:
+    """An address in one spelling (IPv6 compressed, lower case), so that answers and facts compare."""
+    try:
+        return str(ipaddress.ip_address(text.split("%", 1)[0]))
+    except ValueError:
+        return text
+
+
+def _owned(address: str, host: str, owners: Mapping[str, List[str]]) -> str:
+    """ADDRESS with the inventory hosts that hold it: '10.0.0.21 (db2)'; the target HOST first when it is one of them."""
+    holders = owners.get(address) or []
+    holders = ([host] if host in holders else []) + [name for name in holders if name != host]
+    return "%s (%s)" % (address, ", ".join(holders)) if holders else address
+
+
+def dns(entry: Entry, answer: Optional[Dict[str, Any]], owners: Mapping[str, List[str]]) -> Result:
+    """Whether ENTRY's name, as its source resolved it (ANSWER: port_probe's ``resolved`` item), lies inside the target's
+    addresses. ``actual`` holds the answer, each address with the inventory host that holds it (OWNERS), so the answers of
+    one name from several sources can be compared in the report (split horizon)."""
+    name, source, host, svc = entry["name"], entry["source"], entry["host"], entry["service"]
+    mine = [_address(address) for address in entry.get("addresses") or []]
+    expected = ", ".join(mine) or None
+    if answer is None:
+        return _result(entry, "dns", "error", "%s: port_probe on %s returned no answer for %s" % (svc, source, name), expected)
+    latency = answer.get("ms")
+    if answer.get("error"):
+        actual, meaning = DNS_ERRORS.get(answer["error"], DNS_ERRORS["other"])
+        message = "%s: %s cannot be resolved from %s: %s, %s (%s), so its clients there cannot find %s" % (
+            svc, name, source, actual, meaning, answer.get("reason") or "no reason given", host)
+        return _result(entry, "dns", "fail", message, expected, actual, latency)
+    got = [_address(address) for address in answer.get("addresses") or []]
+    shown = ", ".join(_owned(address, host, owners) for address in got)
+    if not mine:
+        return _result(entry, "dns", "error", "%s: %s resolves to %s from %s, but no address of %s is known to compare with "
+                       "(set portproof_address, or gather its addresses)" % (svc, name, shown, source, host), None, shown, latency)
+    if got and all(address in mine for address in got):
+        return _result(entry, "dns", "pass", "%s: %s resolves to %s from %s" % (svc, name, shown, source), expected, shown, latency)
+    message = "%s: %s resolves to %s from %s, not to %s (%s)" % (svc, name, shown or "no address", source, host, expected)
+    return _result(entry, "dns", "fail", message, expected, shown, latency)
+
+
+def dns_results(entries: List[Entry], run: Optional[Run], owners: Mapping[str, List[str]]) -> List[Result]:
+    """The dns results of one source's names ENTRIES from its registered port_probe result RUN."""
+    if not entries:
+        return []
+    why = failure(run)
+    if why is None and not isinstance(cast(Run, run).get("resolved"), list):
+        why = "port_probe returned no resolved names"
+    if why is not None:
+        return source_errors(entries, ("dns",), why)
+    answers = dict((item.get("name"), item) for item in cast(Run, run)["resolved"] if isinstance(item, dict))
+    return [dns(entry, answers.get(entry["name"]), owners) for entry in entries]
+
+
 def load_result(entry: Entry, run: Optional[Run]) -> Result:
     """The load result of one load plan entry from its registered port_probe result."""
     name, source, target = entry["service"], entry["source"], where(entry)
@@ -329,16 +397,20 @@ def play_results(plan: Mapping[str, Any], kinds: Collection[str], play_hosts: It
     for run in delegated or []:
         runs[(run.get("item") or {}).get("source")] = run
     in_play = frozenset(play_hosts)
+    owners = plan.get("owners") or {}
     for name in sorted(plan["sources"]):
         source = plan["sources"][name]
+        names = list(source.get("names") or []) if "dns" in kinds else []
         if source["run"] == "delegate":
             results.extend(interpret(source["probes"], runs.get(name), kinds))
+            results.extend(dns_results(names, runs.get(name), owners))
         elif source["run"] == "skip":
-            results.extend(source_skips(source["probes"], kinds, source.get("reason") or "the source is not to probe"))
+            results.extend(source_skips(source["probes"] + names, kinds, source.get("reason") or "the source is not to probe"))
         elif source["run"] == "lost":
-            results.extend(source_errors(source["probes"], kinds, "the source left the play before the plan was made (unreachable or failed)"))
+            results.extend(source_errors(source["probes"] + names, kinds,
+                                         "the source left the play before the plan was made (unreachable or failed)"))
         elif name not in in_play:
-            results.extend(source_errors(source["probes"], kinds, "the source left the play before probing (unreachable or failed)"))
+            results.extend(source_errors(source["probes"] + names, kinds, "the source left the play before probing (unreachable or failed)"))
             if "load" in kinds:
                 results.extend(source_errors([dict(e, kind="load") for e in source["load"]], kinds, "the source left the play before the load run"))
     if "load" in kinds:

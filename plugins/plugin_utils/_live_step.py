@@ -21,8 +21,10 @@ import typing as t
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import HAS_NETADDR
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
-from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import interpret, load_results, play_results
-from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import CONTROLLER, LIVE_KINDS, build_plan, secret_options
+from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import dns_results, interpret, load_results, play_results
+from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import (
+    CONTROLLER, DEFAULT_TIMEOUT, LIVE_KINDS, build_plan, secret_options,
+)
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Result
 
 Json = t.Dict[str, t.Any]
@@ -130,7 +132,7 @@ def delegated_work(plan: Json, fresh: bool, kinds: t.Sequence[str]) -> t.List[Js
     work = []
     for name in sorted(plan["sources"]):
         source = plan["sources"][name]
-        if source["run"] == "delegate" and ((fresh and source["probes"]) or ("load" in kinds and source["load"])):
+        if source["run"] == "delegate" and ((fresh and (source["probes"] or source.get("names"))) or ("load" in kinds and source["load"])):
             work.append({"source": name, "delegate_to": source["delegate_to"]})
     return work
 
@@ -139,7 +141,8 @@ def probing_hosts(plan: Json, fresh: bool, kinds: t.Sequence[str]) -> t.List[str
     """The sources in the play that have something to do in this step (probes when it probes, load runs when
     it checks load), in name order: the live_probe task runs on these hosts only."""
     return [name for name in sorted(plan["sources"]) if plan["sources"][name]["run"] == "self"
-            and ((fresh and plan["sources"][name]["probes"]) or ("load" in kinds and plan["sources"][name]["load"]))]
+            and ((fresh and (plan["sources"][name]["probes"] or plan["sources"][name].get("names")))
+                 or ("load" in kinds and plan["sources"][name]["load"]))]
 
 
 def source_part(plan: Json, source: str, delegated: bool) -> Json:
@@ -178,6 +181,14 @@ def probe_targets(entries: t.Sequence[Json], hostvars: t.Mapping[str, t.Any]) ->
             target["http"] = dict(target.get("http") or {}, **secret_options(_service_check(hostvars, entry["host"], entry["service"])))
         targets.append(target)
     return targets
+
+
+def resolve_names(entries: t.Sequence[Json]) -> t.Optional[Json]:
+    """port_probe's resolve option for a source's names ENTRIES (each name once, the plan's timeout), None without any."""
+    names = list(dict.fromkeys(str(entry["name"]) for entry in entries))
+    if not names:
+        return None
+    return {"names": names, "timeout": max(float(entry.get("timeout") or DEFAULT_TIMEOUT) for entry in entries)}
 
 
 def load_caps(max_requests: t.Any, max_concurrency: t.Any, deadline: t.Any) -> Json:
@@ -238,6 +249,8 @@ def host_results(plan: Json, kinds: t.Sequence[str], host: str, probe: t.Optiona
     own = plan["sources"].get(host)
     if own is not None and own["run"] == "self":
         results.extend(interpret(own["probes"], probe, kinds))
+        if "dns" in kinds:
+            results.extend(dns_results(list(own.get("names") or []), probe, plan.get("owners") or {}))
         if "load" in kinds:
             runs = list(load)
             if len(runs) == 1 and runs[0] is not None and runs[0].get("unreachable"):
@@ -282,5 +295,5 @@ def record(plan: Json, kinds: t.Sequence[str], key: str, fresh: bool, play_hosts
 
 
 __all__ = ["CONTROLLER", "LiveStepError", "check_kinds", "check_sample", "contracts", "delegated_runs", "delegated_work",
-           "host_results", "load_caps", "make_plan", "must_probe", "own_runs", "probe_targets", "probing_hosts", "record", "source_part",
-           "step_key", "summary"]
+           "host_results", "load_caps", "make_plan", "must_probe", "own_runs", "probe_targets", "probing_hosts", "record", "resolve_names",
+           "source_part", "step_key", "summary"]

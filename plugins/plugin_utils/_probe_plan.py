@@ -45,11 +45,12 @@ SampleInfo = Optional[Dict[str, Any]]
 # One plan entry: {source, host, service, kind, target (port_probe's target options)[, checks, secret, sample, silence]}
 # for a probe, {source, host, service, target, load[, secret]} for a load run.
 Entry = Dict[str, Any]
-# What a source runs: {run: self|delegate|lost|skip, delegate_to, probes: [Entry], load: [Entry][, reason]}.
+# What a source runs: {run: self|delegate|lost|skip, delegate_to, probes: [Entry], load: [Entry], names: [Entry][, reason]};
+# a names entry: {source, host, service, kind: dns, name, addresses (the target's), timeout[, sample]}.
 SourcePlan = Dict[str, Any]
 
 CONTROLLER = "controller"
-LIVE_KINDS = ("reach", "isolation", "response", "tls", "protocol", "load")
+LIVE_KINDS = ("reach", "isolation", "response", "tls", "protocol", "load", "dns")
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -234,6 +235,31 @@ def udp_silence(target: Target, service: Service, port: int, source: str, addres
     return {"verdict": verdict["verdict"], "listener": _listener(target.indexed, service, port), "firewall": target.name, "how": rule_text(verdict)}
 
 
+def by_name(options: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """The probe options of a service whose clients use NAME: TLS SNI and host name verification and the HTTP Host
+    header from it, unless the check block names them itself (tls.hostname, http.host)."""
+    options = dict(options)
+    if "tls" in options:
+        options["tls"] = dict(options["tls"], hostname=options["tls"].get("hostname") or name)
+    if "http" in options:
+        options["http"] = dict(options["http"], host_header=options["http"].get("host_header") or name)
+    return options
+
+
+def target_addresses(target: Target) -> List[str]:
+    """The addresses of TARGET a name may resolve to: its reach address when it is an IP address, and the addresses its
+    port facts gathered except loopback (scope host), in that order, each once."""
+    found: List[str] = []
+    if _ip_version(target.address):
+        found.append(str(parse_network(target.address, host_only=True).ip))
+    for item in (target.facts or {}).get("addresses") or []:
+        if isinstance(item, dict) and item.get("scope") != "host" and item.get("address"):
+            address = str(item["address"]).split("%", 1)[0]
+            if address not in found:
+                found.append(address)
+    return found
+
+
 def _unique(pairs: Iterable[Tuple[str, SampleInfo]]) -> List[Tuple[str, SampleInfo]]:
     """(source, sample) pairs with each source once, the first time it is named (a host in two groups)."""
     seen: Set[str] = set()
@@ -263,6 +289,7 @@ class Plan(object):
         self.sources: Dict[str, SourcePlan] = {}
         self.errors: List[Result] = []
         self.seen: Set[Tuple[str, str, str, int, str]] = set()
+        self.owners: Optional[Dict[str, List[str]]] = None
 
     def source(self, name: str) -> SourcePlan:
         if name not in self.sources:
@@ -301,12 +328,15 @@ class Plan(object):
             target = Target(name, self.hostvars, name in self.in_play)
             for service in services:
                 self.service(target, service)
-        delegated = sorted(name for name, src in self.sources.items() if src["run"] == "delegate" and src["probes"])
         delegated_load = [dict(entry, delegate_to=self.sources[entry["source"]]["delegate_to"])
                           for name in sorted(self.sources) if self.sources[name]["run"] == "delegate"
                           for entry in self.sources[name]["load"]]
-        return {"sources": self.sources, "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
+        delegated = sorted(name for name, src in self.sources.items() if src["run"] == "delegate" and (src["probes"] or src.get("names")))
+        plan = {"sources": self.sources, "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
                 "delegated_load": delegated_load, "errors": self.errors}
+        if self.owners is not None:
+            plan["owners"] = self.owners  # who holds each address, for the dns results
+        return plan
 
     def ports(self, target: Target, service: Service) -> Tuple[List[Any], Optional[str]]:
         """The host ports to probe, or an error message (port auto without facts or mapping)."""
@@ -330,6 +360,10 @@ class Plan(object):
         if not allowed and not denied:
             return
         options, kinds, problem, secret = probe_checks(service["check"], proto)
+        names = service.get("names") or []
+        if names:
+            self.names(target, service, allowed)
+            options = by_name(options, names[0])
         ports, port_error = self.ports(target, service)
         if port_error:
             for source, _info in allowed:
@@ -346,7 +380,8 @@ class Plan(object):
         load_done = False
         for port in ports:
             base = {"name": "%s@%s" % (name, target.name), "host": target.address, "port": port, "proto": proto, "timeout": self.timeout}
-            checked = dict(base, **options)
+            # the allowed sources connect as the clients do, by the first name; isolation stays on the address
+            checked = dict(base, **options) if not names else dict(base, host=names[0], **options)
             load_sources: List[Tuple[bool, str]] = []
             for source, info in allowed:
                 entry = self.entry(target, service, port, source, info, "reach", checked, kinds, secret)
@@ -361,6 +396,32 @@ class Plan(object):
             if load and not load_done:
                 load_done = True
                 self.load(target, service, checked, secret, load, sorted(load_sources), allowed)
+
+    def names(self, target: Target, service: Service, allowed: List[Tuple[str, SampleInfo]]) -> None:
+        """A dns entry per allowed source and name of SERVICE: the source resolves the name as its clients do."""
+        addresses = target_addresses(target)
+        if self.owners is None:
+            self.owners = self.address_owners()
+        for source, info in allowed:
+            for name in service["names"]:
+                entry: Entry = {"source": source, "host": target.name, "service": service["name"], "kind": "dns", "name": name,
+                                "addresses": addresses, "timeout": self.timeout}
+                if info:
+                    entry["sample"] = info
+                self.source(source).setdefault("names", []).append(entry)
+
+    def address_owners(self) -> Dict[str, List[str]]:
+        """{address: [inventory hosts]}: every host's portproof_address (or ansible_host) and, for the hosts whose port facts were
+        gathered, their addresses; read once per plan, only when a service has names."""
+        owners: Dict[str, List[str]] = {}
+        hosts = list(self.hostvars.keys()) if hasattr(self.hostvars, "keys") else list(self.play_all)
+        for host in sorted(set(str(name) for name in hosts) | set(self.play_all)):
+            found = target_addresses(Target(host, self.hostvars, host in self.in_play))
+            for address in found:
+                owners.setdefault(address, [])
+                if host not in owners[address]:
+                    owners[address].append(host)
+        return owners
 
     def entry(self, target: Target, service: Service, port: int, source: str, info: SampleInfo, kind: str, probe: Dict[str, Any],
               kinds: List[str], secret: bool) -> Optional[Entry]:
@@ -409,7 +470,7 @@ def build_plan(hostvars: HostVars, groups: Mapping[str, Sequence[str]], play_hos
                contracts: Iterable[Tuple[str, Union[List[Service], str]]], sample: Optional[int] = None,
                timeout: Union[float, str, None] = None, controller: str = "localhost", limit_hosts: Optional[Iterable[str]] = None,
                limit: Optional[str] = None) -> Dict[str, Any]:
-    """The plan: ``{sources: {name: {run, delegate_to, probes, load[, reason]}}, delegated, delegated_load, errors}``.
+    """The plan: ``{sources: {name: {run, delegate_to, probes, load[, names, reason]}}, delegated, delegated_load, errors[, owners]}``.
 
     ``errors`` holds the plan's own results (errors, and ``skip`` for load that only sources outside the limit could run)."""
     plan = Plan(hostvars, groups, play_hosts_all, play_hosts, sample=sample, timeout=timeout, controller=controller,

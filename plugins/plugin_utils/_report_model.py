@@ -46,7 +46,7 @@ LOST = "became unreachable during the run (its later checks did not run): %s"
 LIVE_MATRIX = ("reach", "isolation")
 STATIC_MATRIX = ("firewall_allow", "firewall_deny")
 CHECK_ORDER = ("run", "report", "listen", "bind", "process", "mapping", "firewall_allow", "firewall_deny", "reach", "isolation",
-               "response", "tls", "protocol", "load", "drift", "undeclared")
+               "response", "tls", "protocol", "load", "dns", "drift", "undeclared")
 # Worst first: the colour of a matrix cell, the order of the failures.
 SEVERITY = {"fail": 0, "error": 1, "pass": 2, "skip": 3}
 

@@ -125,7 +125,7 @@ def test_public_roles_and_their_entry_points():
 def test_validate_chooses_every_kind_by_default():
     option = specs("validate")["main"]["options"]["portproof_checks"]
     kinds = ["listen", "bind", "process", "undeclared", "firewall_allow", "firewall_deny", "mapping",
-             "reach", "isolation", "response", "tls", "protocol", "load", "drift"]
+             "reach", "isolation", "response", "tls", "protocol", "load", "dns", "drift"]
     assert (option["type"], option["elements"], option["choices"], option["default"]) == ("list", "str", kinds, kinds)
 
 

@@ -88,8 +88,14 @@ WAIT_SPEC: Spec = dict(
     interval=dict(type='float', default=1.0),
 )
 
+RESOLVE_SPEC: Spec = dict(
+    names=dict(type='list', elements='str', required=True),
+    timeout=dict(type='float', default=5.0),
+)
+
 ARGUMENT_SPEC: Spec = dict(
     targets=dict(type='list', elements='dict', required=True, options=TARGET_SPEC, mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE),
+    resolve=dict(type='dict', options=RESOLVE_SPEC),
     load=dict(type='dict', options=LOAD_SPEC),
     allow_link_local=dict(type='bool', default=False),
     wait=dict(type='dict', options=WAIT_SPEC),

@@ -42,9 +42,35 @@ def test_defaults_and_normal_form():
                                      {"kind": "controller", "name": "controller"}]
     assert service["deny_from"] == [{"kind": "public", "name": "public"}, {"kind": "group", "name": "web"}]
     assert load([("portproof_services", [{"name": "x", "port": 1}])])[0]["bind"] == [{"class": "any"}]
+    assert service["names"] == []
+
+
+def test_names_are_kept_in_order():
+    names = ["db.internal", "postgres.prod.example.com.", "db1", "x" * 63 + ".internal", "9db.internal"]
+    assert load([("portproof_services", [{"name": "pg", "port": 5432, "names": names}])])[0]["names"] == names
 
 
 BAD = [
+    ([{"name": "pg", "port": 5432, "names": "db.internal"}],
+     "portproof_services[0] (pg): names must be a non-empty list of DNS names, got 'db.internal'"),
+    ([{"name": "pg", "port": 5432, "names": []}], "portproof_services[0] (pg): names must be a non-empty list of DNS names, got []"),
+    ([{"name": "pg", "port": 5432, "names": ["db.internal", "db_1.internal"]}],
+     "portproof_services[0] (pg): names[1] 'db_1.internal' has the label 'db_1': each label is 1-63 letters, digits or hyphens, "
+     "not starting or ending with a hyphen (RFC 1123)"),
+    ([{"name": "pg", "port": 5432, "names": ["-db.internal"]}],
+     "portproof_services[0] (pg): names[0] '-db.internal' has the label '-db': each label is 1-63 letters, digits or hyphens, "
+     "not starting or ending with a hyphen (RFC 1123)"),
+    ([{"name": "pg", "port": 5432, "names": ["db..internal"]}],
+     "portproof_services[0] (pg): names[0] 'db..internal' has the label '': each label is 1-63 letters, digits or hyphens, "
+     "not starting or ending with a hyphen (RFC 1123)"),
+    ([{"name": "pg", "port": 5432, "names": ["a" * 64 + ".internal"]}],
+     "portproof_services[0] (pg): names[0] '%s.internal' has the label '%s': each label is 1-63 letters, digits or hyphens, "
+     "not starting or ending with a hyphen (RFC 1123)" % ("a" * 64, "a" * 64)),
+    ([{"name": "pg", "port": 5432, "names": [".".join(["a" * 63] * 4)]}],
+     "portproof_services[0] (pg): names[0] '%s' is longer than 253 characters" % ".".join(["a" * 63] * 4)),
+    ([{"name": "pg", "port": 5432, "names": ["10.0.0.11"]}],
+     "portproof_services[0] (pg): names[0] '10.0.0.11' is an IP address or ends in a numeric label; names lists the DNS names clients use"),
+    ([{"name": "pg", "port": 5432, "names": [None]}], "portproof_services[0] (pg): names[0] None is not a non-empty string"),
     ([{"name": "pg", "port": 70000}], "portproof_services[0] (pg): port 70000 is out of range 1-65535"),
     ([{"name": "pg", "port": 0}], "portproof_services[0] (pg): port 0 is out of range 1-65535"),
     ([{"name": "pg", "port": "5432"}], "portproof_services[0] (pg): port '5432' is not an integer or 'auto'"),

@@ -140,7 +140,7 @@ def test_each_source_gets_its_own_part_only():
 
 
 def test_kinds_and_load_caps_are_checked():
-    with pytest.raises(LiveStepError, match=r"unknown check kinds latency \(known: reach, isolation, response, tls, protocol, load\)"):
+    with pytest.raises(LiveStepError, match=r"unknown check kinds latency \(known: reach, isolation, response, tls, protocol, load, dns\)"):
         check_kinds(["reach", "latency"])
     with pytest.raises(LiveStepError, match="must be a list of check kinds"):
         check_kinds("reach")
