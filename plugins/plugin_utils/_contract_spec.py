@@ -179,7 +179,7 @@ MESSAGES: Dict[Path, Tuple[str, str]] = {
     ("process",): ("", "process must be a regular expression string, got {value}"),
     ("user",): ("", "user must be a string, got {value}"),
     ("publish",): ("", "publish must be a mapping with container and container_port"),
-    ("names",): ("", "names must be a list of DNS names, got {value}"),
+    ("names",): ("", "names must be a non-empty list of DNS names, got {value}"),
     ("allow_from",): ("", "allow_from entry {entry} is not a string"),
     ("deny_from",): ("", "deny_from entry {entry} is not a string"),
     ("check",): ("", "check must be a mapping"),

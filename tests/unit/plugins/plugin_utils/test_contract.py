@@ -70,7 +70,7 @@ BAD = [
      "portproof_services[0] (pg): names[0] '%s' is longer than 253 characters" % ".".join(["a" * 63] * 4)),
     ([{"name": "pg", "port": 5432, "names": ["10.0.0.11"]}],
      "portproof_services[0] (pg): names[0] '10.0.0.11' is an IP address or ends in a numeric label; names lists the DNS names clients use"),
-    ([{"name": "pg", "port": 5432, "names": [None]}], "portproof_services[0] (pg): names[0] None is not a non-empty string"),
+    ([{"name": "pg", "port": 5432, "names": [None]}], "portproof_services[0] (pg): names must be a non-empty list of DNS names, got [None]"),
     ([{"name": "pg", "port": 70000}], "portproof_services[0] (pg): port 70000 is out of range 1-65535"),
     ([{"name": "pg", "port": 0}], "portproof_services[0] (pg): port 0 is out of range 1-65535"),
     ([{"name": "pg", "port": "5432"}], "portproof_services[0] (pg): port '5432' is not an integer or 'auto'"),
@@ -325,7 +325,7 @@ def test_names_is_a_list_of_strings():
     assert load([("portproof_services", [{"name": "pg", "port": 5432, "names": ["db.internal"]}])])[0]["name"] == "pg"
     with pytest.raises(ContractError) as info:
         load([("portproof_services", [{"name": "pg", "port": 5432, "names": "db.internal"}])])
-    assert info.value.problems == ["portproof_services[0] (pg): names must be a list of DNS names, got 'db.internal'"]
+    assert info.value.problems == ["portproof_services[0] (pg): names must be a non-empty list of DNS names, got 'db.internal'"]
 
 
 def test_a_key_given_as_null_is_not_given():

@@ -82,10 +82,9 @@ def spec_keys(path):
 
 def test_the_spec_is_the_documented_contract():
     documented = documented_keys()
-    assert documented[()] == ["name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check"]
+    assert documented[()] == ["name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check", "names"]
     for path, keys in documented.items():
-        # names (DNS names clients use, SPEC section 4) is documented with its checks, where they are
-        assert sorted(set(spec_keys(path)) - {"names"}) == sorted(keys), path
+        assert sorted(spec_keys(path)) == sorted(keys), path
     assert spec_keys(("check", "http", "basic_auth")) == ["user", "password"]
 
 
@@ -142,8 +141,8 @@ UNKNOWN = [
      NAMED + ": unknown key 8080 (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check)"),
 ]
 WRONG_TYPE = [
-    ({"name": "web", "port": 80, "names": "web.internal"}, NAMED + ": names must be a list of DNS names, got 'web.internal'"),
-    ({"name": "web", "port": 80, "names": ["web.internal", 5]}, NAMED + ": names must be a list of DNS names, got ['web.internal', 5]"),
+    ({"name": "web", "port": 80, "names": "web.internal"}, NAMED + ": names must be a non-empty list of DNS names, got 'web.internal'"),
+    ({"name": "web", "port": 80, "names": ["web.internal", 5]}, NAMED + ": names must be a non-empty list of DNS names, got ['web.internal', 5]"),
     ({"name": "web", "port": 80, "bind": {"any": True}}, NAMED + ": bind entry {...} is not a string"),
     ({"name": "web", "port": 80, "proto": ["tcp"]}, NAMED + ": proto ['tcp'] is not tcp or udp"),
     ({"name": "web", "port": 80, "allow_from": [["app"]]}, NAMED + ": allow_from entry ['app'] is not a string"),
