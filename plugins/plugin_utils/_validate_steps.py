@@ -22,12 +22,13 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._baseline impor
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, load_contract, parse_port_spec
 from ansible_collections.portproof.validate.plugins.plugin_utils._drift import drift
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall, expand_sources
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewall import check_persist_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import evidence_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import (
     Facts, Result, check_bind, check_listen, check_mapping, check_process, check_undeclared,
 )
 
-KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny")
+KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny", "persist")
 # The names of the contract variables: portproof_services and portproof_services__<anything>.
 CONTRACT_NAME = re.compile(r"^portproof_services(__.+)?$")
 # The variables of a host that say where it is reached, which the checks of other hosts read.
@@ -149,6 +150,8 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], hos
             for item in check_firewall(host, service, facts, groups, hostvars, address, compiled_cache):
                 if item["check"] in kinds:
                     results.append(item)
+        if "persist" in kinds:
+            results.extend(check_persist_firewall(host, service, facts, groups, hostvars, address, compiled_cache))
     if "undeclared" in kinds and strict:
         results.extend(check_undeclared(host, contract, indexed, ignore or (), strict_loopback))
     return results

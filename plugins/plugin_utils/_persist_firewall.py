@@ -1,0 +1,175 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The firewall part of the check kind ``persist``: would the declared verdicts survive a reboot?
+
+For each service and each declared source (``allow_from`` and ``deny_from``, expanded as the static
+firewall checks expand them), the collection's firewall walk runs twice: over the running rules
+(``firewall`` fact) and over the rules the host loads at boot (``saved_firewall`` fact, read from
+the saved files by port_facts, never loaded anywhere). The result passes when the verdict after a
+reboot is the declared one; its message names the difference with the running verdict either way:
+a running rule that is not saved, a saved rule that is not running. See docs/reboot.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Set
+
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import FirewallError
+from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
+from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
+    HostVars, Verdict, compile_firewall, destination, expand_sources, inbound_verdict, rule_text)
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result
+
+CHECK = "persist"
+NOT_SAVED = "the firewall is not saved anywhere this host loads at boot"
+# Tables that a runtime recreates when it starts, not a saved file: carried from the running rules.
+RECREATED = (("nftables", "netavark"),)
+_VERB = {"accept": "get in", "drop": "be dropped", "reject": "be rejected"}
+
+
+def after_boot(firewall: Dict[str, Any], saved: Dict[str, Any]) -> Dict[str, Any]:
+    """The firewall fact after a reboot: the saved tables (and the recreated ones) over the host's
+    addresses and routes as they are now."""
+    tables = list(saved.get("tables") or [])
+    tables.extend(t for t in firewall.get("tables") or [] if (t.get("source"), t.get("name")) in RECREATED)
+    return dict(firewall, tables=tables, incomplete=list(saved.get("incomplete") or []))
+
+
+def _rule_texts(firewall: Dict[str, Any]) -> Set[str]:
+    return set(rule.get("text") for table in firewall.get("tables") or [] for chain in table.get("chains") or []
+               for rule in chain.get("rules") or [])
+
+
+def _path_of(saved: Dict[str, Any], rule: Mapping[str, Any]) -> Optional[str]:
+    for table in saved.get("tables") or []:
+        if table.get("family") == rule.get("family") and table.get("name") == rule.get("table"):
+            return table.get("path")
+    return None
+
+
+def _verb(verdict: Verdict) -> str:
+    return _VERB.get(verdict["verdict"], verdict["verdict"])
+
+
+def _decider(verdict: Verdict, path: Optional[str] = None) -> str:
+    text = rule_text(verdict)
+    return "%s in %s" % (text, path) if path and verdict.get("rule") else text
+
+
+def difference(running: Verdict, saved_verdict: Verdict, saved: Dict[str, Any], firewall: Dict[str, Any], files: str) -> str:
+    """What differs between the running rules and the saved ones, for one packet."""
+    parts: List[str] = []
+    rule = running.get("rule")
+    if rule and rule.get("text") not in _rule_texts(saved):
+        parts.append("the running %s %s is not in %s" % (running["verdict"], rule_text(running), files))
+    rule = saved_verdict.get("rule")
+    if rule and rule.get("text") not in _rule_texts(firewall):
+        parts.append("the saved %s %s is not running" % (saved_verdict["verdict"], _decider(saved_verdict, _path_of(saved, rule))))
+    if not parts:
+        parts.append("now: %s; after a reboot: %s" % (running.get("reason"), saved_verdict.get("reason")))
+    return "; ".join(parts)
+
+
+def _files_for(saved: Dict[str, Any], version: int) -> str:
+    paths = [s["path"] for s in saved.get("sources") or [] if s.get("family") == "ipv%d" % version]
+    return ", ".join(paths) if paths else "the saved rules (nothing is saved for IPv%d)" % version
+
+
+def _not_evaluable(firewall: Optional[Dict[str, Any]], saved: Optional[Dict[str, Any]], facts: Optional[RawFacts]) -> Optional[str]:
+    """Why no verdict after a reboot can be given, or None."""
+    if not firewall:
+        reasons = "; ".join("%s: %s" % (e.get("tool"), e.get("reason")) for e in (facts or {}).get("unavailable", [])
+                            if e.get("subset") == "firewall")
+        return "the running firewall could not be read: %s" % (reasons or "not gathered")
+    if saved is None:
+        return "the saved firewall was not gathered (port_facts gather_subset saved_firewall)"
+    unsupported = saved.get("unsupported") or []
+    if unsupported:
+        return "cannot evaluate the firewall after a reboot: %s" % "; ".join(
+            "%s (%s): %s" % (item["path"], item["loader"], item["reason"]) for item in unsupported)
+    if saved.get("incomplete"):
+        return "cannot evaluate the firewall after a reboot: %s" % "; ".join(saved["incomplete"])
+    if not saved.get("sources") and firewall.get("backends"):
+        return NOT_SAVED
+    return None
+
+
+def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts], groups: Mapping[str, List[str]],
+                           hostvars: HostVars, target_address: Optional[str], cache: Dict[str, Any]) -> List[Result]:
+    """persist results of one service: per declared source and port, the verdict after a reboot against the declared one."""
+    name, proto = service["name"], service["proto"]
+    results: List[Result] = []
+    plan = [(True, entry) for entry in service["allow_from"]] + [(False, entry) for entry in service["deny_from"]]
+    if not plan:
+        return results
+    firewall = (facts or {}).get("firewall")
+    saved = (facts or {}).get("saved_firewall")
+    why = _not_evaluable(firewall, saved, facts)
+    if why is not None:
+        return [result(host, name, CHECK, "error", "%s: %s" % (name, why), source=entry["name"]) for dummy, entry in plan]
+    assert firewall is not None and saved is not None
+    running_c = compile_firewall(firewall, cache)
+    booted = after_boot(firewall, saved)
+    saved_c = compile_firewall(booted, cache.setdefault(CHECK, {}))
+    ports = host_ports(Facts(facts), service)
+    controller = (hostvars.get(host) or {}).get("portproof_controller_address")
+    for allow, entry in plan:
+        want = "accept" if allow else "drop or reject"
+        must = "get in" if allow else "not get in"
+        for source, address, note in expand_sources([entry], groups, hostvars, facts, controller):
+            if source == host:
+                continue
+            label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
+            problem = None
+            for compiled in (running_c, saved_c):
+                if isinstance(compiled, FirewallError):
+                    problem = "firewall facts of %s are unusable: %s" % (host, compiled)
+            if problem is None and not address:
+                problem = "no address known for source %s (%s)" % (source, note or "set portproof_address or ansible_host")
+            if problem is None and not ports:
+                problem = "port auto could not be resolved, no verdict for %s" % label
+            if problem is not None:
+                results.append(result(host, name, CHECK, "error", "%s: %s" % (name, problem), source=label))
+                continue
+            assert address is not None
+            version = version_of(address)
+            dst = destination(target_address, facts, version)
+            if dst is None:
+                results.append(result(host, name, CHECK, "skip", "%s: %s has no IPv%d address, so source %s (%s) cannot reach it over IPv%d"
+                                      % (name, host, version, source, address, version), source=label))
+                continue
+            for port in ports:
+                try:
+                    now = inbound_verdict(running_c, facts, address, dst, proto, port)  # type: ignore[arg-type]
+                    then = inbound_verdict(saved_c, facts, address, dst, proto, port)  # type: ignore[arg-type]
+                except PacketError as exc:
+                    results.append(result(host, name, CHECK, "error", "%s: %s" % (name, exc), source=label))
+                    continue
+                results.append(_verdict_result(host, name, label, address, proto, port, allow, must, want, now, then,
+                                               saved, firewall, _files_for(saved, version)))
+    return results
+
+
+def _verdict_result(host: str, name: str, label: str, address: str, proto: str, port: int, allow: bool, must: str, want: str,
+                    now: Verdict, then: Verdict, saved: Dict[str, Any], firewall: Dict[str, Any], files: str) -> Result:
+    who = label if address in label else "%s (%s)" % (label, address)
+    head = "%s: after a reboot %s would %s on %s/%d" % (name, who, _verb(then), proto, port)
+    actual = "%s by %s" % (then["verdict"], _decider(then, _path_of(saved, then["rule"]) if then.get("rule") else None))
+    if then["verdict"] == "unknown" or now["verdict"] == "unknown":
+        unknown = then if then["verdict"] == "unknown" else now
+        return result(host, name, CHECK, "error", "%s: the verdict after a reboot cannot be decided statically: %s"
+                      % (name, unknown.get("reason")), want, None, source=label)
+    status = "pass" if (then["verdict"] == "accept") == allow else "fail"
+    same = (now["verdict"] == "accept") == (then["verdict"] == "accept")
+    if same and status == "pass":
+        message = "%s, as now (must %s): %s" % (head, must, _decider(then, _path_of(saved, then["rule"]) if then.get("rule") else None))
+    elif same:
+        message = "%s, as it does now (must %s): %s" % (head, must, _decider(then, _path_of(saved, then["rule"]) if then.get("rule") else None))
+    else:
+        message = "%s (must %s; now it would %s): %s" % (head, must, _verb(now), difference(now, then, saved, firewall, files))
+    return result(host, name, CHECK, status, message, want, actual, source=label)

@@ -1,0 +1,76 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""port_facts gather_subset saved_firewall: the files the host loads at boot, read below a root directory (the
+iptables-save texts are the captures of fixtures/firewall/iptables, see capture.sh)."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "iptables")
+
+
+def _read(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def _root(tmp_path, files):
+    for path, text in files.items():
+        full = tmp_path / path.lstrip("/")
+        full.parent.mkdir(parents=True, exist_ok=True)
+        full.write_text(text)
+    return str(tmp_path)
+
+
+def test_iptables_persistent_and_sysconfig_files_are_read_into_the_model(tmp_path):
+    root = _root(tmp_path, {"/etc/iptables/rules.v4": _read("iptables-nft-save.txt"), "/etc/iptables/rules.v6": _read("ip6tables-nft-save.txt"),
+                            "/etc/sysconfig/iptables": "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"})
+    saved, unavailable = gather_saved_firewall(root)
+    assert unavailable == []
+    assert saved["sources"] == [
+        {"path": "/etc/iptables/rules.v4", "format": "iptables-save", "loader": "iptables-persistent", "family": "ipv4"},
+        {"path": "/etc/iptables/rules.v6", "format": "iptables-save", "loader": "iptables-persistent", "family": "ipv6"},
+        {"path": "/etc/sysconfig/iptables", "format": "iptables-save", "loader": "iptables-services", "family": "ipv4"},
+    ]
+    assert saved["unsupported"] == [] and saved["incomplete"] == []
+    assert sorted(set((t["path"], t["family"], t["source"]) for t in saved["tables"])) == [
+        ("/etc/iptables/rules.v4", "ip", "iptables-persistent"), ("/etc/iptables/rules.v6", "ip6", "iptables-persistent"),
+        ("/etc/sysconfig/iptables", "ip", "iptables-services")]
+    sysconfig = [t for t in saved["tables"] if t["path"] == "/etc/sysconfig/iptables"][0]
+    assert [(c["name"], c["hook"], c["policy"]) for c in sysconfig["chains"]] == [("INPUT", "input", "drop")]
+
+
+def test_nothing_saved(tmp_path):
+    assert gather_saved_firewall(str(tmp_path)) == ({"sources": [], "unsupported": [], "tables": [], "incomplete": []}, [])
+
+
+def test_a_fifo_and_a_broken_file_are_reported_not_read(tmp_path):
+    """A FIFO planted as rules.v4 does not block the read; a file iptables-restore would refuse is named with its line."""
+    root = _root(tmp_path, {"/etc/iptables/rules.v6": "*filter\n:INPUT ACCEPT [0:0]\n-A FOO -j DROP\nCOMMIT\n"})
+    os.mkfifo(os.path.join(root, "etc", "iptables", "rules.v4"))
+    saved, unavailable = gather_saved_firewall(root)
+    assert saved["sources"] == [] and saved["tables"] == []
+    assert saved["incomplete"] == [
+        "/etc/iptables/rules.v4 could not be read: %s/etc/iptables/rules.v4 is a FIFO, not a regular file: not read" % root,
+        "/etc/iptables/rules.v6: iptables-persistent line 3: chain FOO is not declared: '-A FOO -j DROP'",
+    ]
+    assert [(u["subset"], u["tool"]) for u in unavailable] == [("saved_firewall", "/etc/iptables/rules.v6"),
+                                                                ("saved_firewall", "/etc/iptables/rules.v4")]
+
+
+def test_managers_that_are_not_evaluated_are_named(tmp_path):
+    root = _root(tmp_path, {"/etc/ufw/ufw.conf": "# /etc/ufw/ufw.conf\nENABLED=yes\nLOGLEVEL=low\n",
+                            "/etc/firewalld/zones/public.xml": "<zone/>\n",
+                            "/etc/sysconfig/nftables.conf": "include \"/etc/nftables/main.nft\"\n"})
+    saved, dummy = gather_saved_firewall(root)
+    assert [(u["path"], u["loader"]) for u in saved["unsupported"]] == [
+        ("/etc/sysconfig/nftables.conf", "nftables"), ("/etc/ufw", "ufw"), ("/etc/firewalld", "firewalld")]
+
+
+def test_a_disabled_ufw_is_not_loaded_at_boot(tmp_path):
+    saved, dummy = gather_saved_firewall(_root(tmp_path, {"/etc/ufw/ufw.conf": "ENABLED=no\n"}))
+    assert saved["unsupported"] == []
