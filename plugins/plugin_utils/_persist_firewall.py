@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Set
 
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import FIREWALLD_REASON
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
@@ -88,7 +89,10 @@ def _not_evaluable(firewall: Optional[Dict[str, Any]], saved: Optional[Dict[str,
         return "the running firewall could not be read: %s" % (reasons or "not gathered")
     if saved is None:
         return "the saved firewall was not gathered (port_facts gather_subset saved_firewall)"
-    unsupported = saved.get("unsupported") or []
+    unsupported = list(saved.get("unsupported") or [])
+    running_fwd = any(m.get("name") == "firewalld" and m.get("active") for m in firewall.get("managers") or [])
+    if running_fwd and not any(item.get("loader") == "firewalld" for item in unsupported):
+        unsupported.append({"path": "/etc/firewalld", "loader": "firewalld", "reason": "firewalld runs now; " + FIREWALLD_REASON})
     if unsupported:
         return "cannot evaluate the firewall after a reboot: %s" % "; ".join(
             "%s (%s): %s" % (item["path"], item["loader"], item["reason"]) for item in unsupported)

@@ -18,7 +18,9 @@ any kernel. ``gather_saved_firewall(root)`` returns the ``saved_firewall`` fact:
 Covered: iptables-persistent (``/etc/iptables/rules.v4``, ``rules.v6``) and iptables-services
 (``/etc/sysconfig/iptables``, ``ip6tables``), both iptables-save text. Recognised but not evaluated:
 nftables scripts (``/etc/nftables.conf``, ``/etc/sysconfig/nftables.conf``), an enabled ufw
-(``/etc/ufw/ufw.conf`` ENABLED=yes) and firewalld's permanent configuration (``/etc/firewalld``).
+(``/etc/ufw/ufw.conf`` ENABLED=yes) and firewalld's permanent configuration (``.xml`` files of zones,
+policies, services, ipsets, ``direct.xml`` below ``/etc/firewalld``; a firewalld that runs now is
+recognised by the check, from the running firewall).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ NFT_REASON = ("an nftables script is not evaluated: nft has no mode that turns a
               "loading it (nft -c prints nothing), and nothing is loaded on the host")
 UFW_REASON = "ufw's saved rules (/etc/ufw/*.rules and its defaults) are not evaluated yet"
 FIREWALLD_REASON = "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet"
+FIREWALLD_DIRS = ("/etc/firewalld/zones", "/etc/firewalld/policies", "/etc/firewalld/services", "/etc/firewalld/ipsets")
 # iptables-save -c writes packet and byte counters before each rule: "[12:720] -A INPUT ..."
 _COUNTERS = re.compile(r"^\[\d+:\d+\]\s+")
 # an nft script that only flushes (Debian's default /etc/nftables.conf has an empty filter table)
@@ -134,8 +137,9 @@ def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
     ufw = _keyvals(files.text("/etc/ufw/ufw.conf"))
     if ufw.get("ENABLED", "").lower() == "yes":
         unsupported.append({"path": "/etc/ufw", "loader": "ufw", "reason": UFW_REASON})
-    zones = [name for name in files.listdir("/etc/firewalld/zones") if name.endswith(".xml")]
-    if zones or files.exists("/etc/firewalld/direct.xml") or files.exists("/etc/firewalld/policies"):
+    # firewalld's own configuration: the .xml files an administrator (or --permanent) wrote below /etc/firewalld
+    custom = [name for folder in FIREWALLD_DIRS for name in files.listdir(folder) if name.endswith(".xml")]
+    if custom or files.exists("/etc/firewalld/direct.xml"):
         unsupported.append({"path": "/etc/firewalld", "loader": "firewalld", "reason": FIREWALLD_REASON})
     for reason in files.incomplete:
         if not any(entry["reason"] == reason for entry in unavailable):

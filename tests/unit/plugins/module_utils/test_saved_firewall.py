@@ -71,6 +71,11 @@ def test_managers_that_are_not_evaluated_are_named(tmp_path):
         ("/etc/sysconfig/nftables.conf", "nftables"), ("/etc/ufw", "ufw"), ("/etc/firewalld", "firewalld")]
 
 
-def test_a_disabled_ufw_is_not_loaded_at_boot(tmp_path):
-    saved, dummy = gather_saved_firewall(_root(tmp_path, {"/etc/ufw/ufw.conf": "ENABLED=no\n"}))
+def test_a_disabled_ufw_and_firewalld_as_installed_are_not_loaded_at_boot(tmp_path):
+    """ufw with ENABLED=no loads nothing; firewalld's package ships firewalld.conf and empty folders (its defaults live in
+    /usr/lib/firewalld; a firewalld that runs is recognised by the check from the running firewall)."""
+    root = _root(tmp_path, {"/etc/ufw/ufw.conf": "ENABLED=no\n", "/etc/firewalld/firewalld.conf": "DefaultZone=public\n"})
+    for folder in ("zones", "policies", "services", "ipsets"):
+        os.makedirs(os.path.join(root, "etc", "firewalld", folder))
+    saved, dummy = gather_saved_firewall(root)
     assert saved["unsupported"] == []

@@ -106,3 +106,13 @@ def test_persist_is_a_static_kind(tmp_path):
         ("persist", "pass", "app1"), ("persist", "fail", "app2"), ("persist", "fail", "db1")]
     others = static_checks(contract, facts, "web1", GROUPS, HOSTVARS, kinds=["firewall_allow"], address=ADDRESSES["web1"])
     assert [r["check"] for r in others] == ["firewall_allow", "firewall_allow"]
+
+
+def test_a_running_firewalld_is_an_error_never_a_verdict(tmp_path):
+    """firewalld runs (its nft table is in the running firewall) with its defaults only: what it loads at boot is
+    its permanent configuration, which is not evaluated, even next to a saved rules.v4."""
+    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})
+    facts["firewall"]["managers"] = [{"name": "firewalld", "active": True, "backend": "nftables", "default_zone": "public", "zones": []}]
+    assert _check(facts, dict(DB, deny_from=[])) == [
+        ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/firewalld (firewalld): firewalld runs now; "
+         "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet")]
