@@ -54,7 +54,8 @@ def _path_of(saved: Dict[str, Any], rule: Mapping[str, Any]) -> Optional[str]:
 
 
 def _verb(verdict: Verdict) -> str:
-    return _VERB.get(verdict["verdict"], verdict["verdict"])
+    word = str(verdict["verdict"])
+    return _VERB.get(word, word)
 
 
 def _decider(verdict: Verdict, path: Optional[str] = None) -> str:
@@ -120,6 +121,11 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
     running_c = compile_firewall(firewall, cache)
     booted = after_boot(firewall, saved)
     saved_c = compile_firewall(booted, cache.setdefault(CHECK, {}))
+    for compiled in (running_c, saved_c):
+        if isinstance(compiled, FirewallError):
+            return [result(host, name, CHECK, "error", "%s: firewall facts of %s are unusable: %s" % (name, host, compiled),
+                           source=entry["name"]) for dummy, entry in plan]
+    assert not isinstance(running_c, FirewallError) and not isinstance(saved_c, FirewallError)
     ports = host_ports(Facts(facts), service)
     controller = (hostvars.get(host) or {}).get("portproof_controller_address")
     for allow, entry in plan:
@@ -130,10 +136,7 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
                 continue
             label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
             problem = None
-            for compiled in (running_c, saved_c):
-                if isinstance(compiled, FirewallError):
-                    problem = "firewall facts of %s are unusable: %s" % (host, compiled)
-            if problem is None and not address:
+            if not address:
                 problem = "no address known for source %s (%s)" % (source, note or "set portproof_address or ansible_host")
             if problem is None and not ports:
                 problem = "port auto could not be resolved, no verdict for %s" % label
@@ -149,8 +152,8 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
                 continue
             for port in ports:
                 try:
-                    now = inbound_verdict(running_c, facts, address, dst, proto, port)  # type: ignore[arg-type]
-                    then = inbound_verdict(saved_c, facts, address, dst, proto, port)  # type: ignore[arg-type]
+                    now = inbound_verdict(running_c, facts, address, dst, proto, port)
+                    then = inbound_verdict(saved_c, facts, address, dst, proto, port)
                 except PacketError as exc:
                     results.append(result(host, name, CHECK, "error", "%s: %s" % (name, exc), source=label))
                     continue
