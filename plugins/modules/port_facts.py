@@ -24,9 +24,9 @@ description:
     and ufw are recognised as the managers behind them.
   - C(saved_firewall) reads the firewall configuration the host loads at boot, from its files only (nothing
     is loaded anywhere), into the same model, from C(/etc/iptables/rules.v4) and C(rules.v6) (iptables-persistent),
-    C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services); an
-    nftables script, an enabled ufw and firewalld's permanent configuration are recognised and listed
-    as not evaluated (see the collection's C(docs/reboot.md)).
+    C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services) and an enabled ufw's files (replayed as
+    C(ufw-init) loads them at boot); an nftables script and firewalld's permanent configuration are recognised
+    and listed as not evaluated (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
   - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
@@ -240,7 +240,9 @@ ansible_facts:
           version_added: 0.1.0
           contains:
             sources:
-              description: The saved files read into C(tables), each with C(path), C(format), C(loader) and C(family).
+              description:
+                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save) or V(ufw)),
+                  C(loader) and C(family); ufw's also lists its C(files).
               type: list
               elements: dict
               sample:
@@ -250,7 +252,7 @@ ansible_facts:
               type: list
               elements: dict
             tables:
-              description: The saved tables in the firewall model; each also names its C(path).
+              description: The saved tables in the firewall model; each also names its C(path), ufw's rules their own C(path).
               type: list
               elements: dict
             incomplete:

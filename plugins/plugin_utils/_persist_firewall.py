@@ -15,6 +15,8 @@ a running rule that is not saved, a saved rule that is not running. See docs/reb
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from typing import Any, Dict, List, Mapping, Optional, Set
 
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import FIREWALLD_REASON
@@ -41,12 +43,58 @@ def after_boot(firewall: Dict[str, Any], saved: Dict[str, Any]) -> Dict[str, Any
     return dict(firewall, tables=tables, incomplete=list(saved.get("incomplete") or []))
 
 
-def _rule_texts(firewall: Dict[str, Any]) -> Set[str]:
-    return set(rule.get("text") for table in firewall.get("tables") or [] for chain in table.get("chains") or []
-               for rule in chain.get("rules") or [])
+def _address(value: Any) -> Any:
+    """An address as a network (10.0.0.2 and 10.0.0.2/32 are one match); other values as they are."""
+    if isinstance(value, str) and ("." in value or ":" in value):
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            return value
+    return value
+
+
+def _rule_key(family: Any, chain: Any, rule: Mapping[str, Any]) -> str:
+    """What a rule matches and does, whatever way its text was written (a file written by hand, ufw's
+    files, iptables-save): its chain, matches (addresses as networks) and verdict."""
+    matches = []
+    for match in rule.get("match") or []:
+        values = match.get("values")
+        if isinstance(values, list):
+            values = sorted((_address(value) for value in values), key=str)
+        matches.append([match.get("key"), match.get("op"), match.get("neg"), values])
+    verdict = rule.get("verdict") or {}
+    return json.dumps([family, chain, sorted(matches, key=str), verdict.get("kind"), verdict.get("chain")], default=str)
+
+
+def _rule_keys(firewall: Dict[str, Any]) -> Set[str]:
+    return set(_rule_key(table.get("family"), chain.get("name"), rule) for table in firewall.get("tables") or []
+               for chain in table.get("chains") or [] for rule in chain.get("rules") or [])
+
+
+def _raw_rule(firewall: Dict[str, Any], ref: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The rule of the firewall fact that a verdict names (family, table, chain, index)."""
+    for table in firewall.get("tables") or []:
+        if table.get("family") == ref.get("family") and table.get("name") == ref.get("table"):
+            for chain in table.get("chains") or []:
+                rules = chain.get("rules") or []
+                if chain.get("name") == ref.get("chain") and isinstance(ref.get("index"), int) and 0 < ref["index"] <= len(rules):
+                    return rules[ref["index"] - 1]
+    return None
+
+
+def _kept(ref: Mapping[str, Any], there: Dict[str, Any], here: Dict[str, Any]) -> bool:
+    """Whether the rule REF of HERE is also a rule of THERE (same text, or same matches and verdict)."""
+    raw = _raw_rule(here, ref)
+    texts = set(rule.get("text") for table in there.get("tables") or [] for chain in table.get("chains") or []
+                for rule in chain.get("rules") or [])
+    return ref.get("text") in texts or (raw is not None and _rule_key(ref.get("family"), ref.get("chain"), raw) in _rule_keys(there))
 
 
 def _path_of(saved: Dict[str, Any], rule: Mapping[str, Any]) -> Optional[str]:
+    """The saved file a deciding rule comes from (ufw's rules name theirs, else the table's file)."""
+    raw = _raw_rule(saved, rule)
+    if raw is not None and raw.get("path"):
+        return str(raw["path"])
     for table in saved.get("tables") or []:
         if table.get("family") == rule.get("family") and table.get("name") == rule.get("table"):
             return table.get("path")
@@ -67,10 +115,10 @@ def difference(running: Verdict, saved_verdict: Verdict, saved: Dict[str, Any], 
     """What differs between the running rules and the saved ones, for one packet."""
     parts: List[str] = []
     rule = running.get("rule")
-    if rule and rule.get("text") not in _rule_texts(saved):
+    if rule and not _kept(rule, saved, firewall):
         parts.append("the running %s %s is not in %s" % (running["verdict"], rule_text(running), files))
     rule = saved_verdict.get("rule")
-    if rule and rule.get("text") not in _rule_texts(firewall):
+    if rule and not _kept(rule, firewall, saved):
         parts.append("the saved %s %s is not running" % (saved_verdict["verdict"], _decider(saved_verdict, _path_of(saved, rule))))
     if not parts:
         parts.append("now: %s; after a reboot: %s" % (running.get("reason"), saved_verdict.get("reason")))
@@ -115,17 +163,14 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
     firewall = (facts or {}).get("firewall")
     saved = (facts or {}).get("saved_firewall")
     why = _not_evaluable(firewall, saved, facts)
-    if why is not None:
+    if why is not None or firewall is None or saved is None:
         return [result(host, name, CHECK, "error", "%s: %s" % (name, why), source=entry["name"]) for dummy, entry in plan]
-    assert firewall is not None and saved is not None
     running_c = compile_firewall(firewall, cache)
-    booted = after_boot(firewall, saved)
-    saved_c = compile_firewall(booted, cache.setdefault(CHECK, {}))
-    for compiled in (running_c, saved_c):
-        if isinstance(compiled, FirewallError):
-            return [result(host, name, CHECK, "error", "%s: firewall facts of %s are unusable: %s" % (name, host, compiled),
-                           source=entry["name"]) for dummy, entry in plan]
-    assert not isinstance(running_c, FirewallError) and not isinstance(saved_c, FirewallError)
+    saved_c = compile_firewall(after_boot(firewall, saved), cache.setdefault(CHECK, {}))
+    if isinstance(running_c, FirewallError) or isinstance(saved_c, FirewallError):
+        unusable = running_c if isinstance(running_c, FirewallError) else saved_c
+        return [result(host, name, CHECK, "error", "%s: firewall facts of %s are unusable: %s" % (name, host, unusable),
+                       source=entry["name"]) for dummy, entry in plan]
     ports = host_ports(Facts(facts), service)
     controller = (hostvars.get(host) or {}).get("portproof_controller_address")
     for allow, entry in plan:
@@ -135,15 +180,11 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
             if source == host:
                 continue
             label = source if source == address or entry["kind"] != "cidr" else "%s (%s)" % (source, address)
-            problem = None
-            if not address:
-                problem = "no address known for source %s (%s)" % (source, note or "set portproof_address or ansible_host")
-            if problem is None and not ports:
-                problem = "port auto could not be resolved, no verdict for %s" % label
-            if problem is not None:
+            if not address or not ports:
+                problem = "no address known for source %s (%s)" % (source, note or "set portproof_address or ansible_host") \
+                    if not address else "port auto could not be resolved, no verdict for %s" % label
                 results.append(result(host, name, CHECK, "error", "%s: %s" % (name, problem), source=label))
                 continue
-            assert address is not None
             version = version_of(address)
             dst = destination(target_address, facts, version)
             if dst is None:

@@ -16,9 +16,10 @@ any kernel. ``gather_saved_firewall(root)`` returns the ``saved_firewall`` fact:
 - ``incomplete``: why the model is incomplete (a file that could not be read or parsed).
 
 Covered: iptables-persistent (``/etc/iptables/rules.v4``, ``rules.v6``) and iptables-services
-(``/etc/sysconfig/iptables``, ``ip6tables``), both iptables-save text. Recognised but not evaluated:
-nftables scripts (``/etc/nftables.conf``, ``/etc/sysconfig/nftables.conf``), an enabled ufw
-(``/etc/ufw/ufw.conf`` ENABLED=yes) and firewalld's permanent configuration (``.xml`` files of zones,
+(``/etc/sysconfig/iptables``, ``ip6tables``), both iptables-save text, and an enabled ufw
+(``/etc/ufw/ufw.conf`` ENABLED=yes: its rules files and defaults replayed as ufw-init loads them,
+_ufw_boot.py). Recognised but not evaluated: nftables scripts (``/etc/nftables.conf``,
+``/etc/sysconfig/nftables.conf``), ufw next to saved iptables files, and firewalld's permanent configuration (``.xml`` files of zones,
 policies, services, ipsets, ``direct.xml`` below ``/etc/firewalld``; a firewalld that runs now is
 recognised by the check, from the running firewall).
 """
@@ -31,6 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._ufw_boot import UfwBootError, implicit_matches, ufw_boot_rules, ufw_enabled
 
 SUBSET = "saved_firewall"
 Json = Dict[str, Any]
@@ -47,7 +49,8 @@ IPTABLES_FILES = (
 NFT_FILES = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf")
 NFT_REASON = ("an nftables script is not evaluated: nft has no mode that turns a script into a ruleset without "
               "loading it (nft -c prints nothing), and nothing is loaded on the host")
-UFW_REASON = "ufw's saved rules (/etc/ufw/*.rules and its defaults) are not evaluated yet"
+BOTH_REASON = ("ufw is enabled and %s is saved: both load at boot, in an order that is not known, so the firewall "
+               "after a reboot is not evaluated")
 FIREWALLD_REASON = "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet"
 FIREWALLD_DIRS = ("/etc/firewalld/zones", "/etc/firewalld/policies", "/etc/firewalld/services", "/etc/firewalld/ipsets")
 # iptables-save -c writes packet and byte counters before each rule: "[12:720] -A INPUT ..."
@@ -74,6 +77,10 @@ class _Files(object):
             self.incomplete.append("%s could not be read: %s" % (path, exc.strerror or exc))
             return None
 
+    def executable(self, path: str) -> bool:
+        full = os.path.join(self.root, path.lstrip("/"))
+        return os.path.isfile(full) and os.access(full, os.X_OK)
+
     def exists(self, path: str) -> bool:
         return os.path.lexists(os.path.join(self.root, path.lstrip("/")))
 
@@ -84,25 +91,36 @@ class _Files(object):
             return []
 
 
-def _keyvals(text: Optional[str]) -> Dict[str, str]:
-    out: Dict[str, str] = {}
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            out[key.strip()] = value.strip().strip("\"'")
-    return out
-
-
 def strip_counters(text: str) -> str:
-    """iptables-save text without the ``[packets:bytes]`` prefixes of ``iptables-save -c``."""
-    return "\n".join(_COUNTERS.sub("", line.lstrip()) for line in text.splitlines())
+    """iptables-save text without the ``[packets:bytes]`` prefixes of ``iptables-save -c``, and with the match
+    modules that ``-p`` loads implicitly named (a file written by hand: ``-p tcp --dport 22``)."""
+    return "\n".join(implicit_matches(_COUNTERS.sub("", line.lstrip())) for line in text.splitlines())
 
 
 def _nft_script_filters(text: str) -> bool:
     """Whether an nft script does more than flush (Debian ships one with an empty, accepting filter table)."""
     code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     return bool(_NFT_RULE_WORDS.search(code))
+
+
+def _ufw(files: _Files, sources: List[Json], tables: List[Json], unavailable: List[Dict[str, str]]) -> None:
+    """The tables ufw loads at boot (_ufw_boot.py), each rule naming the file it comes from."""
+    try:
+        for family, text, paths, origins in ufw_boot_rules(files.text, files.executable):
+            parsed, dummy = parse_save(text, family, "ufw")
+            for table in parsed:
+                table.update(path=paths[-2] if len(paths) > 1 else paths[0], handle=None)
+                for chain in table["chains"]:
+                    chain["handle"] = None
+                    for rule, origin in zip(chain["rules"], origins.get(table["name"], {}).get(chain["name"], [])):
+                        rule["path"] = origin
+            tables.extend(parsed)
+            sources.append({"path": paths[-2] if len(paths) > 1 else paths[0], "format": "ufw", "loader": "ufw",
+                            "family": "ipv4" if family == "ip" else "ipv6", "files": paths})
+    except (UfwBootError, IptablesParseError) as exc:
+        reason = "ufw at boot: %s" % exc
+        files.incomplete.append(reason)
+        unavailable.append({"subset": SUBSET, "tool": "ufw", "reason": reason})
 
 
 def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
@@ -134,9 +152,11 @@ def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
         text = files.text(path)
         if text is not None and _nft_script_filters(text):
             unsupported.append({"path": path, "loader": "nftables", "reason": NFT_REASON})
-    ufw = _keyvals(files.text("/etc/ufw/ufw.conf"))
-    if ufw.get("ENABLED", "").lower() == "yes":
-        unsupported.append({"path": "/etc/ufw", "loader": "ufw", "reason": UFW_REASON})
+    if ufw_enabled(files.text):
+        if sources:
+            unsupported.append({"path": "/etc/ufw", "loader": "ufw", "reason": BOTH_REASON % ", ".join(s["path"] for s in sources)})
+        else:
+            _ufw(files, sources, tables, unavailable)
     # firewalld's own configuration: the .xml files an administrator (or --permanent) wrote below /etc/firewalld
     custom = [name for folder in FIREWALLD_DIRS for name in files.listdir(folder) if name.endswith(".xml")]
     if custom or files.exists("/etc/firewalld/direct.xml"):

@@ -58,17 +58,33 @@ def test_a_fifo_and_a_broken_file_are_reported_not_read(tmp_path):
         "/etc/iptables/rules.v4 could not be read: %s/etc/iptables/rules.v4 is a FIFO, not a regular file: not read" % root,
         "/etc/iptables/rules.v6: iptables-persistent line 3: chain FOO is not declared: '-A FOO -j DROP'",
     ]
-    assert [(u["subset"], u["tool"]) for u in unavailable] == [("saved_firewall", "/etc/iptables/rules.v6"),
-                                                                ("saved_firewall", "/etc/iptables/rules.v4")]
+    assert [(u["subset"], u["tool"]) for u in unavailable] == [
+        ("saved_firewall", "/etc/iptables/rules.v6"), ("saved_firewall", "/etc/iptables/rules.v4")]
 
 
 def test_managers_that_are_not_evaluated_are_named(tmp_path):
-    root = _root(tmp_path, {"/etc/ufw/ufw.conf": "# /etc/ufw/ufw.conf\nENABLED=yes\nLOGLEVEL=low\n",
-                            "/etc/firewalld/zones/public.xml": "<zone/>\n",
+    root = _root(tmp_path, {"/etc/firewalld/zones/public.xml": "<zone/>\n",
                             "/etc/sysconfig/nftables.conf": "include \"/etc/nftables/main.nft\"\n"})
     saved, dummy = gather_saved_firewall(root)
     assert [(u["path"], u["loader"]) for u in saved["unsupported"]] == [
-        ("/etc/sysconfig/nftables.conf", "nftables"), ("/etc/ufw", "ufw"), ("/etc/firewalld", "firewalld")]
+        ("/etc/sysconfig/nftables.conf", "nftables"), ("/etc/firewalld", "firewalld")]
+
+
+def test_an_enabled_ufw_next_to_saved_iptables_files_is_named(tmp_path):
+    """Both load at boot, in an order that is not known: not evaluated."""
+    root = _root(tmp_path, {"/etc/ufw/ufw.conf": "# /etc/ufw/ufw.conf\nENABLED=yes\nLOGLEVEL=low\n",
+                            "/etc/iptables/rules.v4": "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"})
+    saved, dummy = gather_saved_firewall(root)
+    assert saved["unsupported"] == [{"path": "/etc/ufw", "loader": "ufw", "reason": (
+        "ufw is enabled and /etc/iptables/rules.v4 is saved: both load at boot, in an order that is not known, so the firewall "
+        "after a reboot is not evaluated")}]
+
+
+def test_an_enabled_ufw_without_its_rules_files_is_incomplete(tmp_path):
+    """ufw-init itself fails to load a missing before.rules: no verdict."""
+    saved, unavailable = gather_saved_firewall(_root(tmp_path, {"/etc/ufw/ufw.conf": "ENABLED=yes\n"}))
+    assert saved["incomplete"] == ["ufw at boot: /etc/ufw/before.rules is missing or empty: ufw-init fails to load it at boot"]
+    assert unavailable == [{"subset": "saved_firewall", "tool": "ufw", "reason": saved["incomplete"][0]}]
 
 
 def test_a_disabled_ufw_and_firewalld_as_installed_are_not_loaded_at_boot(tmp_path):
@@ -79,3 +95,15 @@ def test_a_disabled_ufw_and_firewalld_as_installed_are_not_loaded_at_boot(tmp_pa
         os.makedirs(os.path.join(root, "etc", "firewalld", folder))
     saved, dummy = gather_saved_firewall(root)
     assert saved["unsupported"] == []
+
+
+def test_a_rules_file_written_by_hand_keeps_every_match(tmp_path):
+    """iptables-restore loads -p tcp's match module implicitly and takes -s anywhere; the model keeps the source
+    (a rule read as accepting port 5432 from everyone would be a wrong pass)."""
+    root = _root(tmp_path, {"/etc/iptables/rules.v4": "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 5432 -s 10.0.0.2 -j ACCEPT\nCOMMIT\n"})
+    saved, unavailable = gather_saved_firewall(root)
+    assert unavailable == []
+    rule = saved["tables"][0]["chains"][0]["rules"][0]
+    assert (rule["text"], rule["match"]) == ("-A INPUT -p tcp -s 10.0.0.2 -m tcp --dport 5432 -j ACCEPT", [
+        {"key": "l4proto", "op": "eq", "values": ["tcp"]}, {"key": "saddr", "op": "eq", "values": ["10.0.0.2"]},
+        {"key": "dport", "op": "eq", "values": [5432]}])

@@ -116,3 +116,26 @@ def test_a_running_firewalld_is_an_error_never_a_verdict(tmp_path):
     assert _check(facts, dict(DB, deny_from=[])) == [
         ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/firewalld (firewalld): firewalld runs now; "
          "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet")]
+
+
+def test_ufw_a_rule_added_by_hand_is_not_in_its_files(tmp_path):
+    """ufw's running rules (fixtures/firewall/ufwboot, captured) with app2's rule inserted by hand (iptables -I
+    ufw-user-input 1 ...): app1's rule is ufw's own and passes, app2's would be gone after a reboot."""
+    ufw = os.path.join(os.path.dirname(HERE), "..", "module_utils", "fixtures", "firewall", "ufwboot")
+    facts = copy.deepcopy(WEB1)
+    tables = []
+    for name, family in (("running.v4", "ip"), ("running.v6", "ip6")):
+        with open(os.path.join(ufw, name)) as handle:
+            text = handle.read()
+        if family == "ip":
+            text = text.replace("-A ufw-user-input ", RULE.replace("INPUT", "ufw-user-input", 1) % "10.231.127.14" + "\n-A ufw-user-input ", 1)
+        tables.extend(parse_save(text, family, "iptables-nft")[0])
+    facts["firewall"].update(tables=tables, backends=["iptables-nft"], backend="iptables-nft")
+    facts["saved_firewall"], dummy = gather_saved_firewall(ufw)
+    assert _check(facts, dict(DB, deny_from=[])) == [
+        ("persist", "pass", "app1", "db: after a reboot app1 (10.231.127.12) would get in on tcp/5432, as now (must get in): "
+         "rule ip filter ufw-user-input #2: -A ufw-user-input -p tcp -s 10.231.127.12 -m tcp --dport 5432 -j ACCEPT in /etc/ufw/user.rules"),
+        ("persist", "fail", "app2", "db: after a reboot app2 (10.231.127.14) would be dropped on tcp/5432 (must get in; now it would "
+         "get in): the running accept rule ip filter ufw-user-input #1: -A ufw-user-input -s 10.231.127.14/32 -p tcp -m tcp --dport 5432 "
+         "-j ACCEPT is not in /etc/ufw/user.rules"),
+    ]
