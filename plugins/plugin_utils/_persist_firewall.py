@@ -30,17 +30,12 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks 
 
 CHECK = "persist"
 NOT_SAVED = "the firewall is not saved anywhere this host loads at boot"
-# Tables that a runtime recreates when it starts, not a saved file: carried from the running rules.
-RECREATED = (("nftables", "netavark"),)
 _VERB = {"accept": "get in", "drop": "be dropped", "reject": "be rejected"}
 
 
 def after_boot(firewall: Dict[str, Any], saved: Dict[str, Any]) -> Dict[str, Any]:
-    """The firewall fact after a reboot: the saved tables (and the recreated ones) over the host's
-    addresses and routes as they are now."""
-    tables = list(saved.get("tables") or [])
-    tables.extend(t for t in firewall.get("tables") or [] if (t.get("source"), t.get("name")) in RECREATED)
-    return dict(firewall, tables=tables, incomplete=list(saved.get("incomplete") or []))
+    """The firewall fact after a reboot: the saved tables over the host's addresses and routes as they are now."""
+    return dict(firewall, tables=list(saved.get("tables") or []), incomplete=list(saved.get("incomplete") or []))
 
 
 def _address(value: Any) -> Any:
@@ -121,7 +116,7 @@ def difference(running: Verdict, saved_verdict: Verdict, saved: Dict[str, Any], 
     if rule and not _kept(rule, firewall, saved):
         parts.append("the saved %s %s is not running" % (saved_verdict["verdict"], _decider(saved_verdict, _path_of(saved, rule))))
     if not parts:
-        parts.append("now: %s; after a reboot: %s" % (running.get("reason"), saved_verdict.get("reason")))
+        parts.append("now: %s; after a reboot, with %s: %s" % (_decider(running), files, _decider(saved_verdict)))
     return "; ".join(parts)
 
 

@@ -139,3 +139,20 @@ def test_ufw_a_rule_added_by_hand_is_not_in_its_files(tmp_path):
          "get in): the running accept rule ip filter ufw-user-input #1: -A ufw-user-input -s 10.231.127.14/32 -p tcp -m tcp --dport 5432 "
          "-j ACCEPT is not in /etc/ufw/user.rules"),
     ]
+
+
+def test_nothing_saved_for_ipv6_opens_it_after_a_reboot(tmp_path):
+    """IPv6 rules run (ip6tables) but only rules.v4 is saved: after a reboot IPv6 has no rule at all."""
+    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})
+    with open(os.path.join(HERE, "persist", "running.v6")) as handle:
+        facts["firewall"]["tables"].extend(parse_save(handle.read(), "ip6", "iptables-nft")[0])
+    assert _check(facts, dict(DB, allow_from=["fd70:7070:7f::c/128"], deny_from=["fd70:7070:7f::d/128"])) == [
+        ("persist", "pass", "fd70:7070:7f::c/128 (fd70:7070:7f::c)",
+         "db: after a reboot fd70:7070:7f::c/128 (fd70:7070:7f::c) would get in on tcp/5432 (must get in; now it would be dropped): "
+         "now: dropped by the policy of ip6 filter INPUT; after a reboot, with the saved rules (nothing is saved for IPv6): "
+         "accepted (no rule stops it; the base chains' policies accept), delivered locally"),
+        ("persist", "fail", "fd70:7070:7f::d/128 (fd70:7070:7f::d)",
+         "db: after a reboot fd70:7070:7f::d/128 (fd70:7070:7f::d) would get in on tcp/5432 (must not get in; now it would be "
+         "dropped): now: dropped by the policy of ip6 filter INPUT; after a reboot, with the saved rules (nothing is saved for "
+         "IPv6): accepted (no rule stops it; the base chains' policies accept), delivered locally"),
+    ]
