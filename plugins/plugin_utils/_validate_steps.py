@@ -29,6 +29,8 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks 
 )
 
 KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny", "persist")
+# persist is chosen on purpose (docs/reboot.md), as in the role's default portproof_checks
+DEFAULT_KINDS = tuple(kind for kind in KINDS if kind != "persist")
 # The names of the contract variables: portproof_services and portproof_services__<anything>.
 CONTRACT_NAME = re.compile(r"^portproof_services(__.+)?$")
 # The variables of a host that say where it is reached, which the checks of other hosts read.
@@ -125,7 +127,7 @@ def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], ho
 
 def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], host: str,
                   groups: Optional[Mapping[str, Any]] = None, hostvars: Optional[Mapping[str, Any]] = None,
-                  kinds: Sequence[str] = KINDS, strict: bool = False, ignore: Optional[Sequence[Any]] = None,
+                  kinds: Sequence[str] = DEFAULT_KINDS, strict: bool = False, ignore: Optional[Sequence[Any]] = None,
                   strict_loopback: bool = False, address: Optional[str] = None) -> List[Result]:
     """Results of the static checks of KINDS for one host's CONTRACT over its gathered FACTS."""
     need_netaddr("static_checks")

@@ -26,6 +26,7 @@ recognised by the check, from the running firewall).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
@@ -72,7 +73,7 @@ class _Files(object):
         try:
             return read_text(full, LIMIT)
         except (IOError, OSError) as exc:
-            if getattr(exc, "errno", None) == 2:  # ENOENT
+            if getattr(exc, "errno", None) == errno.ENOENT:
                 return None
             self.incomplete.append("%s could not be read: %s" % (path, exc.strerror or exc))
             return None
