@@ -22,6 +22,11 @@ description:
     (C(nft -j list ruleset), or each native table on its own when iptables-nft tables exist) and
     normalizes them into one model (see the collection's C(docs/firewall-model.md)); firewalld
     and ufw are recognised as the managers behind them.
+  - C(saved_firewall) reads the firewall configuration the host loads at boot, from its files only (nothing
+    is loaded anywhere), into the same model, from C(/etc/iptables/rules.v4) and C(rules.v6) (iptables-persistent),
+    C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services) and an enabled ufw's files (replayed as
+    C(ufw-init) loads them at boot); an nftables script and firewalld's permanent configuration are recognised
+    and listed as not evaluated (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
   - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
@@ -34,7 +39,7 @@ options:
       - What to gather. V(all) gathers everything.
     type: list
     elements: str
-    choices: [all, listeners, firewall, mappings, addresses]
+    choices: [all, listeners, firewall, mappings, addresses, saved_firewall]
     default: [all]
   namespaces:
     description:
@@ -227,6 +232,33 @@ ansible_facts:
                 family:
                   description: V(ipv4) or V(ipv6).
                   type: str
+        saved_firewall:
+          description:
+            - The firewall the host loads at boot, read from its saved files (see the collection's C(docs/reboot.md)).
+          returned: when the saved firewall was gathered
+          type: dict
+          version_added: 0.1.0
+          contains:
+            sources:
+              description:
+                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save) or V(ufw)),
+                  C(loader) and C(family); ufw's also lists its C(files).
+              type: list
+              elements: dict
+              sample:
+                - {path: /etc/iptables/rules.v4, format: iptables-save, loader: iptables-persistent, family: ipv4}
+            unsupported:
+              description: Saved configuration that exists but is not evaluated, each with C(path), C(loader) and C(reason).
+              type: list
+              elements: dict
+            tables:
+              description: The saved tables in the firewall model; each also names its C(path), ufw's rules their own C(path).
+              type: list
+              elements: dict
+            incomplete:
+              description: Why C(tables) is incomplete (a saved file that could not be read or parsed).
+              type: list
+              elements: str
         mappings:
           description:
             - Port mappings from host ports to containers and NAT targets, one per host address, port
@@ -301,9 +333,10 @@ from ansible_collections.portproof.validate.plugins.module_utils._sockets import
 from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import engine_view, gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import gather_mappings
 
-SUBSETS = ("listeners", "firewall", "mappings", "addresses")
+SUBSETS = ("listeners", "firewall", "mappings", "addresses", "saved_firewall")
 
 
 def gather_addresses() -> List[Dict[str, Union[str, int]]]:
@@ -353,6 +386,10 @@ def main() -> None:
     if "firewall" in wanted:
         firewall, unavailable = gather_firewall(module, limits=limits)
         facts["firewall"] = firewall
+        facts["unavailable"].extend(unavailable)
+    if "saved_firewall" in wanted:
+        saved, unavailable = gather_saved_firewall()
+        facts["saved_firewall"] = saved
         facts["unavailable"].extend(unavailable)
     if "mappings" in wanted:
         mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers, limits)

@@ -22,12 +22,15 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._baseline impor
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, load_contract, parse_port_spec
 from ansible_collections.portproof.validate.plugins.plugin_utils._drift import drift
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall, expand_sources
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewall import check_persist_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import evidence_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import (
     Facts, Result, check_bind, check_listen, check_mapping, check_process, check_undeclared,
 )
 
-KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny")
+KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny", "persist")
+# persist is chosen on purpose (docs/reboot.md), as in the role's default portproof_checks
+DEFAULT_KINDS = tuple(kind for kind in KINDS if kind != "persist")
 # The names of the contract variables: portproof_services and portproof_services__<anything>.
 CONTRACT_NAME = re.compile(r"^portproof_services(__.+)?$")
 # The variables of a host that say where it is reached, which the checks of other hosts read.
@@ -124,7 +127,7 @@ def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], ho
 
 def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], host: str,
                   groups: Optional[Mapping[str, Any]] = None, hostvars: Optional[Mapping[str, Any]] = None,
-                  kinds: Sequence[str] = KINDS, strict: bool = False, ignore: Optional[Sequence[Any]] = None,
+                  kinds: Sequence[str] = DEFAULT_KINDS, strict: bool = False, ignore: Optional[Sequence[Any]] = None,
                   strict_loopback: bool = False, address: Optional[str] = None) -> List[Result]:
     """Results of the static checks of KINDS for one host's CONTRACT over its gathered FACTS."""
     need_netaddr("static_checks")
@@ -149,6 +152,8 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], hos
             for item in check_firewall(host, service, facts, groups, hostvars, address, compiled_cache):
                 if item["check"] in kinds:
                     results.append(item)
+        if "persist" in kinds:
+            results.extend(check_persist_firewall(host, service, facts, groups, hostvars, address, compiled_cache))
     if "undeclared" in kinds and strict:
         results.extend(check_undeclared(host, contract, indexed, ignore or (), strict_loopback))
     return results

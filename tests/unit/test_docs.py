@@ -32,8 +32,10 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
@@ -41,6 +43,9 @@ import yaml
 from ansible_collections.portproof.validate.plugins.plugin_utils import _validate_steps as contract_steps
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewall import check_persist_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import play_results
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, check_process
@@ -257,6 +262,25 @@ def message_lost_source():
     return [item["message"] for item in play_results(plan, ["reach"], ["app1", "db1"])]
 
 
+def message_persist_firewall():
+    """The persist fixtures (plugin_utils/fixtures/persist, iptables-save of real rule sets) over web1's real facts."""
+    persist = os.path.join(os.path.dirname(STATIC), "persist")
+    with open(os.path.join(os.path.dirname(STATIC), "drift", "facts-before-web1.json"), encoding="utf-8") as handle:
+        facts = json.load(handle)
+    with open(os.path.join(persist, "running.v4"), encoding="utf-8") as handle:
+        facts["firewall"]["tables"] = parse_save(handle.read(), "ip", "iptables-nft")[0]
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "etc", "iptables"))
+        shutil.copy(os.path.join(persist, "rules.v4"), os.path.join(root, "etc", "iptables", "rules.v4"))
+        facts["saved_firewall"] = gather_saved_firewall(root)[0]
+    addresses = {"app1": "10.231.127.12", "app2": "10.231.127.14", "db1": "10.231.127.13"}
+    groups = {"app": ["app1", "app2"], "db": ["db1"]}
+    service = load_contract("web1", [("portproof_services", [{"name": "db", "port": 5432, "allow_from": ["app"], "deny_from": ["db"]}])],
+                            set(groups), set(addresses) | {"web1"})[0]
+    hostvars = {name: {"ansible_host": address} for name, address in addresses.items()}
+    return [item["message"] for item in check_persist_firewall("web1", service, facts, groups, hostvars, "10.231.127.11", {})]
+
+
 def message_netaddr(monkeypatch):
     monkeypatch.setattr(contract_steps, "HAS_NETADDR", False)
     with pytest.raises(Exception) as caught:
@@ -273,6 +297,7 @@ MESSAGES = {
     "unreachable-host": lambda mp: message_unreachable_host(),
     "lost-source": lambda mp: message_lost_source(),
     "netaddr": message_netaddr,
+    "persist-firewall": lambda mp: message_persist_firewall(),
 }
 MESSAGE_BLOCKS = [b for b in ALL_BLOCKS if b.marker == "message"]
 

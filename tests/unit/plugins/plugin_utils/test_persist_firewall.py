@@ -1,0 +1,158 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The firewall part of the check kind persist (docs/reboot.md): the running rules and the saved ones come from
+iptables-save in a namespace of their own (fixtures/persist/capture.sh), the rest of the host's facts from the lab
+of the molecule scenario "report" (fixtures/drift)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
+from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewall import NOT_SAVED, check_persist_firewall
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import static_checks
+
+HERE = os.path.join(os.path.dirname(__file__), "fixtures")
+with open(os.path.join(HERE, "drift", "facts-before-web1.json")) as _handle:
+    WEB1 = json.load(_handle)
+with open(os.path.join(HERE, "persist", "running.v4")) as _handle:
+    RUNNING = _handle.read()
+with open(os.path.join(HERE, "persist", "rules.v4")) as _handle:
+    SAVED = _handle.read()
+ADDRESSES = {"web1": "10.231.127.11", "app1": "10.231.127.12", "db1": "10.231.127.13", "app2": "10.231.127.14"}
+GROUPS = {"app": ["app1", "app2"], "db": ["db1"], "web": ["web1"]}
+HOSTVARS = {name: {"ansible_host": address} for name, address in ADDRESSES.items()}
+DB = {"name": "db", "port": 5432, "allow_from": ["app"], "deny_from": ["db"]}
+RULE = "-A INPUT -s %s/32 -p tcp -m tcp --dport 5432 -j ACCEPT"
+
+
+def _facts(tmp_path, saved_files):
+    facts = copy.deepcopy(WEB1)
+    tables, dummy = parse_save(RUNNING, "ip", "iptables-nft")
+    facts["firewall"].update(tables=tables, backends=["iptables-nft"], backend="iptables-nft")
+    for path, text in saved_files.items():
+        full = tmp_path / path.lstrip("/")
+        full.parent.mkdir(parents=True, exist_ok=True)
+        full.write_text(text)
+    facts["saved_firewall"], dummy = gather_saved_firewall(str(tmp_path))
+    return facts
+
+
+def _check(facts, service=None):
+    contract = load_contract("web1", [("portproof_services", [service or DB])], set(GROUPS), set(ADDRESSES))
+    results = check_persist_firewall("web1", contract[0], facts, GROUPS, HOSTVARS, ADDRESSES["web1"], {})
+    return [(r["check"], r["status"], r["source"], r["message"]) for r in results]
+
+
+def test_unsaved_rule_mistyped_saved_rule_and_saved_rule_not_running(tmp_path):
+    """app1 is saved as it runs; app2's running rule is saved with another source address (it would be dropped);
+    db1's saved accept rule no longer runs (it would get in again)."""
+    assert _check(_facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})) == [
+        ("persist", "pass", "app1", "db: after a reboot app1 (10.231.127.12) would get in on tcp/5432, as now (must get in): "
+         "rule ip filter INPUT #3: %s in /etc/iptables/rules.v4" % (RULE % "10.231.127.12")),
+        ("persist", "fail", "app2", "db: after a reboot app2 (10.231.127.14) would be dropped on tcp/5432 (must get in; now it would "
+         "get in): the running accept rule ip filter INPUT #4: %s is not in /etc/iptables/rules.v4" % (RULE % "10.231.127.14")),
+        ("persist", "fail", "db1", "db: after a reboot db1 (10.231.127.13) would get in on tcp/5432 (must not get in; now it would "
+         "be dropped): the saved accept rule ip filter INPUT #5: %s in /etc/iptables/rules.v4 is not running" % (RULE % "10.231.127.13")),
+    ]
+
+
+def test_saved_as_running_passes_and_counters_are_read(tmp_path):
+    """rules.v4 written by iptables-save -c (counters before each rule) equals the running rules: app1 and app2 pass."""
+    counted = "\n".join("[7:420] " + line if line.startswith("-A") else line for line in RUNNING.splitlines())
+    results = _check(_facts(tmp_path, {"/etc/iptables/rules.v4": counted}), dict(DB, deny_from=[]))
+    assert [(r[1], r[2]) for r in results] == [("pass", "app1"), ("pass", "app2")]
+    assert results[1][3] == ("db: after a reboot app2 (10.231.127.14) would get in on tcp/5432, as now (must get in): "
+                             "rule ip filter INPUT #4: %s in /etc/iptables/rules.v4" % (RULE % "10.231.127.14"))
+
+
+def test_nothing_saved_is_an_error_per_source(tmp_path):
+    assert _check(_facts(tmp_path, {}), dict(DB, allow_from=["app1"])) == [
+        ("persist", "error", "app1", "db: " + NOT_SAVED),
+        ("persist", "error", "db", "db: " + NOT_SAVED),
+    ]
+
+
+def test_an_nftables_script_is_an_error_never_a_verdict(tmp_path):
+    """An nft script that filters is loaded at boot but not evaluated: every source is an error naming it."""
+    script = "#!/usr/sbin/nft -f\nflush ruleset\ntable inet filter {\n  chain input {\n    type filter hook input priority 0; policy drop;\n  }\n}\n"
+    results = _check(_facts(tmp_path, {"/etc/iptables/rules.v4": SAVED, "/etc/nftables.conf": script}), dict(DB, deny_from=[]))
+    assert [(r[1], r[2]) for r in results] == [("error", "app")]
+    assert results[0][3].startswith("db: cannot evaluate the firewall after a reboot: /etc/nftables.conf (nftables): an nftables "
+                                    "script is not evaluated")
+
+
+def test_debian_default_nftables_conf_filters_nothing(tmp_path):
+    """Debian's shipped /etc/nftables.conf (an empty accepting filter table) is not a saved firewall."""
+    shipped = ("#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n"
+               "\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter;\n\t}\n\tchain output {\n"
+               "\t\ttype filter hook output priority filter;\n\t}\n}\n")
+    facts = _facts(tmp_path, {"/etc/nftables.conf": shipped})
+    assert facts["saved_firewall"]["unsupported"] == []
+    assert _check(facts, dict(DB, allow_from=["app1"], deny_from=[])) == [("persist", "error", "app1", "db: " + NOT_SAVED)]
+
+
+def test_persist_is_a_static_kind(tmp_path):
+    """static_checks runs persist when asked, and only then."""
+    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})
+    contract = load_contract("web1", [("portproof_services", [DB])], set(GROUPS), set(ADDRESSES))
+    chosen = static_checks(contract, facts, "web1", GROUPS, HOSTVARS, kinds=["persist"], address=ADDRESSES["web1"])
+    assert [(r["check"], r["status"], r["source"]) for r in chosen] == [
+        ("persist", "pass", "app1"), ("persist", "fail", "app2"), ("persist", "fail", "db1")]
+    others = static_checks(contract, facts, "web1", GROUPS, HOSTVARS, kinds=["firewall_allow"], address=ADDRESSES["web1"])
+    assert [r["check"] for r in others] == ["firewall_allow", "firewall_allow"]
+
+
+def test_a_running_firewalld_is_an_error_never_a_verdict(tmp_path):
+    """firewalld runs (its nft table is in the running firewall) with its defaults only: what it loads at boot is
+    its permanent configuration, which is not evaluated, even next to a saved rules.v4."""
+    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})
+    facts["firewall"]["managers"] = [{"name": "firewalld", "active": True, "backend": "nftables", "default_zone": "public", "zones": []}]
+    assert _check(facts, dict(DB, deny_from=[])) == [
+        ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/firewalld (firewalld): firewalld runs now; "
+         "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet")]
+
+
+def test_ufw_a_rule_added_by_hand_is_not_in_its_files(tmp_path):
+    """ufw's running rules (fixtures/firewall/ufwboot, captured) with app2's rule inserted by hand (iptables -I
+    ufw-user-input 1 ...): app1's rule is ufw's own and passes, app2's would be gone after a reboot."""
+    ufw = os.path.join(os.path.dirname(HERE), "..", "module_utils", "fixtures", "firewall", "ufwboot")
+    facts = copy.deepcopy(WEB1)
+    tables = []
+    for name, family in (("running.v4", "ip"), ("running.v6", "ip6")):
+        with open(os.path.join(ufw, name)) as handle:
+            text = handle.read()
+        if family == "ip":
+            text = text.replace("-A ufw-user-input ", RULE.replace("INPUT", "ufw-user-input", 1) % "10.231.127.14" + "\n-A ufw-user-input ", 1)
+        tables.extend(parse_save(text, family, "iptables-nft")[0])
+    facts["firewall"].update(tables=tables, backends=["iptables-nft"], backend="iptables-nft")
+    facts["saved_firewall"], dummy = gather_saved_firewall(ufw)
+    assert _check(facts, dict(DB, deny_from=[])) == [
+        ("persist", "pass", "app1", "db: after a reboot app1 (10.231.127.12) would get in on tcp/5432, as now (must get in): "
+         "rule ip filter ufw-user-input #2: -A ufw-user-input -p tcp -s 10.231.127.12 -m tcp --dport 5432 -j ACCEPT in /etc/ufw/user.rules"),
+        ("persist", "fail", "app2", "db: after a reboot app2 (10.231.127.14) would be dropped on tcp/5432 (must get in; now it would "
+         "get in): the running accept rule ip filter ufw-user-input #1: -A ufw-user-input -s 10.231.127.14/32 -p tcp -m tcp --dport 5432 "
+         "-j ACCEPT is not in /etc/ufw/user.rules"),
+    ]
+
+
+def test_nothing_saved_for_ipv6_opens_it_after_a_reboot(tmp_path):
+    """IPv6 rules run (ip6tables) but only rules.v4 is saved: after a reboot IPv6 has no rule at all."""
+    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})
+    with open(os.path.join(HERE, "persist", "running.v6")) as handle:
+        facts["firewall"]["tables"].extend(parse_save(handle.read(), "ip6", "iptables-nft")[0])
+    assert _check(facts, dict(DB, allow_from=["fd70:7070:7f::c/128"], deny_from=["fd70:7070:7f::d/128"])) == [
+        ("persist", "pass", "fd70:7070:7f::c/128 (fd70:7070:7f::c)",
+         "db: after a reboot fd70:7070:7f::c/128 (fd70:7070:7f::c) would get in on tcp/5432 (must get in; now it would be dropped): "
+         "now: dropped by the policy of ip6 filter INPUT; after a reboot, with the saved rules (nothing is saved for IPv6): "
+         "accepted (no rule stops it; the base chains' policies accept), delivered locally"),
+        ("persist", "fail", "fd70:7070:7f::d/128 (fd70:7070:7f::d)",
+         "db: after a reboot fd70:7070:7f::d/128 (fd70:7070:7f::d) would get in on tcp/5432 (must not get in; now it would be "
+         "dropped): now: dropped by the policy of ip6 filter INPUT; after a reboot, with the saved rules (nothing is saved for "
+         "IPv6): accepted (no rule stops it; the base chains' policies accept), delivered locally"),
+    ]
