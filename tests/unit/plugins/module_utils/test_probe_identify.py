@@ -78,7 +78,7 @@ def test_bytes_that_name_nothing_silence_and_refusal_have_their_labels():
     garbage = [_silent(name, b'\x00\x01hello\x1b[2J') for name in IDENTIFY_TCP]
     assert what_answers(9999, 'tcp', garbage, 2.0)['label'] == "answers as nothing recognisable: '\\x00\\x01hello\\x1b[2J'"
     hang = [_silent(name) for name in IDENTIFY_TCP]
-    assert what_answers(9999, 'tcp', hang, 2.0) == {'port': '9999/tcp', 'answered': [], 'label': 'answers nothing within 2 s',
-                                                      'excerpt': None}
+    assert what_answers(9999, 'tcp', hang, 2.0) == {
+        'port': '9999/tcp', 'answered': [], 'label': 'answers nothing within 2 s', 'excerpt': None}
     refused = [_silent(name, connected=False, reason='Connection refused (ECONNREFUSED)') for name in IDENTIFY_TCP]
     assert what_answers(9999, 'tcp', refused, 2.0)['label'] == 'could not be identified: Connection refused (ECONNREFUSED)'
