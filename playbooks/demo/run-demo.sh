@@ -3,8 +3,11 @@
 # PORTPROOF_LAB_INVENTORY and PORTPROOF_LAB_DIR and tears the lab down afterwards.
 #   1. save the baseline of the clean stack      (ansible-playbook portproof.validate.baseline)
 #   2. validate it: every check passes, exit 0     (ansible-playbook portproof.validate.post_deploy)
-#   3. plant one realistic fault through the lab's API (tests/lab/specs/demo-fault.yml)
-#   4. validate again: the fault is caught, exit 2, report in ./portproof-report/
+#   3. plant two realistic faults through the lab's API (tests/lab/specs/demo-fault.yml): a firewall
+#      change that drops app2's connections to postgres, and a deploy that moved redis to 6380 and put
+#      an HTTP exporter on 6379, the port the app servers use for redis
+#   4. validate again: the faults are caught, exit 2, report in ./portproof-report/; the result lines
+#      that name them are printed last
 # Exits 0 when the demo went as shown, 1 otherwise.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,7 +48,7 @@ clean=$?
 echo "   $(head -n 1 "$labdir/clean-report/summary.md" | sed 's/^## //')"
 [ "$clean" -eq 0 ] || { tail -n 40 "$labdir/clean.log"; fail "the clean stack should pass (exit 0), got $clean"; }
 
-step "3/4 Plant one fault through the lab's API"
+step "3/4 Plant two faults through the lab's API"
 python3 "$top/tests/lab/lab_plant.py" --dir "$labdir" apply "$top/tests/lab/specs/demo-fault.yml" | sed 's/^/   /' \
     || fail "the fault could not be planted"
 
@@ -56,8 +59,18 @@ faulty=$?
 [ -f "$report/summary.md" ] || { tail -n 40 "$report/ansible.log"; fail "no report was written"; }
 echo
 sed 's/^/   /' "$report/summary.md"
-[ "$faulty" -eq 2 ] || fail "the fault should fail the run (exit 2), got $faulty"
-grep -q 'db1 | postgres | firewall\\_allow | app2' "$report/summary.md" || fail "the planted fault was not named in the report"
+[ "$faulty" -eq 2 ] || fail "the faults should fail the run (exit 2), got $faulty"
+# the result lines that name each fault (summary.md escapes _ as \_)
+caught() {  # caught PATTERN WHAT: print the report's line matching PATTERN, or fail naming WHAT
+    local line
+    line=$(grep -F -- "$1" "$report/summary.md" | head -n 1)
+    [ -n "$line" ] || fail "$2 was not named in the report"
+    echo "   $line"
+}
+step "The faults, as the report names them"
+caught 'fail | db1 | postgres | firewall\_allow | app2 |' "the firewall fault"
+caught 'fail | cache1 | redis | protocol | app1 | redis from app1: 6379/tcp answers as http, not redis |' "the protocol fault"
+caught 'listens on 6380/tcp and no service declares it; 6380/tcp answers as redis' "the moved redis"
 
 step "Caught. The report of the last run:"
 for f in report.html summary.md results.json junit.xml metrics.prom facts/; do

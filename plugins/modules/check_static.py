@@ -14,8 +14,11 @@ description:
   - "Private to the roles of this collection: not a public interface, may change without notice."
   - Evaluates the static checks of O(kinds) over the host's contract (C(portproof_contract)) and port facts
     (C(ansible_facts.portproof)).
-  - This is an action plugin. It runs in the controller's Ansible process and never connects to the host it runs for.
-    It reads what it needs from the task's variables. Below C(-vvv) the callback shows a result that did not fail without its values.
+  - This is an action plugin. It runs in the controller's Ansible process and reads what it needs from the task's variables.
+    Below C(-vvv) the callback shows a result that did not fail without its values.
+  - It connects to the host it runs for in one case only, in strict mode (C(portproof_strict)) when the host has an undeclared
+    listener, to run M(portproof.validate.port_probe) once there and learn what answers on each undeclared listener (its label
+    in the C(undeclared) result; see C(docs/how-checks-decide.md)).
 author:
   - portproof.validate contributors (@portproof)
 extends_documentation_fragment:

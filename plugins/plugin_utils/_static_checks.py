@@ -19,7 +19,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass impo
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service, parse_port_spec
 
-from typing import Any, Collection, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypedDict
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypedDict
 
 HOST_NETNS = "host"
 
@@ -312,11 +312,9 @@ def _loopback_only(listener: Item) -> bool:
     return all(addr != ALL and (addr == "::1" or addr.startswith("127.")) for _version, addr in effective_binds(listener))
 
 
-def check_undeclared(host: str, services: Iterable[Service], facts: Facts, ignore: Optional[Sequence[str]] = (),
-                     loopback: bool = False) -> List[Result]:
-    """Strict mode: listeners on the host that no service declares (loopback only when asked)."""
-    if facts.listeners is None:
-        return [result(host, None, "undeclared", "error", "listeners of %s could not be read: %s" % (host, facts.reason("listeners")))]
+def undeclared_listeners(services: Iterable[Service], facts: Facts, ignore: Optional[Sequence[str]] = (),
+                         loopback: bool = False) -> Dict[Tuple[int, str], List[Item]]:
+    """Strict mode: {(port, proto): listeners} of the host that no service declares (loopback only when asked)."""
     declared: Set[Tuple[Any, str]] = set()
     for service in services:
         for port in host_ports(facts, service):
@@ -330,11 +328,40 @@ def check_undeclared(host: str, services: Iterable[Service], facts: Facts, ignor
         if not loopback and _loopback_only(item):
             continue
         groups.setdefault(key, []).append(item)
+    return dict(sorted(groups.items()))
+
+
+def local_address(listeners: Sequence[Item]) -> Optional[str]:
+    """Where the host itself reaches one of LISTENERS (of one port): loopback for a wildcard bind, else the bound
+    address; None when every one is bound to an interface or to a link-local address (no plain address reaches it)."""
+    for item in listeners:
+        address = item.get("address")
+        if not address or item.get("interface") or address.lower().startswith("fe80:"):
+            continue
+        if address == "0.0.0.0":
+            return "127.0.0.1"
+        if address == "::":
+            return "::1"
+        return address
+    return None
+
+
+def check_undeclared(host: str, services: Iterable[Service], facts: Facts, ignore: Optional[Sequence[str]] = (),
+                     loopback: bool = False, labels: Optional[Mapping[str, str]] = None) -> List[Result]:
+    """Strict mode: listeners on the host that no service declares (loopback only when asked).
+
+    LABELS: {"9999/tcp": "answers as redis"}, what answers on each undeclared listener (see
+    _identify.what_answers), written into the message and into ``actual``."""
+    if facts.listeners is None:
+        return [result(host, None, "undeclared", "error", "listeners of %s could not be read: %s" % (host, facts.reason("listeners")))]
     results = []
-    for (port, proto), items in sorted(groups.items()):
-        results.append(result(host, None, "undeclared", "fail", "%s: %s listens on %s and no service declares it (declare it, or list "
-                                                                "it in portproof_ignore)" % (host, describe(items), spec(port, proto)),
-                              "no undeclared listener", "%s: %s" % (spec(port, proto), describe(items))))
+    for (port, proto), items in undeclared_listeners(services, facts, ignore, loopback).items():
+        where = spec(port, proto)
+        label = (labels or {}).get(where)
+        said = "; %s %s" % (where, label) if label else ""
+        results.append(result(host, None, "undeclared", "fail", "%s: %s listens on %s and no service declares it%s (declare it, or list "
+                                                                "it in portproof_ignore)" % (host, describe(items), where, said),
+                              "no undeclared listener", "%s: %s%s" % (where, describe(items), "; %s" % label if label else "")))
     if not results:
         results.append(result(host, None, "undeclared", "pass", "%s: every listener is declared or ignored" % host,
                               "no undeclared listener", "none"))

@@ -128,8 +128,10 @@ def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], ho
 def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], host: str,
                   groups: Optional[Mapping[str, Any]] = None, hostvars: Optional[Mapping[str, Any]] = None,
                   kinds: Sequence[str] = DEFAULT_KINDS, strict: bool = False, ignore: Optional[Sequence[Any]] = None,
-                  strict_loopback: bool = False, address: Optional[str] = None) -> List[Result]:
-    """Results of the static checks of KINDS for one host's CONTRACT over its gathered FACTS."""
+                  strict_loopback: bool = False, address: Optional[str] = None,
+                  labels: Optional[Mapping[str, str]] = None) -> List[Result]:
+    """Results of the static checks of KINDS for one host's CONTRACT over its gathered FACTS (LABELS: what answers on
+    each undeclared listener, see check_undeclared)."""
     need_netaddr("static_checks")
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
@@ -155,7 +157,7 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], hos
         if "persist" in kinds:
             results.extend(check_persist_firewall(host, service, facts, groups, hostvars, address, compiled_cache))
     if "undeclared" in kinds and strict:
-        results.extend(check_undeclared(host, contract, indexed, ignore or (), strict_loopback))
+        results.extend(check_undeclared(host, contract, indexed, ignore or (), strict_loopback, labels))
     return results
 
 

@@ -117,10 +117,11 @@ def test_a_strict_play_without_services_still_checks_what_listens(make_lab, tmp_
     proc = _run(lab, case, [])
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     results = json.loads((case / "out" / "db1.json").read_text())
-    tail = "listens on %d/tcp and no service declares it (declare it, or list it in portproof_ignore)"
+    tail = "listens on %d/tcp and no service declares it; %d/tcp %s (declare it, or list it in portproof_ignore)"
+    # what answers on each, asked from db1 itself: the postgres stand-in says nothing, api is an HTTP server (401)
     assert sorted((r["check"], r["status"], re.sub(r"pid \d+", "pid N", r["message"])) for r in results) == [
-        ("undeclared", "fail", "db1: 0.0.0.0:5432 (process postgres pid N user root) " + tail % 5432),
-        ("undeclared", "fail", "db1: 0.0.0.0:8000 (process api pid N user root) " + tail % 8000)], results
+        ("undeclared", "fail", "db1: 0.0.0.0:5432 (process postgres pid N user root) " + tail % (5432, 5432, "answers nothing within 5 s")),
+        ("undeclared", "fail", "db1: 0.0.0.0:8000 (process api pid N user root) " + tail % (8000, 8000, "answers as http"))], results
 
 
 def test_a_contract_in_play_vars_sends_its_http_secrets(make_lab, tmp_path):

@@ -290,3 +290,8 @@ def test_real_daemons_no_false_alarm_then_every_planted_mistake_caught(make_lab,
     assert "0.0.0.0:6379" in by_key[("db1", "redis", "bind", "fail", "")]["message"]
     assert "nobody" in by_key[("web1", "https", "drift", "fail", "")]["message"]
     assert "drop" in by_key[("db1", "postgres", "firewall_allow", "fail", "app1")]["message"]
+    # strict mode names what answers on the undeclared staging port: nginx's TLS server
+    staging = by_key[("web1", "", "undeclared", "fail", "")]
+    assert staging["message"].endswith("listens on 8443/tcp and no service declares it; 8443/tcp answers as tls (declare it, "
+                                       "or list it in portproof_ignore)"), staging
+    assert staging["actual"].endswith("; answers as tls"), staging

@@ -14,6 +14,8 @@ import pytest
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import static_checks
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import bind_allows, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
+from ansible_collections.portproof.validate.plugins.plugin_utils._undeclared_identify import identify_plan, labels_from
+from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import IDENTIFY_TCP, identify_targets
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "static")
 with open(os.path.join(FIXTURES, "lab.json")) as _handle:
@@ -182,3 +184,34 @@ def test_publish_container_given_as_an_id_prefix_of_12_or_more_characters(given,
     expected = [("wiki", "bind", "pass", "-"), ("wiki", "listen", "pass", "-"), ("wiki", "mapping", "pass", "-")] if found else \
         [("wiki", "bind", "skip", "-"), ("wiki", "listen", "fail", "-"), ("wiki", "mapping", "fail", "-")]
     assert table(results) == expected
+
+
+def test_undeclared_listeners_carry_what_answers_on_them():
+    undeclared = by(run("bad1", labels={"9999/tcp": "answers as http", "5433/tcp": "answers as postgres"}), None, "undeclared")
+    assert [(r["message"], r["actual"]) for r in undeclared] == [
+        ("bad1: 0.0.0.0:514 (process rsyslogd pid 20141 user root) listens on 514/udp and no service declares it (declare it, "
+         "or list it in portproof_ignore)", "514/udp: 0.0.0.0:514 (process rsyslogd pid 20141 user root)"),
+        ("bad1: 0.0.0.0:5433 (process postgres pid 20142 user root) listens on 5433/tcp and no service declares it; 5433/tcp "
+         "answers as postgres (declare it, or list it in portproof_ignore)",
+         "5433/tcp: 0.0.0.0:5433 (process postgres pid 20142 user root); answers as postgres"),
+        ("bad1: 0.0.0.0:9999 (process nc pid 20144 user root) listens on 9999/tcp and no service declares it; 9999/tcp "
+         "answers as http (declare it, or list it in portproof_ignore)",
+         "9999/tcp: 0.0.0.0:9999 (process nc pid 20144 user root); answers as http")]
+
+
+def test_the_identification_plan_probes_undeclared_tcp_listeners_from_the_host_itself():
+    contract = load_contract("bad1", [("portproof_services", CONTRACTS["bad1"])], set(GROUPS), set(LAB["addresses"]))
+    targets, labels = identify_plan(contract, facts("bad1"), ["22/tcp"], False, 2.0)
+    # 514/udp (rsyslogd) gets no datagram: only 53/udp and 123/udp are offered dns and ntp
+    assert labels == {}
+    assert [(t["name"], t["host"], t["port"], t["proto"], t["protocol"], t["timeout"]) for t in targets] == [
+        ("undeclared %d/tcp/%s" % (port, name), "127.0.0.1", port, "tcp", name, 2.0) for port in (5433, 9999) for name in IDENTIFY_TCP]
+    assert identify_plan(contract, facts("bad1"), ["22/tcp", "5433", "9999", "514"], False, 2.0) == ([], {})
+
+
+def test_a_failed_identification_run_labels_every_listener_and_fails_nothing():
+    targets = identify_targets("undeclared 9999/tcp", "127.0.0.1", 9999, "tcp", 2.0)
+    assert labels_from({"failed": True, "msg": "Failed to connect to the host via ssh"}, targets, 2.0) == {
+        "9999/tcp": "could not be identified: Failed to connect to the host via ssh"}
+    refused = [{"port": 9999, "proto": "tcp", "connected": False, "reason": "Connection refused (ECONNREFUSED)"} for _t in targets]
+    assert labels_from({"probes": refused}, targets, 2.0) == {"9999/tcp": "could not be identified: Connection refused (ECONNREFUSED)"}
