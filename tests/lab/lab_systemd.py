@@ -95,12 +95,18 @@ def prepare_root(lab, name, run):
     for runlevel in ("2", "3", "4", "5", "S"):  # SysV scripts systemd would run through its generator
         directory = "/etc/rc%s.d" % runlevel
         if os.path.isdir(directory):
-            masked.update(link[3:] + ".service" for link in os.listdir(directory) if re.match(r"^S\d\d", link))
+            # a script with a native unit of its name (dbus...) is that unit, which the machine enables or not above
+            masked.update(link[3:] + ".service" for link in os.listdir(directory) if re.match(r"^S\d\d", link)
+                          and not os.path.exists("/lib/systemd/system/%s.service" % link[3:]))
     for unit in sorted(masked):
         path = os.path.join(etc, unit)
         if os.path.lexists(path):
             os.unlink(path)
         os.symlink("/dev/null", path)
+    # root's shell start-up files of the machine (a pyenv that rehashes under a lock...) are not the host's
+    for name_ in (".bashrc", ".profile"):
+        with open(os.path.join(root, "root", name_), "w") as handle:
+            handle.write("# portproof lab systemd host\n")
     default = os.path.join(etc, "default.target")
     if os.path.lexists(default):
         os.unlink(default)
