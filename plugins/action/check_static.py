@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
-from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import KINDS, StepError, static_checks
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import KINDS, OPT_IN_KINDS, StepError, static_checks
 
-ARGUMENT_SPEC = {"kinds": {"type": "list", "elements": "str", "required": True, "choices": list(KINDS)}}
+ARGUMENT_SPEC = {"kinds": {"type": "list", "elements": "str", "required": True, "choices": list(KINDS + OPT_IN_KINDS)}}
 
 
 class ActionModule(StepAction):

@@ -24,6 +24,10 @@ description:
     and ufw are recognised as the managers behind them.
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
+  - C(starters) says who starts each process holding a listening socket, from its control group
+    (C(/proc/PID/cgroup)) and, on a systemd host, the units involved (C(systemctl show),
+    C(systemctl list-sockets)) and the units the default target pulls in at boot
+    (C(systemctl list-dependencies)); read-only. It gathers C(listeners) too.
   - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
     listed in C(unavailable) with the reason; it never fails the module and never looks like an
     empty result.
@@ -34,7 +38,7 @@ options:
       - What to gather. V(all) gathers everything.
     type: list
     elements: str
-    choices: [all, listeners, firewall, mappings, addresses]
+    choices: [all, listeners, firewall, mappings, addresses, starters]
     default: [all]
   namespaces:
     description:
@@ -196,6 +200,26 @@ ansible_facts:
           elements: dict
           sample:
             - {interface: eth0, family: ipv4, address: 10.1.0.5, prefix: 24, scope: global}
+        starters:
+          description:
+            - Who starts the processes holding listening sockets (host network namespace), read-only.
+              C(init) is the name of PID 1; C(processes) maps each such pid to its control group
+              (C(cgroup)) and the C(.service) or C(.scope) unit it names (C(unit)). On a systemd host,
+              C(sockets) lists the socket units' listening addresses (C(listen), C(unit), C(activates)),
+              C(units) the properties of each unit found (C(systemctl show) C(UnitFileState), C(WantedBy),
+              C(RequiredBy), C(Restart), C(TriggeredBy), C(Triggers), C(LoadState), C(FragmentPath)),
+              C(default_target) the default target and C(reached) every unit it pulls in at boot.
+          returned: when starters were gathered
+          type: dict
+          sample:
+            init: systemd
+            processes: {"812": {cgroup: /system.slice/postgresql.service, unit: postgresql.service}}
+            sockets: [{listen: "[::]:7777", unit: echo.socket, activates: []}]
+            units: {postgresql.service: {Id: postgresql.service, UnitFileState: enabled, WantedBy: [multi-user.target],
+                    Restart: on-failure, TriggeredBy: [], Triggers: [], RequiredBy: [], LoadState: loaded,
+                    FragmentPath: /lib/systemd/system/postgresql.service}}
+            default_target: multi-user.target
+            reached: [basic.target, multi-user.target, postgresql.service]
         firewall:
           description: The normalized firewall model (see the collection's C(docs/firewall-model.md)).
           returned: when the firewall was gathered
@@ -302,8 +326,9 @@ from ansible_collections.portproof.validate.plugins.module_utils._command import
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import engine_view, gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import gather_mappings
+from ansible_collections.portproof.validate.plugins.module_utils._starters import gather_starters
 
-SUBSETS = ("listeners", "firewall", "mappings", "addresses")
+SUBSETS = ("listeners", "firewall", "mappings", "addresses", "starters")
 
 
 def gather_addresses() -> List[Dict[str, Union[str, int]]]:
@@ -336,6 +361,8 @@ def main() -> None:
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
         # asked once: it names containers and gives their published ports
         containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)
+    if "starters" in wanted:
+        wanted.add("listeners")  # who starts what holds a listening socket
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
         listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names,
@@ -353,6 +380,10 @@ def main() -> None:
     if "firewall" in wanted:
         firewall, unavailable = gather_firewall(module, limits=limits)
         facts["firewall"] = firewall
+        facts["unavailable"].extend(unavailable)
+    if "starters" in wanted:
+        starters, unavailable = gather_starters(module, facts.get("listeners") or [], limits)
+        facts["starters"] = starters
         facts["unavailable"].extend(unavailable)
     if "mappings" in wanted:
         mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers, limits)

@@ -126,7 +126,8 @@ def test_validate_chooses_every_kind_by_default():
     option = specs("validate")["main"]["options"]["portproof_checks"]
     kinds = ["listen", "bind", "process", "undeclared", "firewall_allow", "firewall_deny", "mapping",
              "reach", "isolation", "response", "tls", "protocol", "load", "drift"]
-    assert (option["type"], option["elements"], option["choices"], option["default"]) == ("list", "str", kinds, kinds)
+    # persist (who starts a service after a reboot) is chosen explicitly: it needs systemd as the hosts' PID 1
+    assert (option["type"], option["elements"], option["choices"], option["default"]) == ("list", "str", kinds + ["persist"], kinds)
 
 
 def test_a_wrong_kind_is_refused_naming_it(tmp_path):
@@ -144,5 +145,5 @@ def test_a_wrong_kind_is_refused_naming_it(tmp_path):
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
-    assert re.search(r"portproof_checks must be one or more of: listen, bind, .*drift\. Got no match for: firewal_allow", output), output
+    assert re.search(r"portproof_checks must be one or more of: listen, bind, .*drift, persist\. Got no match for: firewal_allow", output), output
     assert "declares a service" not in output, output
