@@ -30,7 +30,7 @@ Source = Dict[str, str]
 # The problems found so far, each naming where.
 Problems = List[str]
 
-SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
+SERVICE_KEYS = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check", "restart")
 PUBLISH_KEYS = ("container", "container_port", "image", "host_ip")
 CHECK_KEYS = ("http", "tls", "send", "expect", "ssh", "protocol", "max_ms", "load")
 # check.protocol cannot be combined with these (port_probe sends its own handshake instead)
@@ -315,6 +315,13 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
                     problems.append("%s: publish.host_ip %r is not an IP address%s" % (named, publish["host_ip"], _scoped_hint(publish["host_ip"])))
             if publish.get("image") is not None and not (isinstance(publish["image"], str) and publish["image"]):
                 problems.append("%s: publish.image must be an image reference (name:tag or name@sha256:...), got %r" % (named, publish["image"]))
+    if "restart" in item:  # the restart drill's limit (role restart_drill); absent unless given
+        restart = item["restart"]
+        if not (isinstance(restart, dict) and set(restart) <= {"max_s"} and isinstance(restart.get("max_s", 30), (int, float))
+                and not isinstance(restart.get("max_s", 30), bool) and 0 < restart.get("max_s", 30) <= 3600):
+            problems.append("%s: restart must be a mapping {max_s: SECONDS} with max_s above 0 and at most 3600, got %r" % (named, restart))
+        else:
+            service["restart"] = {"max_s": float(restart.get("max_s", 30))}
     if "port" in item:
         service["port"] = _port(item["port"], named, problems, allow_auto=True)
         if item["port"] == "auto" and publish is None:
