@@ -20,6 +20,8 @@ description:
     are the same as before).
 author:
   - portproof.validate contributors (@portproof)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   host:
     description: The inventory name of the host, for the result.
