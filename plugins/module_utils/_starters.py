@@ -19,6 +19,9 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
+
+_SMALL = 64 * 1024  # /proc/PID/cgroup, /proc/1/comm
 
 Json = Dict[str, Any]
 SHOW_PROPERTIES = ("Id", "LoadState", "UnitFileState", "WantedBy", "RequiredBy", "Restart", "TriggeredBy",
@@ -90,10 +93,10 @@ def listen_port(listen: str) -> Optional[int]:
 
 
 def _read(path: str) -> Optional[str]:
+    """A small /proc file, read safely (bounded, no FIFO or device); None when it cannot be read."""
     try:
-        with open(path) as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
+        return read_text(path, _SMALL)
+    except OSError:
         return None
 
 

@@ -89,6 +89,7 @@ from typing import Any, Dict, List, Optional, Set
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
+from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 from ansible_collections.portproof.validate.plugins.module_utils._restart import shape, verdict
 from ansible_collections.portproof.validate.plugins.module_utils._sockets import _listeners
 from ansible_collections.portproof.validate.plugins.module_utils._starters import cgroup_path, unit_of
@@ -112,8 +113,7 @@ def _pids(items: List[Dict[str, Any]]) -> Set[int]:
 
 def _unit(pid: int) -> Optional[str]:
     try:
-        with open("/proc/%d/cgroup" % pid) as handle:
-            return unit_of(cgroup_path(handle.read()))
+        return unit_of(cgroup_path(read_text("/proc/%d/cgroup" % pid, 64 * 1024)))
     except OSError:
         return None
 
