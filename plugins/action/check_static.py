@@ -16,9 +16,9 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 from ansible_collections.portproof.validate.plugins.plugin_utils._undeclared_identify import identify_plan, labels_from
-from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import KINDS, StepError, static_checks
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import KINDS, OPT_IN_KINDS, StepError, static_checks
 
-ARGUMENT_SPEC = {"kinds": {"type": "list", "elements": "str", "required": True, "choices": list(KINDS)}}
+ARGUMENT_SPEC = {"kinds": {"type": "list", "elements": "str", "required": True, "choices": list(KINDS + OPT_IN_KINDS)}}
 
 
 class ActionModule(StepAction):

@@ -31,7 +31,7 @@ options:
     type: list
     elements: str
     required: true
-    choices: [listen, bind, process, undeclared, mapping, firewall_allow, firewall_deny]
+    choices: [listen, bind, process, undeclared, mapping, firewall_allow, firewall_deny, persist]
 """
 
 EXAMPLES = r"""

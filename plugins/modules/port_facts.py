@@ -29,6 +29,10 @@ description:
     and listed as not evaluated (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
+  - C(starters) says who starts each process holding a listening socket, from its control group
+    (C(/proc/PID/cgroup)) and, on a systemd host, the units involved (C(systemctl show),
+    C(systemctl list-sockets)) and the units the default target pulls in at boot
+    (C(systemctl list-dependencies)); read-only. It gathers C(listeners) too.
   - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
     listed in C(unavailable) with the reason; it never fails the module and never looks like an
     empty result.
@@ -39,7 +43,7 @@ options:
       - What to gather. V(all) gathers everything.
     type: list
     elements: str
-    choices: [all, listeners, firewall, mappings, addresses, saved_firewall]
+    choices: [all, listeners, firewall, mappings, addresses, saved_firewall, starters]
     default: [all]
   namespaces:
     description:
@@ -201,6 +205,26 @@ ansible_facts:
           elements: dict
           sample:
             - {interface: eth0, family: ipv4, address: 10.1.0.5, prefix: 24, scope: global}
+        starters:
+          description:
+            - Who starts the processes holding listening sockets (host network namespace), read-only.
+              C(init) is the name of PID 1; C(processes) maps each such pid to its control group
+              (C(cgroup)) and the C(.service) or C(.scope) unit it names (C(unit)). On a systemd host,
+              C(sockets) lists the socket units' listening addresses (C(listen), C(unit), C(activates)),
+              C(units) the properties of each unit found (C(systemctl show) C(UnitFileState), C(WantedBy),
+              C(RequiredBy), C(Restart), C(TriggeredBy), C(Triggers), C(LoadState), C(FragmentPath)),
+              C(default_target) the default target and C(reached) every unit it pulls in at boot.
+          returned: when starters were gathered
+          type: dict
+          sample:
+            init: systemd
+            processes: {"812": {cgroup: /system.slice/postgresql.service, unit: postgresql.service}}
+            sockets: [{listen: "[::]:7777", unit: echo.socket, activates: []}]
+            units: {postgresql.service: {Id: postgresql.service, UnitFileState: enabled, WantedBy: [multi-user.target],
+                    Restart: on-failure, TriggeredBy: [], Triggers: [], RequiredBy: [], LoadState: loaded,
+                    FragmentPath: /lib/systemd/system/postgresql.service}}
+            default_target: multi-user.target
+            reached: [basic.target, multi-user.target, postgresql.service]
         firewall:
           description: The normalized firewall model (see the collection's C(docs/firewall-model.md)).
           returned: when the firewall was gathered
@@ -335,8 +359,9 @@ from ansible_collections.portproof.validate.plugins.module_utils._mappings._cont
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import gather_mappings
+from ansible_collections.portproof.validate.plugins.module_utils._starters import gather_starters
 
-SUBSETS = ("listeners", "firewall", "mappings", "addresses", "saved_firewall")
+SUBSETS = ("listeners", "firewall", "mappings", "addresses", "saved_firewall", "starters")
 
 
 def gather_addresses() -> List[Dict[str, Union[str, int]]]:
@@ -369,6 +394,8 @@ def main() -> None:
     if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
         # asked once: it names containers and gives their published ports
         containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)
+    if "starters" in wanted:
+        wanted.add("listeners")  # who starts what holds a listening socket
     if "listeners" in wanted:
         names = dict((c["id"], c["name"]) for c in containers[0]) if containers else {}
         listeners, unavailable, warnings = _listeners.gather(module.params["namespaces"], container_names=names,
@@ -390,6 +417,10 @@ def main() -> None:
     if "saved_firewall" in wanted:
         saved, unavailable = gather_saved_firewall()
         facts["saved_firewall"] = saved
+        facts["unavailable"].extend(unavailable)
+    if "starters" in wanted:
+        starters, unavailable = gather_starters(module, facts.get("listeners") or [], limits)
+        facts["starters"] = starters
         facts["unavailable"].extend(unavailable)
     if "mappings" in wanted:
         mappings, unavailable = gather_mappings(module, facts.get("firewall"), containers, limits)

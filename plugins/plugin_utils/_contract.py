@@ -252,6 +252,13 @@ def _service(item: Any, where: str, problems: Problems, groups: Collection[str],
         _regex(given["process"], "process", named, mine)
     if "publish" in given:
         service["publish"] = _publish(given["publish"], named, mine)
+    if given.get("restart") is not None:  # the restart drill's limit (role restart_drill); absent unless given
+        max_s = given["restart"].get("max_s", 30)
+        if max_s is None or not 0 < max_s <= 3600:
+            mine.append("%s: restart must be a mapping {max_s: SECONDS} with max_s above 0 and at most 3600, got max_s %s"
+                        % (named, shown(max_s)))
+        else:
+            service["restart"] = {"max_s": float(max_s)}
     if "port" in given:
         service["port"] = given["port"] if given["port"] == "auto" else _port(given["port"], named, mine)
         if given["port"] == "auto" and item.get("publish") is None:

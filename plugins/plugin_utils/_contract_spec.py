@@ -87,6 +87,13 @@ def text_or_texts(value: Any) -> Any:
     return value if isinstance(value, str) else texts(value)
 
 
+def number(value: Any) -> Any:
+    """An integer or a decimal number (a boolean is not one)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError("not a number")
+    return value
+
+
 def mapping(value: Any) -> Dict[Any, Any]:
     """A mapping (its keys are validated by the ``options`` of its key, if any)."""
     if not isinstance(value, dict):
@@ -148,6 +155,10 @@ CHECK_SPEC: Spec = dict(
     load=dict(type=mapping, options=LOAD_SPEC),
 )
 
+RESTART_SPEC: Spec = dict(
+    max_s=dict(type=number),
+)
+
 SERVICE_SPEC: Spec = dict(
     name=dict(type=text, required=True),
     port=dict(type=port_or_auto, required=True),
@@ -160,6 +171,7 @@ SERVICE_SPEC: Spec = dict(
     allow_from=dict(type=texts),
     deny_from=dict(type=texts),
     check=dict(type=mapping, options=CHECK_SPEC),
+    restart=dict(type=mapping, options=RESTART_SPEC),
 )
 
 
@@ -183,6 +195,8 @@ MESSAGES: Dict[Path, Tuple[str, str]] = {
     ("allow_from",): ("", "allow_from entry {entry} is not a string"),
     ("deny_from",): ("", "deny_from entry {entry} is not a string"),
     ("check",): ("", "check must be a mapping"),
+    ("restart",): ("", "restart must be a mapping {max_s: SECONDS} with max_s above 0 and at most 3600"),
+    ("restart", "max_s"): ("", "restart must be a mapping {max_s: SECONDS} with max_s above 0 and at most 3600, got max_s {value}"),
     ("publish", "container"): ("", "publish.container is required (the container's name)"),
     ("publish", "container_port"): (".publish.container_port", "port {value} is not an integer"),
     ("publish", "image"): ("", "publish.image must be an image reference (name:tag or name@sha256:...), got {value}"),

@@ -45,7 +45,7 @@ LOST = "became unreachable during the run (its later checks did not run): %s"
 # Which checks fill the matrix (live first; the static firewall verdict is the fallback for a cell).
 LIVE_MATRIX = ("reach", "isolation")
 STATIC_MATRIX = ("firewall_allow", "firewall_deny")
-CHECK_ORDER = ("run", "report", "listen", "bind", "process", "mapping", "firewall_allow", "firewall_deny", "persist", "reach", "isolation",
+CHECK_ORDER = ("run", "report", "listen", "bind", "process", "mapping", "firewall_allow", "firewall_deny", "persist", "restart", "reach", "isolation",
                "response", "tls", "protocol", "load", "dns", "drift", "undeclared")
 # Worst first: the colour of a matrix cell, the order of the failures.
 SEVERITY = {"fail": 0, "error": 1, "pass": 2, "skip": 3}

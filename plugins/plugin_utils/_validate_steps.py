@@ -23,14 +23,16 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._contract impor
 from ansible_collections.portproof.validate.plugins.plugin_utils._drift import drift
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall, expand_sources
 from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewall import check_persist_firewall
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_services import check_persist
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import evidence_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import (
     Facts, Result, check_bind, check_listen, check_mapping, check_process, check_undeclared,
 )
 
-KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny", "persist")
-# persist is chosen on purpose (docs/reboot.md), as in the role's default portproof_checks
-DEFAULT_KINDS = tuple(kind for kind in KINDS if kind != "persist")
+KINDS = ("listen", "bind", "process", "undeclared", "mapping", "firewall_allow", "firewall_deny")
+# Kinds evaluated only when asked for by name (persist needs systemd as the host's PID 1).
+OPT_IN_KINDS = ("persist",)
+DEFAULT_KINDS = KINDS
 # The names of the contract variables: portproof_services and portproof_services__<anything>.
 CONTRACT_NAME = re.compile(r"^portproof_services(__.+)?$")
 # The variables of a host that say where it is reached, which the checks of other hosts read.
@@ -133,9 +135,9 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], hos
     """Results of the static checks of KINDS for one host's CONTRACT over its gathered FACTS (LABELS: what answers on
     each undeclared listener, see check_undeclared)."""
     need_netaddr("static_checks")
-    unknown = sorted(set(kinds) - set(KINDS))
+    unknown = sorted(set(kinds) - set(KINDS + OPT_IN_KINDS))
     if unknown:
-        raise StepError("static_checks: unknown check kinds %s (known: %s)" % (", ".join(unknown), ", ".join(KINDS)))
+        raise StepError("static_checks: unknown check kinds %s (known: %s)" % (", ".join(unknown), ", ".join(KINDS + OPT_IN_KINDS)))
     groups = groups or {}
     hostvars = hostvars or {}
     indexed = Facts(facts)
@@ -150,6 +152,8 @@ def static_checks(contract: Sequence[Dict[str, Any]], facts: Dict[str, Any], hos
             results.append(check_process(host, service, indexed))
         if "mapping" in kinds and service["publish"]:
             results.append(check_mapping(host, service, indexed))
+        if "persist" in kinds:
+            results.append(check_persist(host, service, indexed))
         if "firewall_allow" in kinds or "firewall_deny" in kinds:
             for item in check_firewall(host, service, facts, groups, hostvars, address, compiled_cache):
                 if item["check"] in kinds:

@@ -43,6 +43,7 @@ import yaml
 import lab_daemons
 import lab_firewall
 import lab_session
+import lab_systemd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICE = os.path.join(HERE, "lab_service.py")
@@ -52,7 +53,7 @@ PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=512:512"]
 STATE = "state.json"
 MARKER = "portproof-lab"
 HOST_KEYS = {"name", "groups", "vars", "services", "iptables", "ip6tables", "nft", "containers", "sshd",
-             "addresses", "sysctls", "ipset", "ufw", "firewalld", "daemons", "ipv6"}
+             "addresses", "sysctls", "ipset", "ufw", "firewalld", "daemons", "ipv6", "systemd"}
 SERVICE_KEYS = {"name", "listen", "behavior", "banner", "reply", "status", "body", "content_type", "delay_ms",
                 "tls_cert", "tls_key", "user", "container", "require_headers"}
 CONTAINER_KEYS = {"name", "publish", "command"}
@@ -103,6 +104,7 @@ def validate_spec(spec):
         lab_firewall.validate_host(host, _description_error)
         lab_session.validate_host(host, _description_error)
         lab_daemons.validate_host(host, _description_error)
+        lab_systemd.validate_host(host, _description_error)
         if not isinstance(host.get("ipv6", True), bool):
             raise LabError("lab description: %s.ipv6 must be true or false" % host["name"])
     return spec
@@ -233,7 +235,7 @@ class Lab:
         os.makedirs(hdir)
         entry = {"netns": netns, "netns_inode": None, "veth": veth, "address": self._addr(number),
                  "address6": self._addr6(number) if host.get("ipv6", True) else None, "dir": hdir, "sshd_pid": None, "services": {},
-                 "containers": [], "podman": bool(host.get("containers"))}
+                 "containers": [], "podman": bool(host.get("containers") or host.get("systemd") is not None)}
         st["hosts"][name] = entry
         run(["ip", "netns", "add", netns])
         entry["netns_inode"] = os.stat("/run/netns/" + netns).st_ino
@@ -289,7 +291,8 @@ class Lab:
         env = ["PORTPROOF_LAB_HOST=" + name]
         if any(h["name"] == name and h.get("firewalld") is not None for h in self.spec["hosts"]):
             env.append("DBUS_SYSTEM_BUS_ADDRESS=" + lab_firewall.FIREWALLD_BUS)  # firewall-cmd reaches the host's firewalld
-        if entry["podman"]:
+        systemd = any(h["name"] == name and h.get("systemd") is not None for h in self.spec["hosts"])
+        if entry["podman"] and not systemd:
             env += ["CONTAINERS_CONF=" + os.path.join(hdir, "containers.conf"),
                     "CONTAINERS_STORAGE_CONF=" + os.path.join(hdir, "storage.conf")]
         env += lab_session.env_words(options)
@@ -304,7 +307,7 @@ class Lab:
             "PermitRootLogin %s" % ("yes" if options.get("password_auth") else "prohibit-password"),
             "PasswordAuthentication %s" % ("yes" if options.get("password_auth") else "no"),
             "KbdInteractiveAuthentication no",
-            "UsePAM no",
+            "UsePAM %s" % ("yes" if systemd else "no"),  # systemd: logind gives each login a session scope
             "StrictModes no",
             "PidFile none",
             "MaxStartups 100:30:200",
@@ -316,6 +319,9 @@ class Lab:
         with open(config, "w") as handle:
             handle.write("\n".join(lines) + "\n")
         run(["/usr/sbin/sshd", "-t", "-f", config])
+        if systemd:  # sshd is a unit of the host's own systemd (lab_systemd.py)
+            lab_systemd.up(self, name, [h for h in self.spec["hosts"] if h["name"] == name][0], config, run)
+            return
         # nsenter --net (not ip netns exec): sessions keep the machine's /sys, so Podman works in them.
         argv = ["nsenter", "--net=/run/netns/" + entry["netns"], "/usr/sbin/sshd", "-D", "-f", config,
                 "-E", os.path.join(hdir, "sshd.log")]

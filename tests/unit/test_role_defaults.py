@@ -27,7 +27,7 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(path) for path in glob.glob(os.path.join(REPO, "roles", "*")) if os.path.isdir(path))
-PUBLIC = {"validate": ["main"], "baseline": ["drift", "main"], "report": ["main"]}
+PUBLIC = {"validate": ["main"], "baseline": ["drift", "main"], "report": ["main"], "restart_drill": ["main"]}
 DEPRECATED = {"listeners", "firewall", "mappings", "reachability", "endpoints"}
 KEYS = ("type", "default", "choices", "elements", "description")
 # an option's default when its spec gives none (Ansible's role argument validation)
@@ -147,5 +147,5 @@ def test_a_wrong_kind_is_refused_naming_it(tmp_path):
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
-    assert re.search(r"portproof_checks must be one or more of: listen, bind, .*drift\. Got no match for: firewal_allow", output), output
+    assert re.search(r"portproof_checks must be one or more of: listen, bind, .*drift, persist\. Got no match for: firewal_allow", output), output
     assert "declares a service" not in output, output

@@ -50,6 +50,13 @@ def test_names_are_kept_in_order():
     assert load([("portproof_services", [{"name": "pg", "port": 5432, "names": names}])])[0]["names"] == names
 
 
+def test_restart_limit():
+    # the restart drill's limit: absent unless given, 30 s when given without max_s
+    assert "restart" not in load([("portproof_services", [{"name": "x", "port": 1}])])[0]
+    assert load([("portproof_services", [{"name": "x", "port": 1, "restart": {"max_s": 5}}])])[0]["restart"] == {"max_s": 5.0}
+    assert load([("portproof_services", [{"name": "x", "port": 1, "restart": {}}])])[0]["restart"] == {"max_s": 30.0}
+
+
 BAD = [
     ([{"name": "pg", "port": 5432, "names": "db.internal"}],
      "portproof_services[0] (pg): names must be a non-empty list of DNS names, got 'db.internal'"),
@@ -79,7 +86,7 @@ BAD = [
     ([{"port": 5432}], "portproof_services[0]: name is required and must be a non-empty string"),
     ([{"name": "pg", "port": 5432, "proto": "sctp"}], "portproof_services[0] (pg): proto 'sctp' is not tcp or udp"),
     ([{"name": "pg", "port": 5432, "bnid": "internal"}],
-     "portproof_services[0] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check)"),
+     "portproof_services[0] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check, restart)"),
     ([{"name": "pg", "port": 5432, "bind": "intranet"}],
      "portproof_services[0] (pg): bind 'intranet' is neither one of any, loopback, internal, public nor an IP address or CIDR"),
     ([{"name": "pg", "port": 5432, "bind": "10.1.0.5/16"}],
@@ -93,6 +100,10 @@ BAD = [
      "portproof_services[0] (pg): deny_from entry '10.300.0.0/16' is not an inventory group, an inventory host, a CIDR or public"),
     ([{"name": "pg", "port": 5432, "allow_from": "app"}],
      "portproof_services[0] (pg): allow_from must be a list of groups, hosts, CIDRs or controller"),
+    ([{"name": "pg", "port": 5432, "restart": {"max_s": 0}}],
+     "portproof_services[0] (pg): restart must be a mapping {max_s: SECONDS} with max_s above 0 and at most 3600, got max_s 0"),
+    ([{"name": "pg", "port": 5432, "restart": {"max_sec": 5}}],
+     "portproof_services[0] (pg).restart: unknown key max_sec (allowed: max_s)"),
     ([{"name": "web", "port": "auto"}], "portproof_services[0] (web): port 'auto' needs publish (the container whose published port it is)"),
     ([{"name": "web", "port": 8080, "publish": {"container_port": 80}}],
      "portproof_services[0] (web): publish.container is required (the container's name)"),

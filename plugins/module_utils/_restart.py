@@ -1,0 +1,76 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The restart drill's verdict (check kind ``restart``) from what the module restart_unit measured. Pure functions."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+Json = Dict[str, Any]
+KIND = "restart"
+
+
+def where(item: Json) -> str:
+    """0.0.0.0:8080 or [::]:8080."""
+    address = "[%s]" % item["address"] if ":" in str(item.get("address")) else str(item.get("address"))
+    return "%s:%s" % (address, item.get("port"))
+
+
+def shape(items: List[Json]) -> List[Json]:
+    """What the drill compares of the listeners before and after: address, port, process, user (each once)."""
+    seen = {(str(i.get("address")), i.get("port"), i.get("process"), i.get("user")) for i in items}
+    return [{"address": a, "port": p, "process": c, "user": u} for a, p, c, u in sorted(seen, key=str)]
+
+
+def describe(items: List[Json]) -> str:
+    return ", ".join("%s (process %s user %s)" % (where(i), i.get("process"), i.get("user")) for i in shape(items)) or "nothing"
+
+
+def _result(host: str, service: str, status: str, message: str, expected: Optional[str], actual: Optional[str],
+            downtime_s: Optional[float]) -> Json:
+    return {"host": host, "service": service, "check": KIND, "status": status, "source": None, "message": message,
+            "expected": expected, "actual": actual, "downtime_s": downtime_s}
+
+
+def verdict(host: str, service: str, port: int, proto: str, max_s: float, run: Json) -> Json:
+    """The ``restart`` result of one service from the measurement RUN (see restart_unit's return values)."""
+    spec = "%s/%s" % (port, proto)
+    outcome = run.get("outcome")
+    unit = run.get("unit")
+    if outcome == "not_listening":
+        return _result(host, service, "skip", "%s: nothing listens on %s, so there is nothing to restart (see listen)"
+                       % (service, spec), None, None, None)
+    if outcome == "no_unit":
+        return _result(host, service, "skip", "%s: the processes holding %s are not one systemd service unit (%s), so the "
+                       "drill does not restart it (see persist)" % (service, spec, run.get("why")), None, None, None)
+    if outcome == "check_mode":
+        return _result(host, service, "skip", "%s: check mode, %s was not restarted" % (service, unit), None, None, None)
+    if outcome == "restart_failed":
+        return _result(host, service, "fail", "%s: systemctl restart %s failed: %s" % (service, unit, run.get("why")),
+                       "back within %g s" % max_s, None, None)
+    before, after, elsewhere = run.get("before") or [], run.get("after") or [], run.get("elsewhere") or []
+    downtime = run.get("downtime_s")
+    expected = "back within %g s on %s" % (max_s, describe(before))
+    if downtime is None:
+        if elsewhere:
+            return _result(host, service, "fail", "%s came back on another port after restart of %s: %s instead of port %s"
+                           % (service, unit, describe(elsewhere), port), expected, describe(elsewhere), None)
+        return _result(host, service, "fail", "%s did not listen on %s again within %g s after restart of %s"
+                       % (service, spec, run.get("timeout"), unit), expected, "nothing", None)
+    changed = []
+    for key, label in (("address", "bound to"), ("process", "process"), ("user", "user")):
+        was = sorted({str(i.get(key)) for i in before})
+        now = sorted({str(i.get(key)) for i in after})
+        if was != now:
+            changed.append("%s %s instead of %s" % (label, ", ".join(now), ", ".join(was)))
+    if downtime > max_s:
+        return _result(host, service, "fail", "%s was down %.1f s after restart of %s, over restart.max_s %g"
+                       % (service, downtime, unit, max_s), expected, describe(after), downtime)
+    if changed:
+        return _result(host, service, "fail", "%s came back on %s %.1f s after restart of %s, but %s"
+                       % (service, spec, downtime, unit, "; ".join(changed)), expected, describe(after), downtime)
+    return _result(host, service, "pass", "%s came back on %s %.1f s after restart of %s (restart.max_s %g), the same as "
+                   "before: %s" % (service, spec, downtime, unit, max_s, describe(after)), expected, describe(after), downtime)

@@ -1,0 +1,92 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The restart drill on a host that boots systemd: opt-in, then measured per service.
+
+sd1 (tests/lab/lab_systemd.py) runs three enabled units: quick (back at once, restart.max_s 30)
+passes; slow (ExecStartPre=sleep 3, restart.max_s 1) fails with its measured downtime; moving
+(its port comes from Environment=PORT, changed by a drop-in that was not applied yet, as an edited
+configuration waits for the next restart) fails naming the old and the new port. Without
+portproof_restart_drill=true the playbook refuses and restarts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
+from portproof_lab import Lab  # pylint: disable=import-error
+
+pytestmark = pytest.mark.lab
+
+UNIT = "[Service]\n%s\nExecStart=%s\n[Install]\nWantedBy=multi-user.target\n"
+SPEC = {"hosts": [{"name": "sd1", "systemd": {
+    "units": {
+        "quick.service": UNIT % ("", "{lab_service} --name quick --listen tcp:0.0.0.0:8091"),
+        "slow.service": UNIT % ("ExecStartPre=/bin/sleep 3", "{lab_service} --name slow --listen tcp:0.0.0.0:8090"),
+        "moving.service": UNIT % ("Environment=PORT=8092", "/bin/sh -c 'exec {lab_service} --name moving --listen tcp:0.0.0.0:$PORT'"),
+    },
+    "enable": ["quick.service", "slow.service", "moving.service"]},
+    "vars": {"portproof_services": [
+        {"name": "quick", "port": 8091, "restart": {"max_s": 30}},
+        {"name": "slow", "port": 8090, "restart": {"max_s": 1}},
+        {"name": "moving", "port": 8092}]}}]}
+
+
+def _playbook(lab, tmp, *extra):
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab.inventory, "portproof.validate.restart_drill"]
+                          + list(extra),
+                          cwd=str(tmp), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    built = Lab(SPEC, str(tmp_path_factory.mktemp("drill") / "lab"), keep_workdir=True)
+    built.up()
+    try:
+        yield built
+    finally:
+        built.down()
+
+
+def _main_pids(lab):
+    return lab.ssh("sd1", "systemctl show -p MainPID --value quick.service slow.service moving.service").stdout.split()
+
+
+def test_the_drill_refuses_unless_asked_and_restarts_nothing(lab, tmp_path):
+    pids = _main_pids(lab)
+    proc = _playbook(lab, tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-3000:]
+    assert "portproof: the restart drill restarts services (it changes the hosts) and runs only when asked: set " \
+           "portproof_restart_drill=true (for example -e portproof_restart_drill=true) to run it" in output, output[-3000:]
+    assert _main_pids(lab) == pids
+
+
+def test_the_drill_measures_each_service(lab, tmp_path):
+    # the port moves at the next restart: a drop-in not yet applied, as an edited configuration waits
+    lab.ssh("sd1", "mkdir -p /etc/systemd/system/moving.service.d && printf '[Service]\\nEnvironment=PORT=8093\\n'"
+                   " > /etc/systemd/system/moving.service.d/port.conf && systemctl daemon-reload")
+    started = time.monotonic()
+    proc = _playbook(lab, tmp_path, "-e", "portproof_restart_drill=true")
+    seconds = time.monotonic() - started
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-4000:]
+    results = {r["service"]: r for r in json.loads((tmp_path / "portproof-report" / "results.json").read_text())["results"]
+               if r["check"] == "restart"}
+    assert sorted(results) == ["moving", "quick", "slow"], results
+    quick, slow, moving = results["quick"], results["slow"], results["moving"]
+    assert quick["status"] == "pass" and 0 < quick["downtime_s"] < 5, quick
+    assert quick["message"] == ("quick came back on 8091/tcp %.1f s after restart of quick.service (restart.max_s 30), the same"
+                                " as before: 0.0.0.0:8091 (process quick user root)" % quick["downtime_s"])
+    assert slow["status"] == "fail" and 3.0 <= slow["downtime_s"] < 10, slow
+    assert slow["message"] == "slow was down %.1f s after restart of slow.service, over restart.max_s 1" % slow["downtime_s"]
+    assert (moving["status"], moving["message"], moving["downtime_s"]) == (
+        "fail", "moving came back on another port after restart of moving.service: 0.0.0.0:8093 (process moving user root)"
+                " instead of port 8092", None)
+    print("restart drill run: %.1f s; downtimes quick %.3f s, slow %.3f s" % (seconds, quick["downtime_s"], slow["downtime_s"]))
