@@ -41,7 +41,7 @@ BAD_CONTRACT = [{"name": "pg", "port": 70000}, {"name": "pg", "port": 5432, "bni
 BAD_MESSAGE = ("invalid portproof contract for host bad1:\n"
                "  - portproof_services[0] (pg): port 70000 is out of range 1-65535\n"
                "  - portproof_services[1] (pg): unknown key bnid (allowed: name, port, proto, bind, process, user, publish, "
-               "names, allow_from, deny_from, check)\n"
+               "names, allow_from, deny_from, check, restart)\n"
                "  - portproof_services[1] (pg): name is already used by portproof_services[0]; names are unique per host\n"
                "  - portproof_services[2] (api).check.http: path must start with / and contain no spaces or control characters, "
                "got '********'")

@@ -82,7 +82,7 @@ def spec_keys(path):
 
 def test_the_spec_is_the_documented_contract():
     documented = documented_keys()
-    assert documented[()] == ["name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check", "names"]
+    assert documented[()] == ["name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check", "names", "restart"]
     for path, keys in documented.items():
         assert sorted(spec_keys(path)) == sorted(keys), path
     assert spec_keys(("check", "http", "basic_auth")) == ["user", "password"]
@@ -138,7 +138,7 @@ UNKNOWN = [
     ({"name": "web", "port": 80, "check": {"http": {"basic_auth": {"user": "u", "token": "t0ken-value"}}}},
      NAMED + ".check.http: basic_auth must be a mapping with user and password strings (the values are not shown)"),
     ({"name": "web", "port": 80, 8080: "tcp"},
-     NAMED + ": unknown key 8080 (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check)"),
+     NAMED + ": unknown key 8080 (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check, restart)"),
 ]
 WRONG_TYPE = [
     ({"name": "web", "port": 80, "names": "web.internal"}, NAMED + ": names must be a non-empty list of DNS names, got 'web.internal'"),
@@ -196,7 +196,7 @@ def test_each_refusal_has_its_exact_message(item, message):
 def test_every_wrong_key_of_an_item_is_told_once_and_its_good_keys_still_checked():
     assert problems({"name": "web", "port": "80", "proto": "icmp", "bind": "intranet", "bnid": 1,
                      "check": {"http": {"status": "200", "path": "health"}}}) == [
-        NAMED + ": unknown key bnid (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check)",
+        NAMED + ": unknown key bnid (allowed: name, port, proto, bind, process, user, publish, names, allow_from, deny_from, check, restart)",
         NAMED + ": port '80' is not an integer or 'auto'",
         NAMED + ": proto 'icmp' is not tcp or udp",
         NAMED + ".check.http: status must be an HTTP status code 100-599, got '200'",
