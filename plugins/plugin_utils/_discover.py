@@ -22,7 +22,7 @@ import re
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, endpoint
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -162,12 +162,12 @@ def _verdicts(host: str, service: Dict[str, Any], facts: RawFacts, groups: Mappi
     base = {"name": service["name"], "port": service["port"], "proto": service["proto"], "publish": service.get("publish")}
     for kind, name in _sources(groups, host):
         checks = (["firewall_allow"] if kind != "public" else []) + (["firewall_deny"] if kind != "controller" else [])
-        outcome: Dict[str, List[Dict[str, Any]]] = {}
+        outcome: Dict[str, List[Result]] = {}
         for check in checks:
             entry = {"kind": kind, "name": name}
             probe = dict(base, allow_from=[entry] if check == "firewall_allow" else [],
                          deny_from=[entry] if check == "firewall_deny" else [])
-            outcome[check] = check_firewall(host, probe, facts, groups, hostvars, address, cache)
+            outcome[check] = check_firewall(host, probe, facts, {g: list(m) for g, m in groups.items()}, hostvars, address, cache)
         passed = [check for check, results in outcome.items() if results and all(r["status"] == "pass" for r in results)]
         why = ""
         if passed:
@@ -181,9 +181,9 @@ def _verdicts(host: str, service: Dict[str, Any], facts: RawFacts, groups: Mappi
         elif "firewall_deny" in passed:
             deny.append((name, why))
         elif kind == "public" and outcome["firewall_deny"] and all(r["status"] == "fail" for r in outcome["firewall_deny"]):
-            actual = "; ".join(sorted({str(r.get("actual")) for r in outcome["firewall_deny"]}))
+            let_in = "; ".join(sorted({str(r.get("actual")) for r in outcome["firewall_deny"]}))
             undecided.append("%s: public (the internet) gets in (%s): decide whether it may, then deny it or leave it out"
-                             % (service["name"], actual))
+                             % (service["name"], let_in))
         elif kind != "controller" and any(outcome.values()):
             mixed = sorted({"%s: %s" % (r["source"], r.get("actual") or r["message"]) for results in outcome.values()
                             for r in results if r["check"] == checks[0]})
@@ -327,12 +327,12 @@ def factor_groups(found: Mapping[str, HostDiscovery], groups: Mapping[str, Seque
         first = found[members[0]]
         for entry in list(first.services):
             signature = _signature(entry["service"])
-            matches = []
+            matches: List[Tuple[str, Dict[str, Any]]] = []
             for member in members:
-                match = [e for e in found[member].services if _signature(e["service"]) == signature]
-                if not match:
+                same = [e for e in found[member].services if _signature(e["service"]) == signature]
+                if not same:
                     break
-                matches.append((member, match[0]))
+                matches.append((member, same[0]))
             else:
                 for member, match in matches:
                     found[member].services.remove(match)

@@ -122,7 +122,7 @@ def intended(services: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def readme(directory: str, stamp: str, hosts: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
-           moved: Mapping[str, Sequence[Mapping[str, Any]]], files: Sequence[str], not_gathered: Sequence[str],
+           moved: Mapping[str, Sequence[Mapping[str, Any]]], files: Sequence[str], not_gathered: Sequence[Tuple[str, str]],
            verification: Mapping[str, Sequence[str]], existing: bool) -> str:
     lines = ["# A contract discovered from the running stack", "",
              "Written by `ansible-playbook portproof.validate.discover` (%s) from what each host serves now, read-only." % stamp,
