@@ -102,6 +102,11 @@ class ActionModule(StepAction):
         check_mode = bool(self._task.check_mode)
         try:
             earlier = earlier_output(root)
+            theirs = sorted(name for name in files if name != MARKER and name not in earlier
+                            and os.path.lexists(os.path.join(root, name)))
+            if theirs:
+                raise DiscoverDirError("%s holds %s, which an earlier discover did not write: discover never writes over files "
+                                       "it did not write" % (root, ", ".join(theirs)))
             changed, _paths = write_report(root, sorted(files.items()), check_mode)
         except DiscoverDirError as exc:
             result.update(failed=True, path=root, msg="discover: %s" % exc)

@@ -241,9 +241,9 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
             publish["image"] = image
         inside = [i for i in listeners if (i.get("container") == container or container in (i.get("containers") or []))
                   and i["port"] == cport and i["proto"] == proto]
-        service: Dict[str, Any] = {"name": _unique(container if cport == items[0]["target_port"] and len(
-            [k for k in published if k[0] == container]) == 1 else "%s-%d" % (container, cport), taken, port, proto),
-            "port": port, "proto": proto, "bind": bind_of(binds)}
+        several = len([key for key in published if key[0] == container]) > 1  # a container that publishes several ports
+        service: Dict[str, Any] = {"name": _unique("%s-%d" % (container, cport) if several else container, taken, port, proto),
+                                   "port": port, "proto": proto, "bind": bind_of(binds)}
         if inside:
             process, user, note = _owner(inside)
             if process:

@@ -6,6 +6,7 @@ tests/lab/specs/molecule-static.yml, fixtures/drift from the drift lab: see the 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 
@@ -126,6 +127,18 @@ def test_loopback_only_listeners_are_left_out_with_a_comment():
     assert sorted(_services(files["host_vars/db1.yml"])) == ["postgres"]
     assert "# left out: 6379/tcp: loopback only (127.0.0.1:6379 (redis-server)); strict mode does not report it" \
         in files["host_vars/db1.yml"]
+
+
+def test_an_ephemeral_port_is_ignored_by_its_range():
+    lab, groups, hostvars = _lab("drift")
+    facts = copy.deepcopy(_facts("drift", "app1", "facts-before-"))
+    (statsd,) = [item for item in facts["listeners"] if item["netns"] == "host" and item["port"] == 8125]
+    statsd["port"] = 41234  # as a UDP client socket bound by the kernel would be
+    found = discover_host("app1", facts, groups, hostvars, lab["addresses"]["app1"])
+    assert [e["service"]["name"] for e in found.services] == ["gunicorn"]
+    assert found.ignore[1] == ("32768-60999/udp", "ephemeral ports, chosen by the kernel (0.0.0.0:41234 (statsd))")
+    assert "41234/udp: an ephemeral port (0.0.0.0:41234 (statsd)), which changes on restart: ignored through 32768-60999/udp" \
+        in found.left_out
 
 
 def test_what_every_member_of_a_group_serves_alike_goes_to_the_group():
