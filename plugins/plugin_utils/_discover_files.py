@@ -75,7 +75,7 @@ def build_files(facts: Mapping[str, Any], groups: Mapping[str, Sequence[str]], h
     data: Dict[str, Dict[str, Any]] = {}
     for host, item in sorted(found.items()):
         path = "host_vars/%s.yml" % host
-        files[path] = host_file(host, item.services, item.ignore, item.left_out, stamp)
+        files[path] = host_file(host, item.services, item.ignore, item.left_out)
         data[path] = {"portproof_strict": True}
         if item.ignore:
             data[path]["portproof_ignore"] = [spec for spec, _why in item.ignore]
@@ -83,7 +83,7 @@ def build_files(facts: Mapping[str, Any], groups: Mapping[str, Sequence[str]], h
             data[path][HOST_VARIABLE] = intended(item.services)
     for group, entries in sorted(moved.items()):
         path = "group_vars/%s.yml" % group
-        files[path] = group_file(group, groups[group], entries, stamp)
+        files[path] = group_file(group, groups[group], entries)
         data[path] = {variable_name(group): intended(entries)}
     for path, text in files.items():
         loaded = yaml.safe_load(text)

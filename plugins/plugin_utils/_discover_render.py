@@ -82,10 +82,11 @@ def _service_lines(entry: Mapping[str, Any], indent: str = "  ") -> List[str]:
     return lines
 
 
-def host_file(host: str, services: Sequence[Mapping[str, Any]], ignore: Sequence[Tuple[str, str]], left_out: Sequence[str],
-              stamp: str) -> str:
+def host_file(host: str, services: Sequence[Mapping[str, Any]], ignore: Sequence[Tuple[str, str]], left_out: Sequence[str]) -> str:
+    """The host_vars file of HOST; the same text for the same state (no time stamp: the README has it)."""
     lines = ["---",
-             "# %s: discovered by portproof.validate.discover from the running host (%s), read-only." % (comment(host), stamp),
+             "# %s: discovered by portproof.validate.discover from the running host, read-only (when: see README.md)."
+             % comment(host),
              "# Every listener that other hosts can reach is declared; strict mode then fails anything new.",
              "portproof_strict: true"]
     for text in left_out:
@@ -100,9 +101,9 @@ def host_file(host: str, services: Sequence[Mapping[str, Any]], ignore: Sequence
     return "\n".join(lines) + "\n"
 
 
-def group_file(group: str, members: Sequence[str], services: Sequence[Mapping[str, Any]], stamp: str) -> str:
+def group_file(group: str, members: Sequence[str], services: Sequence[Mapping[str, Any]]) -> str:
     lines = ["---",
-             "# group %s: discovered by portproof.validate.discover (%s), read-only." % (comment(group), stamp),
+             "# group %s: discovered by portproof.validate.discover from its running members, read-only." % comment(group),
              "# Every member (%s) serves these alike; a member's own host_vars file has the rest." % comment(", ".join(members)),
              "%s:" % variable_name(group)]
     for entry in services:
