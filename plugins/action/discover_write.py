@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.action.report_write import ReportWriteError, write_report
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
-from ansible_collections.portproof.validate.plugins.plugin_utils._discover import SSH_MODES, DiscoverError
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover import DiscoverError
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_files import build_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import HOST_VARIABLE, MARKER, marker_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
@@ -62,10 +62,7 @@ class ActionModule(StepAction):
         groups = dict((str(k), [str(h) for h in v]) for k, v in (self.var(task_vars, "groups", {}) or {}).items())
         hosts_all = [str(h) for h in self.var(task_vars, "ansible_play_hosts_all", [])]
         play_hosts = set(str(h) for h in self.var(task_vars, "ansible_play_hosts", []))
-        ssh = str(self.var(task_vars, "portproof_discover_ssh", "ignore"))
-        if ssh not in SSH_MODES:
-            result.update(failed=True, msg="portproof_discover_ssh: must be one of %s, got %r" % (", ".join(SSH_MODES), ssh))
-            return result
+        ssh = str(self.var(task_vars, "portproof_discover_ssh", "ignore"))  # the role's argument spec checks it
         index = host_addresses(hostvars, groups.get("all", []))
         facts: Dict[str, Any] = {}
         existing: Dict[str, Any] = {}

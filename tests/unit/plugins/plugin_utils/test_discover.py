@@ -179,6 +179,6 @@ def test_a_directory_that_discover_did_not_write_is_refused(tmp_path):
 
 
 def test_the_same_state_gives_the_same_files_at_another_time():
-    first, _ = build_files(STATIC_FACTS, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], STAMP, "d")
-    second, _ = build_files(STATIC_FACTS, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], "2027-01-01T00:00:00Z", "d")
+    first, _verification = build_files(STATIC_FACTS, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], STAMP, "d")
+    second, _verification = build_files(STATIC_FACTS, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], "2027-01-01T00:00:00Z", "d")
     assert [name for name in first if first[name] != second[name]] == ["README.md"]
