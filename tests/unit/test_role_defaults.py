@@ -8,7 +8,7 @@
 - A variable that several roles (or entry points) read has one type, default, choices, elements and
   description everywhere.
 - No role task file gives a role variable an inline ``default()`` that could disagree with the spec.
-- The public roles are validate, baseline and report, validate and report with the one entry point
+- The public roles are validate, baseline, report and discover; validate, report and discover with the one entry point
   ``main``; the others are deprecated wrappers, and say so.
 - A wrong kind in ``portproof_checks`` fails before anything runs, naming it (``ansible-playbook`` on
   the implicit localhost: the argument validation is the role's first task).
@@ -27,7 +27,7 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(path) for path in glob.glob(os.path.join(REPO, "roles", "*")) if os.path.isdir(path))
-PUBLIC = {"validate": ["main"], "baseline": ["drift", "main"], "report": ["main"], "restart_drill": ["main"]}
+PUBLIC = {"validate": ["main"], "baseline": ["drift", "main"], "report": ["main"], "discover": ["main"], "restart_drill": ["main"]}
 DEPRECATED = {"listeners", "firewall", "mappings", "reachability", "endpoints"}
 KEYS = ("type", "default", "choices", "elements", "description")
 # an option's default when its spec gives none (Ansible's role argument validation)

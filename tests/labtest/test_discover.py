@@ -1,0 +1,211 @@
+# Copyright (c) portproof.validate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""discover on real lab hosts: the contract it writes, checked at once by post_deploy in strict mode, passes (no fail,
+no error, no undeclared listener); a fault planted afterwards fails exactly where it should.
+
+Three stacks built differently: lab_service processes with iptables and nft rules and Podman containers (one
+published on a random host port); a ufw host and a firewalld host; real Debian daemons (nginx, PostgreSQL, Redis)
+behind iptables rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
+
+pytestmark = pytest.mark.lab
+
+
+def _run(lab, argv, cwd):
+    return subprocess.run([os.path.join(VENV_BIN, argv[0])] + argv[1:], cwd=str(cwd), env=ansible_env(lab),
+                          capture_output=True, text=True, check=False)
+
+
+def _discover(lab, run, *extra):
+    started = time.monotonic()
+    done = _run(lab, ["ansible-playbook", "-i", lab.inventory, "portproof.validate.discover"] + list(extra), run)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return time.monotonic() - started
+
+
+def _post_deploy(lab, run):
+    done = _run(lab, ["ansible-playbook", "-i", lab.inventory, "-i", "portproof-discovered", "portproof.validate.post_deploy"], run)
+    results = json.loads((run / "portproof-report" / "results.json").read_text())["results"]
+    return done, results
+
+
+def _bad(results):
+    return sorted((r["host"], r["service"] or "", r["check"], r["source"] or "", r["status"], r["message"]) for r in results
+                  if r["status"] in ("fail", "error"))
+
+
+def _load(run, relative):
+    return yaml.safe_load((run / "portproof-discovered" / relative).read_text())
+
+
+def _round_trip(lab, run, spec):
+    """discover, then post_deploy with the discovered contract: zero fail and zero error, and undeclared passes."""
+    took = _discover(lab, run)
+    keep = os.environ.get("PORTPROOF_DISCOVER_KEEP")
+    if keep:  # a copy of what discover wrote, for the docs
+        shutil.copytree(str(run / "portproof-discovered"), os.path.join(keep, os.path.basename(str(run.parent))), dirs_exist_ok=True)
+    done, results = _post_deploy(lab, run)
+    assert _bad(results) == [], ((run / "portproof-discovered" / "README.md").read_text(), done.stdout[-3000:])
+    assert done.returncode == 0, done.stdout[-3000:]
+    undeclared = sorted((r["host"], r["status"]) for r in results if r["check"] == "undeclared")
+    assert undeclared == [(host, "pass") for host in sorted(h["name"] for h in spec["hosts"])], undeclared
+    inventory = _run(lab, ["ansible-inventory", "-i", lab.inventory, "-i", "portproof-discovered", "--list"], run)
+    assert inventory.returncode == 0 and "Unable to parse" not in inventory.stderr, inventory.stderr
+    return took, results, json.loads(inventory.stdout)["_meta"]["hostvars"]
+
+
+GUNICORN = [{"name": "gunicorn", "listen": ["tcp:0.0.0.0:8000"], "behavior": "http", "status": 200}]
+SERVICES_STACK = {"hosts": [
+    {"name": "app1", "groups": ["app"], "services": GUNICORN},
+    {"name": "app2", "groups": ["app"], "services": GUNICORN},
+    {"name": "web1", "groups": ["web"]},
+    {"name": "db1", "groups": ["db"],
+     "services": [{"name": "postgres", "user": "nobody", "listen": ["tcp:{address:db1}:5432"]},
+                  {"name": "statsd", "listen": ["udp:0.0.0.0:8125"]},
+                  {"name": "memcached", "listen": ["tcp:127.0.0.1:11211"]}],
+     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n"
+                  "-A INPUT -s {address:app1}/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+                  "-A INPUT -s {address:app2}/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+                  "-A INPUT -s {lab_address}/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+                  "-A INPUT -p tcp -m tcp --dport 5432 -j REJECT --reject-with tcp-reset\nCOMMIT\n"),
+     "ip6tables": "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 5432 -j DROP\nCOMMIT\n"},
+    {"name": "ctr1", "groups": ["web"],
+     "services": [{"name": "node_exporter", "listen": ["tcp:0.0.0.0:9100"]}],
+     "containers": [{"name": "shop", "publish": ["8082:81/tcp"], "command": ["/bin/httpd", "-f", "-p", "81", "-h", "/www"]},
+                    {"name": "blog", "publish": ["80/tcp"]}],
+     "nft": ("table inet guard {\n  chain input {\n    type filter hook input priority 10; policy accept;\n"
+             "    ip saddr {address:web1} tcp dport 9100 drop\n  }\n}\n")},
+]}
+
+
+def test_lab_services_iptables_nft_and_podman(make_lab, tmp_path):
+    lab = make_lab(SERVICES_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    took, _results, hostvars = _round_trip(lab, run, SERVICES_STACK)
+    db1 = _load(run, "host_vars/db1.yml")
+    assert db1["portproof_strict"] is True and db1["portproof_ignore"] == ["22/tcp"]
+    services = {s["name"]: s for s in db1["portproof_services__discovered"]}
+    assert sorted(services) == ["postgres", "statsd"]  # memcached on loopback only is left out
+    assert services["postgres"] == {"name": "postgres", "port": 5432, "proto": "tcp", "bind": "internal", "process": "postgres",
+                                    "user": "nobody", "allow_from": ["app", "controller"], "deny_from": ["web", "public"]}
+    ctr1 = {s["name"]: s for s in _load(run, "host_vars/ctr1.yml")["portproof_services__discovered"]}
+    assert ctr1["blog"]["port"] == "auto" and ctr1["blog"]["publish"]["container_port"] == 80
+    assert ctr1["shop"]["port"] == 8082 and ctr1["shop"]["publish"]["container_port"] == 81
+    # the nft rule drops web1 (ctr1's only fellow member of web) on 9100
+    assert (ctr1["node_exporter"]["allow_from"], ctr1["node_exporter"]["deny_from"]) == (["app", "db", "controller"], ["web"])
+    assert "portproof_services__discovered" in hostvars["db1"]
+    # app1 and app2 serve the same API alike: it goes to the group, and each host gets it from there
+    app = _load(run, "group_vars/app.yml")["portproof_services__discovered_app"]
+    assert [(s["name"], s["port"], s["allow_from"]) for s in app] == [("gunicorn", 8000, ["app", "db", "web", "controller"])]
+    assert "portproof_services__discovered" not in _load(run, "host_vars/app1.yml")
+    assert hostvars["app2"]["portproof_services__discovered_app"] == app
+
+    # A fault: app2 is cut off from PostgreSQL. The discovered contract catches it, statically and live.
+    lab.ns("db1", ["iptables", "-I", "INPUT", "-s", lab.host("app2")["address"], "-p", "tcp", "--dport", "5432", "-j", "DROP"])
+    done, results = _post_deploy(lab, run)
+    assert [bad[:5] for bad in _bad(results)] == [("db1", "postgres", "firewall_allow", "app2", "fail"),
+                                                  ("db1", "postgres", "reach", "app2", "fail")], _bad(results)
+    assert done.returncode == 2, done.stdout[-2000:]
+    print("discover took %.1f s" % took)
+
+
+RICH = """--zone=public --add-rich-rule='rule family="ipv4" source address="{address:app1}" port port="9000" protocol="tcp" accept'"""
+FIREWALL_STACK = {"hosts": [
+    {"name": "app1", "groups": ["app"]},
+    {"name": "web1", "groups": ["web"]},
+    {"name": "uf1", "groups": ["api"],
+     "services": [{"name": "gunicorn", "user": "nobody", "listen": ["tcp:0.0.0.0:8000"], "behavior": "http", "status": 200}],
+     "ufw": ["default deny incoming", "allow from {lab_address} to any port 22 proto tcp",
+             "allow from {address:app1} to any port 8000 proto tcp", "--force enable"]},
+    {"name": "fd1", "groups": ["api"],
+     "services": [{"name": "queue", "listen": ["tcp:0.0.0.0:9000"]}],
+     "firewalld": {"files": {"zones/public.xml": '<?xml version="1.0" encoding="utf-8"?>\n<zone><interface name="eth0"/>'
+                                                 '<service name="ssh"/></zone>\n'},
+                   "commands": [RICH]}},
+]}
+
+
+def test_ufw_and_firewalld_hosts(make_lab, tmp_path):
+    lab = make_lab(FIREWALL_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    took, _results, _hostvars = _round_trip(lab, run, FIREWALL_STACK)
+    uf1 = {s["name"]: s for s in _load(run, "host_vars/uf1.yml")["portproof_services__discovered"]}
+    assert (uf1["gunicorn"]["allow_from"], uf1["gunicorn"]["deny_from"]) == (["app"], ["api", "web", "public"]), uf1
+    fd1 = {s["name"]: s for s in _load(run, "host_vars/fd1.yml")["portproof_services__discovered"]}
+    assert (fd1["queue"]["allow_from"], fd1["queue"]["deny_from"]) == (["app"], ["api", "web", "public"]), fd1
+    assert "ufw-user-input" in (run / "portproof-discovered" / "host_vars" / "uf1.yml").read_text()
+
+    # A fault: the API on uf1 stops. Nothing listens where the discovered contract says.
+    lab.stop_service("uf1", "gunicorn")
+    done, results = _post_deploy(lab, run)
+    assert [bad[:5] for bad in _bad(results)] == [("uf1", "gunicorn", "listen", "", "fail"),
+                                                  ("uf1", "gunicorn", "reach", "app1", "fail")], _bad(results)
+    assert done.returncode == 2
+    print("discover took %.1f s" % took)
+
+
+NGINX = """user www-data;
+worker_processes 2;
+pid {dir}/nginx.pid;
+events { worker_connections 16; }
+http {
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server { listen 0.0.0.0:80; return 200; }
+}
+"""
+REDIS = 'bind {address}\nport 6379\ndaemonize no\ndir {dir}\nsave ""\nlogfile ""\n'
+DAEMON_STACK = {"hosts": [
+    {"name": "app1", "groups": ["app"]},
+    {"name": "web1", "groups": ["web"],
+     "daemons": [{"kind": "nginx", "config": NGINX, "listen": ["tcp:0.0.0.0:80"]}]},
+    {"name": "db1", "groups": ["db"],
+     "daemons": [{"kind": "postgresql", "config": "listen_addresses = '{address}'\nunix_socket_directories = '{dir}'\n"
+                                                  "hba_file = '{dir}/pg_hba.conf'\nident_file = '{dir}/pg_ident.conf'\n",
+                  "files": {"pg_hba.conf": "local all postgres peer\n", "pg_ident.conf": ""}, "listen": ["tcp:{address}:5432"]},
+                 {"kind": "redis", "config": REDIS, "listen": ["tcp:{address}:6379"]}],
+     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n"
+                  "-A INPUT -s {address:app1}/32 -p tcp -m tcp -m multiport --dports 5432,6379 -j ACCEPT\n"
+                  "-A INPUT -p tcp -m tcp -m multiport --dports 5432,6379 -j DROP\nCOMMIT\n")},
+]}
+
+
+def test_real_debian_daemons(make_lab, tmp_path):
+    lab = make_lab(DAEMON_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    took, _results, _hostvars = _round_trip(lab, run, DAEMON_STACK)
+    db1 = {s["name"]: s for s in _load(run, "host_vars/db1.yml")["portproof_services__discovered"]}
+    assert sorted(db1) == ["postgres", "redis-server"]
+    assert db1["postgres"]["user"] == "postgres" and db1["redis-server"]["user"] == "redis"
+    assert (db1["redis-server"]["bind"], db1["redis-server"]["allow_from"], db1["redis-server"]["deny_from"]) == (
+        "internal", ["app"], ["web"])  # no ip6tables rule: public gets in over IPv6
+    web1 = {s["name"]: s for s in _load(run, "host_vars/web1.yml")["portproof_services__discovered"]}
+    assert (web1["nginx"]["port"], web1["nginx"]["bind"], web1["nginx"]["process"]) == (80, "public", "nginx")
+
+    # A fault: Redis moves to every address. The bind the discovered contract proposed catches it.
+    lab.reconfigure_daemon("db1", "redis", config=REDIS.replace("bind {address}", "bind 0.0.0.0"), listen=["tcp:0.0.0.0:6379"])
+    done, results = _post_deploy(lab, run)
+    assert [bad[:5] for bad in _bad(results)] == [("db1", "redis-server", "bind", "", "fail")], _bad(results)
+    assert done.returncode == 2
+    print("discover took %.1f s" % took)
