@@ -59,7 +59,7 @@ def verdict(host: str, service: str, port: int, proto: str, max_s: float, run: J
             return _result(host, service, "fail", "%s came back on another port after restart of %s: %s instead of port %s"
                            % (service, unit, describe(elsewhere), port), expected, describe(elsewhere), None)
         return _result(host, service, "fail", "%s did not listen on %s again within %g s after restart of %s"
-                       % (service, spec, run.get("timeout"), unit), expected, "nothing", None)
+                       % (service, spec, float(run.get("timeout") or 0), unit), expected, "nothing", None)
     changed = []
     for key, label in (("address", "bound to"), ("process", "process"), ("user", "user")):
         was = sorted({str(i.get(key)) for i in before})
