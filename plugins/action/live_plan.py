@@ -13,11 +13,9 @@ import datetime
 import time
 import typing as t
 
-from ansible import constants as C
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
-from ansible.plugins.loader import cache_loader
 from ansible.utils.display import Display
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import (
@@ -46,10 +44,12 @@ ARGUMENT_SPEC = {
 }
 
 
-def cache_reader() -> t.Callable[[str], t.Any]:
+def cache_reader(loaders: t.Any, loader: t.Any, templar: t.Any) -> t.Callable[[str], t.Any]:
     """A function that reads a host's port facts from the configured fact cache, fresh each call (a new instance of the
-    cache plugin: Ansible's own keeps what it read once); AnsibleActionFail when no persistent fact cache is configured."""
-    name = str(C.CACHE_PLUGIN or "memory")
+    cache plugin: Ansible's own keeps what it read once); AnsibleActionFail when no persistent fact cache is configured.
+    LOADERS: the action's shared plugin loaders; the cache plugin's name is read with the lookup ansible.builtin.config."""
+    config = loaders.lookup_loader.get("ansible.builtin.config", loader=loader, templar=templar)
+    name = str((config.run(["CACHE_PLUGIN"]) or ["memory"])[0] or "memory")
     if name.split(".")[-1] == "memory":
         raise AnsibleActionFail("sliced run: the fact cache is Ansible's in-memory one, which the other slices cannot read; set fact_caching "
                                 "(ansible.cfg [defaults] or ANSIBLE_CACHE_PLUGIN) to a shared cache such as jsonfile on shared storage or "
@@ -57,7 +57,7 @@ def cache_reader() -> t.Callable[[str], t.Any]:
 
     def read(host: str) -> t.Any:
         try:
-            plugin = cache_loader.get(name)
+            plugin = loaders.cache_loader.get(name)
         except AnsibleError as exc:
             raise AnsibleActionFail("sliced run: the fact cache plugin %s cannot be used: %s" % (name, exc))
         if plugin is None:
@@ -123,8 +123,9 @@ class ActionModule(ActionBase):
                     run_id = check_name("portproof_run_id", args["run_id"])
                     slice_of = [str(host) for host in args["targets"] or []]
                     others = [host for host in slice_of if host not in hosts_all]
-                    cached = cached_facts(run_id, others, cache_reader(), check_seconds("portproof_facts_max_age", args["max_age"]),
-                                          check_seconds("portproof_slice_wait", args["wait"])) if others else {}
+                    read = cache_reader(self._shared_loader_obj, self._loader, self._templar) if others else None
+                    cached = cached_facts(run_id, others, read, check_seconds("portproof_facts_max_age", args["max_age"]),
+                                          check_seconds("portproof_slice_wait", args["wait"])) if read else {}
                 plan = make_plan(task_vars["hostvars"], task_vars["groups"], hosts_all, [str(host) for host in task_vars["ansible_play_hosts"]],
                                  sample=args["sample"], timeout=args["timeout"], limit_hosts=args["limit_hosts"] if limit else None,
                                  limit=limit or None, slice_of=slice_of, cached=cached)
