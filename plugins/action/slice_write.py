@@ -25,6 +25,8 @@ ARGUMENT_SPEC = {
     "dest": {"type": "path", "required": True},
     "run_id": {"type": "str", "required": True},
     "slice": {"type": "str", "default": ""},
+    # every host of the run this slice knows (portproof_hosts of its inventory): the merge checks it knew them all
+    "hosts": {"type": "list", "elements": "str", "required": True},
 }
 
 
@@ -53,7 +55,8 @@ class ActionModule(ActionBase):
             slice_name = check_name("portproof_slice", args["slice"]) if args["slice"] else evidence_name(hosts_all[0])
         except SliceError as exc:
             raise AnsibleActionFail("sliced run: %s" % exc)
-        document = slice_document(run_id, slice_name, _HostVars(task_vars["hostvars"]), hosts_all, hosts_live)
+        document = slice_document(run_id, slice_name, _HostVars(task_vars["hostvars"]), hosts_all, hosts_live,
+                                  known=[str(host) for host in args["hosts"]])
         path = slice_path(os.path.realpath(args["dest"]), run_id, slice_name)
         data = to_bytes(json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n", errors="surrogate_or_strict")
         try:

@@ -36,6 +36,13 @@ options:
     description: The name of the slice (C(portproof_slice)); empty, the name of the first host of the play.
     type: str
     default: ""
+  hosts:
+    description:
+      - Every host of the run that the slice knows (C(portproof_hosts) of its inventory); the merge fails when a slice did
+        not know every host of the run (an inventory pared down to the slice's hosts).
+    type: list
+    elements: str
+    required: true
 """
 
 EXAMPLES = r"""
@@ -44,6 +51,7 @@ EXAMPLES = r"""
     dest: portproof-results
     run_id: "4711"
     slice: "1"
+    hosts: "{{ query('ansible.builtin.inventory_hostnames', 'all') }}"
   run_once: true
 """
 

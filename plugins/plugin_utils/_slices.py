@@ -119,9 +119,10 @@ def _plain(value: Any) -> Any:
 
 
 def slice_document(run_id: str, slice_name: str, hostvars: Mapping[str, Any], hosts_all: Sequence[str], hosts_live: Sequence[str],
-                   generated: Optional[str] = None) -> Json:
+                   generated: Optional[str] = None, known: Optional[Sequence[str]] = None) -> Json:
     """The partial results of one slice: {version, run_id, slice, generated, hosts: [names in play order], live: [names],
-    vars: {host: {variable: value}}} with, for each host, what the report reads (HOST_VARIABLES and its port facts)."""
+    known: [every host of the run the slice knew, its targets], vars: {host: {variable: value}}} with, for each host, what
+    the report reads (HOST_VARIABLES and its port facts)."""
     variables: Json = {}
     for host in hosts_all:
         hvars = hostvars[host] if host in hostvars else {}
@@ -131,7 +132,7 @@ def slice_document(run_id: str, slice_name: str, hostvars: Mapping[str, Any], ho
             kept["ansible_facts"] = {"portproof": _plain(facts)}
         variables[host] = kept
     return {"version": SLICE_VERSION, "run_id": run_id, "slice": slice_name, "generated": generated or utc_now_text(),
-            "hosts": list(hosts_all), "live": [host for host in hosts_all if host in set(hosts_live)], "vars": variables}
+            "hosts": list(hosts_all), "known": list(hosts_all if known is None else known), "live": [host for host in hosts_all if host in set(hosts_live)], "vars": variables}
 
 
 def _check_document(name: str, document: Any, run_id: str) -> Json:
@@ -174,6 +175,13 @@ def merge_slices(run_id: str, documents: Sequence[Tuple[str, Any]], inventory_ho
     if outside:
         raise SliceError("merge of run %s: slice(s) %s checked host(s) outside the inventory of the merge (portproof_hosts): %s"
                          % (run_id, ", ".join(sorted(set(name for host in outside for name in owners[host]))), ", ".join(outside)))
+    for name, document in checked:
+        unknown = [host for host in wanted if host not in set(str(known) for known in document.get("known") or [])]
+        if unknown:
+            raise SliceError("merge of run %s: slice %s did not know %d host(s) of the run (%s), so it neither probed them nor probed "
+                             "from its hosts to them: its inventory was pared down to its own hosts (AWX or Automation Controller "
+                             "job slicing does that) or its portproof_hosts differs; run each slice with the whole inventory and its "
+                             "own --limit (docs/execution-environment.md)" % (run_id, name, len(unknown), ", ".join(unknown)))
     merged: Dict[str, Json] = {}
     live: List[str] = []
     moved: List[Json] = []

@@ -137,7 +137,8 @@ def result(host, check, source, play=False):
 def document(name, hosts, results, run_id="r1", live=None):
     hostvars = dict((host, {"portproof_results": results.get(host, []), "ansible_host": "192.0.2.%d" % (index + 1),
                             "ansible_facts": {"portproof": {"listeners": []}}}) for index, host in enumerate(hosts))
-    return name, slice_document(run_id, name.split(".")[0], hostvars, hosts, hosts if live is None else live, generated="2026-12-06T19:00:00Z")
+    return name, slice_document(run_id, name.split(".")[0], hostvars, hosts, hosts if live is None else live, generated="2026-12-06T19:00:00Z",
+                                known=INVENTORY)
 
 
 INVENTORY = ["a1", "a2", "b1", "b2"]
@@ -223,3 +224,15 @@ def test_the_plans_of_the_slices_together_are_the_plan_of_one_run(slices):
         errors.extend(found[1])
     assert sorted(probes) == entries(whole)[0]
     assert sorted(errors) == entries(whole)[1]
+
+
+def test_a_slice_that_did_not_know_every_host_of_the_run_fails_the_merge():
+    """AWX job slicing gives each slice an inventory of its own hosts only: such a slice probed nothing of the others."""
+    name, pared = document("1.json", ["a1", "b1"], {})
+    pared["known"] = ["a1", "b1"]
+    with pytest.raises(SliceError) as caught:
+        merge_slices("r1", [(name, pared), document("2.json", ["a2", "b2"], {})], INVENTORY)
+    assert str(caught.value) == (
+        "merge of run r1: slice 1.json did not know 2 host(s) of the run (a2, b2), so it neither probed them nor probed from its hosts "
+        "to them: its inventory was pared down to its own hosts (AWX or Automation Controller job slicing does that) or its "
+        "portproof_hosts differs; run each slice with the whole inventory and its own --limit (docs/execution-environment.md)")
