@@ -254,7 +254,7 @@ def host_results(plan: Json, kinds: t.Sequence[str], host: str, probe: t.Optiona
         found = play_results(plan, kinds, play_hosts, delegated, delegated_load)
         if plan.get("sliced"):
             # an unsliced run records these on the play's first host: the merge moves them there
-            found = [dict(item, **{PLAY_MARK: True}) for item in found]
+            found = [t.cast(Result, dict(item, **{PLAY_MARK: True})) for item in found]
         results.extend(found)
     return results
 

@@ -24,7 +24,7 @@ import datetime
 import json
 import re
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 Json = Dict[str, Any]
 
@@ -36,6 +36,16 @@ HOST_VARIABLES = ("portproof_results", "portproof_lost", "portproof_address", "a
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # A run id and a slice name become a directory and a file name: nothing else than these.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class HostVarsLookup(Protocol):
+    """What slice_document reads of hostvars (Ansible's, or the report action's lookup that reads each host once)."""
+
+    def __contains__(self, host: object) -> bool:
+        ...
+
+    def __getitem__(self, host: str) -> Any:
+        ...
 
 
 class SliceError(ValueError):
@@ -118,7 +128,7 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def slice_document(run_id: str, slice_name: str, hostvars: Mapping[str, Any], hosts_all: Sequence[str], hosts_live: Sequence[str],
+def slice_document(run_id: str, slice_name: str, hostvars: HostVarsLookup, hosts_all: Sequence[str], hosts_live: Sequence[str],
                    generated: Optional[str] = None, known: Optional[Sequence[str]] = None) -> Json:
     """The partial results of one slice: {version, run_id, slice, generated, hosts: [names in play order], live: [names],
     known: [every host of the run the slice knew, its targets], vars: {host: {variable: value}}} with, for each host, what
