@@ -22,7 +22,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._live_step impo
     LiveStepError, check_kinds, delegated_work, make_plan, must_probe, probing_hosts, step_key, summary,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._slices import (
-    SliceError, cached_facts_state, check_name, check_seconds, missing_message, stale_message,
+    SliceError, cached_facts_state, check_name, check_seconds, lost_marker, missing_message, stale_message,
 )
 
 # How often a slice reads the fact cache again while it waits for the facts of the other slices.
@@ -44,29 +44,45 @@ ARGUMENT_SPEC = {
 }
 
 
-def cache_reader(loaders: t.Any, loader: t.Any, templar: t.Any) -> t.Callable[[str], t.Any]:
-    """A function that reads a host's port facts from the configured fact cache, fresh each call (a new instance of the
-    cache plugin: Ansible's own keeps what it read once); AnsibleActionFail when no persistent fact cache is configured.
-    LOADERS: the action's shared plugin loaders; the cache plugin's name is read with the lookup ansible.builtin.config."""
-    config = loaders.lookup_loader.get("ansible.builtin.config", loader=loader, templar=templar)
-    name = str((config.run(["CACHE_PLUGIN"]) or ["memory"])[0] or "memory")
-    if name.split(".")[-1] == "memory":
-        raise AnsibleActionFail("sliced run: the fact cache is Ansible's in-memory one, which the other slices cannot read; set fact_caching "
-                                "(ansible.cfg [defaults] or ANSIBLE_CACHE_PLUGIN) to a shared cache such as jsonfile on shared storage or "
-                                "community.general.redis, see docs/execution-environment.md")
+class FactCache(object):
+    """The configured fact cache, read fresh each time (a new instance of the cache plugin for each read: Ansible's own
+    keeps what it read once); AnsibleActionFail when no persistent fact cache is configured. LOADERS: the action's
+    shared plugin loaders; the cache plugin's name is read with the lookup ansible.builtin.config."""
 
-    def read(host: str) -> t.Any:
+    def __init__(self, loaders: t.Any, loader: t.Any, templar: t.Any) -> None:
+        self.loaders = loaders
+        config = loaders.lookup_loader.get("ansible.builtin.config", loader=loader, templar=templar)
+        self.name = str((config.run(["CACHE_PLUGIN"]) or ["memory"])[0] or "memory")
+        if self.name.split(".")[-1] == "memory":
+            raise AnsibleActionFail("sliced run: the fact cache is Ansible's in-memory one, which the other slices cannot read; set "
+                                    "fact_caching (ansible.cfg [defaults] or ANSIBLE_CACHE_PLUGIN) to a shared cache such as jsonfile on "
+                                    "shared storage or community.general.redis, see docs/execution-environment.md")
+
+    def plugin(self) -> t.Any:
         try:
-            plugin = loaders.cache_loader.get(name)
+            found = self.loaders.cache_loader.get(self.name)
         except AnsibleError as exc:
-            raise AnsibleActionFail("sliced run: the fact cache plugin %s cannot be used: %s" % (name, exc))
-        if plugin is None:
-            raise AnsibleActionFail("sliced run: the fact cache plugin %s is not installed (fact_caching)" % name)
+            raise AnsibleActionFail("sliced run: the fact cache plugin %s cannot be used: %s" % (self.name, exc))
+        if found is None:
+            raise AnsibleActionFail("sliced run: the fact cache plugin %s is not installed (fact_caching)" % self.name)
+        return found
+
+    def read(self, host: str) -> t.Any:
+        """The port facts of HOST in the cache, None when it has none."""
         try:
-            return (plugin.get(host) or {}).get("portproof")
+            return (self.plugin().get(host) or {}).get("portproof")
         except KeyError:
             return None
-    return read
+
+    def mark_lost(self, host: str, marker: t.Dict[str, t.Any]) -> None:
+        """Put MARKER as the port facts of HOST, keeping the host's other cached facts."""
+        plugin = self.plugin()
+        try:
+            found = dict(plugin.get(host) or {})
+        except KeyError:
+            found = {}
+        found["portproof"] = marker
+        plugin.set(host, found)
 
 
 def cached_facts(run_id: str, hosts: t.Sequence[str], read: t.Callable[[str], t.Any], max_age: float, wait: float,
@@ -74,17 +90,20 @@ def cached_facts(run_id: str, hosts: t.Sequence[str], read: t.Callable[[str], t.
     """{host: port facts} of HOSTS as this run (RUN_ID) cached them, waiting up to WAIT seconds for the slices that have not
     gathered yet; SliceError when some are stale (never used) or still missing at the end of the wait."""
     found: t.Dict[str, t.Any] = {}
+    lost: t.Set[str] = set()  # gathered by no slice: targets whose facts were not gathered, as in one unsliced run
     deadline = clock() + wait
     while True:
         waiting, stale = [], []
         now = datetime.datetime.now(datetime.timezone.utc)
         for host in hosts:
-            if host in found:
+            if host in found or host in lost:
                 continue
             facts = read(host)
             state, why = cached_facts_state(host, facts, run_id, now, max_age)
             if state == "ok":
                 found[host] = facts
+            elif state == "lost":
+                lost.add(host)
             elif state == "stale":
                 stale.append(why)
             else:
@@ -123,9 +142,14 @@ class ActionModule(ActionBase):
                     run_id = check_name("portproof_run_id", args["run_id"])
                     slice_of = [str(host) for host in args["targets"] or []]
                     others = [host for host in slice_of if host not in hosts_all]
-                    read = cache_reader(self._shared_loader_obj, self._loader, self._templar) if others else None
-                    cached = cached_facts(run_id, others, read, check_seconds("portproof_facts_max_age", args["max_age"]),
-                                          check_seconds("portproof_slice_wait", args["wait"])) if read else {}
+                    cache = FactCache(self._shared_loader_obj, self._loader, self._templar)
+                    # this slice's hosts that left the play before they were gathered: the other slices must not wait for them
+                    in_play = set(str(host) for host in task_vars["ansible_play_hosts"])
+                    for host in hosts_all:
+                        if host not in in_play:
+                            cache.mark_lost(host, lost_marker(run_id))
+                    cached = cached_facts(run_id, others, cache.read, check_seconds("portproof_facts_max_age", args["max_age"]),
+                                          check_seconds("portproof_slice_wait", args["wait"])) if others else {}
                 plan = make_plan(task_vars["hostvars"], task_vars["groups"], hosts_all, [str(host) for host in task_vars["ansible_play_hosts"]],
                                  sample=args["sample"], timeout=args["timeout"], limit_hosts=args["limit_hosts"] if limit else None,
                                  limit=limit or None, slice_of=slice_of, cached=cached)

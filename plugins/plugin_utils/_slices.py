@@ -88,6 +88,8 @@ def cached_facts_state(host: str, facts: Any, run_id: str, now: datetime.datetim
     """(state, why) of the cached port facts FACTS of HOST for the run RUN_ID at NOW:
 
     - ``ok``: gathered by this run, within MAX_AGE seconds (0: no limit);
+    - ``lost``: its slice could not gather them this run (the host was unreachable or failed): the target is then
+      one whose facts were not gathered, as in an unsliced run;
     - ``wait``: none yet, or those of another run (its slice has not gathered yet);
     - ``stale``: gathered by this run, but longer ago than MAX_AGE: never used."""
     if not isinstance(facts, dict) or not facts:
@@ -95,6 +97,8 @@ def cached_facts_state(host: str, facts: Any, run_id: str, now: datetime.datetim
     if facts.get("run_id") != run_id:
         return "wait", "%s: the port facts in the fact cache are of %s, not of this run (%s)" % (
             host, "run %s" % facts.get("run_id") if facts.get("run_id") else "a run with no portproof_run_id", run_id)
+    if facts.get("lost"):
+        return "lost", "%s: %s" % (host, facts["lost"])
     gathered = parse_time(facts.get("gathered_at"))
     if gathered is None:
         return "stale", "%s: the port facts in the fact cache carry no gather time (gathered_at %r)" % (host, facts.get("gathered_at"))
@@ -103,6 +107,13 @@ def cached_facts_state(host: str, facts: Any, run_id: str, now: datetime.datetim
         return "stale", "%s: its port facts were gathered at %s, %d s ago, more than portproof_facts_max_age (%g s)" % (
             host, utc_now_text(gathered), int(age), max_age)
     return "ok", ""
+
+
+def lost_marker(run_id: str, now: Optional[datetime.datetime] = None) -> Json:
+    """What a slice puts in the fact cache as the port facts of its host that left the play before it was gathered, so that
+    the other slices do not wait for them."""
+    return {"run_id": run_id, "gathered_at": utc_now_text(now),
+            "lost": "its slice could not gather its port facts (unreachable, or failed before)"}
 
 
 def stale_message(run_id: str, stale: Sequence[str]) -> str:
@@ -138,7 +149,7 @@ def slice_document(run_id: str, slice_name: str, hostvars: HostVarsLookup, hosts
         hvars = hostvars[host] if host in hostvars else {}
         kept = dict((name, _plain(hvars.get(name))) for name in HOST_VARIABLES if hvars.get(name) is not None)
         facts = (hvars.get("ansible_facts") or {}).get("portproof")
-        if facts is not None:
+        if facts is not None and not (isinstance(facts, dict) and facts.get("lost")):  # not the mark of a host not gathered
             kept["ansible_facts"] = {"portproof": _plain(facts)}
         variables[host] = kept
     return {"version": SLICE_VERSION, "run_id": run_id, "slice": slice_name, "generated": generated or utc_now_text(),

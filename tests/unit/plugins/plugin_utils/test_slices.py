@@ -18,7 +18,7 @@ from ansible_collections.portproof.validate.plugins.action.live_plan import cach
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import build_plan
 from ansible_collections.portproof.validate.plugins.plugin_utils._slices import (
-    PLAY_MARK, SliceError, cached_facts_state, check_name, check_seconds, merge_slices, slice_document,
+    PLAY_MARK, SliceError, cached_facts_state, check_name, check_seconds, lost_marker, merge_slices, slice_document,
 )
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "live")
@@ -236,3 +236,18 @@ def test_a_slice_that_did_not_know_every_host_of_the_run_fails_the_merge():
         "merge of run r1: slice 1.json did not know 2 host(s) of the run (a2, b2), so it neither probed them nor probed from its hosts "
         "to them: its inventory was pared down to its own hosts (AWX or Automation Controller job slicing does that) or its "
         "portproof_hosts differs; run each slice with the whole inventory and its own --limit (docs/execution-environment.md)")
+
+
+def test_a_host_its_slice_could_not_gather_is_not_waited_for():
+    """Its slice marks it in the cache (lost_marker): the other slices plan it as a target whose facts were not gathered."""
+    fresh = facts(gathered_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    clock = Clock({"db1": (0.0, fresh), "db2": (0.0, lost_marker("r1"))})
+    assert cached_facts("r1", ["db1", "db2"], clock.read, 3600, 300, clock=lambda: clock.now, sleep=clock.sleep) == {"db1": fresh}
+    assert clock.now == 0.0
+    assert cached_facts_state("db2", lost_marker("r1"), "r1", NOW, 3600) == (
+        "lost", "db2: its slice could not gather its port facts (unreachable, or failed before)")
+    # a mark of another run is waited past like any other run's facts
+    assert cached_facts_state("db2", lost_marker("r0"), "r1", NOW, 3600)[0] == "wait"
+    # nor does the slice's own file keep the mark as facts
+    kept = slice_document("r1", "1", {"db2": {"ansible_facts": {"portproof": lost_marker("r1")}}}, ["db2"], [])
+    assert kept["vars"]["db2"] == {}
