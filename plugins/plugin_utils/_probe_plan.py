@@ -317,8 +317,9 @@ class Plan(object):
         delegated_load = [dict(entry, delegate_to=self.sources[entry["source"]]["delegate_to"])
                           for name in sorted(self.sources) if self.sources[name]["run"] == "delegate"
                           for entry in self.sources[name]["load"]]
-        plan: Dict[str, Any] = {"sources": self.sources, "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
-                "delegated_load": delegated_load, "errors": self.errors}
+        plan: Dict[str, Any] = {"sources": self.sources,
+                                "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
+                                "delegated_load": delegated_load, "errors": self.errors}
         if self.all_hosts is not None:
             plan["sliced"] = True
         return plan

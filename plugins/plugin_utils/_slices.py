@@ -153,7 +153,8 @@ def slice_document(run_id: str, slice_name: str, hostvars: HostVarsLookup, hosts
             kept["ansible_facts"] = {"portproof": _plain(facts)}
         variables[host] = kept
     return {"version": SLICE_VERSION, "run_id": run_id, "slice": slice_name, "generated": generated or utc_now_text(),
-            "hosts": list(hosts_all), "known": list(hosts_all if known is None else known), "live": [host for host in hosts_all if host in set(hosts_live)], "vars": variables}
+            "hosts": list(hosts_all), "known": list(hosts_all if known is None else known),
+            "live": [host for host in hosts_all if host in set(hosts_live)], "vars": variables}
 
 
 def _check_document(name: str, document: Any, run_id: str) -> Json:
