@@ -195,18 +195,18 @@ def markdown(data):
                 row["sliced_total_s"] / row["unsliced_s"],
                 "faster" if row["sliced_total_s"] < row["unsliced_s"] else "slower",
                 "equals" if row["equal"] else "DIFFERS FROM"), "",
-           "On one machine the slices share its 2 cores: three Ansible processes at once do the same work as one, so no "
-           "speed-up is to be had here beyond what one process leaves idle (SSH round trips, probe timeouts); the slices also "
-           "each pay Ansible's start, the inventory and the plan of every target, and wait for the other slices' facts. The "
-           "gain of slicing is on controllers of their own, which the model below puts it on.", "",
-           "## 2,000 hosts on 1, 5 and 20 controllers (model)", "",
-           "From the costs measured above: the unsliced per-host cost %.2f s (%.1f s / %d hosts) and the merge's per-host cost "
-           "%.3f s (%.1f s / %d hosts, one process on one controller, growing with the results). With N controllers, each "
-           "runs a slice of 2,000 / N hosts at the unsliced per-host cost (its sources probe their targets in any slice; the "
-           "contracts' fan-in is the same), then the merge runs once:" % (
-               row["unsliced_s"] / row["hosts"], row["unsliced_s"], row["hosts"], row["merge_s"] / row["hosts"], row["merge_s"],
-               row["hosts"]), "",
-           "| controllers | slice wall s | merge s | total s | total |", "|---:|---:|---:|---:|---|"]
+            "On one machine the slices share its 2 cores: three Ansible processes at once do the same work as one, so no "
+            "speed-up is to be had here beyond what one process leaves idle (SSH round trips, probe timeouts); the slices also "
+            "each pay Ansible's start, the inventory and the plan of every target, and wait for the other slices' facts. The "
+            "gain of slicing is on controllers of their own, which the model below puts it on.", "",
+            "## 2,000 hosts on 1, 5 and 20 controllers (model)", "",
+            "From the costs measured above: the unsliced per-host cost %.2f s (%.1f s / %d hosts) and the merge's per-host cost "
+            "%.3f s (%.1f s / %d hosts, one process on one controller, growing with the results). With N controllers, each "
+            "runs a slice of 2,000 / N hosts at the unsliced per-host cost (its sources probe their targets in any slice; the "
+            "contracts' fan-in is the same), then the merge runs once:" % (
+                row["unsliced_s"] / row["hosts"], row["unsliced_s"], row["hosts"], row["merge_s"] / row["hosts"], row["merge_s"],
+                row["hosts"]), "",
+            "| controllers | slice wall s | merge s | total s | total |", "|---:|---:|---:|---:|---|"]
     for item in data["model"]:
         out.append("| %d | %.0f | %.0f | %.0f | %.1f min |" % (item["controllers"], item["slice_s"], item["merge_s"], item["total_s"],
                                                                item["total_s"] / 60.0))

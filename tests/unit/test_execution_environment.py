@@ -40,8 +40,8 @@ def test_the_definition_is_version_3_with_the_collections_requirements():
     assert definition["version"] == 3
     assert definition["dependencies"]["python"] == "requirements.txt"
     assert definition["dependencies"]["system"] == "bindep.txt"
-    assert definition["dependencies"]["galaxy"] == {"collections": [{"name": "portproof.validate", "version": ">=0.1.0"},
-                        {"name": "community.general", "version": ">=11.4.0,<12.0.0"}]}
+    assert definition["dependencies"]["galaxy"] == {"collections": [
+        {"name": "portproof.validate", "version": ">=0.1.0"}, {"name": "community.general", "version": ">=11.4.0,<12.0.0"}]}
     pinned = re.search(r"^ansible-core==(\S+)$", read(REPO, "requirements.txt"), re.M).group(1)
     assert definition["dependencies"]["ansible_core"] == {"package_pip": "ansible-core==%s" % pinned}
 
