@@ -53,7 +53,7 @@ class FactCache(object):
         self.loaders = loaders
         config = loaders.lookup_loader.get("ansible.builtin.config", loader=loader, templar=templar)
         self.name = str((config.run(["CACHE_PLUGIN"]) or ["memory"])[0] or "memory")
-        if self.name.split(".")[-1] == "memory":
+        if self.name.rsplit(".", maxsplit=1)[-1] == "memory":
             raise AnsibleActionFail("sliced run: the fact cache is Ansible's in-memory one, which the other slices cannot read; set "
                                     "fact_caching (ansible.cfg [defaults] or ANSIBLE_CACHE_PLUGIN) to a shared cache such as jsonfile on "
                                     "shared storage or community.general.redis, see docs/execution-environment.md")

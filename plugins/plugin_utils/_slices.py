@@ -24,7 +24,7 @@ import datetime
 import json
 import re
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 Json = Dict[str, Any]
 
