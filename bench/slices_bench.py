@@ -215,9 +215,27 @@ def markdown(data):
             "starts the nodes of a workflow at once when the instance group has the capacity); the fact cache's round trips "
             "(one read per host of other slices, a few milliseconds each on Redis) and the wait for the slowest slice are in "
             "the measured slice times only as far as this lab shows them." % row["hosts"], ""]
+    idle = idle_model(row)
+    if idle:
+        out += ["The same model from the per-host cost of `docs/benchmarks/fleet.md` (%d hosts, %.1f s, a machine not shared "
+                "with other jobs: %.2f s a host) and the merge's cost measured here: %s." % (
+                    idle["hosts"], idle["wall_s"], idle["per_host"], "; ".join(
+                        "%d controller%s %.0f min" % (item["controllers"], "" if item["controllers"] == 1 else "s", item["total_s"] / 60.0)
+                        for item in idle["model"])), ""]
     if data.get("note"):
         out += [data["note"], ""]
     return "\n".join(out)
+
+
+def idle_model(row):
+    """The model from the largest run of docs/benchmarks/fleet.json (measured on its own), if there is one."""
+    path = os.path.join(REPO, "docs", "benchmarks", "fleet.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        fleet = max(json.load(handle)["fleet"], key=lambda item: item["hosts"])
+    return {"hosts": fleet["hosts"], "wall_s": fleet["wall_s"], "per_host": fleet["wall_s"] / float(fleet["hosts"]),
+            "model": model(dict(row, unsliced_s=fleet["wall_s"] * row["hosts"] / float(fleet["hosts"])))}
 
 
 def main(argv=None):
