@@ -45,12 +45,14 @@ ARGUMENT_SPEC = {
 
 
 class FactCache(object):
-    """The configured fact cache, read fresh each time (a new instance of the cache plugin for each read: Ansible's own
-    keeps what it read once); AnsibleActionFail when no persistent fact cache is configured. LOADERS: the action's
-    shared plugin loaders; the cache plugin's name is read with the lookup ansible.builtin.config."""
+    """The configured fact cache, read fresh in each round of reads (a new instance of the cache plugin for each round:
+    Ansible's own, and each instance, keep what they read once); AnsibleActionFail when no persistent fact cache is
+    configured. LOADERS: the action's shared plugin loaders; the cache plugin's name is read with the lookup
+    ansible.builtin.config."""
 
     def __init__(self, loaders: t.Any, loader: t.Any, templar: t.Any) -> None:
         self.loaders = loaders
+        self._plugin: t.Any = None
         config = loaders.lookup_loader.get("ansible.builtin.config", loader=loader, templar=templar)
         self.name = str((config.run(["CACHE_PLUGIN"]) or ["memory"])[0] or "memory")
         if self.name.rsplit(".", maxsplit=1)[-1] == "memory":
@@ -67,10 +69,16 @@ class FactCache(object):
             raise AnsibleActionFail("sliced run: the fact cache plugin %s is not installed (fact_caching)" % self.name)
         return found
 
+    def refresh(self) -> None:
+        """Read anew from the next read on (one connection, one instance a round)."""
+        self._plugin = None
+
     def read(self, host: str) -> t.Any:
         """The port facts of HOST in the cache, None when it has none."""
+        if self._plugin is None:
+            self._plugin = self.plugin()
         try:
-            return (self.plugin().get(host) or {}).get("portproof")
+            return (self._plugin.get(host) or {}).get("portproof")
         except KeyError:
             return None
 
@@ -86,13 +94,15 @@ class FactCache(object):
 
 
 def cached_facts(run_id: str, hosts: t.Sequence[str], read: t.Callable[[str], t.Any], max_age: float, wait: float,
-                 clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep) -> t.Dict[str, t.Any]:
+                 clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep,
+                 refresh: t.Callable[[], None] = lambda: None) -> t.Dict[str, t.Any]:
     """{host: port facts} of HOSTS as this run (RUN_ID) cached them, waiting up to WAIT seconds for the slices that have not
     gathered yet; SliceError when some are stale (never used) or still missing at the end of the wait."""
     found: t.Dict[str, t.Any] = {}
     lost: t.Set[str] = set()  # gathered by no slice: targets whose facts were not gathered, as in one unsliced run
     deadline = clock() + wait
     while True:
+        refresh()
         waiting, stale = [], []
         now = datetime.datetime.now(datetime.timezone.utc)
         for host in hosts:
@@ -149,7 +159,7 @@ class ActionModule(ActionBase):
                         if host not in in_play:
                             cache.mark_lost(host, lost_marker(run_id))
                     cached = cached_facts(run_id, others, cache.read, check_seconds("portproof_facts_max_age", args["max_age"]),
-                                          check_seconds("portproof_slice_wait", args["wait"])) if others else {}
+                                          check_seconds("portproof_slice_wait", args["wait"]), refresh=cache.refresh) if others else {}
                 plan = make_plan(task_vars["hostvars"], task_vars["groups"], hosts_all, [str(host) for host in task_vars["ansible_play_hosts"]],
                                  sample=args["sample"], timeout=args["timeout"], limit_hosts=args["limit_hosts"] if limit else None,
                                  limit=limit or None, slice_of=slice_of, cached=cached)

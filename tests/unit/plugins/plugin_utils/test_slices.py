@@ -84,8 +84,12 @@ class Clock(object):
 def test_a_slice_waits_for_the_facts_of_the_other_slices():
     fresh = facts(gathered_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     clock = Clock({"db1": (0.0, fresh), "db2": (3.0, fresh)})
-    found = cached_facts("r1", ["db1", "db2"], clock.read, 3600, 10, clock=lambda: clock.now, sleep=clock.sleep)
+    rounds = []
+    found = cached_facts("r1", ["db1", "db2"], clock.read, 3600, 10, clock=lambda: clock.now, sleep=clock.sleep,
+                         refresh=lambda: rounds.append(clock.now))
     assert found == {"db1": fresh, "db2": fresh}
+    # the cache is read anew in each round (a cache plugin keeps what it read: db2 of another run, say)
+    assert rounds == [0.0, 1.0, 2.0, 3.0]
     # db1 read once (kept), db2 until it appeared
     assert [host for _at, host in clock.reads].count("db1") == 1 and clock.now == 3.0
 
