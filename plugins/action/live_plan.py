@@ -54,6 +54,8 @@ class FactCache(object):
         self.loaders = loaders
         self._plugin: t.Any = None
         config = loaders.lookup_loader.get("ansible.builtin.config", loader=loader, templar=templar)
+        if config is None:
+            raise AnsibleActionFail("sliced run: the fact cache setting cannot be read (the lookup ansible.builtin.config is not available)")
         self.name = str((config.run(["CACHE_PLUGIN"]) or ["memory"])[0] or "memory")
         if self.name.rsplit(".", maxsplit=1)[-1] == "memory":
             raise AnsibleActionFail("sliced run: the fact cache is Ansible's in-memory one, which the other slices cannot read; set "
