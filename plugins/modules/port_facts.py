@@ -128,6 +128,18 @@ ansible_facts:
       returned: always
       type: complex
       contains:
+        gathered_at:
+          description:
+            - When the facts were gathered, UTC (the controller's clock, added by the module's action). A sliced run
+              refuses cached facts older than C(portproof_facts_max_age).
+          returned: always
+          type: str
+          sample: "2026-12-06T19:30:00Z"
+        run_id:
+          description: The C(portproof_run_id) of the sliced run that gathered them (for the other slices, which read them from the fact cache).
+          returned: when C(portproof_run_id) is set
+          type: str
+          sample: "4711"
         listeners:
           description: Listening TCP sockets and bound, unconnected UDP sockets.
           returned: when listeners were gathered

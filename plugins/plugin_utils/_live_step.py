@@ -25,6 +25,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks im
 from ansible_collections.portproof.validate.plugins.plugin_utils._probe_plan import (
     CONTROLLER, DEFAULT_TIMEOUT, LIVE_KINDS, build_plan, secret_options,
 )
+from ansible_collections.portproof.validate.plugins.plugin_utils._slices import PLAY_MARK
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Result
 
 Json = t.Dict[str, t.Any]
@@ -93,8 +94,12 @@ def contracts(hostvars: t.Mapping[str, t.Any], groups: t.Mapping[str, t.Sequence
 
 def make_plan(hostvars: t.Mapping[str, t.Any], groups: t.Mapping[str, t.Sequence[str]], play_hosts_all: t.Sequence[str],
               play_hosts: t.Sequence[str], sample: t.Any = None, timeout: t.Any = None, controller: str = "localhost",
-              limit_hosts: t.Optional[t.Sequence[str]] = None, limit: t.Optional[str] = None) -> Json:
-    """The probe plan of the play (``_probe_plan.build_plan``) from the hosts' variables."""
+              limit_hosts: t.Optional[t.Sequence[str]] = None, limit: t.Optional[str] = None,
+              slice_of: t.Optional[t.Sequence[str]] = None, cached: t.Optional[t.Mapping[str, Json]] = None) -> Json:
+    """The probe plan of the play (``_probe_plan.build_plan``) from the hosts' variables.
+
+    In a slice of a sliced run, SLICE_OF lists every host of the run (the targets), CACHED the port facts of those outside
+    this slice (from the fact cache); the play's hosts are the slice's."""
     if not HAS_NETADDR:
         raise LiveStepError("the Python library netaddr is required on the controller for the live checks (pip install netaddr)")
     number = check_sample(sample)
@@ -105,8 +110,10 @@ def make_plan(hostvars: t.Mapping[str, t.Any], groups: t.Mapping[str, t.Sequence
     if seconds is not None and not 0 < seconds < float("inf"):
         raise LiveStepError("portproof_probe_timeout must be a number of seconds above 0, got %r" % (timeout,))
     hosts = [str(host) for host in play_hosts_all]
-    return build_plan(hostvars, groups, hosts, [str(host) for host in play_hosts], contracts(hostvars, groups, hosts),
-                      sample=number, timeout=seconds, controller=controller, limit_hosts=limit_hosts, limit=limit)
+    targets = hosts if slice_of is None else [str(host) for host in slice_of]
+    return build_plan(hostvars, groups, hosts, [str(host) for host in play_hosts], contracts(hostvars, groups, targets),
+                      sample=number, timeout=seconds, controller=controller, limit_hosts=None if slice_of is not None else limit_hosts,
+                      limit=limit, slice_of=slice_of, cached=cached)
 
 
 def summary(plan: Json) -> str:
@@ -257,7 +264,11 @@ def host_results(plan: Json, kinds: t.Sequence[str], host: str, probe: t.Optiona
                 runs = runs * len(own["load"])
             results.extend(load_results(own["load"], runs))
     if first:
-        results.extend(play_results(plan, kinds, play_hosts, delegated, delegated_load))
+        found = play_results(plan, kinds, play_hosts, delegated, delegated_load)
+        if plan.get("sliced"):
+            # an unsliced run records these on the play's first host: the merge moves them there
+            found = [t.cast(Result, dict(item, **{PLAY_MARK: True})) for item in found]
+        results.extend(found)
     return results
 
 

@@ -36,6 +36,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._contract impor
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
     CompiledOrError, HostVars, compile_firewall, destination, host_address, inbound_verdict, rule_text,
 )
+from ansible_collections.portproof.validate.plugins.plugin_utils._slices import keep_entry
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result
 
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
@@ -168,11 +169,12 @@ def secret_options(check: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 class Target(object):
     """What the plan needs to know of one target host: address, facts, compiled firewall."""
 
-    def __init__(self, name: str, hostvars: HostVars, gathered: bool) -> None:
+    def __init__(self, name: str, hostvars: HostVars, gathered: bool, cached: Optional[RawFacts] = None) -> None:
         self.name = name
         self.hostvars: Mapping[str, Any] = hostvars.get(name) or {}
         self.address = host_address(hostvars, name, fallback_to_name=True)
-        facts = (self.hostvars.get("ansible_facts") or {}).get("portproof") if gathered else None
+        # a target in another slice of a sliced run: its facts as its slice cached them (read fresh, checked for age)
+        facts = (self.hostvars.get("ansible_facts") or {}).get("portproof") if gathered else cached
         self.facts: Optional[RawFacts] = facts or None
         self.indexed = Facts(self.facts) if self.facts else None
         self._compiled: Dict[str, Any] = {}
@@ -276,8 +278,12 @@ class Plan(object):
 
     def __init__(self, hostvars: HostVars, groups: Mapping[str, Sequence[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
                  sample: Optional[int] = None, timeout: Union[float, str, None] = None, controller: str = "localhost",
-                 limit_hosts: Optional[Iterable[str]] = None, limit: Optional[str] = None) -> None:
+                 limit_hosts: Optional[Iterable[str]] = None, limit: Optional[str] = None,
+                 slice_of: Optional[Iterable[str]] = None, cached: Optional[Mapping[str, RawFacts]] = None) -> None:
         self.hostvars = hostvars
+        # a sliced run: every target of the run (SLICE_OF: all its hosts), this slice's hosts are the play's
+        self.all_hosts: Optional[FrozenSet[str]] = None if slice_of is None else frozenset(slice_of)
+        self.cached: Mapping[str, RawFacts] = cached or {}
         self.limit_hosts = None if limit_hosts is None else frozenset(limit_hosts)
         self.limit = limit
         self.addresses: Dict[str, Optional[str]] = {}
@@ -315,7 +321,13 @@ class Plan(object):
             self.addresses[name] = host_address(self.hostvars, name)
         return self.addresses[name]
 
+    def mine(self, source: Optional[str], target: str) -> bool:
+        """Whether this run records what SOURCE does to TARGET: always, except in a slice (then that of the source's slice)."""
+        return self.all_hosts is None or keep_entry(source, target, self.play_all, self.all_hosts)
+
     def error(self, target: str, service: Optional[str], check: str, source: Optional[str], message: str) -> None:
+        if not self.mine(source, target):
+            return
         item = result(target, service, check, "error", message, source=source)
         self.errors.append(item)
 
@@ -325,17 +337,20 @@ class Plan(object):
             if isinstance(services, str):
                 self.error(name, None, "reach", None, services)
                 continue
-            target = Target(name, self.hostvars, name in self.in_play)
+            target = Target(name, self.hostvars, name in self.in_play, self.cached.get(name))
             for service in services:
                 self.service(target, service)
         delegated_load = [dict(entry, delegate_to=self.sources[entry["source"]]["delegate_to"])
                           for name in sorted(self.sources) if self.sources[name]["run"] == "delegate"
                           for entry in self.sources[name]["load"]]
         delegated = sorted(name for name, src in self.sources.items() if src["run"] == "delegate" and (src["probes"] or src.get("names")))
-        plan = {"sources": self.sources, "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
-                "delegated_load": delegated_load, "errors": self.errors}
+        plan: Dict[str, Any] = {"sources": self.sources,
+                                "delegated": [{"source": name, "delegate_to": self.sources[name]["delegate_to"]} for name in delegated],
+                                "delegated_load": delegated_load, "errors": self.errors}
         if self.owners is not None:
             plan["owners"] = self.owners  # who holds each address, for the dns results
+        if self.all_hosts is not None:
+            plan["sliced"] = True
         return plan
 
     def ports(self, target: Target, service: Service) -> Tuple[List[Any], Optional[str]]:
@@ -385,7 +400,10 @@ class Plan(object):
             load_sources: List[Tuple[bool, str]] = []
             for source, info in allowed:
                 entry = self.entry(target, service, port, source, info, "reach", checked, kinds, secret)
-                if entry is not None and self.sources[source]["run"] not in ("lost", "skip"):
+                if self.all_hosts is not None:
+                    # a slice: the source an unsliced run would choose, whichever slice it is in
+                    load_sources.append((source not in self.all_hosts, source))
+                elif entry is not None and self.sources[source]["run"] not in ("lost", "skip"):
                     load_sources.append((self.sources[source]["run"] != "self", source))
             plain = dict(base)
             if proto == "udp" and "send" in options:
@@ -403,6 +421,8 @@ class Plan(object):
         if self.owners is None:
             self.owners = self.address_owners()
         for source, info in allowed:
+            if not self.mine(source, target.name):
+                continue  # a slice: the source's slice resolves
             for name in service["names"]:
                 entry: Entry = {"source": source, "host": target.name, "service": service["name"], "kind": "dns", "name": name,
                                 "addresses": addresses, "timeout": self.timeout}
@@ -426,7 +446,7 @@ class Plan(object):
     def entry(self, target: Target, service: Service, port: int, source: str, info: SampleInfo, kind: str, probe: Dict[str, Any],
               kinds: List[str], secret: bool) -> Optional[Entry]:
         key = (source, target.name, service["name"], port, kind)
-        if key in self.seen:
+        if key in self.seen or not self.mine(source, target.name):
             return None
         self.seen.add(key)
         entry: Entry = {"source": source, "host": target.name, "service": service["name"], "kind": kind, "target": probe}
@@ -457,6 +477,9 @@ class Plan(object):
             self.error(target.name, name, "load", None, "%s: no allowed source that is still in the play can put it under load" % name)
             return
         source = candidates[0][1]
+        if not self.mine(source, target.name):
+            return  # another slice's source puts it under load
+        self.source(source)
         # each request is the full check, bounded by the load's own p95 limit, not by the response's max_ms
         probe = dict((key, value) for key, value in probe.items() if key != "max_ms")
         entry: Entry = {"source": source, "host": target.name, "service": name, "target": probe,
@@ -469,10 +492,11 @@ class Plan(object):
 def build_plan(hostvars: HostVars, groups: Mapping[str, Sequence[str]], play_hosts_all: Iterable[str], play_hosts: Iterable[str],
                contracts: Iterable[Tuple[str, Union[List[Service], str]]], sample: Optional[int] = None,
                timeout: Union[float, str, None] = None, controller: str = "localhost", limit_hosts: Optional[Iterable[str]] = None,
-               limit: Optional[str] = None) -> Dict[str, Any]:
-    """The plan: ``{sources: {name: {run, delegate_to, probes, load[, names, reason]}}, delegated, delegated_load, errors[, owners]}``.
+               limit: Optional[str] = None, slice_of: Optional[Iterable[str]] = None,
+               cached: Optional[Mapping[str, RawFacts]] = None) -> Dict[str, Any]:
+    """The plan: ``{sources: {name: {run, delegate_to, probes, load[, names, reason]}}, delegated, delegated_load, errors[, owners, sliced]}``.
 
     ``errors`` holds the plan's own results (errors, and ``skip`` for load that only sources outside the limit could run)."""
     plan = Plan(hostvars, groups, play_hosts_all, play_hosts, sample=sample, timeout=timeout, controller=controller,
-                limit_hosts=limit_hosts, limit=limit)
+                limit_hosts=limit_hosts, limit=limit, slice_of=slice_of, cached=cached)
     return plan.build(contracts)

@@ -40,7 +40,8 @@ def test_the_definition_is_version_3_with_the_collections_requirements():
     assert definition["version"] == 3
     assert definition["dependencies"]["python"] == "requirements.txt"
     assert definition["dependencies"]["system"] == "bindep.txt"
-    assert definition["dependencies"]["galaxy"] == {"collections": [{"name": "portproof.validate", "version": ">=0.1.0"}]}
+    assert definition["dependencies"]["galaxy"] == {"collections": [
+        {"name": "portproof.validate", "version": ">=0.1.0"}, {"name": "community.general", "version": ">=11.4.0,<12.0.0"}]}
     pinned = re.search(r"^ansible-core==(\S+)$", read(REPO, "requirements.txt"), re.M).group(1)
     assert definition["dependencies"]["ansible_core"] == {"package_pip": "ansible-core==%s" % pinned}
 
@@ -49,7 +50,8 @@ def test_the_context_holds_the_collections_requirements_and_bindep(context):
     assert read(context, "_build", "requirements.txt") == read(REPO, "requirements.txt")
     assert read(context, "_build", "bindep.txt") == read(REPO, "bindep.txt")
     assert yaml.safe_load(read(context, "_build", "requirements.yml")) == {
-        "collections": [{"name": "portproof.validate", "version": ">=0.1.0"}]}
+        "collections": [{"name": "portproof.validate", "version": ">=0.1.0"},
+                        {"name": "community.general", "version": ">=11.4.0,<12.0.0"}]}
     containerfile = read(context, "Containerfile")
     assert "COPY _build/requirements.txt requirements.txt" in containerfile
     assert "COPY _build/bindep.txt bindep.txt" in containerfile
@@ -70,7 +72,8 @@ def test_the_build_finds_the_collections_own_requirements(context, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert pip.read_text().splitlines() == ["jmespath==1.1.0  # from collection portproof.validate",
                                             "netaddr==1.3.0  # from collection portproof.validate",
-                                            "paramiko==5.1.0  # from collection portproof.validate"]
+                                            "paramiko==5.1.0  # from collection portproof.validate",
+                                            "redis==8.2.0  # from collection portproof.validate"]
     lines = bindep.read_text().splitlines()
     assert lines[:2] == ["openssh-client [platform:dpkg]  # from collection portproof.validate",
                          "openssh-clients [platform:rpm]  # from collection portproof.validate"]

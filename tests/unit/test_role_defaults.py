@@ -27,7 +27,7 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(path) for path in glob.glob(os.path.join(REPO, "roles", "*")) if os.path.isdir(path))
-PUBLIC = {"validate": ["main"], "baseline": ["drift", "main"], "report": ["main"], "discover": ["main"], "restart_drill": ["main"]}
+PUBLIC = {"validate": ["main"], "baseline": ["drift", "main"], "report": ["main", "merge"], "discover": ["main"], "restart_drill": ["main"]}
 DEPRECATED = {"listeners", "firewall", "mappings", "reachability", "endpoints"}
 KEYS = ("type", "default", "choices", "elements", "description")
 # an option's default when its spec gives none (Ansible's role argument validation)
