@@ -100,6 +100,8 @@ def test_each_fault_is_named_exactly(run):
     assert (ACCEPT % (addr["db1"], 5432) + "\n") in run["saved"] and ("-A INPUT -s %s " % run["wrong"]) in run["saved"]
     results = json.loads((run["tmp"] / "portproof-report" / "results.json").read_text())["results"]
     rule = ACCEPT % (addr["app1"], 5432)
+    # the firewall half of persist has a source; the service half (who starts it) is test_persist_services.py's
+    results = [r for r in results if r["source"] is not None]
     assert sorted((r["host"], r["service"], r["check"], r["status"], r["source"], r["message"]) for r in results) == [
         ("app2", "cache", "persist", "error", "app1", NOT_EVALUATED),
         ("db1", "pg", "persist", "error", "app1", "pg: the firewall is not saved anywhere this host loads at boot"),
