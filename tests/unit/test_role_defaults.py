@@ -147,5 +147,6 @@ def test_a_wrong_kind_is_refused_naming_it(tmp_path):
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
-    assert re.search(r"portproof_checks must be one or more of: listen, bind, .*mapping, persist, .*dns, drift\. Got no match for: firewal_allow", output), output
+    assert re.search(r"portproof_checks must be one or more of: listen, bind, .*mapping, persist, .*dns, drift\. "
+                     r"Got no match for: firewal_allow", output), output
     assert "declares a service" not in output, output
