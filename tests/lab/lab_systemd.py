@@ -41,6 +41,9 @@ _UNIT_NAME = re.compile(r"^[A-Za-z0-9@_.\-]+\.(service|socket|target|timer|path)
 _SSHD_UNIT = "pplab-sshd.service"
 BOOT_TIMEOUT = 60.0
 
+# This directory: the lab service program the units run is in it.
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 def validate_host(host, error):
     """Check a host's ``systemd`` option; ``error(message)`` raises."""
@@ -133,6 +136,8 @@ def up(lab, name, host, sshd_config, run):
             "--tmpfs", "/tmp:rw,notmpcopyup", "--tmpfs", "/run:rw,notmpcopyup",
             "-v", "%s:%s" % (entry["dir"], entry["dir"]),
             "-v", "%s:%s:ro" % (lab.path("id_ed25519.pub"), lab.path("id_ed25519.pub")),
+            # the lab's service program, where the units name it: a checkout under /tmp is hidden by the tmpfs above
+            "-v", "%s:%s:ro" % (HERE, HERE),
             "--rootfs", root, "/lib/systemd/systemd"]
     entry["containers"].append(CONTAINER)
     lab.save()
@@ -167,8 +172,7 @@ def systemctl(lab, name, args, check=True):
 
 def render(lab, name, text):
     entry = lab.host(name)
-    here = os.path.dirname(os.path.abspath(__file__))
-    text = text.replace("{lab_service}", "/usr/bin/python3 " + os.path.join(here, "lab_service.py"))
+    text = text.replace("{lab_service}", "/usr/bin/python3 " + os.path.join(HERE, "lab_service.py"))
     text = text.replace("{python}", "/usr/bin/python3").replace("{address}", entry["address"])
     if entry.get("address6"):
         text = text.replace("{address6}", entry["address6"])

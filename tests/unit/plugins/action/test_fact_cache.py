@@ -13,6 +13,7 @@ import types
 
 import pytest
 
+from ansible import constants
 from ansible.errors import AnsibleActionFail
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import cache_loader, lookup_loader
@@ -55,6 +56,10 @@ def jsonfile(tmp_path_factory):
         patch.setenv("ANSIBLE_CACHE_PLUGIN", "ansible.builtin.jsonfile")
         patch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(directory))
         patch.setenv("ANSIBLE_CACHE_PLUGIN_PREFIX", "pp_")
+        # ansible-core before 2.19: the config lookup answers the base settings from ansible.constants, read at import
+        for name, value in (("CACHE_PLUGIN", "ansible.builtin.jsonfile"), ("CACHE_PLUGIN_CONNECTION", str(directory)),
+                            ("CACHE_PLUGIN_PREFIX", "pp_")):
+            patch.setattr(constants, name, value, raising=False)
         yield directory
 
 
@@ -86,5 +91,6 @@ def test_a_host_not_gathered_is_marked_beside_its_other_facts(jsonfile):
 
 def test_the_in_memory_cache_is_refused(monkeypatch):
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN", "memory")
+    monkeypatch.setattr(constants, "CACHE_PLUGIN", "memory", raising=False)  # before 2.19 (see jsonfile)
     with pytest.raises(AnsibleActionFail, match=r"^sliced run: the fact cache is Ansible's in-memory one, which the other slices cannot read"):
         fact_cache()

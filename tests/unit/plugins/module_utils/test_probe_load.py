@@ -156,10 +156,11 @@ def test_the_deadline_ends_a_load_run_with_the_counts_so_far(web):
     load = result['load']
     assert elapsed < 3.5  # the probe (0.2 s), the 1 s deadline, the requests in flight ended at once
     assert load['deadline_reached'] is True and load['ok'] is False and result['ok'] is False
-    assert 6 <= load['completed'] <= 12 and load['errors'] == 0 and load['cut'] == 2
+    # both workers are in flight at the deadline, unless one was just between two requests (a loaded machine)
+    assert 6 <= load['completed'] <= 12 and load['errors'] == 0 and load['cut'] in (1, 2)
     assert load['checks'][-1] == {
         'name': 'load_deadline', 'status': 'fail', 'expected': '<= 1 s', 'actual': load['completed'],
-        'message': 'the load run reached its deadline of 1 s after %d of 200 requests (%d succeeded, 0 failed, 2 cut short by the '
+        'message': 'the load run reached its deadline of 1 s after %d of 200 requests (%d succeeded, 0 failed, %d cut short by the '
                    'deadline); raise load.deadline (role variable portproof_load_deadline) or run fewer requests'
-                   % (load['completed'], load['completed'])}
+                   % (load['completed'], load['completed'], load['cut'])}
     assert load['checks'][0]['status'] == 'pass'  # requests cut by the deadline are not the service's errors
