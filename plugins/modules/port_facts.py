@@ -277,8 +277,9 @@ ansible_facts:
           contains:
             sources:
               description:
-                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save) or V(ufw)),
-                  C(loader) and C(family); ufw's also lists its C(files).
+                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save), V(ufw)
+                  or V(nft) for an nft script, one entry per IP family), C(loader) and C(family); ufw's and nft's also
+                  list their C(files) (an nft script's includes).
               type: list
               elements: dict
               sample:
@@ -288,7 +289,7 @@ ansible_facts:
               type: list
               elements: dict
             tables:
-              description: The saved tables in the firewall model; each also names its C(path), ufw's rules their own C(path).
+              description: The saved tables in the firewall model; each also names its C(path), ufw's and nft's rules their own C(path).
               type: list
               elements: dict
             incomplete:

@@ -556,7 +556,7 @@ def _rule(words: List[_Token], table: Json) -> Json:
         else:
             shown = " ".join(w.text for w in words[i:i + 2])
             raise NftScriptError("%s: '%s' not understood (in %s)" % (word.where(), shown, _shown(words)))
-    rendered = " ".join('"%s"' % w.text if w.quoted else w.text for w in words)
+    rendered = " ".join('"%s"' % w.text if w.quoted else w.text for w in words).replace(" , ", ", ")
     return {"expr": expr, "comment": comment, "where": first.where(), "text": rendered, "path": first.path}
 
 
