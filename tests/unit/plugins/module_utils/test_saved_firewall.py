@@ -125,3 +125,15 @@ def test_an_nftables_script_and_its_includes_are_read_into_the_model(tmp_path):
     assert [(r["text"], r["path"], r["match"], r["verdict"]) for r in chain["rules"]] == [
         ("tcp dport 22 accept", "/etc/nftables.d/a.nft",
          [{"key": "l4proto", "op": "eq", "values": ["tcp"]}, {"key": "dport", "op": "eq", "values": [22]}], {"kind": "accept"})]
+
+
+def test_an_nftables_include_that_is_a_symlink_is_not_followed(tmp_path):
+    root = _root(tmp_path, {"/etc/nftables.conf": "flush ruleset\ninclude \"/etc/nftables.d/*.nft\"\n",
+                            "/etc/elsewhere.nft": "table inet filter {\n}\n"})
+    (tmp_path / "etc" / "nftables.d").mkdir()
+    os.symlink(str(tmp_path / "etc" / "elsewhere.nft"), str(tmp_path / "etc" / "nftables.d" / "a.nft"))
+    saved, dummy = gather_saved_firewall(root)
+    assert (saved["sources"], saved["tables"]) == ([], [])
+    assert saved["unsupported"] == [{"path": "/etc/nftables.conf", "loader": "nftables", "reason":
+                                     "cannot evaluate this nftables script: /etc/nftables.d/a.nft could not be read: Too many levels "
+                                     "of symbolic links"}]
