@@ -52,8 +52,8 @@ IPTABLES_FILES = (
 )
 NFT_FILES = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf")
 NFT_REASON = "cannot evaluate this nftables script: %s"
-NFT_BOTH_REASON = ("%s and %s are both saved: nftables.service and netfilter-persistent (or iptables.service) both load at "
-                   "boot, in an order that is not known, so the firewall after a reboot is not evaluated")
+NFT_BOTH_REASON = ("%s and %s are both saved and both load at boot, in an order that is not known, so the firewall after a "
+                   "reboot is not evaluated")
 BOTH_REASON = ("ufw is enabled and %s is saved: both load at boot, in an order that is not known, so the firewall "
                "after a reboot is not evaluated")
 FIREWALLD_REASON = "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet"
@@ -199,7 +199,7 @@ def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
             continue
         if sources:
             unsupported.append({"path": path, "loader": "nftables",
-                                "reason": NFT_BOTH_REASON % (path, ", ".join(s["path"] for s in sources))})
+                                "reason": NFT_BOTH_REASON % (path, ", ".join(dict.fromkeys(s["path"] for s in sources)))})
             continue
         try:
             loaded, read = _nft_script(root, path)

@@ -83,9 +83,8 @@ def test_an_nftables_script_next_to_saved_iptables_rules_is_an_error_never_a_ver
     script = "#!/usr/sbin/nft -f\nflush ruleset\ntable inet filter {\n  chain input {\n    type filter hook input priority 0; policy drop;\n  }\n}\n"
     results = _check(_facts(tmp_path, {"/etc/iptables/rules.v4": SAVED, "/etc/nftables.conf": script}), dict(DB, deny_from=[]))
     assert results == [("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/nftables.conf (nftables): "
-                        "/etc/nftables.conf and /etc/iptables/rules.v4 are both saved: nftables.service and netfilter-persistent "
-                        "(or iptables.service) both load at boot, in an order that is not known, so the firewall after a reboot "
-                        "is not evaluated")]
+                        "/etc/nftables.conf and /etc/iptables/rules.v4 are both saved and both load at boot, in an order that "
+                        "is not known, so the firewall after a reboot is not evaluated")]
 
 
 NFT_SAVED = ("#!/usr/sbin/nft -f\nflush ruleset\ndefine apps = { 10.231.127.12, 10.231.127.13 }\ninclude \"/etc/nftables.d/*.nft\"\n")
