@@ -11,8 +11,8 @@ including file's directory, a glob in the last component; at most INCLUDE_DEPTH 
 INCLUDE_FILES files), ``define NAME = VALUE`` and ``$NAME``, ``table FAMILY NAME { ... }`` (inet, ip,
 ip6) with named ``set``s and ``chain``s (``type T hook H priority P; policy V;``), and rules made of
 iif/iifname/oif/oifname, meta l4proto/nfproto/iif..., ip/ip6 saddr/daddr, ip protocol, ip6 nexthdr,
-tcp/udp/th dport/sport, icmp/icmpv6 type, ct state, counter, log, comment and the verdicts accept, drop,
-reject, jump, goto, return, continue. Anything else raises NftScriptError naming the file, the line
+tcp/udp/th dport/sport, icmp/icmpv6 type, ct state, counter, log, comment, the verdicts accept, drop,
+reject, jump, goto, return, continue, and in nat chains masquerade, snat/dnat to ADDR[:PORT], redirect to :PORT. Anything else raises NftScriptError naming the file, the line
 and the construct: a script is evaluated whole or not at all.
 """
 
@@ -252,7 +252,7 @@ class _Script(object):
                     raise NftScriptError("%s: a policy before the chain's type line is not understood" % words[0].where())
                 chain["base"]["policy"] = words[1].text
             else:
-                chain["rules"].append(_rule(words, table))
+                chain["rules"].append(_rule(words, table, (chain["base"] or {}).get("type")))
 
     # --- output ------------------------------------------------------------------------------------
     def items(self) -> Tuple[List[Json], List[Json]]:
@@ -448,7 +448,41 @@ def _scalar(word: _Token, kind: str) -> Any:
     return text
 
 
-def _rule(words: List[_Token], table: Json) -> Json:
+def _nat(words: List[_Token], i: int, family: str, expr: List[Json]) -> int:
+    """masquerade, snat/dnat [ip|ip6] to ADDR[:PORT], redirect to [:]PORT at words[i] -> next index."""
+    kind = words[i].text
+    if kind == "masquerade":
+        expr.append({"masquerade": None})
+        return i + 1
+    body: Json = {}
+    at = i + 1
+    if kind in ("snat", "dnat") and family == "inet":
+        if at >= len(words) or words[at].text not in ("ip", "ip6"):
+            raise NftScriptError("%s: %s in an inet table without ip or ip6 not understood" % (words[i].where(), kind))
+        body["family"] = words[at].text
+        at += 1
+    if at + 1 >= len(words) or words[at].text != "to":
+        raise NftScriptError("%s: %s without 'to ...' not understood" % (words[i].where(), kind))
+    target = words[at + 1].text
+    if kind == "redirect":
+        body["port"] = _port(target.lstrip(":"), words[i])
+    else:
+        address, port = target, None
+        if target.startswith("["):
+            address, dummy, rest = target[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else None
+        elif target.count(":") == 1:
+            address, port = target.split(":")
+        body["addr"] = _address(address, words[i])
+        if not isinstance(body["addr"], str):
+            raise NftScriptError("%s: %s to %s not understood (one address)" % (words[i].where(), kind, target))
+        if port is not None:
+            body["port"] = _port(port, words[i])
+    expr.append({kind: body})
+    return at + 2
+
+
+def _rule(words: List[_Token], table: Json, chain_type: Optional[str] = None) -> Json:
     """One rule line -> {expr, comment, where, text}."""
     expr: List[Json] = []
     comment = None
@@ -542,6 +576,10 @@ def _rule(words: List[_Token], table: Json) -> Json:
         elif text in ("jump", "goto") and nxt is not None:
             expr.append({text: {"target": nxt}})
             i += 2
+        elif text in ("masquerade", "snat", "dnat", "redirect"):
+            if chain_type != "nat":
+                raise NftScriptError("%s: %s outside a chain of type nat not understood" % (word.where(), text))
+            i = _nat(words, i, family, expr)
         elif text == "reject":
             rest = [w.text for w in words[i + 1:i + 5]]
             if rest[:3] == ["with", "tcp", "reset"]:
