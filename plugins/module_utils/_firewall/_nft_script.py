@@ -173,6 +173,8 @@ class _Script(object):
             elif head.text == "include" and len(words) == 2 and words[1].quoted:
                 self.include(words[1], depth)
             elif head.text == "define" and len(words) >= 4 and words[2].text == "=":
+                if words[1].text in self.defines:  # nft refuses the whole script
+                    raise NftScriptError("%s: redefinition of %s (nft refuses to load the script)" % (head.where(), words[1].text))
                 self.defines[words[1].text] = words[3:]
             elif head.text == "table" and words[-1].text == "{":
                 self.table(words, stream)

@@ -152,6 +152,7 @@ def _script(tmp_path, files):
      "{d}/nftables.conf line 4: dnat outside a chain of type nat not understood"),
     ({"nftables.conf": "table inet f {\n chain i {\n  type nat hook prerouting priority dstnat;\n  dnat to 10.0.0.1\n }\n}\n"},
      "{d}/nftables.conf line 4: dnat in an inet table without ip or ip6 not understood"),
+    ({"nftables.conf": "define x = 1\ndefine x = 2\n"}, "{d}/nftables.conf line 2: redefinition of x (nft refuses to load the script)"),
     ({"nftables.conf": "add rule inet f i accept\n"}, "{d}/nftables.conf line 1: 'add rule inet f i accept' not understood"),
     ({"nftables.conf": "table netdev f {\n}\n"}, "{d}/nftables.conf line 1: 'table netdev f {' not understood (families: inet, ip, ip6)"),
     ({"nftables.conf": "table ip f {\n chain i {\n  ip6 saddr ::1 accept\n }\n}\n"},
