@@ -6,8 +6,8 @@
 """Turn an nft script (``/etc/nftables.conf``, loaded at boot with ``nft -f``) into the items of
 ``nft -j list ruleset`` for that ruleset, without loading it anywhere; _nft.py reads them.
 
-The subset real nftables.conf files use: ``flush ruleset``, ``include "FILE"`` (relative to the
-including file's directory, a glob in the last component; at most INCLUDE_DEPTH deep and
+The subset real nftables.conf files use: ``flush ruleset``, ``include "FILE"`` (a relative one in
+nft's include path, /etc, whatever file includes it; a glob in the last component; at most INCLUDE_DEPTH deep and
 INCLUDE_FILES files), ``define NAME = VALUE`` and ``$NAME``, ``table FAMILY NAME { ... }`` (inet, ip,
 ip6) with named ``set``s and ``chain``s (``type T hook H priority P; policy V;``), and rules made of
 iif/iifname/oif/oifname, meta l4proto/nfproto/iif..., ip/ip6 saddr/daddr, ip protocol, ip6 nexthdr,
@@ -116,8 +116,9 @@ def _tokens(text: str, path: str) -> List[_Token]:
 class _Script(object):
     """The ruleset a script builds: tables in order, each with its sets and chains."""
 
-    def __init__(self, read: Reader) -> None:
+    def __init__(self, read: Reader, include_dir: str) -> None:
         self.read = read
+        self.include_dir = include_dir
         self.defines: Dict[str, List[_Token]] = {}
         self.tables: List[Json] = []
         self.files: List[str] = []
@@ -139,8 +140,8 @@ class _Script(object):
 
     def include(self, token: _Token, depth: int) -> None:
         pattern = token.text
-        if not pattern.startswith("/"):
-            pattern = posixpath.join(posixpath.dirname(token.path), pattern)
+        if not pattern.startswith("/"):  # nft looks in its include path (/etc), not next to the including file
+            pattern = posixpath.join(self.include_dir, pattern)
         folder, name = posixpath.split(posixpath.normpath(pattern))
         if any(c in folder for c in "*?["):
             raise NftScriptError("%s: include %s: a wildcard in a directory is not understood" % (token.where(), token.text))
@@ -611,12 +612,13 @@ def _check_references(rule: Json, table: Json) -> None:
                                      % (rule["where"], kind, item[kind]["target"], table["family"], table["name"]))
 
 
-def parse_nft_script(path: str, read: Reader) -> Tuple[List[Json], List[Json], List[str]]:
+def parse_nft_script(path: str, read: Reader, include_dir: str = "/etc") -> Tuple[List[Json], List[Json], List[str]]:
     """(items of ``nft -j list ruleset``, {path, where, text} of each rule item in order, files read) of
     the script PATH. READ(path) gives a file's text (None when it does not exist) and may have a
-    ``listdir`` attribute for include globs. Raises NftScriptError for anything outside the subset.
+    ``listdir`` attribute for include globs; a relative include is looked up in INCLUDE_DIR (nft's
+    default include path, ``-I``). Raises NftScriptError for anything outside the subset.
     """
-    script = _Script(read)
+    script = _Script(read, include_dir)
     script.load(path, 0, None)
     items, meta = script.items()
     return items, meta, script.files

@@ -118,10 +118,10 @@ def test_the_parser_gives_what_nft_loads(tmp_path, name):
     kernel = _kernel(path)  # every script of the corpus is valid nft
     if CASES[name] is not None:
         with pytest.raises(NftScriptError) as caught:
-            parse_nft_script(path, _read)
+            parse_nft_script(path, _read, os.path.dirname(path))
         assert str(caught.value) == CASES[name].format(dir=root)
         return
-    items, meta, files = parse_nft_script(path, _read)
+    items, meta, files = parse_nft_script(path, _read, os.path.dirname(path))  # nft -I as in _kernel
     assert _normalized(items) == _normalized(kernel)
     assert _verdicts(items) == _verdicts(kernel)
     assert len(meta) == sum(1 for item in items if "rule" in item)
@@ -168,14 +168,14 @@ def _script(tmp_path, files):
 def test_anything_outside_the_subset_is_refused_with_file_and_line(tmp_path, files, error):
     path = _script(tmp_path, files)
     with pytest.raises(NftScriptError) as caught:
-        parse_nft_script(path, _read)
+        parse_nft_script(path, _read, str(tmp_path))
     assert str(caught.value) == error.replace("{d}", str(tmp_path))
 
 
 def test_a_flush_drops_what_came_before_and_tables_merge(tmp_path):
     path = _script(tmp_path, {"nftables.conf": "table ip old {\n}\nflush ruleset\ntable ip f {\n chain i {\n  accept\n }\n}\n"
                                                "table ip f {\n chain i {\n  drop\n }\n}\n"})
-    items, meta, files = parse_nft_script(path, _read)
+    items, meta, files = parse_nft_script(path, _read, str(tmp_path))
     assert _normalized(items) == [{"table": {"family": "ip", "name": "f"}},
                                   {"chain": {"family": "ip", "table": "f", "name": "i"}},
                                   {"rule": {"family": "ip", "table": "f", "chain": "i", "expr": [{"accept": None}]}},
