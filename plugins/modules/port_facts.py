@@ -25,8 +25,9 @@ description:
   - C(saved_firewall) reads the firewall configuration the host loads at boot, from its files only (nothing
     is loaded anywhere), into the same model, from C(/etc/iptables/rules.v4) and C(rules.v6) (iptables-persistent),
     C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services) and an enabled ufw's files (replayed as
-    C(ufw-init) loads them at boot); an nftables script and firewalld's permanent configuration are recognised
-    and listed as not evaluated (see the collection's C(docs/reboot.md)).
+    C(ufw-init) loads them at boot) and an nftables script (C(/etc/nftables.conf) with its includes, the subset
+    of the nft language that the collection reads); a script outside that subset and firewalld's permanent
+    configuration are recognised and listed as not evaluated (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
   - C(starters) says who starts each process holding a listening socket, from its control group
@@ -277,8 +278,9 @@ ansible_facts:
           contains:
             sources:
               description:
-                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save) or V(ufw)),
-                  C(loader) and C(family); ufw's also lists its C(files).
+                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save), V(ufw)
+                  or V(nft) for an nft script, one entry per IP family), C(loader) and C(family); ufw's and nft's also
+                  list their C(files) (an nft script's includes).
               type: list
               elements: dict
               sample:
@@ -288,7 +290,7 @@ ansible_facts:
               type: list
               elements: dict
             tables:
-              description: The saved tables in the firewall model; each also names its C(path), ufw's rules their own C(path).
+              description: The saved tables in the firewall model; each also names its C(path), ufw's and nft's rules their own C(path).
               type: list
               elements: dict
             incomplete:

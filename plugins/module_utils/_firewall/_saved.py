@@ -18,8 +18,9 @@ any kernel. ``gather_saved_firewall(root)`` returns the ``saved_firewall`` fact:
 Covered: iptables-persistent (``/etc/iptables/rules.v4``, ``rules.v6``) and iptables-services
 (``/etc/sysconfig/iptables``, ``ip6tables``), both iptables-save text, and an enabled ufw
 (``/etc/ufw/ufw.conf`` ENABLED=yes: its rules files and defaults replayed as ufw-init loads them,
-_ufw_boot.py). Recognised but not evaluated: nftables scripts (``/etc/nftables.conf``,
-``/etc/sysconfig/nftables.conf``), ufw next to saved iptables files, and firewalld's permanent configuration (``.xml`` files of zones,
+_ufw_boot.py), and nftables scripts (``/etc/nftables.conf``, ``/etc/sysconfig/nftables.conf``, with their
+includes: _nft_script.py; a script outside its subset is named, with file and line, never half read).
+Recognised but not evaluated: ufw or an nftables script next to saved iptables files, and firewalld's permanent configuration (``.xml`` files of zones,
 policies, services, ipsets, ``direct.xml`` below ``/etc/firewalld``; a firewalld that runs now is
 recognised by the check, from the running firewall).
 """
@@ -33,6 +34,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import NftParseError, parse_nft_json
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_script import NftScriptError, parse_nft_script
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._ufw_boot import UfwBootError, implicit_matches, ufw_boot_rules, ufw_enabled
 
 SUBSET = "saved_firewall"
@@ -48,8 +51,9 @@ IPTABLES_FILES = (
     ("/etc/sysconfig/ip6tables", "iptables-services", "ip6", "ipv6"),
 )
 NFT_FILES = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf")
-NFT_REASON = ("an nftables script is not evaluated: nft has no mode that turns a script into a ruleset without "
-              "loading it (nft -c prints nothing), and nothing is loaded on the host")
+NFT_REASON = "cannot evaluate this nftables script: %s"
+NFT_BOTH_REASON = ("%s and %s are both saved and both load at boot, in an order that is not known, so the firewall after a "
+                   "reboot is not evaluated")
 BOTH_REASON = ("ufw is enabled and %s is saved: both load at boot, in an order that is not known, so the firewall "
                "after a reboot is not evaluated")
 FIREWALLD_REASON = "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet"
@@ -104,6 +108,46 @@ def _nft_script_filters(text: str) -> bool:
     return bool(_NFT_RULE_WORDS.search(code))
 
 
+class _NftReader(object):
+    """Reads an nft script and its includes below ROOT for _nft_script (all of them at most LIMIT bytes in all)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.total = 0
+
+    def __call__(self, path: str) -> Optional[str]:
+        try:
+            text = read_text(os.path.join(self.root, path.lstrip("/")), LIMIT - self.total)
+        except (IOError, OSError) as exc:
+            if getattr(exc, "errno", None) == errno.ENOENT:
+                return None
+            raise
+        self.total += len(text)
+        return text
+
+    def listdir(self, folder: str) -> List[str]:
+        try:
+            return sorted(os.listdir(os.path.join(self.root, folder.lstrip("/"))))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:  # nft: a glob that matches nothing includes nothing
+                return []
+            raise
+
+
+def _nft_script(root: str, path: str) -> Tuple[List[Json], List[str]]:
+    """(tables an nft script loads, files read): its rules name their file and carry their text as written."""
+    items, meta, read = parse_nft_script(path, _NftReader(root))
+    tables = parse_nft_json(items)
+    rules = [rule for table in tables for chain in table["chains"] for rule in chain["rules"]]
+    for rule, where in zip(rules, meta):
+        rule.update(text=where["text"], path=where["path"])
+    for table in tables:
+        table.update(source="nftables", path=path, handle=None)
+        for chain in table["chains"]:
+            chain["handle"] = None
+    return tables, read
+
+
 def _ufw(files: _Files, sources: List[Json], tables: List[Json], unavailable: List[Dict[str, str]]) -> None:
     """The tables ufw loads at boot (_ufw_boot.py), each rule naming the file it comes from."""
     try:
@@ -151,11 +195,24 @@ def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
         sources.append({"path": path, "format": "iptables-save", "loader": loader, "family": ipfamily})
     for path in NFT_FILES:
         text = files.text(path)
-        if text is not None and _nft_script_filters(text):
-            unsupported.append({"path": path, "loader": "nftables", "reason": NFT_REASON})
+        if text is None or not _nft_script_filters(text):
+            continue
+        if sources:
+            unsupported.append({"path": path, "loader": "nftables",
+                                "reason": NFT_BOTH_REASON % (path, ", ".join(dict.fromkeys(s["path"] for s in sources)))})
+            continue
+        try:
+            loaded, read = _nft_script(root, path)
+        except (NftScriptError, NftParseError) as exc:
+            unsupported.append({"path": path, "loader": "nftables", "reason": NFT_REASON % exc})
+            continue
+        tables.extend(loaded)
+        sources.extend({"path": path, "format": "nft", "loader": "nftables", "family": family, "files": read}
+                       for family in ("ipv4", "ipv6"))
     if ufw_enabled(files.text):
         if sources:
-            unsupported.append({"path": "/etc/ufw", "loader": "ufw", "reason": BOTH_REASON % ", ".join(s["path"] for s in sources)})
+            unsupported.append({"path": "/etc/ufw", "loader": "ufw",
+                                "reason": BOTH_REASON % ", ".join(dict.fromkeys(s["path"] for s in sources))})
         else:
             _ufw(files, sources, tables, unavailable)
     # firewalld's own configuration: the .xml files an administrator (or --permanent) wrote below /etc/firewalld

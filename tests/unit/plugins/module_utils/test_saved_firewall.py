@@ -107,3 +107,33 @@ def test_a_rules_file_written_by_hand_keeps_every_match(tmp_path):
     assert (rule["text"], rule["match"]) == ("-A INPUT -p tcp -s 10.0.0.2 -m tcp --dport 5432 -j ACCEPT", [
         {"key": "l4proto", "op": "eq", "values": ["tcp"]}, {"key": "saddr", "op": "eq", "values": ["10.0.0.2"]},
         {"key": "dport", "op": "eq", "values": [5432]}])
+
+
+def test_an_nftables_script_and_its_includes_are_read_into_the_model(tmp_path):
+    root = _root(tmp_path, {"/etc/nftables.conf": "flush ruleset\ninclude \"nftables.d/*.nft\"\n",
+                            "/etc/nftables.d/a.nft": "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n"
+                                                     "  tcp dport 22 accept\n }\n}\n"})
+    saved, unavailable = gather_saved_firewall(root)
+    assert (saved["unsupported"], saved["incomplete"], unavailable) == ([], [], [])
+    assert saved["sources"] == [
+        {"path": "/etc/nftables.conf", "format": "nft", "loader": "nftables", "family": family,
+         "files": ["/etc/nftables.conf", "/etc/nftables.d/a.nft"]} for family in ("ipv4", "ipv6")]
+    (table,) = saved["tables"]
+    assert (table["source"], table["family"], table["name"], table["path"]) == ("nftables", "inet", "filter", "/etc/nftables.conf")
+    (chain,) = table["chains"]
+    assert (chain["hook"], chain["priority"], chain["policy"]) == ("input", 0, "drop")
+    assert [(r["text"], r["path"], r["match"], r["verdict"]) for r in chain["rules"]] == [
+        ("tcp dport 22 accept", "/etc/nftables.d/a.nft",
+         [{"key": "l4proto", "op": "eq", "values": ["tcp"]}, {"key": "dport", "op": "eq", "values": [22]}], {"kind": "accept"})]
+
+
+def test_an_nftables_include_that_is_a_symlink_is_not_followed(tmp_path):
+    root = _root(tmp_path, {"/etc/nftables.conf": "flush ruleset\ninclude \"/etc/nftables.d/*.nft\"\n",
+                            "/etc/elsewhere.nft": "table inet filter {\n}\n"})
+    (tmp_path / "etc" / "nftables.d").mkdir()
+    os.symlink(str(tmp_path / "etc" / "elsewhere.nft"), str(tmp_path / "etc" / "nftables.d" / "a.nft"))
+    saved, dummy = gather_saved_firewall(root)
+    assert (saved["sources"], saved["tables"]) == ([], [])
+    assert saved["unsupported"] == [{"path": "/etc/nftables.conf", "loader": "nftables", "reason":
+                                     "cannot evaluate this nftables script: /etc/nftables.d/a.nft could not be read: Too many levels "
+                                     "of symbolic links"}]

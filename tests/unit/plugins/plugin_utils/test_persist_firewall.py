@@ -78,13 +78,44 @@ def test_nothing_saved_is_an_error_per_source(tmp_path):
     ]
 
 
-def test_an_nftables_script_is_an_error_never_a_verdict(tmp_path):
-    """An nft script that filters is loaded at boot but not evaluated: every source is an error naming it."""
+def test_an_nftables_script_next_to_saved_iptables_rules_is_an_error_never_a_verdict(tmp_path):
+    """An nft script that filters and rules.v4 both load at boot, in an order not known: every source is an error naming both."""
     script = "#!/usr/sbin/nft -f\nflush ruleset\ntable inet filter {\n  chain input {\n    type filter hook input priority 0; policy drop;\n  }\n}\n"
     results = _check(_facts(tmp_path, {"/etc/iptables/rules.v4": SAVED, "/etc/nftables.conf": script}), dict(DB, deny_from=[]))
-    assert [(r[1], r[2]) for r in results] == [("error", "app")]
-    assert results[0][3].startswith("db: cannot evaluate the firewall after a reboot: /etc/nftables.conf (nftables): an nftables "
-                                    "script is not evaluated")
+    assert results == [("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/nftables.conf (nftables): "
+                        "/etc/nftables.conf and /etc/iptables/rules.v4 are both saved and both load at boot, in an order that "
+                        "is not known, so the firewall after a reboot is not evaluated")]
+
+
+NFT_SAVED = ("#!/usr/sbin/nft -f\nflush ruleset\ndefine apps = { 10.231.127.12, 10.231.127.13 }\ninclude \"/etc/nftables.d/*.nft\"\n")
+NFT_DB = ("table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy drop;\n"
+          "\t\tiif lo accept\n\t\tip saddr $apps tcp dport 5432 accept comment \"db\"\n\t}\n}\n")
+
+
+def test_an_nftables_script_with_an_include_gives_verdicts(tmp_path):
+    """/etc/nftables.conf (a define, an include by glob) is evaluated: app1 is accepted by the included rule, app2's running
+    rule is not in the script, db1 would get in by the saved rule that does not run."""
+    facts = _facts(tmp_path, {"/etc/nftables.conf": NFT_SAVED, "/etc/nftables.d/db.nft": NFT_DB})
+    assert facts["saved_firewall"]["unsupported"] == []
+    assert _check(facts) == [
+        ("persist", "pass", "app1", "db: after a reboot app1 (10.231.127.12) would get in on tcp/5432, as now (must get in): "
+         "rule ip filter INPUT #2: ip saddr { 10.231.127.12, 10.231.127.13 } tcp dport 5432 accept comment \"db\" in "
+         "/etc/nftables.d/db.nft"),
+        ("persist", "fail", "app2", "db: after a reboot app2 (10.231.127.14) would be dropped on tcp/5432 (must get in; now it would "
+         "get in): the running accept rule ip filter INPUT #4: %s is not in /etc/nftables.conf" % (RULE % "10.231.127.14")),
+        ("persist", "fail", "db1", "db: after a reboot db1 (10.231.127.13) would get in on tcp/5432 (must not get in; now it would "
+         "be dropped): the saved accept rule ip filter INPUT #2: ip saddr { 10.231.127.12, 10.231.127.13 } tcp dport 5432 accept "
+         "comment \"db\" in /etc/nftables.d/db.nft is not running"),
+    ]
+
+
+def test_an_nftables_script_outside_the_subset_is_an_error_naming_file_and_line(tmp_path):
+    facts = _facts(tmp_path, {"/etc/nftables.conf": NFT_SAVED,
+                              "/etc/nftables.d/db.nft": NFT_DB.replace("iif lo accept", "tcp flags syn limit rate 10/second accept")})
+    assert _check(facts, dict(DB, deny_from=[])) == [
+        ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/nftables.conf (nftables): cannot evaluate "
+         "this nftables script: /etc/nftables.d/db.nft line 4: 'tcp flags' not understood (in 'tcp flags syn limit rate 10/second "
+         "accept')")]
 
 
 def test_debian_default_nftables_conf_filters_nothing(tmp_path):
