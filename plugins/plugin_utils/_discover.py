@@ -13,7 +13,9 @@ out and why; then services that every member of a group serves alike are moved t
 Every inference is the decision the checks themselves make over the same facts: the bind is the
 narrowest class that holds every effective bind (_addrclass), an allow_from/deny_from entry is
 proposed only when the static firewall check (_firewall_checks.check_firewall) passes for every
-member of the source, so that the contract, checked at once, passes. Nothing is probed.
+member of the source, so that the contract, checked at once, passes. The firewall is not probed; what answers on
+each listener comes from the host's own probe (_discover_identify), and the check it suggests is the one that probe
+passed.
 """
 
 from __future__ import annotations
