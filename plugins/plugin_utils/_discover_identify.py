@@ -24,13 +24,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import identify_targets, what_answers
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, local_address, spec
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, local_address, spec
 from ansible_collections.portproof.validate.plugins.plugin_utils._undeclared_identify import UDP_PORTS
 
 _STATUS = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})(?:[ \r\n]|$)")
 
 
-def _loopback_only(items: Sequence[Mapping[str, Any]]) -> bool:
+def _loopback_only(items: Sequence[Item]) -> bool:
     """Whether every effective bind is a loopback address (discover leaves such listeners out)."""
     binds = [address for item in items for _version, address in effective_binds(item)]
     return bool(binds) and all(address != ALL and address_class(address) == "loopback" for address in binds)
@@ -57,7 +57,7 @@ def identify_plan(facts: Mapping[str, Any], address: Optional[str], timeout: flo
         where = address if where in ("0.0.0.0", "::") else where
         if where:
             targets.extend(identify_targets("discover %s" % spec(host_port, proto), where, host_port, proto, timeout))
-    by_port: Dict[Tuple[int, str], List[Mapping[str, Any]]] = {}
+    by_port: Dict[Tuple[int, str], List[Item]] = {}
     for item in listeners:
         if item.get("netns") == HOST_NETNS and (item.get("port"), item.get("proto")) not in seen:
             by_port.setdefault((item["port"], item["proto"]), []).append(item)
