@@ -113,10 +113,14 @@ def test_lab_services_iptables_nft_and_podman(make_lab, tmp_path):
     # app1 and app2 serve the same API alike: it goes to the group, and each host gets it from there
     app = _load(run, "group_vars/app.yml")["portproof_services__discovered_app"]
     assert [(s["name"], s["port"], s["allow_from"]) for s in app] == [("gunicorn", 8000, ["app", "db", "web", "controller"])]
-    # what answered each host's own probe: the HTTP API its status (then run by post_deploy from every allowed source);
-    # the lab's postgres accepts and says nothing, so it gets no check, only the comment
+    # what answered each host's own probe: the HTTP API and the containers' httpd their status (then run by post_deploy
+    # from every allowed source); db1's firewall rejects db1's own connection to 5432 (it accepts app1, app2 and the
+    # controller only), so postgres gets no check, only the comment that says why; node_exporter says nothing
     assert app[0]["check"] == {"http": {"path": "/", "status": 200}}
-    assert "# answers nothing within 5 s: no check proposed" in (run / "portproof-discovered" / "host_vars" / "db1.yml").read_text()
+    assert (ctr1["blog"]["check"], ctr1["shop"]["check"]) == ({"http": {"path": "/", "status": 200}},) * 2
+    assert "check" not in ctr1["node_exporter"]
+    assert "  # could not be identified: Connection refused (ECONNREFUSED): no check proposed\n  - name: postgres\n" in (
+        run / "portproof-discovered" / "host_vars" / "db1.yml").read_text()
     assert "portproof_services__discovered" not in _load(run, "host_vars/app1.yml")
     assert hostvars["app2"]["portproof_services__discovered_app"] == app
 
@@ -190,7 +194,7 @@ DAEMON_STACK = {"hosts": [
                                                   "hba_file = '{dir}/pg_hba.conf'\nident_file = '{dir}/pg_ident.conf'\n",
                   "files": {"pg_hba.conf": "local all postgres peer\n", "pg_ident.conf": ""}, "listen": ["tcp:{address}:5432"]},
                  {"kind": "redis", "config": REDIS, "listen": ["tcp:{address}:6379"]}],
-     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n"
+     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n"
                   "-A INPUT -s {address:app1}/32 -p tcp -m tcp -m multiport --dports 5432,6379 -j ACCEPT\n"
                   "-A INPUT -p tcp -m tcp -m multiport --dports 5432,6379 -j DROP\nCOMMIT\n")},
 ]}
@@ -208,7 +212,8 @@ def test_real_debian_daemons(make_lab, tmp_path):
         "internal", ["app"], ["web"])  # no ip6tables rule: public gets in over IPv6
     web1 = {s["name"]: s for s in _load(run, "host_vars/web1.yml")["portproof_services__discovered"]}
     assert (web1["nginx"]["port"], web1["nginx"]["bind"], web1["nginx"]["process"]) == (80, "public", "nginx")
-    # the real daemons, identified by their own host: each check then passed from app1 in the round trip above
+    # the real daemons, identified by their own host (db1's firewall accepts what comes over lo, as most do): each check
+    # then passed from app1 in the round trip above
     assert (web1["nginx"]["check"], db1["postgres"]["check"], db1["redis-server"]["check"]) == (
         {"http": {"path": "/", "status": 200}}, {"protocol": "postgres"}, {"protocol": "redis"})
 
