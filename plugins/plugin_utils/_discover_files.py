@@ -113,6 +113,6 @@ def build_files(facts: Mapping[str, Any], groups: Mapping[str, Sequence[str]], h
             verification[host] = bad
     names = sorted(files) + ["README.md"]
     files["README.md"] = readme(directory, stamp, found, groups, moved, names, not_gathered, verification, bool(existing),
-                                 identify=identified is not None)
+                                identify=identified is not None)
     files[MARKER] = marker_text(names)
     return files, verification
