@@ -25,6 +25,8 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_DIR = "portproof-discovered"
+# The variable the role registers the result of discover_identify in, per host.
+IDENTIFIED = "portproof_discover_identified"
 
 
 class DiscoverDirError(Exception):
@@ -63,6 +65,8 @@ class ActionModule(StepAction):
         hosts_all = [str(h) for h in self.var(task_vars, "ansible_play_hosts_all", [])]
         play_hosts = set(str(h) for h in self.var(task_vars, "ansible_play_hosts", []))
         ssh = str(self.var(task_vars, "portproof_discover_ssh", "ignore"))  # the role's argument spec checks it
+        identify = self.flag(task_vars, "portproof_discover_identify")
+        identified: Optional[Dict[str, Any]] = {} if identify else None
         index = host_addresses(hostvars, groups.get("all", []))
         facts: Dict[str, Any] = {}
         existing: Dict[str, Any] = {}
@@ -76,6 +80,9 @@ class ActionModule(StepAction):
                 not_gathered.append((host, "unreachable or failed" if host not in play_hosts else "port facts missing"))
                 continue
             facts[host] = gathered
+            asked = hvars.get(IDENTIFIED) if identified is not None else None
+            if identified is not None and isinstance(asked, dict) and isinstance(asked.get("identified"), dict):
+                identified[host] = asked["identified"]
             variables = [(name, self._templar.template(value)) for name, value in contract_variables(hvars)
                          if not name.startswith(HOST_VARIABLE)]
             if variables:
@@ -92,7 +99,8 @@ class ActionModule(StepAction):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime(STAMP_FORMAT)
         try:
             files, verification = build_files(facts, groups, index, addresses, stamp, str(configured), ssh=ssh,
-                                              existing=existing, not_gathered=not_gathered)
+                                              existing=existing, not_gathered=not_gathered,
+                                              identified=identified)
         except DiscoverError as exc:
             result.update(failed=True, msg=str(exc))
             return result

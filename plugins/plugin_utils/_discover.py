@@ -13,7 +13,9 @@ out and why; then services that every member of a group serves alike are moved t
 Every inference is the decision the checks themselves make over the same facts: the bind is the
 narrowest class that holds every effective bind (_addrclass), an allow_from/deny_from entry is
 proposed only when the static firewall check (_firewall_checks.check_firewall) passes for every
-member of the source, so that the contract, checked at once, passes. Nothing is probed.
+member of the source, so that the contract, checked at once, passes. The firewall is not probed; what answers on
+each listener comes from the host's own probe (_discover_identify), and the check it suggests is the one that probe
+passed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import suggestion
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint
 
@@ -95,6 +98,21 @@ def _unique(base: str, taken: Set[str], port: Any, proto: str) -> str:
     name = "%s-%s-%s-%d" % (base, port, proto, index)
     taken.add(name)
     return name
+
+
+def unit_name(items: Sequence[Item], starters: Any) -> Optional[str]:
+    """The systemd service unit (without ``.service``) that started every process holding ITEMS, from the starters
+    facts; None when PID 1 is not systemd, a process is in no service unit, or they are in different ones."""
+    if not isinstance(starters, Mapping) or starters.get("init") != "systemd" or not isinstance(starters.get("processes"), Mapping):
+        return None
+    units = set()
+    for item in items:
+        entry = starters["processes"].get(str(item.get("pid")))
+        unit = entry.get("unit") if isinstance(entry, Mapping) else None
+        if not isinstance(unit, str) or not unit.endswith(".service") or unit == ".service":
+            return None
+        units.add(unit[:-len(".service")])
+    return units.pop() if len(units) == 1 else None
 
 
 def _owner(items: Sequence[Item]) -> Tuple[Optional[str], Optional[str], Optional[str]]:
@@ -196,8 +214,11 @@ def _verdicts(host: str, service: Dict[str, Any], facts: RawFacts, groups: Mappi
 
 
 def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
-                  address: Optional[str], ssh: str = "ignore", declared: Sequence[Tuple[Any, str]] = ()) -> HostDiscovery:
-    """The proposed contract of HOST from its port FACTS; DECLARED: (port, proto) its existing contract already covers."""
+                  address: Optional[str], ssh: str = "ignore", declared: Sequence[Tuple[Any, str]] = (),
+                  identified: Optional[Mapping[str, Any]] = None) -> HostDiscovery:
+    """The proposed contract of HOST from its port FACTS; DECLARED: (port, proto) its existing contract already covers;
+    IDENTIFIED: what answers on each listener ({"80/tcp": ...} of _discover_identify.identified_from), None when
+    discover did not ask (then only a commented guess from the process name or port)."""
     if ssh not in SSH_MODES:
         raise DiscoverError("portproof_discover_ssh: must be one of %s, got %r" % (", ".join(SSH_MODES), ssh))
     if not isinstance(facts, dict):
@@ -215,7 +236,7 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
     declared_set = set(declared)
     taken: Set[str] = set()
     cache: Dict[str, Any] = {}
-    candidates: List[Tuple[Dict[str, Any], List[str], bool]] = []  # (service, comments, reachable)
+    candidates: List[Tuple[Dict[str, Any], List[str], bool, str]] = []  # (service, comments, reachable, "host port/proto")
 
     # Containers' published ports first: the host port (or auto) leads to a listener inside the container.
     for (container, cport, proto), items in sorted(published.items()):
@@ -255,7 +276,7 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
             comments.append("nothing was seen listening inside container %s on %d/%s (the listen check will say so)"
                             % (container, cport, proto))
         service["publish"] = publish
-        candidates.append((service, comments, _reachable(binds, address)))
+        candidates.append((service, comments, _reachable(binds, address), "%d/%s" % (ports[0], proto)))
 
     # Then what listens in the host's own network namespace.
     by_port: Dict[Tuple[int, str], List[Item]] = {}
@@ -288,21 +309,33 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
                 found.ignore.append((spec, "ephemeral ports, chosen by the kernel (%s)" % shown))
             continue
         comments = ["%s" % shown]
-        service = {"name": _unique(process or "port-%d" % port, taken, port, proto), "port": port, "proto": proto, "bind": bind}
+        unit = unit_name(items, facts.get("starters"))
+        if unit:
+            comments.append("started by the systemd unit %s.service" % unit)
+        service = {"name": _unique(unit or process or "port-%d" % port, taken, port, proto), "port": port, "proto": proto,
+                   "bind": bind}
         if process:
             service["process"] = process_regex(process)
             if user:
                 service["user"] = user
         if note:
             comments.append(note)
-        candidates.append((service, comments, _reachable(binds, address)))
+        candidates.append((service, comments, _reachable(binds, address), "%d/%s" % (port, proto)))
 
-    for service, comments, reachable in candidates:
+    for service, comments, reachable, key in candidates:
         allow, deny, undecided = _verdicts(host, service, facts, groups, hostvars, address, cache, reachable)
         service["allow_from"] = [name for name, _why in allow]
         service["deny_from"] = [name for name, _why in deny]
-        hint = protocol_hint(service.get("process"), service["publish"]["container_port"] if service.get("publish")
-                             else service["port"], service["proto"])
+        hint = None
+        if identified is None:
+            hint = protocol_hint(service.get("process"), service["publish"]["container_port"] if service.get("publish")
+                                 else service["port"], service["proto"])
+        else:
+            check, said = suggestion(identified.get(key))
+            if check:
+                service["check"] = check
+            if said:
+                comments.append(said)
         found.decisions.extend("%s: %s" % (host, text) for text in undecided)
         found.services.append({"service": service, "comments": comments,
                                "why": {"allow_from": dict(allow), "deny_from": dict(deny)}, "protocol": hint})

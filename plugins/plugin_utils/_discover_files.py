@@ -57,17 +57,20 @@ def _lacks(host: str, existing: Sequence[Dict[str, Any]], found: HostDiscovery, 
 def build_files(facts: Mapping[str, Any], groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
                 addresses: Mapping[str, Optional[str]], stamp: str, directory: str, ssh: str = "ignore",
                 existing: Optional[Mapping[str, Sequence[Dict[str, Any]]]] = None,
-                not_gathered: Sequence[Tuple[str, str]] = ()) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
+                not_gathered: Sequence[Tuple[str, str]] = (),
+                identified: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
     """({relative path: text}, {host: [checks that would not pass]}) of the discovered contract.
 
     FACTS: {host: port facts} of the gathered hosts; ADDRESSES: where each is reached; EXISTING: {host: its validated
-    contract} when the inventory declares services already (then only what it lacks is written).
+    contract} when the inventory declares services already (then only what it lacks is written); IDENTIFIED: {host:
+    what answers on its listeners} (_discover_identify), None when discover did not ask.
     """
     existing = existing or {}
     found: Dict[str, HostDiscovery] = {}
     for host in sorted(facts):
         found[host] = discover_host(host, facts[host], groups, hostvars, addresses.get(host), ssh,
-                                    declared=_declared(existing.get(host), facts[host]))
+                                    declared=_declared(existing.get(host), facts[host]),
+                                    identified=None if identified is None else identified.get(host) or {})
         if existing.get(host):
             found[host].existing = _lacks(host, existing[host], found[host], facts[host], groups, hostvars, addresses.get(host), ssh)
     moved = factor_groups(found, groups)
@@ -109,6 +112,7 @@ def build_files(facts: Mapping[str, Any], groups: Mapping[str, Sequence[str]], h
         if bad:
             verification[host] = bad
     names = sorted(files) + ["README.md"]
-    files["README.md"] = readme(directory, stamp, found, groups, moved, names, not_gathered, verification, bool(existing))
+    files["README.md"] = readme(directory, stamp, found, groups, moved, names, not_gathered, verification, bool(existing),
+                                identify=identified is not None)
     files[MARKER] = marker_text(names)
     return files, verification

@@ -42,6 +42,13 @@ def scalar(value: Any) -> str:
     return json.dumps(text)
 
 
+def flow(value: Any) -> str:
+    """VALUE (a mapping of mappings and scalars) as a YAML flow mapping that loads back as VALUE."""
+    if isinstance(value, Mapping):
+        return "{%s}" % ", ".join("%s: %s" % (scalar(key), flow(item)) for key, item in value.items())
+    return scalar(value)
+
+
 def comment(text: str) -> str:
     """TEXT on one line, fit for a YAML comment."""
     return _CONTROL.sub(" ", str(text)).strip()
@@ -74,6 +81,8 @@ def _service_lines(entry: Mapping[str, Any], indent: str = "  ") -> List[str]:
             for name in value:
                 reason = why.get(key, {}).get(name)
                 lines.append("%s    - %s%s" % (indent, scalar(name), "  # " + comment(reason) if reason else ""))
+        elif key == "check":
+            lines.append("%s%s: %s" % (lead, key, flow(value)))
         else:
             lines.append("%s%s: %s" % (lead, key, scalar(value)))
     if entry.get("protocol"):
@@ -124,7 +133,7 @@ def intended(services: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
 
 def readme(directory: str, stamp: str, hosts: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
            moved: Mapping[str, Sequence[Mapping[str, Any]]], files: Sequence[str], not_gathered: Sequence[Tuple[str, str]],
-           verification: Mapping[str, Sequence[str]], existing: bool) -> str:
+           verification: Mapping[str, Sequence[str]], existing: bool, identify: bool = False) -> str:
     lines = ["# A contract discovered from the running stack", "",
              "Written by `ansible-playbook portproof.validate.discover` (%s) from what each host serves now, read-only." % stamp,
              "It is a proposal: review it, then check the stack against it with", "",
@@ -143,7 +152,8 @@ def readme(directory: str, stamp: str, hosts: Mapping[str, Any], groups: Mapping
                   for e in entries]
         lines.append("| %s | %s | %s | %d |" % (host, ", ".join(names) or "none", ", ".join(s for s, _w in found.ignore) or "none",
                                                 len(found.left_out)))
-    lines += ["", "- name: the process (`/proc/PID/comm`) or the container, made unique per host.",
+    lines += ["", "- name: the container of a published port; else the systemd service unit that started the process (without "
+              "`.service`), else the process (`/proc/PID/comm`); made unique per host.",
               "- bind: the narrowest class that holds every bound address (`loopback`, `internal`, `public`; a wildcard is `public`).",
               "- allow_from / deny_from: each inventory group, `controller` and `public`, evaluated against the firewall as it is "
               "now; an entry is proposed only when every member of the source gets the same verdict, and its comment names "
@@ -159,7 +169,10 @@ def readme(directory: str, stamp: str, hosts: Mapping[str, Any], groups: Mapping
     decisions += [text for host in sorted(hosts) for text in hosts[host].decisions + hosts[host].existing]
     decisions += ["%s: not gathered (%s), nothing proposed" % (host, why) for host, why in sorted(not_gathered)]
     decisions += ["names (DNS names clients use) are not inferred: add `names` where clients use one",
-                  "check: only commented suggestions (`# check: {protocol: ...}`), from the process name or port; nothing was probed"]
+                  "check: proposed where the host's own probe identified the protocol (`{http: {path: /, status: N}}` for HTTP, "
+                  "`{protocol: NAME}` otherwise); review it: the probe came from the host itself, the check runs from each "
+                  "allowed source" if identify else "check: only commented suggestions (`# check: {protocol: ...}`), from the "
+                  "process name or port; nothing was probed (portproof_discover_identify: false)"]
     lines += ["- %s" % comment(text) for text in decisions] + [""]
     lines += ["## Checked before writing", ""]
     failing = [(host, text) for host in sorted(verification) for text in verification[host]]

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """discover on real lab hosts: the contract it writes, checked at once by post_deploy in strict mode, passes (no fail,
-no error, no undeclared listener); a fault planted afterwards fails exactly where it should.
+no error, no undeclared listener, and the checks it proposed from what answered pass); a fault planted afterwards fails
+exactly where it should.
 
 Three stacks built differently: lab_service processes with iptables and nft rules and Podman containers (one
 published on a random host port); a ufw host and a firewalld host; real Debian daemons (nginx, PostgreSQL, Redis)
@@ -112,6 +113,14 @@ def test_lab_services_iptables_nft_and_podman(make_lab, tmp_path):
     # app1 and app2 serve the same API alike: it goes to the group, and each host gets it from there
     app = _load(run, "group_vars/app.yml")["portproof_services__discovered_app"]
     assert [(s["name"], s["port"], s["allow_from"]) for s in app] == [("gunicorn", 8000, ["app", "db", "web", "controller"])]
+    # what answered each host's own probe: the HTTP API and the containers' httpd their status (then run by post_deploy
+    # from every allowed source); db1's firewall rejects db1's own connection to 5432 (it accepts app1, app2 and the
+    # controller only), so postgres gets no check, only the comment that says why; node_exporter says nothing
+    assert app[0]["check"] == {"http": {"path": "/", "status": 200}}
+    assert (ctr1["blog"]["check"], ctr1["shop"]["check"]) == ({"http": {"path": "/", "status": 200}},) * 2
+    assert "check" not in ctr1["node_exporter"]
+    assert "  # could not be identified: Connection refused (ECONNREFUSED): no check proposed\n  - name: postgres\n" in (
+        run / "portproof-discovered" / "host_vars" / "db1.yml").read_text()
     assert "portproof_services__discovered" not in _load(run, "host_vars/app1.yml")
     assert hostvars["app2"]["portproof_services__discovered_app"] == app
 
@@ -147,6 +156,7 @@ def test_ufw_and_firewalld_hosts(make_lab, tmp_path):
     took, _results, _hostvars = _round_trip(lab, run, FIREWALL_STACK)
     uf1 = {s["name"]: s for s in _load(run, "host_vars/uf1.yml")["portproof_services__discovered"]}
     assert (uf1["gunicorn"]["allow_from"], uf1["gunicorn"]["deny_from"]) == (["app"], ["api", "web", "public"]), uf1
+    assert uf1["gunicorn"]["check"] == {"http": {"path": "/", "status": 200}}
     fd1 = {s["name"]: s for s in _load(run, "host_vars/fd1.yml")["portproof_services__discovered"]}
     assert (fd1["queue"]["allow_from"], fd1["queue"]["deny_from"]) == (["app"], ["api", "web", "public"]), fd1
     assert "ufw-user-input" in (run / "portproof-discovered" / "host_vars" / "uf1.yml").read_text()
@@ -184,7 +194,7 @@ DAEMON_STACK = {"hosts": [
                                                   "hba_file = '{dir}/pg_hba.conf'\nident_file = '{dir}/pg_ident.conf'\n",
                   "files": {"pg_hba.conf": "local all postgres peer\n", "pg_ident.conf": ""}, "listen": ["tcp:{address}:5432"]},
                  {"kind": "redis", "config": REDIS, "listen": ["tcp:{address}:6379"]}],
-     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n"
+     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n"
                   "-A INPUT -s {address:app1}/32 -p tcp -m tcp -m multiport --dports 5432,6379 -j ACCEPT\n"
                   "-A INPUT -p tcp -m tcp -m multiport --dports 5432,6379 -j DROP\nCOMMIT\n")},
 ]}
@@ -202,6 +212,10 @@ def test_real_debian_daemons(make_lab, tmp_path):
         "internal", ["app"], ["web"])  # no ip6tables rule: public gets in over IPv6
     web1 = {s["name"]: s for s in _load(run, "host_vars/web1.yml")["portproof_services__discovered"]}
     assert (web1["nginx"]["port"], web1["nginx"]["bind"], web1["nginx"]["process"]) == (80, "public", "nginx")
+    # the real daemons, identified by their own host (db1's firewall accepts what comes over lo, as most do): each check
+    # then passed from app1 in the round trip above
+    assert (web1["nginx"]["check"], db1["postgres"]["check"], db1["redis-server"]["check"]) == (
+        {"http": {"path": "/", "status": 200}}, {"protocol": "postgres"}, {"protocol": "redis"})
 
     # A fault: Redis moves to every address. The bind the discovered contract proposed catches it.
     lab.reconfigure_daemon("db1", "redis", config=REDIS.replace("bind {address}", "bind 0.0.0.0"), listen=["tcp:0.0.0.0:6379"])
