@@ -23,7 +23,8 @@ import yaml
 
 from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
 
-pytestmark = pytest.mark.lab
+# Its own step of scripts/test (PORTPROOF_TEST_ONLY=extended), outside the default set: the CI budget.
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 
 def _run(lab, argv, cwd):

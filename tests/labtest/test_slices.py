@@ -23,7 +23,8 @@ import pytest
 from lab_ansible import REPO, VENV_BIN, ansible_env  # pylint: disable=import-error
 from portproof_lab import Lab  # pylint: disable=import-error
 
-pytestmark = pytest.mark.lab
+# Its own step of scripts/test (PORTPROOF_TEST_ONLY=extended), outside the default set: the CI budget.
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 # community.general (its redis cache plugin), installed by scripts/bootstrap from the ansible package on PyPI
 EXTRA_COLLECTIONS = os.path.join(REPO, ".build", "extra-collections")
