@@ -89,6 +89,14 @@ def words(line: str) -> List[str]:
     return out
 
 
+def save_quoted(word: str) -> str:
+    """WORD so that words() reads it back as one word: as it is unless it is empty or holds a blank or ``"``, else
+    in double quotes with ``"`` and ``\\`` escaped (as iptables-save quotes a comment)."""
+    if word and not any(char in ' \t\n"' for char in word):
+        return word
+    return '"%s"' % "".join("\\" + char if char in '"\\' else char for char in word)
+
+
 def owner(option: str, loaded: List[str]) -> Optional[int]:
     """The index in LOADED (the modules loaded so far, in order) of the module OPTION belongs to, or None when no
     module whose options are known has it."""

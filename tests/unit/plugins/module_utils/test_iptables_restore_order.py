@@ -41,6 +41,7 @@ LOADED = {
     "single-quotes-are-characters": "-A INPUT -m comment --comment 'web' -j ACCEPT",
     "backslash-outside-quotes": "-A INPUT -m comment --comment a\\b -j DROP",
     "quote-inside-word": '-A INPUT -m comment --comment x"y z" -j DROP',
+    "implicit-match-option-words-quoted": '-A INPUT -p tcp --dport 22 -m comment --comment "allow  -s web" -j ACCEPT',
 }
 # rule lines iptables-restore refuses, and the error the reader gives (line 3 of the file)
 REFUSED = {
