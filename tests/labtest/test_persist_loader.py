@@ -1,16 +1,19 @@
 # Copyright (c) portproof.validate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""persist on a host that boots systemd: is the saved firewall loaded at boot at all?
+"""persist: is the saved firewall loaded at boot at all? (docs/reboot.md)
 
 sd1 is a lab host running systemd as PID 1 (tests/lab/lab_systemd.py). Its /etc/iptables/rules.v4
-accepts 192.0.2.10 on tcp/8080 and drops everyone else there; nothing runs now. It has
-netfilter-persistent.service as Debian's netfilter-persistent 1.0.20 ships it
-(tests/unit/plugins/module_utils/fixtures/firewall/loaders/), disabled: after a reboot nothing loads
-rules.v4, so the declared deny of 192.0.2.20 fails (the addresses are TEST-NET-1: no packet is sent,
-the check is static). Then, inside the container only, the unit is enabled (rules.v4 decides: pass),
-and removed (the loader is missing). The machine's own ufw, firewalld and nftables units are masked or
-disabled in the host (the lab masks what the machine enables).
+accepts 192.0.2.10 on tcp/8080 and drops everyone else there. It has netfilter-persistent.service as
+Debian's netfilter-persistent 1.0.20 ships it (tests/unit/plugins/module_utils/fixtures/firewall/loaders/),
+disabled; then, inside the container only, it is enabled, then removed: port_facts must report the loader
+disabled, enabled, missing (systemctl show). The machine's own ufw and firewalld units are masked there, its
+nftables.service disabled (the lab masks what the machine enables). sd1 is an unprivileged container that
+cannot read its running firewall, so its verdicts are errors; the loader's fail is given all the same.
+fw2 is a lab host whose PID 1 is not systemd (network namespace and sshd): its sessions' /etc holds the same
+rules.v4 and unit file, no .wants link (disabled, read from the files); its running rules drop tcp/8080. After
+a reboot nothing loads rules.v4: no rules, so the declared deny of 192.0.2.20 fails and the allowed 192.0.2.10
+passes. The addresses are TEST-NET-1: no packet is sent, the check is static.
 """
 
 from __future__ import annotations
@@ -110,7 +113,6 @@ def test_saved_rules_nothing_loads_fail_and_count_as_no_rules(checked):
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-4000:]
     firewall = sorted(((r["host"], r["status"], r["source"], r["message"]) for r in checked["results"]
                       if r["check"] == "persist" and "after a reboot" in r["message"] and "nothing starts" not in r["message"]), key=str)
-    print("\n".join(map(repr, firewall)))
     lost = "the rules loaded at boot (none: %s)" % NOTHING
     dropped = "the running drop rule ip filter INPUT #1: -A INPUT -p tcp -m tcp --dport 8080 -j DROP is not in " + lost
     unreadable = ("api: the verdict after a reboot cannot be decided statically: the firewall facts are incomplete: "
