@@ -10,8 +10,9 @@ import os
 
 import pytest
 
+from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._loaders import (
-    loader_units, state_from_files, state_from_show, unit_for)
+    gather_loaders, loader_units, state_from_files, state_from_show, unit_for)
 from ansible_collections.portproof.validate.plugins.module_utils._starters import parse_show
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "firewall", "loaders")
@@ -89,3 +90,17 @@ def test_the_units_of_the_saved_configuration():
     assert loader_units(saved) == ["firewalld.service", "ip6tables.service", "netfilter-persistent.service"]
     assert unit_for("/etc/nftables.conf", "nftables") == "nftables.service"
     assert loader_units({"sources": [], "unsupported": []}) == []
+
+
+def test_where_pid_1_is_not_systemd_the_unit_files_decide(tmp_path):
+    """/proc/1/comm names another init (a container's): nothing is asked, the files below the root are read."""
+    proc = tmp_path / "proc"
+    (proc / "1").mkdir(parents=True)
+    (proc / "1" / "comm").write_text("process_api\n")
+    root = _tree(tmp_path / "root", {UNIT: _read("netfilter-persistent.service")})
+    loaders, unavailable = gather_loaders(None, ["netfilter-persistent.service", "nftables.service"], Limits(),
+                                          root=root, proc=str(proc))
+    assert (loaders, unavailable) == ({
+        "netfilter-persistent.service": {"state": "disabled", "detail": "disabled", "how": "unit files"},
+        "nftables.service": {"state": "missing", "detail": "not installed (no unit file)", "how": "unit files"}}, [])
+    assert gather_loaders(None, [], Limits(), root=root, proc=str(proc)) == ({}, [])
