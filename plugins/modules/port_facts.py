@@ -27,7 +27,8 @@ description:
     C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services) and an enabled ufw's files (replayed as
     C(ufw-init) loads them at boot) and an nftables script (C(/etc/nftables.conf) with its includes, the subset
     of the nft language that the collection reads); a script outside that subset and firewalld's permanent
-    configuration are recognised and listed as not evaluated (see the collection's C(docs/reboot.md)).
+    configuration are recognised and listed as not evaluated, and whether the unit that loads each at boot is
+    enabled (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
   - C(starters) says who starts each process holding a listening socket, from its control group
@@ -297,6 +298,17 @@ ansible_facts:
               description: Why C(tables) is incomplete (a saved file that could not be read or parsed).
               type: list
               elements: str
+            loaders:
+              description:
+                - Per unit that loads a saved configuration at boot (V(netfilter-persistent.service),
+                  V(iptables.service), V(ip6tables.service), V(nftables.service), V(ufw.service),
+                  V(firewalld.service)), whether it is enabled, read-only (C(systemctl show) where PID 1 is systemd,
+                  else the unit files and their C(.wants) links) - C(state) (V(enabled), V(disabled), V(masked),
+                  V(missing) when its unit file is absent, V(undecided) when the state does not say), C(detail) and
+                  C(how) (V(systemctl) or V(unit files)).
+              type: dict
+              sample:
+                netfilter-persistent.service: {state: disabled, detail: disabled, how: systemctl}
         mappings:
           description:
             - Port mappings from host ports to containers and NAT targets, one per host address, port
@@ -371,6 +383,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._sockets import
 from ansible_collections.portproof.validate.plugins.module_utils._command import Limits
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import engine_view, gather_containers
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._gather import gather_firewall
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._loaders import gather_loaders, loader_units
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
 from ansible_collections.portproof.validate.plugins.module_utils._mappings._gather import gather_mappings
 from ansible_collections.portproof.validate.plugins.module_utils._starters import gather_starters
@@ -431,6 +444,8 @@ def main() -> None:
     if "saved_firewall" in wanted:
         saved, unavailable = gather_saved_firewall()
         facts["saved_firewall"] = saved
+        facts["unavailable"].extend(unavailable)
+        saved["loaders"], unavailable = gather_loaders(module, loader_units(saved), limits)
         facts["unavailable"].extend(unavailable)
     if "starters" in wanted:
         starters, unavailable = gather_starters(module, facts.get("listeners") or [], limits)

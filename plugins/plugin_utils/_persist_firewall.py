@@ -26,6 +26,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass impo
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import (
     HostVars, Verdict, compile_firewall, destination, expand_sources, inbound_verdict, rule_text)
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_loaders import split_loaders, unloaded_note
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, RawFacts, Result, host_ports, result
 
 CHECK = "persist"
@@ -122,7 +123,7 @@ def difference(running: Verdict, saved_verdict: Verdict, saved: Dict[str, Any], 
 
 def _files_for(saved: Dict[str, Any], version: int) -> str:
     paths = [s["path"] for s in saved.get("sources") or [] if s.get("family") == "ipv%d" % version]
-    return ", ".join(paths) if paths else "the saved rules (nothing is saved for IPv%d)" % version
+    return ", ".join(paths) if paths else unloaded_note(saved, version) or "the saved rules (nothing is saved for IPv%d)" % version
 
 
 def _not_evaluable(firewall: Optional[Dict[str, Any]], saved: Optional[Dict[str, Any]], facts: Optional[RawFacts]) -> Optional[str]:
@@ -157,9 +158,17 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
         return results
     firewall = (facts or {}).get("firewall")
     saved = (facts or {}).get("saved_firewall")
+    unloaded: List[str] = []
+    if saved is not None:  # what nothing loads at boot is out of the firewall after a reboot (_persist_loaders.py)
+        saved, unloaded, undecided = split_loaders(saved)
+        if undecided:
+            return [result(host, name, CHECK, "error", "%s: cannot evaluate the firewall after a reboot: %s"
+                           % (name, "; ".join(undecided)), source=entry["name"]) for dummy, entry in plan]
     why = _not_evaluable(firewall, saved, facts)
+    why = None if why == NOT_SAVED and unloaded else why  # saved, but not loaded: no rules after a reboot
     if why is not None or firewall is None or saved is None:
         return [result(host, name, CHECK, "error", "%s: %s" % (name, why), source=entry["name"]) for dummy, entry in plan]
+    results.extend(result(host, name, CHECK, "fail", "%s: %s" % (name, note)) for note in unloaded)
     running_c = compile_firewall(firewall, cache)
     saved_c = compile_firewall(after_boot(firewall, saved), cache.setdefault(CHECK, {}))
     if isinstance(running_c, FirewallError) or isinstance(saved_c, FirewallError):

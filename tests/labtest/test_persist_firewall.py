@@ -36,10 +36,19 @@ ACCEPT = "-A INPUT -s %s/32 -p tcp -m tcp --dport %d -j ACCEPT"
 NFT = ("#!/usr/sbin/nft -f\nflush ruleset\ndefine cache_port = 6379\ninclude \"/etc/nftables.d/*.nft\"\n")
 NFT_INCLUDED = ("table inet filter {\n  chain input {\n    type filter hook input priority filter; policy drop;\n"
                 "    tcp dport $cache_port accept\n  }\n}\n")
+# The loaders are enabled in the sessions' own /etc (PID 1 is not systemd here: the unit files decide, _loaders.py):
+# Debian's netfilter-persistent.service (web1; the machine has no iptables-persistent), and an entry in the
+# target's .wants folder for each (the lab's etc option writes files: one stands for systemctl enable's link,
+# read by its name as systemd reads it). fw1's ufw.service is the machine's own, enabled.
+NETFILTER_UNIT = "systemd/system/netfilter-persistent.service"
+with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit", "plugins", "module_utils",
+                       "fixtures", "firewall", "loaders", "netfilter-persistent.service")) as _handle:
+    UNIT = _handle.read()
+ENABLED = "systemd/system/%s.target.wants/nftables.service"
 SPEC = {"hosts": [
     {"name": "app1", "groups": ["app"]},
     {"name": "app2", "groups": ["app"], "iptables": RULES % "",
-     "sshd": {"etc": {"nftables.conf": NFT, "nftables.d/cache.nft": NFT_INCLUDED}},
+     "sshd": {"etc": {"nftables.conf": NFT, "nftables.d/cache.nft": NFT_INCLUDED, ENABLED % "sysinit": "enabled\n"}},
      "vars": {"portproof_services": [{"name": "cache", "port": 6379, "allow_from": ["app1"]}]}},
     {"name": "db1", "groups": ["db"], "iptables": RULES % (ACCEPT.replace("%s", "{address:app1}", 1) % 5432 + "\n"),
      "vars": {"portproof_services": [{"name": "pg", "port": 5432, "allow_from": ["app1"]}]}},
@@ -50,7 +59,8 @@ SPEC = {"hosts": [
      "vars": {"portproof_services": [{"name": "pgbouncer", "port": 6432, "allow_from": ["app"], "deny_from": ["db"]}]}},
     {"name": "web1", "groups": ["web"],
      "iptables": RULES % "".join(ACCEPT.replace("%s", "{address:%s}" % h, 1) % 5432 + "\n" for h in ("app1", "db1")),
-     "sshd": {"etc": {"portproof-lab": "web1's sessions see their own /etc\n"}},
+     "sshd": {"etc": {"portproof-lab": "web1's sessions see their own /etc\n", NETFILTER_UNIT: UNIT,
+                      ENABLED.replace("nftables", "netfilter-persistent") % "multi-user": "enabled\n"}},
      "vars": {"portproof_services": [{"name": "db", "port": 5432, "allow_from": ["app"], "deny_from": ["db"]}]}},
 ]}
 

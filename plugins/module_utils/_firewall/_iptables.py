@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables_args import QuoteError, arity, owner, words
+
 Json = Dict[str, Any]
 Options = List[Tuple[str, List[str], bool]]  # (option, its arguments, negated)
 IpSets = Optional[Dict[str, Json]]
@@ -86,37 +88,6 @@ _UNSUPPORTED_MODULES = {
 
 class IptablesParseError(ValueError):
     """A line of iptables-save output that does not parse; the message names the line."""
-
-
-def _tokens(line: str) -> List[str]:
-    """Words of an iptables-save line. iptables quotes a value with double quotes and escapes
-    the three characters ``"``, ``\\`` and ``'`` inside it with a backslash (xtables_save_string),
-    which shlex would keep for ``'``."""
-    if '"' not in line and "\\" not in line:
-        return line.split()
-    words: List[str] = []
-    word: List[str] = []
-    in_word, quoted = False, False
-    chars = iter(line)
-    for char in chars:
-        if char == "\\":
-            word.append(next(chars, "\\"))
-            in_word = True
-        elif char == '"':
-            quoted = not quoted
-            in_word = True
-        elif char.isspace() and not quoted:
-            if in_word:
-                words.append("".join(word))
-            word, in_word = [], False
-        else:
-            word.append(char)
-            in_word = True
-    if quoted:
-        raise IptablesParseError("unterminated quote in %r" % line)
-    if in_word:
-        words.append("".join(word))
-    return words
 
 
 def _proto(value: str) -> str:
@@ -391,13 +362,13 @@ _MODULE_PARSERS: Dict[str, Callable[[str, Options, str, IpSets, Json], List[Json
 }
 
 
-def _module_matches(module: str, tokens: List[str], ipsets: IpSets, rule: Json) -> List[Json]:
-    """Normalized matches for ``-m MODULE tokens``; may set rule['comment']."""
-    text = " ".join(["-m", module] + tokens)
+def _module_matches(module: str, opts: Options, ipsets: IpSets, rule: Json) -> List[Json]:
+    """Normalized matches for ``-m MODULE`` with its options (wherever they stood); may set rule['comment']."""
+    text = " ".join(["-m", module] + [word for opt, args, neg in opts for word in (["!"] if neg else []) + [opt] + args])
     parser = _MODULE_PARSERS.get(module)
     if parser is None:
         return [_unsupported(text, _UNSUPPORTED_MODULES.get(module, "match module %s is not evaluated" % module))]
-    return parser(module, _split_options(tokens), text, ipsets, rule)
+    return parser(module, opts, text, ipsets, rule)
 
 
 def _set_match(name: str, dirs: List[str], neg: bool, ipsets: IpSets, text: str) -> Json:
@@ -485,13 +456,45 @@ def _mark_statement(name: str, opts: Dict[str, List[str]]) -> Json:
     return {"kind": "unsupported", "name": name, "reason": "%s options not understood" % name}
 
 
+_GENERIC = frozenset(("-s", "--source", "-d", "--destination", "-i", "--in-interface", "-o", "--out-interface", "-p",
+                      "--protocol", "-f", "--fragment", "-c", "--set-counters", "-m", "--match", "-j", "--jump", "-g",
+                      "--goto"))
+
+
+def _is_option(word: str) -> bool:
+    return word in _GENERIC or word.startswith("--")
+
+
+def _values(tokens: List[str], start: int, count: Optional[int], line: str) -> List[str]:
+    """The COUNT values of an option from START (None: up to the next option or "!"); a missing one is an error."""
+    if count is None:
+        end = start
+        while end < len(tokens) and tokens[end] != "!" and not _is_option(tokens[end]):
+            end += 1
+        return tokens[start:end]
+    if start + count > len(tokens):
+        raise IptablesParseError("option %s needs %d value(s) in rule %r" % (tokens[start - 1], count, line))
+    return tokens[start:start + count]
+
+
 def parse_rule(line: str, chains: Dict[str, Json], ipsets: IpSets) -> Tuple[str, Json]:
-    """One ``-A CHAIN ...`` line -> (chain name, rule dict)."""
-    tokens = _tokens(line)
+    """One ``-A CHAIN ...`` line -> (chain name, rule dict).
+
+    The line is read as iptables-restore reads it (_iptables_args): an option of a match module counts wherever it
+    stands after its ``-m`` (the generic options and other modules' options may come between); a word that no
+    option takes is refused, as iptables-restore refuses it ("Bad argument")."""
+    try:
+        tokens = words(line)
+    except QuoteError as exc:
+        raise IptablesParseError("%s in %r" % (exc, line))
     if len(tokens) < 2 or tokens[0] != "-A":
         raise IptablesParseError("not a rule line: %r" % line)
     rule: Json = {"text": line, "comment": None, "match": [], "statements": [], "verdict": None}
-    matches = rule["match"]
+    # the generic matches in order, and a slot per match module (filled once all its options are known)
+    slots: List[Union[Json, int]] = []
+    loaded: List[str] = []
+    options: List[Options] = []
+    target: Optional[Tuple[str, List[str]]] = None
     i = 2
     neg = False
     n = len(tokens)
@@ -502,41 +505,57 @@ def parse_rule(line: str, chains: Dict[str, Json], ipsets: IpSets) -> Tuple[str,
             i += 1
             continue
         if tok in ("-s", "--source", "-d", "--destination"):
-            matches.append(_match("saddr" if tok in ("-s", "--source") else "daddr", [tokens[i + 1]], neg))
+            slots.append(_match("saddr" if tok in ("-s", "--source") else "daddr", _values(tokens, i + 1, 1, line), neg))
             i += 2
         elif tok in ("-i", "--in-interface", "-o", "--out-interface"):
             key = "iifname" if tok in ("-i", "--in-interface") else "oifname"
-            matches.append(_match(key, [_iface(tokens[i + 1])], neg))
+            slots.append(_match(key, [_iface(_values(tokens, i + 1, 1, line)[0])], neg))
             i += 2
         elif tok in ("-p", "--protocol"):
-            proto = _proto(tokens[i + 1])
+            proto = _proto(_values(tokens, i + 1, 1, line)[0])
             if proto != "all":
-                matches.append(_match("l4proto", [proto], neg))
+                slots.append(_match("l4proto", [proto], neg))
             i += 2
         elif tok in ("-f", "--fragment"):
-            matches.append(_match("fragment", [True], neg))
+            slots.append(_match("fragment", [True], neg))
             i += 1
         elif tok in ("-c", "--set-counters"):
             i += 3
         elif tok in ("-m", "--match"):
-            module = tokens[i + 1]
-            j = i + 2
-            while j < n and tokens[j] not in ("-m", "--match", "-j", "--jump", "-g", "--goto"):
-                j += 1
-            # A "!" right before the next -m/-j belongs to nothing: iptables never prints that.
-            matches.extend(_module_matches(module, tokens[i + 2:j], ipsets, rule))
-            i = j
-        elif tok in ("-j", "--jump"):
-            statements, verdict = _target(tokens[i + 1], tokens[i + 2:], chains)
-            rule["statements"].extend(statements)
-            rule["verdict"] = verdict
-            i = n
-        elif tok in ("-g", "--goto"):
-            rule["verdict"] = {"kind": "goto", "chain": tokens[i + 1]}
+            loaded.append(_values(tokens, i + 1, 1, line)[0])
+            options.append([])
+            slots.append(len(loaded) - 1)
             i += 2
+        elif tok in ("-j", "--jump"):
+            target = (_values(tokens, i + 1, 1, line)[0], [])
+            i += 2
+        elif tok in ("-g", "--goto"):
+            rule["verdict"] = {"kind": "goto", "chain": _values(tokens, i + 1, 1, line)[0]}
+            i += 2
+        elif tok.startswith("--") and (loaded or target):
+            index = owner(tok, loaded)
+            if index is None and target is not None:
+                # an option no known module has: the target's (iptables-save writes them last), as written
+                args = _values(tokens, i + 1, None, line)
+                target[1].extend((["!"] if neg else []) + [tok] + args)
+            else:
+                index = len(loaded) - 1 if index is None else index
+                args = _values(tokens, i + 1, arity(loaded[index], tok), line)
+                options[index].append((tok, args, neg))
+            i += 1 + len(args)
         else:
+            # iptables-restore: "Bad argument" for a word no option takes, "unknown option" for an option
             raise IptablesParseError("unexpected %r in rule %r" % (tok, line))
         neg = False
+    if target is not None:
+        statements, verdict = _target(target[0], target[1], chains)
+        rule["statements"].extend(statements)
+        rule["verdict"] = verdict
+    for slot in slots:
+        if isinstance(slot, int):
+            rule["match"].extend(_module_matches(loaded[slot], options[slot], ipsets, rule))
+        else:
+            rule["match"].append(slot)
     return tokens[1], rule
 
 

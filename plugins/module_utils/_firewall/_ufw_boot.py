@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables_args import QuoteError, save_quoted
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables_args import words as restore_words
+
 Read = Callable[[str], Optional[str]]
 
 BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
@@ -56,8 +59,12 @@ def implicit_matches(line: str) -> str:
     ``-d``, ``-i``, ``-o``, ``-p``, ``-f``), then the match module that ``-p PROTO`` loads implicitly,
     named, with its options (``-A X -p tcp --dport 22 -s 10.0.0.2 -j ACCEPT`` becomes
     ``-A X -s 10.0.0.2 -p tcp -m tcp --dport 22 -j ACCEPT``), then the rest in its order. A line
-    already in that order is returned as it is."""
-    words = line.split()
+    already in that order is returned as it is. Words are split as iptables-restore splits them (a quoted
+    comment that holds ``-s`` stays one word) and quoted again as iptables-save quotes them."""
+    try:
+        words = restore_words(line)
+    except QuoteError:
+        return line  # the parser names the line
     if len(words) < 3 or words[0] != "-A":
         return line
     proto = [words[i + 1].lower() for i, word in enumerate(words[:-1]) if word in ("-p", "--protocol")]
@@ -79,7 +86,7 @@ def implicit_matches(line: str) -> str:
             rest.append(words[index])
             index += 1
     ordered = words[:2] + generic + (["-m", module] + moved if moved else []) + rest
-    return line if ordered == words else " ".join(ordered)
+    return line if ordered == words else " ".join(save_quoted(word) for word in ordered)
 
 
 class Restore(object):

@@ -188,3 +188,37 @@ def test_nothing_saved_for_ipv6_opens_it_after_a_reboot(tmp_path):
          "dropped): now: dropped by the policy of ip6 filter INPUT; after a reboot, with the saved rules (nothing is saved for "
          "IPv6): accepted (no rule stops it; the base chains' policies accept), delivered locally"),
     ]
+
+
+def _loaders(facts, state, detail=None):
+    facts["saved_firewall"]["loaders"] = {"netfilter-persistent.service": {"state": state, "detail": detail or state,
+                                                                           "how": "systemctl"}}
+    return facts
+
+
+def test_saved_rules_nothing_loads_at_boot_fail_and_count_as_no_rules(tmp_path):
+    """netfilter-persistent.service disabled: rules.v4 is not loaded at boot, the host boots with no rules (the
+    kernel's default accepts): the saved file is named in a fail, and each source is judged against no rules."""
+    results = _check(_loaders(_facts(tmp_path, {"/etc/iptables/rules.v4": SAVED}), "disabled"))
+    lost = "the rules loaded at boot (none: nothing loads /etc/iptables/rules.v4: netfilter-persistent.service is disabled)"
+    assert [r[:3] for r in results] == [("persist", "fail", None), ("persist", "pass", "app1"), ("persist", "pass", "app2"),
+                                        ("persist", "fail", "db1")]
+    assert results[0][3] == "db: after a reboot nothing loads /etc/iptables/rules.v4: netfilter-persistent.service is disabled"
+    assert results[3][3] == ("db: after a reboot db1 (10.231.127.13) would get in on tcp/5432 (must not get in; now it would be "
+                             "dropped): now: dropped by the policy of ip filter INPUT; after a reboot, with %s: accepted (no rule stops it; "
+                             "the base chains' policies accept), delivered locally" % lost)
+
+
+def test_a_missing_loader_is_named_and_an_undecided_one_is_an_error(tmp_path):
+    facts = _loaders(_facts(tmp_path, {"/etc/iptables/rules.v4": SAVED}), "missing")
+    assert _check(facts)[0][1:] == ("fail", None, "db: after a reboot nothing loads /etc/iptables/rules.v4: "
+                                    "netfilter-persistent.service is not installed (no unit file)")
+    facts = _loaders(facts, "undecided", "UnitFileState=static does not say whether it starts at boot")
+    assert _check(facts) == [("persist", "error", source, "db: cannot evaluate the firewall after a reboot: whether anything "
+                              "loads /etc/iptables/rules.v4 at boot cannot be decided: netfilter-persistent.service: "
+                              "UnitFileState=static does not say whether it starts at boot") for source in ("app", "db")]
+
+
+def test_an_enabled_loader_changes_nothing(tmp_path):
+    before = _check(_facts(tmp_path / "a", {"/etc/iptables/rules.v4": SAVED}))
+    assert _check(_loaders(_facts(tmp_path / "b", {"/etc/iptables/rules.v4": SAVED}), "enabled")) == before
