@@ -34,10 +34,11 @@ _STATES = ("enabled", "enabled-runtime", "linked", "linked-runtime", "alias", "m
 
 
 def container_entries(records: Iterable[Json]) -> List[Json]:
-    """One entry per running container: engine, id, name, pod and its ``boot`` settings."""
+    """One entry per running container: engine, id, name, pod, infra (a pod's infra container) and its ``boot`` settings."""
     entries = []
     for record in records:
-        entry = {"engine": record["engine"], "id": record["id"], "name": record["name"], "pod": record.get("pod")}
+        entry = {"engine": record["engine"], "id": record["id"], "name": record["name"], "pod": record.get("pod"),
+                 "infra": bool(record.get("infra"))}
         entry.update(record.get("boot") or {})
         entries.append(entry)
     return sorted(entries, key=lambda e: (e["engine"], e["name"]))

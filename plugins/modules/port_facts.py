@@ -229,7 +229,7 @@ ansible_facts:
               C(RequiredBy), C(Restart), C(TriggeredBy), C(Triggers), C(LoadState), C(FragmentPath),
               C(SourcePath): the quadlet file of a generated unit),
               C(default_target) the default target and C(reached) every unit it pulls in at boot.
-            - C(containers) lists each running container (C(engine), C(id), C(name), C(pod)) with what decides whether
+            - C(containers) lists each running container (C(engine), C(id), C(name), C(pod), C(infra)) with what decides whether
               it comes back after a reboot, from the engine's C(inspect) - C(restart_policy) (V(no), V(always),
               V(unless-stopped), V(on-failure)), C(restart_retries), C(auto_remove) (run with C(--rm)) and
               C(systemd_unit) (its label C(PODMAN_SYSTEMD_UNIT), set on containers a unit runs); C(engines_unread)
@@ -250,7 +250,7 @@ ansible_facts:
                     FragmentPath: /lib/systemd/system/postgresql.service}}
             default_target: multi-user.target
             reached: [basic.target, multi-user.target, postgresql.service]
-            containers: [{engine: podman, id: 43c697e4c177..., name: web, pod: null, restart_policy: always,
+            containers: [{engine: podman, id: 43c697e4c177..., name: web, pod: null, infra: false, restart_policy: always,
                           restart_retries: 0, auto_remove: false, systemd_unit: null}]
             engines_unread: []
         firewall:

@@ -37,7 +37,9 @@ _ENGINE_NAMES = {"podman": "Podman", "docker": "Docker"}
 
 
 def _matches(entry: Dict[str, Any], container: str) -> bool:
-    if container in (entry.get("name"), entry.get("pod")):
+    """The container that publish.container names, by name, ID prefix, or its pod's name (the pod's containers
+    but its infra container, which Podman creates and starts with the pod)."""
+    if container == entry.get("name") or (container == entry.get("pod") and not entry.get("infra")):
         return True
     return len(container) >= ID_PREFIX and str(entry.get("id") or "").startswith(container)
 

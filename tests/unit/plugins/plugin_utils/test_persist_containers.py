@@ -181,6 +181,15 @@ def test_with_systemd_as_pid_1_the_manager_decides():
                 " is not installed, so Docker does not start it at boot")
 
 
+def test_a_pod_is_judged_by_its_containers_not_its_infra_container():
+    pod = [dict(BY_NAME["shop-kept"], pod="shop"), dict(BY_NAME["shop-plain"], name="shop-infra", pod="shop", infra=True)]
+    service = load_contract("c1", [("portproof_services", [_service("shop", "shop")])], set(), {"c1"})[0]
+    facts = Facts({"listeners": [], "mappings": [], "starters": _offline(entries=pod), "unavailable": []})
+    assert check_persist("c1", service, facts)["message"] == (
+        "shop runs in container shop-kept: restart policy always, podman-restart.service enabled (%s, in"
+        " default.target.wants)" % OFFLINE)
+
+
 @pytest.mark.parametrize("starters,status,message", [
     (_offline(init="/usr/sbin/openrc-init"), "error", "kept: who starts it after a reboot is not known: container shop-kept:"
      " restart policy always, but PID 1 is process_api, not systemd, and /sbin/init is /usr/sbin/openrc-init"),
