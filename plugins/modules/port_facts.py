@@ -227,7 +227,7 @@ ansible_facts:
               C(sockets) lists the socket units' listening addresses (C(listen), C(unit), C(activates)),
               C(units) the properties of each unit found (C(systemctl show) C(UnitFileState), C(WantedBy),
               C(RequiredBy), C(Restart), C(TriggeredBy), C(Triggers), C(LoadState), C(FragmentPath),
-              C(SourcePath): the quadlet file of a generated unit),
+              C(SourcePath), the quadlet file of a generated unit),
               C(default_target) the default target and C(reached) every unit it pulls in at boot.
             - C(containers) lists each running container (C(engine), C(id), C(name), C(pod), C(infra)) with what decides whether
               it comes back after a reboot, from the engine's C(inspect) - C(restart_policy) (V(no), V(always),

@@ -21,7 +21,7 @@ the result says that the host port is dynamic.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._container_boot import DOCKER_UNIT, PODMAN_RESTART
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
