@@ -19,13 +19,15 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._command import CommandTimeout, Limits, run
+from ansible_collections.portproof.validate.plugins.module_utils._container_boot import (
+    container_entries, read_boot_files, units_to_read)
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
 
 _SMALL = 64 * 1024  # /proc/PID/cgroup, /proc/1/comm
 
 Json = Dict[str, Any]
 SHOW_PROPERTIES = ("Id", "LoadState", "UnitFileState", "WantedBy", "RequiredBy", "Restart", "TriggeredBy",
-                   "Triggers", "FragmentPath")
+                   "Triggers", "FragmentPath", "SourcePath")
 _LIST_PROPERTIES = ("WantedBy", "RequiredBy", "TriggeredBy", "Triggers")
 _UNIT = re.compile(r"^[^/]+\.(service|scope)$")
 
@@ -114,9 +116,10 @@ def _systemctl(module: Any, args: List[str], limits: Limits) -> Tuple[Optional[s
     return out, None
 
 
-def gather_starters(module: Any, listeners: Iterable[Json], limits: Limits,
-                    proc: str = "/proc") -> Tuple[Json, List[Dict[str, str]]]:
-    """The ``starters`` facts for the host network namespace's listeners, and what could not be read."""
+def gather_starters(module: Any, listeners: Iterable[Json], limits: Limits, proc: str = "/proc",
+                    containers: Optional[Tuple[List[Json], List[Dict[str, str]]]] = None) -> Tuple[Json, List[Dict[str, str]]]:
+    """The ``starters`` facts for the host network namespace's listeners and the running CONTAINERS
+    (gather_containers' answer; see _container_boot.py), and what could not be read."""
     unavailable: List[Dict[str, str]] = []
     init = (_read(proc + "/1/comm") or "").strip()
     facts: Json = {"init": init or None, "processes": {}, "sockets": [], "units": {}, "default_target": None,
@@ -132,7 +135,15 @@ def gather_starters(module: Any, listeners: Iterable[Json], limits: Limits,
         text = _read("%s/%d/cgroup" % (proc, pid))
         path = cgroup_path(text) if text is not None else None
         facts["processes"][str(pid)] = {"cgroup": path, "unit": unit_of(path)}
+    extra: List[str] = []
+    if containers is not None:
+        facts["containers"] = container_entries(containers[0])
+        facts["engines_unread"] = ["%s: %s" % (p["tool"], p["reason"]) for p in containers[1] if p["tool"] in ("podman", "docker")]
+        extra = units_to_read(facts["containers"])
     if init != "systemd":
+        if extra:  # what the unit files say the next boot starts
+            facts["boot"], problems = read_boot_files(module, extra, limits)
+            unavailable.extend(problems)
         return facts, unavailable  # no systemd: the control groups are all there is to read
     out, reason = _systemctl(module, ["list-sockets", "--all", "--no-legend", "--plain", "--no-pager"], limits)
     if reason:
@@ -151,6 +162,7 @@ def gather_starters(module: Any, listeners: Iterable[Json], limits: Limits,
         facts["reached"] = parse_dependencies(out or "")
     names = {entry["unit"] for entry in facts["processes"].values() if entry["unit"] and entry["unit"].endswith(".service")}
     names.update(socket["unit"] for socket in facts["sockets"] if listen_port(socket["listen"]) is not None)
+    names.update(extra)
     if names:
         out, reason = _systemctl(module, ["show", "-p", ",".join(SHOW_PROPERTIES), "--"] + sorted(names), limits)
         if reason:

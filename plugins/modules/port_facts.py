@@ -34,7 +34,8 @@ description:
   - C(starters) says who starts each process holding a listening socket, from its control group
     (C(/proc/PID/cgroup)) and, on a systemd host, the units involved (C(systemctl show),
     C(systemctl list-sockets)) and the units the default target pulls in at boot
-    (C(systemctl list-dependencies)); read-only. It gathers C(listeners) too.
+    (C(systemctl list-dependencies)); and for each running container its restart policy, C(--rm) and the unit
+    that runs it, with the state of the units that start containers at boot; read-only. It gathers C(listeners) too.
   - Whatever cannot be gathered (a missing tool, a permission, a daemon or tool that does not answer within its limit) is
     listed in C(unavailable) with the reason; it never fails the module and never looks like an
     empty result.
@@ -226,8 +227,19 @@ ansible_facts:
               (C(cgroup)) and the C(.service) or C(.scope) unit it names (C(unit)). On a systemd host,
               C(sockets) lists the socket units' listening addresses (C(listen), C(unit), C(activates)),
               C(units) the properties of each unit found (C(systemctl show) C(UnitFileState), C(WantedBy),
-              C(RequiredBy), C(Restart), C(TriggeredBy), C(Triggers), C(LoadState), C(FragmentPath)),
+              C(RequiredBy), C(Restart), C(TriggeredBy), C(Triggers), C(LoadState), C(FragmentPath),
+              C(SourcePath), the quadlet file of a generated unit),
               C(default_target) the default target and C(reached) every unit it pulls in at boot.
+            - C(containers) lists each running container (C(engine), C(id), C(name), C(pod), C(infra)) with what decides whether
+              it comes back after a reboot, from the engine's C(inspect) - C(restart_policy) (V(no), V(always),
+              V(unless-stopped), V(on-failure)), C(restart_retries), C(auto_remove) (run with C(--rm)) and
+              C(systemd_unit) (its label C(PODMAN_SYSTEMD_UNIT), set on containers a unit runs); C(engines_unread)
+              the engines that could not be read, with their messages. The units that start them at boot
+              (that unit, C(podman-restart.service), C(docker.service)) are in C(units) on a systemd host.
+            - Where PID 1 is not systemd, C(boot) says what the unit files make the next boot start, read by
+              systemd's offline mode (C(systemctl --root=/)) - C(init) (what C(/sbin/init) resolves to),
+              C(default_target), and per unit C(state) (what C(is-enabled) says) and C(wanted_by) (the targets
+              pulled in at boot whose C(.wants) directory in C(/etc/systemd/system) links it).
           returned: when starters were gathered
           type: dict
           sample:
@@ -239,6 +251,9 @@ ansible_facts:
                     FragmentPath: /lib/systemd/system/postgresql.service}}
             default_target: multi-user.target
             reached: [basic.target, multi-user.target, postgresql.service]
+            containers: [{engine: podman, id: 43c697e4c177..., name: web, pod: null, infra: false, restart_policy: always,
+                          restart_retries: 0, auto_remove: false, systemd_unit: null}]
+            engines_unread: []
         firewall:
           description: The normalized firewall model (see the collection's C(docs/firewall-model.md)).
           returned: when the firewall was gathered
@@ -418,8 +433,8 @@ def main() -> None:
     facts: Dict[str, Any] = {"unavailable": []}
 
     containers = None
-    if "mappings" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
-        # asked once: it names containers and gives their published ports
+    if "mappings" in wanted or "starters" in wanted or ("listeners" in wanted and module.params["namespaces"] == "all"):
+        # asked once: it names containers, gives their published ports and restart policies
         containers = gather_containers(module, timeout=module.params["engine_timeout"], limits=limits, read_only=True)
     if "starters" in wanted:
         wanted.add("listeners")  # who starts what holds a listening socket
@@ -448,7 +463,7 @@ def main() -> None:
         saved["loaders"], unavailable = gather_loaders(module, loader_units(saved), limits)
         facts["unavailable"].extend(unavailable)
     if "starters" in wanted:
-        starters, unavailable = gather_starters(module, facts.get("listeners") or [], limits)
+        starters, unavailable = gather_starters(module, facts.get("listeners") or [], limits, containers=containers)
         facts["starters"] = starters
         facts["unavailable"].extend(unavailable)
     if "mappings" in wanted:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_containers import check_container
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import (
     Facts, Item, Result, endpoint, holders, result,
 )
@@ -94,8 +95,7 @@ def check_persist(host: str, service: Service, facts: Facts) -> Result:
     name, proto = service["name"], service["proto"]
     starters = facts.raw.get("starters")
     if service["publish"]:
-        return result(host, name, KIND, "skip", "%s runs in container %s: persist of containers is not decided yet"
-                      % (name, service["publish"]["container"]))
+        return check_container(host, service, facts, _verdict)
     found = facts.on(service["port"], proto)
     if not found:
         return result(host, name, KIND, "skip", "%s: nothing listens on %s/%s, so nothing to start (see listen)"

@@ -8,7 +8,8 @@ The ``sshd`` options of a lab host (see README.md):
 - ``env``: variables set for the host's sessions (``SetEnv``), for example ``PATH`` with a
   directory of wrappers first, or a locale;
 - ``hide``: commands the host's sessions do not have. The host's sshd runs in a mount namespace
-  of its own (``unshare --mount --propagation private``) in which the file behind each command
+  of its own (``unshare --mount --propagation slave``: later mounts of the machine, such as the network
+  namespaces Podman mounts under ``/run/netns``, still reach it) in which the file behind each command
   (symlinks resolved, in the usual bin directories) is covered by a bind mount of ``/dev/null``:
   not executable, so a lookup skips it and running it fails. Nothing outside that sshd and its
   sessions sees the mounts, and they end with it;
@@ -106,10 +107,11 @@ def sshd_argv(argv, options, hdir=None):
     if options.get("etc"):
         if hdir is None:
             raise ValueError("sshd option etc needs the host's directory")
-        argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _ETC_SCRIPT, hdir] + list(argv)
+        # slave: the network namespaces Podman mounts under /run/netns later still reach the sessions
+        argv = ["unshare", "--mount", "--propagation", "slave", "/bin/sh", "-c", _ETC_SCRIPT, hdir] + list(argv)
     files = hidden_files(options.get("hide", []))
     if files:
-        argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _HIDE_SCRIPT, "sh"] + files + ["--"] + list(argv)
+        argv = ["unshare", "--mount", "--propagation", "slave", "/bin/sh", "-c", _HIDE_SCRIPT, "sh"] + files + ["--"] + list(argv)
     if options.get("pid_max"):
         argv = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private", "--mount-proc",
                 "/bin/sh", "-c", _PID_SCRIPT, str(options["pid_max"])] + list(argv)

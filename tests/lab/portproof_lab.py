@@ -56,7 +56,7 @@ HOST_KEYS = {"name", "groups", "vars", "services", "iptables", "ip6tables", "nft
              "addresses", "sysctls", "ipset", "ufw", "firewalld", "daemons", "ipv6", "systemd"}
 SERVICE_KEYS = {"name", "listen", "behavior", "banner", "reply", "status", "body", "content_type", "delay_ms",
                 "tls_cert", "tls_key", "user", "container", "require_headers"}
-CONTAINER_KEYS = {"name", "publish", "command"}
+CONTAINER_KEYS = {"name", "publish", "command", "restart", "rm"}
 
 
 class LabError(Exception):
@@ -441,6 +441,10 @@ class Lab:
 
     def start_container(self, name, container):
         argv = ["run", "-d", "--name", container["name"]] + PODMAN_RUN_FLAGS
+        if container.get("restart"):
+            argv += ["--restart", container["restart"]]
+        if container.get("rm"):
+            argv += ["--rm"]
         for publish in container.get("publish", []):
             argv += ["-p", self.render(publish)]
         argv += [PODMAN_IMAGE] + list(container.get("command") or ["/bin/httpd", "-f", "-p", "80", "-h", "/www"])

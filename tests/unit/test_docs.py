@@ -44,6 +44,9 @@ from ansible_collections.portproof.validate.plugins.plugin_utils import _validat
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewall import check_persist_firewall
+from ansible_collections.portproof.validate.plugins.plugin_utils._persist_services import check_persist
+from ansible_collections.portproof.validate.plugins.module_utils._container_boot import container_entries
+from ansible_collections.portproof.validate.plugins.module_utils._mappings._containers import parse_inspect
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_checks import play_results
@@ -281,6 +284,28 @@ def message_persist_firewall():
     return [item["message"] for item in check_persist_firewall("web1", service, facts, groups, hostvars, "10.231.127.11", {})]
 
 
+def message_persist_containers():
+    """Real Podman 4.3.1 containers (module_utils/fixtures/starters/podman-inspect-restart.json, the lab of
+    tests/labtest/test_persist_containers.py) against podman-restart.service enabled, then disabled, in the unit files."""
+    starters_dir = os.path.join(REPO, "tests", "unit", "plugins", "module_utils", "fixtures", "starters")
+    with open(os.path.join(starters_dir, "podman-inspect-restart.json"), encoding="utf-8") as handle:
+        entries = container_entries(parse_inspect(handle.read(), "podman"))
+    dyn = [e["id"] for e in entries if e["name"] == "shop-dyn"][0]
+    mappings = [{"proto": "tcp", "host_port": 38163, "target_port": 80, "source": "podman", "container": "shop-dyn",
+                 "containers": ["shop-dyn"], "container_id": dyn, "pod": None}]
+    services = dict((s["name"], s) for s in load_contract("c1", [("portproof_services", [
+        {"name": name, "port": port, "publish": {"container": "shop-" + name, "container_port": 80}}
+        for name, port in (("plain", 8080), ("kept", 8081), ("once", 8082), ("dyn", "auto"))])], set(), {"c1"}))
+    messages = []
+    for state, wanted, names in (("enabled", ["default.target"], ["plain", "kept", "once", "dyn"]), ("disabled", [], ["kept"])):
+        starters = {"init": "process_api", "processes": {}, "containers": entries, "engines_unread": [],
+                    "boot": {"init": "/usr/lib/systemd/systemd", "default_target": "graphical.target",
+                             "units": {"podman-restart.service": {"state": state, "wanted_by": wanted}}}}
+        facts = Facts({"listeners": [], "mappings": mappings, "starters": starters, "unavailable": []})
+        messages.extend(check_persist("c1", services[name], facts)["message"] for name in names)
+    return messages
+
+
 def message_netaddr(monkeypatch):
     monkeypatch.setattr(contract_steps, "HAS_NETADDR", False)
     with pytest.raises(Exception) as caught:
@@ -298,6 +323,7 @@ MESSAGES = {
     "lost-source": lambda mp: message_lost_source(),
     "netaddr": message_netaddr,
     "persist-firewall": lambda mp: message_persist_firewall(),
+    "persist-containers": lambda mp: message_persist_containers(),
 }
 MESSAGE_BLOCKS = [b for b in ALL_BLOCKS if b.marker == "message"]
 

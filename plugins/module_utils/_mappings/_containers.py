@@ -145,6 +145,22 @@ def _pid(value: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def _boot_settings(item: Json, where: str) -> Json:
+    """What decides whether the container comes back after a reboot: its restart policy
+    (``HostConfig.RestartPolicy``; Podman reports none as ``""``, Docker as ``no``), whether it was
+    run with ``--rm`` (``HostConfig.AutoRemove``) and the systemd unit that runs it (the label
+    ``PODMAN_SYSTEMD_UNIT``, which Podman sets on containers a unit's ``podman run`` creates)."""
+    host = item.get("HostConfig") or {}
+    policy = host.get("RestartPolicy") or {}
+    labels = (item.get("Config") or {}).get("Labels") or {}
+    name, retries, unit = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0, labels.get("PODMAN_SYSTEMD_UNIT")
+    if not isinstance(name, str) or not isinstance(retries, int) or not isinstance(labels, dict) \
+            or not isinstance(unit, (str, type(None))):
+        raise EngineError("%s: unexpected restart policy %s or labels" % (where, json.dumps(policy)[:200]))
+    return {"restart_policy": name, "restart_retries": retries, "auto_remove": host.get("AutoRemove") is True,
+            "systemd_unit": unit or None}
+
+
 def parse_inspect(text: str, engine: str) -> List[Json]:
     """Container records from ``podman inspect`` / ``docker inspect`` JSON (the Docker-compatible shape)."""
     what = "%s inspect" % engine
@@ -165,7 +181,7 @@ def parse_inspect(text: str, engine: str) -> List[Json]:
             if engine == "podman":
                 image_name = item.get("ImageName") or image_name
             records.append({
-                "engine": engine, "id": cid, "name": name,
+                "engine": engine, "id": cid, "name": name, "boot": _boot_settings(item, "%s container %s" % (what, name)),
                 "state": (item.get("State") or {}).get("Status"),
                 "pid": _pid((item.get("State") or {}).get("Pid")),
                 "netns_of": mode[len("container:"):] if mode.startswith("container:") else None,
@@ -263,7 +279,8 @@ def gather_containers(module: Any, root: str = "/", timeout: float = TIMEOUT, li
                       read_only: bool = False) -> Tuple[List[Json], List[Dict[str, str]]]:
     """(container records of every engine, unavailable entries).
 
-    A record: engine, id, name, state, pid (of its main process), netns_of (the container whose network namespace it joined),
+    A record: engine, id, name, boot {restart_policy, restart_retries, auto_remove, systemd_unit}, state,
+    pid (of its main process), netns_of (the container whose network namespace it joined),
     pod, pod_id, infra, image {name, id, digest}, ips, ports [{proto, host_ip, host_port,
     container_port}] with host_ip "" where the engine publishes on every address. Each engine
     command gets TIMEOUT seconds, within the deadline of LIMITS (_command.Limits) when given. With
