@@ -26,8 +26,9 @@ description:
     is loaded anywhere), into the same model, from C(/etc/iptables/rules.v4) and C(rules.v6) (iptables-persistent),
     C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services) and an enabled ufw's files (replayed as
     C(ufw-init) loads them at boot) and an nftables script (C(/etc/nftables.conf) with its includes, the subset
-    of the nft language that the collection reads); a script outside that subset and firewalld's permanent
-    configuration are recognised and listed as not evaluated (see the collection's C(docs/reboot.md)).
+    of the nft language that the collection reads) and firewalld's permanent configuration (the XML files of
+    C(/usr/lib/firewalld) and C(/etc/firewalld), translated into the rules firewalld installs at its start);
+    what is outside those subsets is listed as not evaluated (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
   - C(starters) says who starts each process holding a listening socket, from its control group

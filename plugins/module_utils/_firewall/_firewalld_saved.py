@@ -511,6 +511,32 @@ def _overlaps(sources: List[Tuple[int, str, str, str, str]]) -> None:
                                           "which zone firewalld picks is not evaluated" % (path1, path2, n1, z1, n2, z2))
 
 
+NM_DIRS = ("/etc/NetworkManager/system-connections", "/run/NetworkManager/system-connections")
+IFCFG_DIR = "/etc/sysconfig/network-scripts"
+_NM_ZONE = re.compile(r"^\s*zone\s*=\s*(\S+)\s*$", re.MULTILINE)
+_IFCFG_ZONE = re.compile(r"^\s*ZONE\s*=\s*[\"']?([^\"'\s]+)", re.MULTILINE)
+
+
+def networkmanager_zones(read: Reader, listdir: Lister) -> None:
+    """NetworkManager gives firewalld a connection's zone at runtime (``zone=`` of a profile, ``ZONE=`` of an
+    ifcfg file), over D-Bus, not in firewalld's files: a profile that names one is an error naming it.
+    Only that line is read of a profile (they hold secrets too); an empty zone means the default zone."""
+    for folder in NM_DIRS:
+        for name in listdir(folder):
+            path = "%s/%s" % (folder, name)
+            match = _NM_ZONE.search(read(path) or "")
+            if match:
+                raise FirewalldSavedError("%s: NetworkManager assigns zone %s to this connection at runtime; which interface it "
+                                          "binds is not read from firewalld's files" % (path, match.group(1)))
+    for name in listdir(IFCFG_DIR):
+        if name.startswith("ifcfg-"):
+            path = "%s/%s" % (IFCFG_DIR, name)
+            match = _IFCFG_ZONE.search(read(path) or "")
+            if match:
+                raise FirewalldSavedError("%s: NetworkManager assigns zone %s to this connection at runtime; which interface it "
+                                          "binds is not read from firewalld's files" % (path, match.group(1)))
+
+
 def firewalld_boot(read: Reader, listdir: Lister) -> Json:
     """{"tables", "files", "notes", "backend", "default_zone"} of the firewall firewalld installs at its start.
 
@@ -521,6 +547,7 @@ def firewalld_boot(read: Reader, listdir: Lister) -> Json:
     backend = (conf.get("FirewallBackend") or "nftables").lower()
     if backend not in ("nftables", "iptables"):
         raise FirewalldSavedError("%s: FirewallBackend=%s is not evaluated" % (CONF, backend))
+    networkmanager_zones(read, listdir)
     config = _Config(read, listdir)
     ipsets: Dict[str, Json] = {}
     for name in config.names("ipsets"):

@@ -102,6 +102,12 @@ def test_rules_name_the_construct_and_its_file(tmp_path):
     assert rules['<port port="8000-8010" protocol="tcp"/> (zone public)'] == "/etc/firewalld/zones/public.xml"
 
 
+def test_networkmanager_profiles_without_a_zone_leave_the_default_zone(tmp_path):
+    fact, dummy = _saved(_root(tmp_path, {"/etc/NetworkManager/system-connections/eth0.nmconnection":
+                                          "[connection]\nid=eth0\ntype=ethernet\nzone=\n"}))
+    assert fact["unsupported"] == [] and len(fact["tables"]) == 2
+
+
 def test_etc_replaces_usr_lib_and_targets_ipsets_policies_direct(tmp_path):
     """/etc's trusted.xml replaces the package's; a zone of target %%REJECT%% bound to an ipset; a policy ANY -> HOST
     that drops 9000; a direct rule that drops 5432 from 10.1.2.3 (its own iptables table, before firewalld's)."""
@@ -151,6 +157,10 @@ def test_etc_replaces_usr_lib_and_targets_ipsets_policies_direct(tmp_path):
      "ipv4 and ipv6)"),
     ("/etc/firewalld/policies/p.xml", '<policy><ingress-zone name="public"/><egress-zone name="HOST"/><masquerade/><limit/></policy>',
      "/etc/firewalld/policies/p.xml: <limit> in a policy is not evaluated"),
+    ("/etc/NetworkManager/system-connections/eth1.nmconnection",
+     "[connection]\nid=eth1\ntype=ethernet\ninterface-name=eth1\nzone=trusted\n\n[wifi-security]\npsk=not-shown\n",
+     "/etc/NetworkManager/system-connections/eth1.nmconnection: NetworkManager assigns zone trusted to this connection at "
+     "runtime; which interface it binds is not read from firewalld's files"),
 ])
 def test_what_is_not_evaluated_is_an_error_naming_the_file(tmp_path, path, text, reason):
     fact, dummy = _saved(_root(tmp_path, {path: text}))
