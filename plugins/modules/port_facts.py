@@ -279,9 +279,9 @@ ansible_facts:
           contains:
             sources:
               description:
-                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save), V(ufw)
-                  or V(nft) for an nft script, one entry per IP family), C(loader) and C(family); ufw's and nft's also
-                  list their C(files) (an nft script's includes).
+                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save), V(ufw),
+                  V(nft) for an nft script or V(firewalld), one entry per IP family), C(loader) and C(family); ufw's, nft's
+                  and firewalld's also list their C(files) (an nft script's includes, firewalld's XML files).
               type: list
               elements: dict
               sample:
@@ -298,6 +298,13 @@ ansible_facts:
               description: Why C(tables) is incomplete (a saved file that could not be read or parsed).
               type: list
               elements: str
+            firewalld:
+              description:
+                - When C(/etc/firewalld) holds no file of its own, firewalld's permanent configuration from the package's
+                  defaults (C(/usr/lib/firewalld)), with its own C(tables), C(sources) and C(notes), or an C(error):
+                  what firewalld loads at its start, used by the check when firewalld runs now.
+              returned: when C(/etc/firewalld/firewalld.conf) exists and no file of C(/etc/firewalld) overrides the defaults
+              type: dict
         mappings:
           description:
             - Port mappings from host ports to containers and NAT targets, one per host address, port

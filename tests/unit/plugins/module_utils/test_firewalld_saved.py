@@ -167,3 +167,22 @@ def test_what_is_not_evaluated_is_an_error_naming_the_file(tmp_path, path, text,
     assert fact["tables"] == [] and fact["sources"] == []
     assert fact["unsupported"] == [{"path": "/etc/firewalld", "loader": "firewalld",
                                     "reason": "cannot evaluate firewalld's permanent configuration: " + reason}]
+
+
+def test_iptables_backend_gives_the_same_verdicts_and_a_limit_is_read(tmp_path):
+    """FirewallBackend=iptables: one iptables filter table, the same verdicts. A rich rule's limit is a limit match
+    (the walk takes one new connection as under it, as it does for running rules)."""
+    with open(os.path.join(SAVED, "etc", "firewalld", "firewalld.conf")) as handle:
+        conf = handle.read().replace("FirewallBackend=nftables", "FirewallBackend=iptables")
+    running = replay.firewall("firewalld")[0]
+    fact, dummy = _saved(_root(tmp_path, {"/etc/firewalld/firewalld.conf": conf}))
+    assert [(t["family"], t["name"]) for t in fact["tables"]] == [("ip", "filter"), ("ip6", "filter")]
+    now, then = Compiled(running), Compiled(dict(running, tables=fact["tables"]))
+    for src, dst, iface, proto, port in _grid():
+        packet = {"src": src, "dst": dst, "proto": proto, "dport": port, "state": "new", "iface": iface}
+        assert (src, dst, proto, port, evaluate(then, packet)["verdict"]) == (src, dst, proto, port, evaluate(now, packet)["verdict"])
+    limited = '<zone><interface name="eth0"/><rule><port port="80" protocol="tcp"/><accept><limit value="1/m"/></accept></rule></zone>'
+    fact, dummy = _saved(_root(tmp_path / "b", {"/etc/firewalld/zones/public.xml": limited}))
+    got = evaluate(Compiled(dict(running, tables=fact["tables"])),
+                   {"src": "10.9.9.9", "dst": "203.0.113.5", "proto": "tcp", "dport": 80, "state": "new", "iface": "eth0"})
+    assert (got["verdict"], got["rule"]["text"]) == ("accept", 'rich rule <rule> <port port="80" protocol="tcp"> <accept>')

@@ -242,3 +242,23 @@ def test_nothing_saved_for_ipv6_opens_it_after_a_reboot(tmp_path):
          "dropped): now: dropped by the policy of ip6 filter INPUT; after a reboot, with the saved rules (nothing is saved for "
          "IPv6): accepted (no rule stops it; the base chains' policies accept), delivered locally"),
     ]
+
+
+def test_firewalld_with_the_package_defaults_only_is_evaluated_when_it_runs(tmp_path):
+    """Nothing of its own below /etc/firewalld (firewalld.conf only): the package's zones are what firewalld loads
+    at start, and they do not accept 8005 that the running firewalld accepts."""
+    root = tmp_path / "root"
+    shutil.copytree(FWD, str(root))
+    shutil.rmtree(str(root / "etc" / "firewalld" / "zones"))
+    facts = copy.deepcopy(WEB1)
+    captured = replay.firewall("firewalld")[0]
+    facts["firewall"].update((key, captured[key]) for key in ("tables", "managers", "backends", "backend"))
+    facts["saved_firewall"], dummy = gather_saved_firewall(str(root))
+    assert facts["saved_firewall"]["sources"] == [] and len(facts["saved_firewall"]["firewalld"]["tables"]) == 2
+    assert _check(facts, dict(WEBPORT, deny_from=[])) == [
+        ("persist", "fail", "app1", "web: after a reboot app1 (10.231.127.12) would be rejected on tcp/8005 (must get in; now it "
+         "would get in): the running accept rule inet firewalld filter_IN_public_allow #5: tcp dport 8000-8010 accept is not in "
+         "firewalld's permanent configuration (/etc/firewalld, /usr/lib/firewalld); after a reboot: reject by rule ip firewalld "
+         "IN_public #4: target default (zone public) in /usr/lib/firewalld/zones/public.xml")]
+    facts["firewall"]["managers"] = []  # firewalld does not run: its defaults are not a saved firewall
+    assert _check(facts, dict(WEBPORT, deny_from=[])) == [("persist", "error", "app1", "web: " + NOT_SAVED)]
