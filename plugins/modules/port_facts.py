@@ -301,8 +301,8 @@ ansible_facts:
             firewalld:
               description:
                 - When C(/etc/firewalld) holds no file of its own, firewalld's permanent configuration from the package's
-                  defaults (C(/usr/lib/firewalld)), with its own C(tables), C(sources) and C(notes), or an C(error):
-                  what firewalld loads at its start, used by the check when firewalld runs now.
+                  defaults (C(/usr/lib/firewalld)), with its own C(tables), C(sources) and C(notes), or an C(error),
+                  that is what firewalld loads at its start, used by the check when firewalld runs now.
               returned: when C(/etc/firewalld/firewalld.conf) exists and no file of C(/etc/firewalld) overrides the defaults
               type: dict
         mappings:

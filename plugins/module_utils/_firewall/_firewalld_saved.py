@@ -30,7 +30,7 @@ import ipaddress
 import re
 import shlex
 import xml.etree.ElementTree as ET  # nosec: DTDs and entities are refused before parsing
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._ufw_boot import implicit_matches
@@ -104,7 +104,7 @@ class _Config(object):
         self.cache: Dict[Tuple[str, str], Tuple[ET.Element, str]] = {}
 
     def names(self, kind: str) -> List[str]:
-        found = set()
+        found: Set[str] = set()
         for base in (USR, ETC):
             found.update(name[:-4] for name in self.listdir("%s/%s" % (base, kind)) if name.endswith(".xml"))
         return sorted(found)
@@ -266,7 +266,8 @@ class _Builder(object):
                         return None
                     head += " -m set %s--match-set %s %s" % (neg, name, "src" if child.tag == "source" else "dst")
                 else:
-                    raise FirewalldSavedError("%s: rich rule %s: <%s> by %s is not evaluated" % (path, text, child.tag, ", ".join(sorted(child.attrib)) or "nothing"))
+                    raise FirewalldSavedError("%s: rich rule %s: <%s> by %s is not evaluated"
+                                              % (path, text, child.tag, ", ".join(sorted(child.attrib)) or "nothing"))
             elif child.tag in ("log", "nflog", "audit"):
                 continue
             elif child.tag in ("accept", "drop", "reject"):
@@ -319,7 +320,11 @@ class _Builder(object):
         chains.chain(chain)
         for name, where in policies[0]:
             chains.add(chain, "-j IN_policy_%s" % name, "policy %s (POLICIES_pre of %s)" % (name, _describe(element)), where)
-        pre, deny, allow, post = [], [], [], []  # type: ignore[var-annotated]
+        Group = List[Tuple[int, List[Tuple[str, str, str]]]]
+        pre: Group = []
+        deny: Group = []
+        allow: Group = []
+        post: Group = []
         for child in element:
             if child.tag == "rule":
                 rich = self._rich(child, path, family)
@@ -462,7 +467,7 @@ class _Builder(object):
         if text is None:
             return rules
         root = parse_xml(DIRECT, text)
-        declared = set()
+        declared: Set[Tuple[str, str]] = set()
         for child in root:
             fam = {"ipv4": "ipv4", "ipv6": "ipv6"}.get(child.get("ipv") or "")
             if child.tag == "passthrough":
