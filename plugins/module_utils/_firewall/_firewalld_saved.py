@@ -110,6 +110,7 @@ class _Config(object):
         return sorted(found)
 
     def get(self, kind: str, name: str, where: str) -> Tuple[ET.Element, str]:
+        _valid(name, "name", "%s: the name of %s %s" % (where, kind[:-1], name))
         if (kind, name) not in self.cache:
             for base in (ETC, USR):
                 path = "%s/%s/%s.xml" % (base, kind, name)
@@ -125,11 +126,37 @@ class _Config(object):
         return self.cache[(kind, name)]
 
 
+# what firewalld itself accepts in an attribute (and nothing that could change the rule text it goes into)
+_VALID = {
+    "port": re.compile(r"^\d{1,5}(-\d{1,5})?$"),
+    "protocol": re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    "value": re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    "name": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$"),
+    "service": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$"),
+    "type": re.compile(r"^[a-z0-9-]+$"),
+    "limit": re.compile(r"^\d+/[smhd][a-z]*$"),
+}
+
+
+def _valid(value: str, kind: str, where: str) -> str:
+    if not _VALID[kind].match(value):
+        raise FirewalldSavedError("%s: %r is not a valid %s" % (where, value, kind))
+    return value
+
+
 def _need(element: ET.Element, attr: str, path: str) -> str:
     value = element.get(attr)
     if not value:
         raise FirewalldSavedError("%s: <%s> without its %s attribute" % (path, element.tag, attr))
-    return value
+    return _valid(value, attr, "%s: <%s %s>" % (path, element.tag, attr)) if attr in _VALID else value
+
+
+def _port_proto(element: ET.Element, path: str) -> Tuple[str, str]:
+    """(port, protocol) of a <port> or <source-port>: firewalld takes tcp, udp, sctp and dccp there."""
+    port, proto = _need(element, "port", path), _need(element, "protocol", path)
+    if proto not in ("tcp", "udp", "sctp", "dccp"):
+        raise FirewalldSavedError("%s: <%s protocol=%r>: firewalld takes tcp, udp, sctp or dccp" % (path, element.tag, proto))
+    return port, proto
 
 
 def _port(value: str) -> str:
@@ -148,7 +175,13 @@ def ipset_entries(element: ET.Element, path: str) -> Json:
     kind = element.get("type") or ""
     options = dict((o.get("name"), o.get("value")) for o in element.findall("option"))
     family = "inet6" if options.get("family") == "inet6" else "inet"
-    entry: Json = {"type": kind, "family": family, "elements": [[e.text.strip()] for e in element.findall("entry") if e.text]}
+    entries = [e.text.strip() for e in element.findall("entry") if e.text and e.text.strip()]
+    for value in entries if kind in ("hash:ip", "hash:net") else []:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise FirewalldSavedError("%s: ipset entry %r is not an address or network (ranges and ports are not evaluated)" % (path, value))
+    entry: Json = {"type": kind, "family": family, "elements": [[value] for value in entries]}
     if kind in ("hash:ip", "hash:net"):
         entry["dimensions"] = ["ip" if kind == "hash:ip" else "net"]
     else:
@@ -189,11 +222,11 @@ class _Builder(object):
                         dest[fam] = child.get(fam) or ""
         for child in element:
             if child.tag == "port":
-                items.append(("port", "%s/%s" % (_need(child, "port", path), _need(child, "protocol", path)), dest, path))
+                items.append(("port", "%s/%s" % _port_proto(child, path), dest, path))
             elif child.tag == "protocol":
                 items.append(("protocol", _need(child, "value", path), dest, path))
             elif child.tag == "source-port":
-                items.append(("source-port", "%s/%s" % (_need(child, "port", path), _need(child, "protocol", path)), dest, path))
+                items.append(("source-port", "%s/%s" % _port_proto(child, path), dest, path))
             elif child.tag == "include":
                 items.extend(self.service_ports(_need(child, "service", path), path, seen + [name]))
             elif child.tag in ("short", "description", "destination", "helper", "module", "version"):
@@ -224,7 +257,7 @@ class _Builder(object):
                 for args, text, where in self._service_rules(_need(child, "name", path), path, family, "", "-j ACCEPT"):
                     chains.add(chain, args.strip(), "%s (%s)" % (text, _describe(element)), where)
             elif child.tag in ("port", "source-port"):
-                port, proto = _need(child, "port", path), _need(child, "protocol", path)
+                port, proto = _port_proto(child, path)
                 opt = "dport" if child.tag == "port" else "sport"
                 chains.add(chain, "-p %s -m %s --%s %s -j ACCEPT" % (proto, proto, opt, _port(port)),
                            '<%s port="%s" protocol="%s"/> (%s)' % (child.tag, port, proto, _describe(element)), path)
@@ -271,11 +304,12 @@ class _Builder(object):
             elif child.tag in ("log", "nflog", "audit"):
                 continue
             elif child.tag in ("accept", "drop", "reject"):
-                if child.find("limit") is not None:
-                    head += " -m limit --limit %s" % child.find("limit").get("value")  # type: ignore[union-attr]
+                limit = child.find("limit")
+                if limit is not None:
+                    head += " -m limit --limit %s" % _valid(limit.get("value") or "", "limit", "%s: rich rule %s: <limit value>" % (path, text))
                 klass = "allow" if child.tag == "accept" else "deny"
                 if child.tag == "reject":
-                    kind = child.get("type")
+                    kind = _valid(child.get("type") or "", "type", "%s: rich rule %s: <reject type>" % (path, text)) if child.get("type") else None
                     action = "-j REJECT" + (" --reject-with %s" % kind if kind else "")
                 else:
                     action = "-j %s" % child.tag.upper()
@@ -298,7 +332,7 @@ class _Builder(object):
             for args, dummy, dummy2 in self._service_rules(_need(element, "name", path), path, family, head, action):
                 rules.append((args.strip(), "rich rule %s" % text, path))
         elif element.tag in ("port", "source-port"):
-            port, proto = _need(element, "port", path), _need(element, "protocol", path)
+            port, proto = _port_proto(element, path)
             opt = "dport" if element.tag == "port" else "sport"
             rules.append(("%s -p %s -m %s --%s %s %s" % (head, proto, proto, opt, _port(port), action), "rich rule %s" % text, path))
         elif element.tag == "protocol":
@@ -598,16 +632,21 @@ def firewalld_boot(read: Reader, listdir: Lister) -> Json:
 
 def _tables(chains: _Chains, family: str, name: str, ipsets: Dict[str, Json]) -> List[Json]:
     lines = ["*filter"]
+    origin: Dict[int, Tuple[str, str]] = {}
     for chain in chains.order:
         lines.append(":%s %s [0:0]" % (chain, "ACCEPT" if chain == "INPUT" else "-"))
     for chain in chains.order:
-        # -p tcp --dport 22 as iptables-save writes it (-p tcp -m tcp --dport 22): direct rules are written by hand
-        lines.extend(implicit_matches("-A %s %s" % (chain, args)) for args, dummy, dummy2 in chains.rules[chain])
+        for args, text, path in chains.rules[chain]:
+            # -p tcp --dport 22 as iptables-save writes it (-p tcp -m tcp --dport 22): direct rules are written by hand
+            lines.append(implicit_matches("-A %s %s" % (chain, args)))
+            origin[len(lines)] = (text, path)
     lines.append("COMMIT")
     try:
         parsed, dummy3 = parse_save("\n".join(lines) + "\n", family, "firewalld", ipsets)
     except IptablesParseError as exc:
-        raise FirewalldSavedError("firewalld's permanent configuration gives a rule that cannot be parsed: %s" % exc)
+        number = re.search(r"line (\d+)", str(exc))
+        text, path = origin.get(int(number.group(1)) if number else 0, ("a rule", "firewalld's files"))
+        raise FirewalldSavedError("%s: %s cannot be read as a rule: %s" % (path, text, re.sub(r"^firewalld line \d+: ", "", str(exc))))
     for table in parsed:
         table.update(name=name, handle=None)
         for chain in table["chains"]:

@@ -157,6 +157,18 @@ def test_etc_replaces_usr_lib_and_targets_ipsets_policies_direct(tmp_path):
      "ipv4 and ipv6)"),
     ("/etc/firewalld/policies/p.xml", '<policy><ingress-zone name="public"/><egress-zone name="HOST"/><masquerade/><limit/></policy>',
      "/etc/firewalld/policies/p.xml: <limit> in a policy is not evaluated"),
+    ("/etc/firewalld/zones/public.xml", '<zone><port port="1" protocol="tcp -j DROP"/></zone>',
+     "/etc/firewalld/zones/public.xml: <port protocol>: 'tcp -j DROP' is not a valid protocol"),
+    ("/etc/firewalld/zones/public.xml", '<zone><port port="22" protocol="icmp"/></zone>',
+     "/etc/firewalld/zones/public.xml: <port protocol='icmp'>: firewalld takes tcp, udp, sctp or dccp"),
+    ("/etc/firewalld/zones/public.xml", '<zone><service name="../../../etc/passwd"/></zone>',
+     "/etc/firewalld/zones/public.xml: <service name>: '../../../etc/passwd' is not a valid name"),
+    ("/etc/firewalld/ipsets/ops.xml", '<ipset type="hash:ip"><entry>10.0.0.1-10.0.0.9</entry></ipset>',
+     "/etc/firewalld/ipsets/ops.xml: ipset entry '10.0.0.1-10.0.0.9' is not an address or network (ranges and ports are not "
+     "evaluated)"),
+    ("/etc/firewalld/direct.xml", '<direct><rule ipv="ipv4" table="filter" chain="INPUT" priority="0">--dport 5</rule></direct>',
+     "/etc/firewalld/direct.xml: direct rule --dport 5 cannot be read as a rule: unexpected '--dport' in rule '-A INPUT --dport 5': "
+     "'-A INPUT --dport 5'"),
     ("/etc/NetworkManager/system-connections/eth1.nmconnection",
      "[connection]\nid=eth1\ntype=ethernet\ninterface-name=eth1\nzone=trusted\n\n[wifi-security]\npsk=not-shown\n",
      "/etc/NetworkManager/system-connections/eth1.nmconnection: NetworkManager assigns zone trusted to this connection at "
