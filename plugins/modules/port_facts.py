@@ -26,8 +26,9 @@ description:
     is loaded anywhere), into the same model, from C(/etc/iptables/rules.v4) and C(rules.v6) (iptables-persistent),
     C(/etc/sysconfig/iptables) and C(ip6tables) (iptables-services) and an enabled ufw's files (replayed as
     C(ufw-init) loads them at boot) and an nftables script (C(/etc/nftables.conf) with its includes, the subset
-    of the nft language that the collection reads); a script outside that subset and firewalld's permanent
-    configuration are recognised and listed as not evaluated, and whether the unit that loads each at boot is
+    of the nft language that the collection reads) and firewalld's permanent configuration (the XML files of
+    C(/usr/lib/firewalld) and C(/etc/firewalld), translated into the rules firewalld installs at its start);
+    what is outside those subsets is listed as not evaluated; and whether the unit that loads each at boot is
     enabled (see the collection's C(docs/reboot.md)).
   - C(mappings) lists how host ports lead to containers and NAT targets (Docker, Podman,
     iptables and nftables DNAT and REDIRECT rules).
@@ -294,9 +295,9 @@ ansible_facts:
           contains:
             sources:
               description:
-                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save), V(ufw)
-                  or V(nft) for an nft script, one entry per IP family), C(loader) and C(family); ufw's and nft's also
-                  list their C(files) (an nft script's includes).
+                - The saved configuration read into C(tables), each with C(path), C(format) (V(iptables-save), V(ufw),
+                  V(nft) for an nft script or V(firewalld), one entry per IP family), C(loader) and C(family); ufw's, nft's
+                  and firewalld's also list their C(files) (an nft script's includes, firewalld's XML files).
               type: list
               elements: dict
               sample:
@@ -324,6 +325,13 @@ ansible_facts:
               type: dict
               sample:
                 netfilter-persistent.service: {state: disabled, detail: disabled, how: systemctl}
+            firewalld:
+              description:
+                - When C(/etc/firewalld) holds no file of its own, firewalld's permanent configuration from the package's
+                  defaults (C(/usr/lib/firewalld)), with its own C(tables), C(sources) and C(notes), or an C(error),
+                  that is what firewalld loads at its start, used by the check when firewalld runs now.
+              returned: when C(/etc/firewalld/firewalld.conf) exists and no file of C(/etc/firewalld) overrides the defaults
+              type: dict
         mappings:
           description:
             - Port mappings from host ports to containers and NAT targets, one per host address, port

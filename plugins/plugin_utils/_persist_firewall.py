@@ -19,7 +19,6 @@ import ipaddress
 import json
 from typing import Any, Dict, List, Mapping, Optional, Set
 
-from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import FIREWALLD_REASON
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._evaluate import FirewallError
 from ansible_collections.portproof.validate.plugins.module_utils._verdict._match import PacketError
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import version_of
@@ -126,6 +125,26 @@ def _files_for(saved: Dict[str, Any], version: int) -> str:
     return ", ".join(paths) if paths else unloaded_note(saved, version) or "the saved rules (nothing is saved for IPv%d)" % version
 
 
+def _firewalld_now(firewall: Dict[str, Any]) -> bool:
+    return any(m.get("name") == "firewalld" and m.get("active") for m in firewall.get("managers") or [])
+
+
+def with_firewalld(firewall: Optional[Dict[str, Any]], saved: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The saved firewall with firewalld's packaged defaults when firewalld runs now and nothing below /etc/firewalld
+    overrides them (port_facts reads them as ``saved_firewall.firewalld``: firewalld loads them at its start)."""
+    fwd = (saved or {}).get("firewalld")
+    if not firewall or saved is None or not fwd or not _firewalld_now(firewall):
+        return saved
+    if saved.get("sources"):
+        return dict(saved, unsupported=list(saved.get("unsupported") or []) + [
+            {"path": "/etc/firewalld", "loader": "firewalld", "reason": "firewalld runs now and %s is saved too: both load at boot, "
+             "in an order that is not known" % ", ".join(dict.fromkeys(s["path"] for s in saved["sources"]))}])
+    if fwd.get("error"):
+        return dict(saved, unsupported=list(saved.get("unsupported") or []) + [
+            {"path": "/etc/firewalld", "loader": "firewalld", "reason": fwd["error"]}])
+    return dict(saved, tables=list(fwd.get("tables") or []), sources=list(fwd.get("sources") or []))
+
+
 def _not_evaluable(firewall: Optional[Dict[str, Any]], saved: Optional[Dict[str, Any]], facts: Optional[RawFacts]) -> Optional[str]:
     """Why no verdict after a reboot can be given, or None."""
     if not firewall:
@@ -135,9 +154,9 @@ def _not_evaluable(firewall: Optional[Dict[str, Any]], saved: Optional[Dict[str,
     if saved is None:
         return "the saved firewall was not gathered (port_facts gather_subset saved_firewall)"
     unsupported = list(saved.get("unsupported") or [])
-    running_fwd = any(m.get("name") == "firewalld" and m.get("active") for m in firewall.get("managers") or [])
-    if running_fwd and not any(item.get("loader") == "firewalld" for item in unsupported):
-        unsupported.append({"path": "/etc/firewalld", "loader": "firewalld", "reason": "firewalld runs now; " + FIREWALLD_REASON})
+    if _firewalld_now(firewall) and not any(item.get("loader") == "firewalld" for item in unsupported + list(saved.get("sources") or [])):
+        unsupported.append({"path": "/etc/firewalld", "loader": "firewalld",
+                            "reason": "firewalld runs now; its permanent configuration was not read (port_facts too old?)"})
     if unsupported:
         return "cannot evaluate the firewall after a reboot: %s" % "; ".join(
             "%s (%s): %s" % (item["path"], item["loader"], item["reason"]) for item in unsupported)
@@ -157,7 +176,7 @@ def check_persist_firewall(host: str, service: Service, facts: Optional[RawFacts
     if not plan:
         return results
     firewall = (facts or {}).get("firewall")
-    saved = (facts or {}).get("saved_firewall")
+    saved = with_firewalld(firewall, (facts or {}).get("saved_firewall"))
     unloaded: List[str] = []
     if saved is not None:  # what nothing loads at boot is out of the firewall after a reboot (_persist_loaders.py)
         saved, unloaded, undecided = split_loaders(saved)
@@ -223,5 +242,21 @@ def _verdict_result(host: str, name: str, label: str, address: str, proto: str, 
     elif same:
         message = "%s, as it does now (must %s): %s" % (head, must, _decider(then, _path_of(saved, then["rule"]) if then.get("rule") else None))
     else:
-        message = "%s (must %s; now it would %s): %s" % (head, must, _verb(now), difference(now, then, saved, firewall, files))
+        diff = firewalld_difference(now, then, saved) if _from_firewalld(saved) else difference(now, then, saved, firewall, files)
+        message = "%s (must %s; now it would %s): %s" % (head, must, _verb(now), diff)
     return result(host, name, CHECK, status, message, want, actual, source=label)
+
+
+def _from_firewalld(saved: Dict[str, Any]) -> bool:
+    return any(source.get("loader") == "firewalld" for source in saved.get("sources") or [])
+
+
+def firewalld_difference(running: Verdict, saved_verdict: Verdict, saved: Dict[str, Any]) -> str:
+    """What differs between the running firewalld and its permanent configuration, for one packet: its rules are
+    written anew at each start from the XML files, so the deciding rules are named, each with its file."""
+    then = _decider(saved_verdict, _path_of(saved, saved_verdict["rule"]) if saved_verdict.get("rule") else None)
+    if running["verdict"] == "accept":
+        return ("the running accept %s is not in firewalld's permanent configuration (/etc/firewalld, /usr/lib/firewalld); "
+                "after a reboot: %s by %s" % (rule_text(running), saved_verdict["verdict"], then))
+    return ("the permanent accept %s is not running (firewalld loads it at its start or on firewall-cmd --reload); now: %s by %s"
+            % (then, running["verdict"], rule_text(running)))

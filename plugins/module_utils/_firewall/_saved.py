@@ -20,9 +20,13 @@ Covered: iptables-persistent (``/etc/iptables/rules.v4``, ``rules.v6``) and ipta
 (``/etc/ufw/ufw.conf`` ENABLED=yes: its rules files and defaults replayed as ufw-init loads them,
 _ufw_boot.py), and nftables scripts (``/etc/nftables.conf``, ``/etc/sysconfig/nftables.conf``, with their
 includes: _nft_script.py; a script outside its subset is named, with file and line, never half read).
-Recognised but not evaluated: ufw or an nftables script next to saved iptables files, and firewalld's permanent configuration (``.xml`` files of zones,
-policies, services, ipsets, ``direct.xml`` below ``/etc/firewalld``; a firewalld that runs now is
-recognised by the check, from the running firewall).
+And firewalld's permanent configuration (_firewalld_saved.py): when ``/etc/firewalld`` holds zones,
+policies, services, ipsets or ``direct.xml``, its tables are the saved firewall (source ``/etc/firewalld``,
+loader ``firewalld``); with the package's defaults only, they are kept apart as ``firewalld`` (tables and
+sources, or ``error``) and the check uses them when firewalld runs now.
+Recognised but not evaluated: ufw, an nftables script or firewalld's own files next to other saved
+rules (all load at boot, in an order that is not known), and what _firewalld_saved.py does not cover
+(named with its file).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._firewalld_saved import FirewalldSavedError, firewalld_boot
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import NftParseError, parse_nft_json
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_script import NftScriptError, parse_nft_script
@@ -56,7 +61,9 @@ NFT_BOTH_REASON = ("%s and %s are both saved and both load at boot, in an order 
                    "reboot is not evaluated")
 BOTH_REASON = ("ufw is enabled and %s is saved: both load at boot, in an order that is not known, so the firewall "
                "after a reboot is not evaluated")
-FIREWALLD_REASON = "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet"
+FIREWALLD_REASON = "cannot evaluate firewalld's permanent configuration: %s"
+FIREWALLD_BOTH_REASON = ("firewalld's permanent configuration and %s are both saved and both load at boot, in an order "
+                         "that is not known, so the firewall after a reboot is not evaluated")
 FIREWALLD_DIRS = ("/etc/firewalld/zones", "/etc/firewalld/policies", "/etc/firewalld/services", "/etc/firewalld/ipsets")
 # iptables-save -c writes packet and byte counters before each rule: "[12:720] -A INPUT ..."
 _COUNTERS = re.compile(r"^\[\d+:\d+\]\s+")
@@ -217,9 +224,33 @@ def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
             _ufw(files, sources, tables, unavailable)
     # firewalld's own configuration: the .xml files an administrator (or --permanent) wrote below /etc/firewalld
     custom = [name for folder in FIREWALLD_DIRS for name in files.listdir(folder) if name.endswith(".xml")]
-    if custom or files.exists("/etc/firewalld/direct.xml"):
-        unsupported.append({"path": "/etc/firewalld", "loader": "firewalld", "reason": FIREWALLD_REASON})
+    custom_fwd = bool(custom or files.exists("/etc/firewalld/direct.xml"))
+    firewalld = _firewalld(files) if custom_fwd or files.exists("/etc/firewalld/firewalld.conf") else None
+    if custom_fwd and (sources or unsupported):
+        others = dict.fromkeys(s["path"] for s in sources + unsupported)
+        unsupported.append({"path": "/etc/firewalld", "loader": "firewalld", "reason": FIREWALLD_BOTH_REASON % ", ".join(others)})
+    elif custom_fwd and firewalld is not None:
+        if firewalld.get("error"):
+            unsupported.append({"path": "/etc/firewalld", "loader": "firewalld", "reason": firewalld["error"]})
+        else:
+            tables.extend(firewalld["tables"])
+            sources.extend(firewalld["sources"])
+        firewalld = None
     for reason in files.incomplete:
         if not any(entry["reason"] == reason for entry in unavailable):
             unavailable.append({"subset": SUBSET, "tool": reason.split(" ", 1)[0], "reason": reason})
-    return {"sources": sources, "unsupported": unsupported, "tables": tables, "incomplete": files.incomplete}, unavailable
+    fact = {"sources": sources, "unsupported": unsupported, "tables": tables, "incomplete": files.incomplete}
+    if firewalld is not None:
+        fact["firewalld"] = firewalld  # the packaged defaults: what a firewalld that runs now loads at boot
+    return fact, unavailable
+
+
+def _firewalld(files: _Files) -> Json:
+    """firewalld's permanent configuration as tables (_firewalld_saved.py), or {"error": why not}."""
+    try:
+        boot = firewalld_boot(files.text, files.listdir)
+    except FirewalldSavedError as exc:
+        return {"error": FIREWALLD_REASON % exc}
+    return {"tables": boot["tables"], "notes": boot["notes"],
+            "sources": [{"path": "/etc/firewalld", "format": "firewalld", "loader": "firewalld", "family": family,
+                         "files": boot["files"], "notes": boot["notes"]} for family in ("ipv4", "ipv6")]}

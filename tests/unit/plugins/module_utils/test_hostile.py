@@ -21,7 +21,7 @@ import time
 import pytest
 
 from ansible_collections.portproof.validate.bench.firewall_bench import ruleset
-from ansible_collections.portproof.validate.plugins.module_utils._firewall import _iptables, _nft
+from ansible_collections.portproof.validate.plugins.module_utils._firewall import _iptables, _iptables_args, _nft
 from ansible_collections.portproof.validate.plugins.module_utils._mappings import _nat
 from ansible_collections.portproof.validate.plugins.module_utils._sockets import _addresses, _listeners, _netlink, _proc_net, _processes, _sock_diag
 from ansible_collections.portproof.validate.plugins.module_utils._probe._http import build_request, json_check
@@ -154,7 +154,7 @@ def test_ip6tables_scoped_source_and_quoted_comment():
     ('-A INPUT -m comment --comment "" -j ACCEPT', ["-A", "INPUT", "-m", "comment", "--comment", "", "-j", "ACCEPT"]),
 ])
 def test_iptables_save_quoting(line, words):
-    assert _iptables._tokens(line) == words
+    assert _iptables_args.words(line) == words
 
 
 def test_iptables_unterminated_quote_is_a_parse_error():

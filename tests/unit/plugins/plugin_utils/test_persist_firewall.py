@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import importlib.util
 import os
+import shutil
 
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._saved import gather_saved_firewall
@@ -18,6 +20,10 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._persist_firewa
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import static_checks
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures")
+_SPEC = importlib.util.spec_from_file_location(
+    "firewall_replay", os.path.join(os.path.dirname(HERE), "..", "module_utils", "fixtures", "firewall", "replay.py"))
+replay = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(replay)
 with open(os.path.join(HERE, "drift", "facts-before-web1.json")) as _handle:
     WEB1 = json.load(_handle)
 with open(os.path.join(HERE, "persist", "running.v4")) as _handle:
@@ -140,14 +146,62 @@ def test_persist_is_a_static_kind(tmp_path):
     assert [r["check"] for r in others] == ["firewall_allow", "firewall_allow"]
 
 
-def test_a_running_firewalld_is_an_error_never_a_verdict(tmp_path):
-    """firewalld runs (its nft table is in the running firewall) with its defaults only: what it loads at boot is
-    its permanent configuration, which is not evaluated, even next to a saved rules.v4."""
-    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED})
+def test_a_running_firewalld_next_to_a_saved_rules_v4_is_an_error_never_a_verdict(tmp_path):
+    """firewalld runs (its nft table is in the running firewall) with its defaults only, and a rules.v4 is saved:
+    both load at boot in an order that is not known."""
+    facts = _facts(tmp_path, {"/etc/iptables/rules.v4": SAVED, "/etc/firewalld/firewalld.conf": "DefaultZone=public\n"})
     facts["firewall"]["managers"] = [{"name": "firewalld", "active": True, "backend": "nftables", "default_zone": "public", "zones": []}]
     assert _check(facts, dict(DB, deny_from=[])) == [
-        ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/firewalld (firewalld): firewalld runs now; "
-         "firewalld's permanent configuration (zones, services, policies, direct rules) is not evaluated yet")]
+        ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/firewalld (firewalld): firewalld runs now "
+         "and /etc/iptables/rules.v4 is saved too: both load at boot, in an order that is not known")]
+
+
+FWD = os.path.join(os.path.dirname(HERE), "..", "module_utils", "fixtures", "firewalld_saved")
+WEBPORT = {"name": "web", "port": 8005, "allow_from": ["app1"], "deny_from": ["db1"]}
+
+
+def _firewalld_facts(tmp_path, changes):
+    """web1's facts with the running firewall of a real firewalld (fixtures/firewall/firewalld, eth0 in zone public)
+    and, as its saved firewall, the permanent configuration of fixtures/firewalld_saved with CHANGES (path: text)."""
+    root = tmp_path / "root"
+    shutil.copytree(FWD, str(root))
+    for path, text in changes.items():
+        (root / path.lstrip("/")).write_text(text)
+    facts = copy.deepcopy(WEB1)
+    captured = replay.firewall("firewalld")[0]
+    facts["firewall"].update((key, captured[key]) for key in ("tables", "managers", "backends", "backend"))
+    facts["saved_firewall"], dummy = gather_saved_firewall(str(root))
+    return facts
+
+
+def test_firewalld_permanent_as_running_passes(tmp_path):
+    assert _check(_firewalld_facts(tmp_path, {}), WEBPORT) == [
+        ("persist", "pass", "app1", "web: after a reboot app1 (10.231.127.12) would get in on tcp/8005, as now (must get in): rule ip "
+         'firewalld IN_public #8: <port port="8000-8010" protocol="tcp"/> (zone public) in /etc/firewalld/zones/public.xml'),
+        ("persist", "fail", "db1", "web: after a reboot db1 (10.231.127.13) would get in on tcp/8005, as it does now (must not get in): "
+         'rule ip firewalld IN_public #8: <port port="8000-8010" protocol="tcp"/> (zone public) in /etc/firewalld/zones/public.xml'),
+    ]
+
+
+def test_firewalld_port_added_at_runtime_only_and_permanent_rule_not_loaded(tmp_path):
+    """The running firewalld accepts 8000-8010 (firewall-cmd --add-port without --permanent): public.xml lacks the port,
+    so after a reboot app1 is rejected; public.xml rejects db1 with a rich rule that was never loaded."""
+    public = os.path.join(FWD, "etc", "firewalld", "zones", "public.xml")
+    with open(public) as handle:
+        text = handle.read().replace('  <port port="8000-8010" protocol="tcp"/>\n', "")
+    facts = _firewalld_facts(tmp_path, {"/etc/firewalld/zones/public.xml": text})
+    assert _check(facts, dict(WEBPORT, deny_from=[])) == [
+        ("persist", "fail", "app1", "web: after a reboot app1 (10.231.127.12) would be rejected on tcp/8005 (must get in; now it "
+         "would get in): the running accept rule inet firewalld filter_IN_public_allow #5: tcp dport 8000-8010 accept is not in "
+         "firewalld's permanent configuration (/etc/firewalld, /usr/lib/firewalld); after a reboot: reject by rule ip firewalld "
+         "IN_public #9: target default (zone public) in /etc/firewalld/zones/public.xml")]
+    text = text.replace("</zone>", '  <port port="9000" protocol="tcp"/>\n</zone>')
+    facts = _firewalld_facts(tmp_path / "b", {"/etc/firewalld/zones/public.xml": text})
+    assert _check(facts, dict(WEBPORT, port=9000, allow_from=[], deny_from=["db1"])) == [
+        ("persist", "fail", "db1", "web: after a reboot db1 (10.231.127.13) would get in on tcp/9000 (must not get in; now it would "
+         'be rejected): the permanent accept rule ip firewalld IN_public #8: <port port="9000" protocol="tcp"/> (zone public) in '
+         "/etc/firewalld/zones/public.xml is not running (firewalld loads it at its start or on firewall-cmd --reload); now: reject "
+         "by rule inet firewalld filter_IN_public #9: reject with icmpx admin-prohibited")]
 
 
 def test_ufw_a_rule_added_by_hand_is_not_in_its_files(tmp_path):
@@ -222,3 +276,23 @@ def test_a_missing_loader_is_named_and_an_undecided_one_is_an_error(tmp_path):
 def test_an_enabled_loader_changes_nothing(tmp_path):
     before = _check(_facts(tmp_path / "a", {"/etc/iptables/rules.v4": SAVED}))
     assert _check(_loaders(_facts(tmp_path / "b", {"/etc/iptables/rules.v4": SAVED}), "enabled")) == before
+
+
+def test_firewalld_with_the_package_defaults_only_is_evaluated_when_it_runs(tmp_path):
+    """Nothing of its own below /etc/firewalld (firewalld.conf only): the package's zones are what firewalld loads
+    at start, and they do not accept 8005 that the running firewalld accepts."""
+    root = tmp_path / "root"
+    shutil.copytree(FWD, str(root))
+    shutil.rmtree(str(root / "etc" / "firewalld" / "zones"))
+    facts = copy.deepcopy(WEB1)
+    captured = replay.firewall("firewalld")[0]
+    facts["firewall"].update((key, captured[key]) for key in ("tables", "managers", "backends", "backend"))
+    facts["saved_firewall"], dummy = gather_saved_firewall(str(root))
+    assert facts["saved_firewall"]["sources"] == [] and len(facts["saved_firewall"]["firewalld"]["tables"]) == 2
+    assert _check(facts, dict(WEBPORT, deny_from=[])) == [
+        ("persist", "fail", "app1", "web: after a reboot app1 (10.231.127.12) would be rejected on tcp/8005 (must get in; now it "
+         "would get in): the running accept rule inet firewalld filter_IN_public_allow #5: tcp dport 8000-8010 accept is not in "
+         "firewalld's permanent configuration (/etc/firewalld, /usr/lib/firewalld); after a reboot: reject by rule ip firewalld "
+         "IN_public #4: target default (zone public) in /usr/lib/firewalld/zones/public.xml")]
+    facts["firewall"]["managers"] = []  # firewalld does not run: its defaults are not a saved firewall
+    assert _check(facts, dict(WEBPORT, deny_from=[])) == [("persist", "error", "app1", "web: " + NOT_SAVED)]
