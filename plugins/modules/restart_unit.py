@@ -81,6 +81,12 @@ downtime_s:
   description: Seconds from C(systemctl restart) until the port listened again; null when it did not.
   returned: always
   type: float
+measured:
+  description:
+    - What was measured (outcome, unit, listeners before and after, downtime), from which the role judges the
+      C(restart) result again once an allowed source has polled the port (C(reachable_s)).
+  returned: always
+  type: dict
 """
 
 import time
@@ -168,7 +174,7 @@ def main() -> None:
                 time.sleep(POLL_S)
     result = verdict(params["host"], params["service"], port, proto, params["max_s"], measured)
     module.exit_json(changed=measured.get("outcome") in ("restarted", "restart_failed"), result=result,
-                     unit=measured.get("unit"), downtime_s=result["downtime_s"])
+                     unit=measured.get("unit"), downtime_s=result["downtime_s"], measured=measured)
 
 
 if __name__ == "__main__":
