@@ -48,20 +48,21 @@ def allowed_source(service: Mapping[str, Any], target: str, groups: Mapping[str,
 
 def plan(contracts: Mapping[str, Optional[Sequence[Mapping[str, Any]]]], play_hosts: Sequence[str],
          groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any], controller: str = "localhost") -> List[Json]:
-    """The drill's steps: one per declared service (those published from containers left out) of each host of
-    PLAY_HOSTS (in that order) with a contract in CONTRACTS."""
+    """The drill's steps: one per declared service of each host of PLAY_HOSTS (in that order) with a contract in
+    CONTRACTS; a service published from a container names the container (port None for port: auto)."""
     steps = []
     for host in play_hosts:
         for service in contracts.get(host) or []:
-            if service.get("publish"):
-                continue
+            publish = service.get("publish") or {}
             # a silent UDP service cannot be told from a dropped one: only TCP is polled from a source
             source = allowed_source(service, host, groups) if (service.get("proto") or "tcp") == "tcp" else None
             steps.append({
-                "host": host, "service": service["name"], "port": service["port"], "proto": service.get("proto") or "tcp",
+                "host": host, "service": service["name"], "port": None if service["port"] == "auto" else service["port"],
+                "proto": service.get("proto") or "tcp",
+                "container": publish.get("container"), "container_port": publish.get("container_port"),
                 "max_s": float((service.get("restart") or {}).get("max_s", DEFAULT_MAX_S)),
                 "source": source, "delegate_to": None if source is None else controller if source == CONTROLLER else source,
-                "address": host_address(hostvars, host, fallback_to_name=True),
+                "address": publish.get("host_ip") or host_address(hostvars, host, fallback_to_name=True),
                 "attempt_s": ATTEMPT_S, "min_wait_s": MIN_WAIT_S, "poll_s": POLL_S,
             })
     return steps
@@ -94,7 +95,7 @@ def record(step: Mapping[str, Any], restarted: Mapping[str, Any], probed: Option
         return {"host": step["host"], "service": step["service"], "check": "restart", "status": "error", "source": None,
                 "message": "%s: the restart drill could not run on %s: %s" % (step["service"], step["host"], why),
                 "expected": None, "actual": None, "downtime_s": None, "reachable_s": None, "recorded_on": step["host"]}
-    result = verdict(step["host"], step["service"], int(step["port"]), step["proto"], float(step["max_s"]), dict(measured),
+    result = verdict(step["host"], step["service"], step["port"], step["proto"], float(step["max_s"]), dict(measured),
                      reach_of(step, probed))
     result["recorded_on"] = step["host"]
     return result

@@ -9,7 +9,8 @@ passes; slow (ExecStartPre=sleep 3, restart.max_s 1) fails with its measured dow
 configuration waits for the next restart) fails naming the old and the new port. quick and edge
 allow app1 (a plain lab host), which polls each after its restart: quick is reachable (reachable_s);
 sd1's firewall drops app1's connections to edge, which listens again at once but fails naming app1 and
-what app1 saw. Without portproof_restart_drill=true the playbook refuses and restarts nothing.
+what app1 saw. app1 runs the container web (published 8080:80), which the drill restarts through
+Podman and sd1 polls. Without portproof_restart_drill=true the playbook refuses and restarts nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from portproof_lab import Lab  # pylint: disable=import-error
 pytestmark = pytest.mark.lab
 
 UNIT = "[Service]\n%s\nExecStart=%s\n[Install]\nWantedBy=multi-user.target\n"
-SPEC = {"hosts": [{"name": "app1"}, {"name": "sd1", "systemd": {
+SPEC = {"hosts": [{"name": "app1", "containers": [{"name": "web", "publish": ["8080:80/tcp"]}],
+                   "vars": {"portproof_services": [
+                       {"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80}, "allow_from": ["sd1"]}]}},
+                  {"name": "sd1", "systemd": {
     "units": {
         "edge.service": UNIT % ("", "{lab_service} --name edge --listen tcp:0.0.0.0:8094"),
         "quick.service": UNIT % ("", "{lab_service} --name quick --listen tcp:0.0.0.0:8091"),
@@ -85,8 +89,14 @@ def test_the_drill_measures_each_service(lab, tmp_path):
     assert proc.returncode == 2, output[-4000:]
     results = {r["service"]: r for r in json.loads((tmp_path / "portproof-report" / "results.json").read_text())["results"]
                if r["check"] == "restart"}
-    assert sorted(results) == ["edge", "moving", "quick", "slow"], results
-    quick, slow, moving, edge = results["quick"], results["slow"], results["moving"], results["edge"]
+    assert sorted(results) == ["edge", "moving", "quick", "slow", "web"], results
+    quick, slow, moving, edge, web = results["quick"], results["slow"], results["moving"], results["edge"], results["web"]
+    # web: a container restarted through Podman, listening again inside it and published again, then sd1 connected
+    assert (web["host"], web["status"], web["source"]) == ("app1", "pass", "sd1"), web
+    assert 0 < web["downtime_s"] <= web["reachable_s"] <= 30, web
+    assert web["message"] == ("web came back on 8080/tcp %.1f s after restart of container web and was reachable from sd1"
+                              " %.1f s after it (restart.max_s 30), the same as before: [::]:80 (process httpd user root)"
+                              % (web["downtime_s"], web["reachable_s"])), web
     # quick: listening again on sd1, then app1 connected: reachable_s counts from the restart on sd1 to app1's connect
     assert quick["status"] == "pass" and 0 < quick["downtime_s"] < 5, quick
     assert quick["source"] == "app1" and quick["downtime_s"] <= quick["reachable_s"] <= 30, quick
@@ -105,5 +115,6 @@ def test_the_drill_measures_each_service(lab, tmp_path):
         "fail", "moving came back on another port after restart of moving.service: 0.0.0.0:8093 (process moving user root)"
                 " instead of port 8092", None)
     assert (slow["source"], slow["reachable_s"], moving["source"], moving["reachable_s"]) == (None, None, None, None)
-    print("restart drill run: %.1f s; downtimes quick %.3f s, slow %.3f s, edge %.3f s; quick reachable from app1 after %.3f s"
-          % (seconds, quick["downtime_s"], slow["downtime_s"], edge["downtime_s"], quick["reachable_s"]))
+    print("restart drill run: %.1f s; downtimes quick %.3f s, slow %.3f s, edge %.3f s, web %.3f s; reachable quick %.3f s, web %.3f s"
+          % (seconds, quick["downtime_s"], slow["downtime_s"], edge["downtime_s"], web["downtime_s"], quick["reachable_s"],
+             web["reachable_s"]))
