@@ -179,7 +179,7 @@ def _listening(pid: Optional[int], container_port: int, proto: str) -> bool:
 
 def restart_container(module: AnsibleModule, name: str, container_port: int, proto: str, timeout: float) -> Dict[str, Any]:
     """Restart container NAME through its engine and measure until CONTAINER_PORT listens in it and is published again."""
-    measured: Dict[str, Any] = {"timeout": timeout, "container": name}
+    measured: Dict[str, Any] = {"timeout": timeout, "container": name, "container_port": container_port}
     end = time.monotonic() + timeout
     record = _record(_containers(module, end), name)
     if record is None or record.get("state") != "running":
