@@ -131,9 +131,8 @@ def _measured(host: str, service: str, spec: str, port: Optional[int], max_s: fl
                        "%.1f s after it, over restart.max_s %g" % (service, spec, downtime, unit, source, reachable, max_s),
                        expected, describe(after), downtime, source, reachable)
     if reachable is not None:
-        return _result(host, service, "pass", "%s came back on %s %.1f s after restart of %s and was reachable from %s %.1f s "
-                       "after it (restart.max_s %g), the same as before: %s" % (service, spec, downtime, unit, source, reachable,
-                                                                              max_s, describe(after)),
-                       expected, describe(after), downtime, source, reachable)
+        message = "%s came back on %s %.1f s after restart of %s and was reachable from %s %.1f s after it (restart.max_s %g), " \
+                  "the same as before: %s" % (service, spec, downtime, unit, source, reachable, max_s, describe(after))
+        return _result(host, service, "pass", message, expected, describe(after), downtime, source, reachable)
     return _result(host, service, "pass", "%s came back on %s %.1f s after restart of %s (restart.max_s %g), the same as "
                    "before: %s" % (service, spec, downtime, unit, max_s, describe(after)), expected, describe(after), downtime)

@@ -28,10 +28,10 @@ from portproof_lab import Lab  # pylint: disable=import-error
 pytestmark = pytest.mark.lab
 
 UNIT = "[Service]\n%s\nExecStart=%s\n[Install]\nWantedBy=multi-user.target\n"
-SPEC = {"hosts": [{"name": "app1", "containers": [{"name": "web", "publish": ["8080:80/tcp"]}],
-                   "vars": {"portproof_services": [
-                       {"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80}, "allow_from": ["sd1"]}]}},
-                  {"name": "sd1", "systemd": {
+APP1 = {"name": "app1", "containers": [{"name": "web", "publish": ["8080:80/tcp"]}],
+        "vars": {"portproof_services": [
+            {"name": "web", "port": 8080, "publish": {"container": "web", "container_port": 80}, "allow_from": ["sd1"]}]}}
+SD1 = {"name": "sd1", "systemd": {
     "units": {
         "edge.service": UNIT % ("", "{lab_service} --name edge --listen tcp:0.0.0.0:8094"),
         "quick.service": UNIT % ("", "{lab_service} --name quick --listen tcp:0.0.0.0:8091"),
@@ -45,7 +45,8 @@ SPEC = {"hosts": [{"name": "app1", "containers": [{"name": "web", "publish": ["8
         {"name": "quick", "port": 8091, "allow_from": ["app1"], "restart": {"max_s": 30}},
         {"name": "edge", "port": 8094, "allow_from": ["app1"], "restart": {"max_s": 2}},
         {"name": "slow", "port": 8090, "restart": {"max_s": 1}},
-        {"name": "moving", "port": 8092}]}}]}
+        {"name": "moving", "port": 8092}]}}
+SPEC = {"hosts": [APP1, SD1]}
 
 
 def _playbook(lab, tmp, *extra):
