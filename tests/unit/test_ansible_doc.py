@@ -22,7 +22,7 @@ VENV_BIN = os.path.join(REPO, ".venv", "bin")
 COLLECTION = "portproof.validate"
 PLUGIN_TYPES = ("module", "filter")
 # task files of a role that are not entry points: the steps of the role validate, private to the collection's roles
-PRIVATE_TASKS = {"validate": ("checks", "drift", "fail", "gather", "live", "record", "slice")}
+PRIVATE_TASKS = {"validate": ("checks", "drift", "fail", "gather", "live", "record", "slice"), "restart_drill": ("drill",)}
 
 
 def ansible_env(**extra):
