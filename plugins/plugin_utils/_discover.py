@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.portproof.validate.plugins.module_utils._starters import listen_port
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import suggestion
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint, holders
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -113,6 +114,22 @@ def unit_name(items: Sequence[Item], starters: Any) -> Optional[str]:
             return None
         units.add(unit[:-len(".service")])
     return units.pop() if len(units) == 1 else None
+
+
+def activating_socket(items: Sequence[Item], port: int, starters: Any) -> Optional[str]:
+    """The ``.socket`` unit (without ``.socket``) through which systemd listens on PORT for its service (socket
+    activation), from the starters facts: PID 1 is systemd, holds every socket of ITEMS, and exactly one socket unit
+    listens on PORT (``systemctl list-sockets``); else None."""
+    if not isinstance(starters, Mapping) or starters.get("init") != "systemd" or not isinstance(starters.get("sockets"), list):
+        return None
+    if not items or not all(any(holder.get("pid") == 1 for holder in holders(item)) for item in items):
+        return None
+    units = {entry.get("unit") for entry in starters["sockets"] if isinstance(entry, Mapping)
+             and isinstance(entry.get("listen"), str) and listen_port(entry["listen"]) == port}
+    unit = units.pop() if len(units) == 1 else None
+    if not isinstance(unit, str) or not unit.endswith(".socket") or unit == ".socket":
+        return None
+    return unit[:-len(".socket")]
 
 
 def _owner(items: Sequence[Item]) -> Tuple[Optional[str], Optional[str], Optional[str]]:
@@ -312,6 +329,11 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
         unit = unit_name(items, facts.get("starters"))
         if unit:
             comments.append("started by the systemd unit %s.service" % unit)
+        else:
+            unit = activating_socket(items, port, facts.get("starters"))
+            if unit:
+                comments.append("socket-activated by %s.socket: systemd (PID 1) holds the listening socket, also once a "
+                                "connection has started the service, so process systemd stays true" % unit)
         service = {"name": _unique(unit or process or "port-%d" % port, taken, port, proto), "port": port, "proto": proto,
                    "bind": bind}
         if process:

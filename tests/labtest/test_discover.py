@@ -224,3 +224,37 @@ def test_real_debian_daemons(make_lab, tmp_path):
     assert [bad[:5] for bad in _bad(results)] == [("db1", "redis-server", "bind", "", "fail")], _bad(results)
     assert done.returncode == 2
     print("discover took %.1f s" % took)
+
+
+SYSTEMD_UNITS = {
+    "api.service": "[Service]\nExecStart={lab_service} --name api --listen tcp:0.0.0.0:8080\n[Install]\nWantedBy=multi-user.target\n",
+    # Accept=yes: systemd keeps the listening socket, each connection gets its own echo@ instance
+    "echo.socket": "[Socket]\nListenStream=7777\nAccept=yes\n[Install]\nWantedBy=sockets.target\n",
+    "echo@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+    # Accept=no: the first connection starts tick.service, which then holds the listening socket beside systemd
+    "tick.socket": "[Socket]\nListenStream=0.0.0.0:7778\n[Install]\nWantedBy=sockets.target\n",
+    "tick.service": "[Service]\nExecStart={python} -c 'import socket; s = socket.socket(fileno=3); "
+                    "[s.accept()[0].close() for _ in iter(int, 1)]'\n",
+}
+SYSTEMD_STACK = {"hosts": [{"name": "sd1", "groups": ["api"],
+                            "systemd": {"units": SYSTEMD_UNITS, "enable": ["api.service", "echo.socket", "tick.socket"]}}]}
+
+
+def test_socket_activated_services_on_a_systemd_host(make_lab, tmp_path):
+    lab = make_lab(SYSTEMD_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    assert lab.ssh("sd1", "systemctl is-active tick.service; true").stdout.split() == ["inactive"]
+    took, _results, _hostvars = _round_trip(lab, run, SYSTEMD_STACK)
+    sd1 = {s["name"]: s for s in _load(run, "host_vars/sd1.yml")["portproof_services__discovered"]}
+    assert sorted(sd1) == ["api", "echo", "tick"], sorted(sd1)
+    assert [(sd1[name]["port"], sd1[name]["process"], sd1[name]["user"]) for name in ("echo", "tick")] == [
+        (7777, "systemd", "root"), (7778, "systemd", "root")]
+    assert "  # socket-activated by tick.socket: systemd (PID 1) holds the listening socket" in (
+        run / "portproof-discovered" / "host_vars" / "sd1.yml").read_text()
+    # post_deploy's probes connected: tick.service now runs and holds the listening socket too; still nothing fails
+    assert lab.ssh("sd1", "systemctl is-active tick.service; true").stdout.split() == ["active"]
+    done, results = _post_deploy(lab, run)
+    assert _bad(results) == [] and done.returncode == 0, done.stdout[-3000:]
+    assert sorted(r["status"] for r in results if r["check"] == "process" and r["service"] in ("echo", "tick")) == ["pass", "pass"]
+    print("discover took %.1f s" % took)
