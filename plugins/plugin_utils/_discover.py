@@ -25,6 +25,7 @@ import re
 from ansible_collections.portproof.validate.plugins.module_utils._starters import listen_port
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import suggestion
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_names import CONTROLLER, Naming
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
 from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint, holders
 
@@ -232,10 +233,11 @@ def _verdicts(host: str, service: Dict[str, Any], facts: RawFacts, groups: Mappi
 
 def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
                   address: Optional[str], ssh: str = "ignore", declared: Sequence[Tuple[Any, str]] = (),
-                  identified: Optional[Mapping[str, Any]] = None) -> HostDiscovery:
+                  identified: Optional[Mapping[str, Any]] = None, naming: Optional[Naming] = None) -> HostDiscovery:
     """The proposed contract of HOST from its port FACTS; DECLARED: (port, proto) its existing contract already covers;
     IDENTIFIED: what answers on each listener ({"80/tcp": ...} of _discover_identify.identified_from), None when
-    discover did not ask (then only a commented guess from the process name or port)."""
+    discover did not ask (then only a commented guess from the process name or port); NAMING: which DNS names each
+    service gets (_discover_names), None when discover did not resolve any."""
     if ssh not in SSH_MODES:
         raise DiscoverError("portproof_discover_ssh: must be one of %s, got %r" % (", ".join(SSH_MODES), ssh))
     if not isinstance(facts, dict):
@@ -348,6 +350,15 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
         allow, deny, undecided = _verdicts(host, service, facts, groups, hostvars, address, cache, reachable)
         service["allow_from"] = [name for name, _why in allow]
         service["deny_from"] = [name for name, _why in deny]
+        if naming is not None and service["allow_from"]:
+            sources: List[str] = []
+            for entry in service["allow_from"]:
+                members = [CONTROLLER] if entry == CONTROLLER else [m for m in groups.get(entry) or [] if m != host]
+                sources.extend(m for m in members if m not in sources)
+            names, said = naming.names(host, address, sources)
+            if names:
+                service["names"] = names
+            comments.extend(said)
         hint = None
         if identified is None:
             hint = protocol_hint(service.get("process"), service["publish"]["container_port"] if service.get("publish")

@@ -258,3 +258,44 @@ def test_socket_activated_services_on_a_systemd_host(make_lab, tmp_path):
     assert _bad(results) == [] and done.returncode == 0, done.stdout[-3000:]
     assert sorted(r["status"] for r in results if r["check"] == "process" and r["service"] in ("echo", "tick")) == ["pass", "pass"]
     print("discover took %.1f s" % took)
+
+
+# No DNS server: each host's resolver asks loopback in its own namespace (nothing listens), so names come from /etc/hosts.
+RESOLV = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+NAMES_STACK = {"hosts": [
+    {"name": "app1", "groups": ["app"], "ipv6": False,
+     "sshd": {"etc": {"resolv.conf": RESOLV, "hosts": "127.0.0.1 localhost\n{address:db1} db1\n"}}},
+    # a stale entry: db1 points at web1 itself
+    {"name": "web1", "groups": ["web"], "ipv6": False,
+     "sshd": {"etc": {"resolv.conf": RESOLV, "hosts": "127.0.0.1 localhost\n{address:web1} db1\n"}}},
+    {"name": "db1", "groups": ["db"], "ipv6": False,
+     "sshd": {"etc": {"resolv.conf": RESOLV, "hosts": "127.0.0.1 localhost\n"}},
+     "services": [{"name": "api", "listen": ["tcp:0.0.0.0:8000"], "behavior": "http", "status": 200},
+                  {"name": "cache", "listen": ["tcp:0.0.0.0:6380"]}],
+     # app1 gets both, web1 the cache only, the controller (the lab's address) neither: it never resolves a name here
+     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n"
+                  "-A INPUT -s {address:app1}/32 -p tcp -m tcp -m multiport --dports 8000,6380 -j ACCEPT\n"
+                  "-A INPUT -s {address:web1}/32 -p tcp -m tcp --dport 6380 -j ACCEPT\n"
+                  "-A INPUT -p tcp -m tcp -m multiport --dports 8000,6380 -j DROP\nCOMMIT\n")},
+]}
+
+
+def test_names_every_allowed_source_resolves_to_the_host(make_lab, tmp_path):
+    lab = make_lab(NAMES_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    took, results, _hostvars = _round_trip(lab, run, NAMES_STACK)
+    text = (run / "portproof-discovered" / "host_vars" / "db1.yml").read_text()
+    db1 = {s["name"]: s for s in yaml.safe_load(text)["portproof_services__discovered"]}
+    assert (db1["api"]["names"], db1["api"]["allow_from"], db1["api"]["deny_from"]) == (["db1"], ["app"], ["web"]), text
+    assert "  # names: db1, as every allowed source (app1) resolves it to %s only\n" % lab.host("db1")["address"] in text
+    # web1's stale /etc/hosts sends db1 to web1 itself: the cache, which web1 may reach, gets no name
+    assert (db1["cache"]["allow_from"], "names" in db1["cache"]) == (["app", "web"], False), text
+    assert "  # names: db1 left out, web1 resolves it to %s, not only to %s, where db1 is reached\n" % (
+        lab.host("web1")["address"], lab.host("db1")["address"]) in text
+    # post_deploy resolved the name from app1 and reached the API by it
+    assert sorted((r["service"], r["check"], r["source"], r["status"]) for r in results
+                  if r["host"] == "db1" and r["check"] in ("dns", "reach")) == [
+        ("api", "dns", "app1", "pass"), ("api", "reach", "app1", "pass"), ("cache", "reach", "app1", "pass"),
+        ("cache", "reach", "web1", "pass")]
+    print("discover took %.1f s" % took)
