@@ -355,10 +355,10 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
             for entry in service["allow_from"]:
                 members = [CONTROLLER] if entry == CONTROLLER else [m for m in groups.get(entry) or [] if m != host]
                 sources.extend(m for m in members if m not in sources)
-            names, said = naming.names(host, address, sources)
+            names, named = naming.names(host, address, sources)
             if names:
                 service["names"] = names
-            comments.extend(said)
+            comments.extend(named)
         hint = None
         if identified is None:
             hint = protocol_hint(service.get("process"), service["publish"]["container_port"] if service.get("publish")
@@ -402,5 +402,6 @@ def factor_groups(found: Mapping[str, HostDiscovery], groups: Mapping[str, Seque
             else:
                 for member, match in matches:
                     found[member].services.remove(match)
-                moved.setdefault(group, []).append(entry)
+                # what a member's clients resolve is the member's own: no names comment of one member goes to the group
+                moved.setdefault(group, []).append(dict(entry, comments=[c for c in entry["comments"] if not c.startswith("names: ")]))
     return moved

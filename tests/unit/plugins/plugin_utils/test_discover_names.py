@@ -48,8 +48,9 @@ def test_a_socket_activated_listener_is_named_after_its_socket_unit():
     assert [(e["service"], e["comments"][:2]) for e in found.services] == [
         ({"name": "echo", "port": 7777, "proto": "tcp", "bind": ["public"], "process": "systemd", "user": "root",
           "allow_from": [], "deny_from": []},
-         ["[::]:7777 (IPv6 only) (systemd)", "socket-activated by echo.socket: systemd (PID 1) holds the listening socket, also once a "
-                                 "connection has started the service, so process systemd stays true"])]
+         ["[::]:7777 (IPv6 only) (systemd)",
+          "socket-activated by echo.socket: systemd (PID 1) holds the listening socket, also once a "
+          "connection has started the service, so process systemd stays true"])]
     files, _verification = build_files({"sd1": _facts([ECHO], _starters())}, {"all": ["sd1"]}, {"sd1": {"ansible_host": "10.1.0.5"}},
                                        {"sd1": "10.1.0.5"}, STAMP, "portproof-discovered")
     text = files["host_vars/sd1.yml"]
@@ -177,9 +178,25 @@ def test_a_name_resolved_elsewhere_or_not_at_all_from_one_source_is_left_out_wit
 
 
 def test_a_service_only_the_controller_may_reach_gets_no_name_and_the_controller_resolves_nothing():
-    naming = Naming({"db1": ["db1"]}, {}, lambda names: (_ for _ in ()).throw(AssertionError("resolved %s" % names)))
+    def refuse(names):
+        raise AssertionError("the controller resolved %s" % names)
+
+    naming = Naming({"db1": ["db1"]}, {}, refuse)
     assert naming.names("db1", ADDRESSES["db1"], ["controller"]) == (
         [], ["names: none proposed, no allowed host resolved db1 (discover asks the allowed hosts first)"])
     assert naming.names("db1", "db1.example.internal", ["bad1"]) == (
         [], ["names: none proposed, the address db1 is reached at is not known"])
     assert naming.names("web1", ADDRESSES["web1"], ["bad1"]) == ([], [])  # no candidate
+
+
+def test_a_service_moved_to_its_group_keeps_no_members_names_comment():
+    from ansible_collections.portproof.validate.plugins.plugin_utils._discover import HostDiscovery, factor_groups
+    found = {}
+    for host in ("app1", "app2"):
+        found[host] = HostDiscovery(host)
+        found[host].services.append({"service": {"name": "api", "port": 8000, "proto": "tcp", "allow_from": ["app"]},
+                                     "comments": ["0.0.0.0:8000 (api)", "names: %s left out, the other does not resolve it" % host],
+                                     "why": {}, "protocol": None})
+    moved = factor_groups(found, {"app": ["app1", "app2"]})
+    assert [entry["comments"] for entry in moved["app"]] == [["0.0.0.0:8000 (api)"]]
+    assert (found["app1"].services, found["app2"].services) == ([], [])
