@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime
 import os
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.portproof.validate.plugins.action.report_write import ReportWriteError, write_report
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover import DiscoverError
+from ansible_collections.portproof.validate.plugins.module_utils._probe._names import NameLookups
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_files import build_files
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_names import Answer, Naming, candidates
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import HOST_VARIABLE, MARKER, marker_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
@@ -27,6 +29,8 @@ STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_DIR = "portproof-discovered"
 # The variable the role registers the result of discover_identify in, per host.
 IDENTIFIED = "portproof_discover_identified"
+RESOLVED = "portproof_discover_resolved"
+DEFAULT_TIMEOUT = 5.0
 
 
 class DiscoverDirError(Exception):
@@ -67,6 +71,8 @@ class ActionModule(StepAction):
         ssh = str(self.var(task_vars, "portproof_discover_ssh", "ignore"))  # the role's argument spec checks it
         identify = self.flag(task_vars, "portproof_discover_identify")
         identified: Optional[Dict[str, Any]] = {} if identify else None
+        resolve = self.flag(task_vars, "portproof_discover_names")
+        resolved: Dict[str, Optional[Dict[str, Answer]]] = {}
         index = host_addresses(hostvars, groups.get("all", []))
         facts: Dict[str, Any] = {}
         existing: Dict[str, Any] = {}
@@ -83,6 +89,9 @@ class ActionModule(StepAction):
             asked = hvars.get(IDENTIFIED) if identified is not None else None
             if identified is not None and isinstance(asked, dict) and isinstance(asked.get("identified"), dict):
                 identified[host] = asked["identified"]
+            answered = hvars.get(RESOLVED) if resolve else None
+            if isinstance(answered, dict) and "resolved" in answered:
+                resolved[host] = answered["resolved"] if isinstance(answered["resolved"], dict) else None
             variables = [(name, self._templar.template(value)) for name, value in contract_variables(hvars)
                          if not name.startswith(HOST_VARIABLE)]
             if variables:
@@ -97,10 +106,20 @@ class ActionModule(StepAction):
         root = os.path.realpath(os.path.abspath(os.path.expanduser(str(configured))))
         addresses = dict((host, host_address(index, host)) for host in facts)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime(STAMP_FORMAT)
+        naming = None
+        if resolve:
+            timeout = self.var(task_vars, "portproof_probe_timeout", DEFAULT_TIMEOUT)
+
+            def controller_lookup(names: Sequence[str]) -> Dict[str, Answer]:
+                """The names as the controller's clients resolve them (port_probe's own resolver call), bounded."""
+                return {str(a["name"]): a for a in NameLookups(list(names), float(timeout or DEFAULT_TIMEOUT)).results()}
+
+            naming = Naming({host: candidates(host, self._templar.template(hostvars[host].get("ansible_host"))) for host in facts},
+                            resolved, controller_lookup)
         try:
             files, verification = build_files(facts, groups, index, addresses, stamp, str(configured), ssh=ssh,
                                               existing=existing, not_gathered=not_gathered,
-                                              identified=identified)
+                                              identified=identified, naming=naming)
         except DiscoverError as exc:
             result.update(failed=True, msg=str(exc))
             return result

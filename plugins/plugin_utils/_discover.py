@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.portproof.validate.plugins.module_utils._starters import listen_port
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import suggestion
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_names import CONTROLLER, Naming
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, RawFacts, Result, endpoint, holders
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -113,6 +115,22 @@ def unit_name(items: Sequence[Item], starters: Any) -> Optional[str]:
             return None
         units.add(unit[:-len(".service")])
     return units.pop() if len(units) == 1 else None
+
+
+def activating_socket(items: Sequence[Item], port: int, starters: Any) -> Optional[str]:
+    """The ``.socket`` unit (without ``.socket``) through which systemd listens on PORT for its service (socket
+    activation), from the starters facts: PID 1 is systemd, holds every socket of ITEMS, and exactly one socket unit
+    listens on PORT (``systemctl list-sockets``); else None."""
+    if not isinstance(starters, Mapping) or starters.get("init") != "systemd" or not isinstance(starters.get("sockets"), list):
+        return None
+    if not items or not all(any(holder.get("pid") == 1 for holder in holders(item)) for item in items):
+        return None
+    units = {entry.get("unit") for entry in starters["sockets"] if isinstance(entry, Mapping)
+             and isinstance(entry.get("listen"), str) and listen_port(entry["listen"]) == port}
+    unit = units.pop() if len(units) == 1 else None
+    if not isinstance(unit, str) or not unit.endswith(".socket") or unit == ".socket":
+        return None
+    return unit[:-len(".socket")]
 
 
 def _owner(items: Sequence[Item]) -> Tuple[Optional[str], Optional[str], Optional[str]]:
@@ -215,10 +233,11 @@ def _verdicts(host: str, service: Dict[str, Any], facts: RawFacts, groups: Mappi
 
 def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
                   address: Optional[str], ssh: str = "ignore", declared: Sequence[Tuple[Any, str]] = (),
-                  identified: Optional[Mapping[str, Any]] = None) -> HostDiscovery:
+                  identified: Optional[Mapping[str, Any]] = None, naming: Optional[Naming] = None) -> HostDiscovery:
     """The proposed contract of HOST from its port FACTS; DECLARED: (port, proto) its existing contract already covers;
     IDENTIFIED: what answers on each listener ({"80/tcp": ...} of _discover_identify.identified_from), None when
-    discover did not ask (then only a commented guess from the process name or port)."""
+    discover did not ask (then only a commented guess from the process name or port); NAMING: which DNS names each
+    service gets (_discover_names), None when discover did not resolve any."""
     if ssh not in SSH_MODES:
         raise DiscoverError("portproof_discover_ssh: must be one of %s, got %r" % (", ".join(SSH_MODES), ssh))
     if not isinstance(facts, dict):
@@ -312,6 +331,11 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
         unit = unit_name(items, facts.get("starters"))
         if unit:
             comments.append("started by the systemd unit %s.service" % unit)
+        else:
+            unit = activating_socket(items, port, facts.get("starters"))
+            if unit:
+                comments.append("socket-activated by %s.socket: systemd (PID 1) holds the listening socket, also once a "
+                                "connection has started the service, so process systemd stays true" % unit)
         service = {"name": _unique(unit or process or "port-%d" % port, taken, port, proto), "port": port, "proto": proto,
                    "bind": bind}
         if process:
@@ -326,6 +350,15 @@ def discover_host(host: str, facts: RawFacts, groups: Mapping[str, Sequence[str]
         allow, deny, undecided = _verdicts(host, service, facts, groups, hostvars, address, cache, reachable)
         service["allow_from"] = [name for name, _why in allow]
         service["deny_from"] = [name for name, _why in deny]
+        if naming is not None and service["allow_from"]:
+            sources: List[str] = []
+            for entry in service["allow_from"]:
+                members = [CONTROLLER] if entry == CONTROLLER else [m for m in groups.get(entry) or [] if m != host]
+                sources.extend(m for m in members if m not in sources)
+            names, named = naming.names(host, address, sources)
+            if names:
+                service["names"] = names
+            comments.extend(named)
         hint = None
         if identified is None:
             hint = protocol_hint(service.get("process"), service["publish"]["container_port"] if service.get("publish")
@@ -369,5 +402,6 @@ def factor_groups(found: Mapping[str, HostDiscovery], groups: Mapping[str, Seque
             else:
                 for member, match in matches:
                     found[member].services.remove(match)
-                moved.setdefault(group, []).append(entry)
+                # what a member's clients resolve is the member's own: no names comment of one member goes to the group
+                moved.setdefault(group, []).append(dict(entry, comments=[c for c in entry["comments"] if not c.startswith("names: ")]))
     return moved

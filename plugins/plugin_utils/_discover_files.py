@@ -12,6 +12,7 @@ from __future__ import annotations
 import yaml
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover import DiscoverError, HostDiscovery, discover_host, factor_groups
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_names import Naming
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import (
     HOST_VARIABLE, MARKER, group_file, host_file, intended, inventory_file, marker_text, readme, variable_name,
 )
@@ -58,19 +59,21 @@ def build_files(facts: Mapping[str, Any], groups: Mapping[str, Sequence[str]], h
                 addresses: Mapping[str, Optional[str]], stamp: str, directory: str, ssh: str = "ignore",
                 existing: Optional[Mapping[str, Sequence[Dict[str, Any]]]] = None,
                 not_gathered: Sequence[Tuple[str, str]] = (),
-                identified: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
+                identified: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                naming: Optional[Naming] = None) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
     """({relative path: text}, {host: [checks that would not pass]}) of the discovered contract.
 
     FACTS: {host: port facts} of the gathered hosts; ADDRESSES: where each is reached; EXISTING: {host: its validated
     contract} when the inventory declares services already (then only what it lacks is written); IDENTIFIED: {host:
-    what answers on its listeners} (_discover_identify), None when discover did not ask.
+    what answers on its listeners} (_discover_identify), None when discover did not ask; NAMING: the DNS names each
+    service gets (_discover_names), None when discover resolved none.
     """
     existing = existing or {}
     found: Dict[str, HostDiscovery] = {}
     for host in sorted(facts):
         found[host] = discover_host(host, facts[host], groups, hostvars, addresses.get(host), ssh,
                                     declared=_declared(existing.get(host), facts[host]),
-                                    identified=None if identified is None else identified.get(host) or {})
+                                    identified=None if identified is None else identified.get(host) or {}, naming=naming)
         if existing.get(host):
             found[host].existing = _lacks(host, existing[host], found[host], facts[host], groups, hostvars, addresses.get(host), ssh)
     moved = factor_groups(found, groups)

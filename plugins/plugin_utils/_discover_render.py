@@ -26,7 +26,7 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 # Words YAML 1.1 (Ansible's loader) reads as something else than a string.
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-KEY_ORDER = ("name", "port", "proto", "bind", "process", "user", "publish", "allow_from", "deny_from", "check")
+KEY_ORDER = ("name", "port", "proto", "bind", "process", "user", "publish", "names", "allow_from", "deny_from", "check")
 PUBLISH_ORDER = ("container", "container_port", "host_ip", "image")
 
 
@@ -73,6 +73,8 @@ def _service_lines(entry: Mapping[str, Any], indent: str = "  ") -> List[str]:
         elif key == "publish":
             lines.append("%spublish:" % lead)
             lines.extend("%s    %s: %s" % (indent, k, scalar(value[k])) for k in PUBLISH_ORDER if k in value)
+        elif key == "names":
+            lines.append("%s%s: [%s]" % (lead, key, ", ".join(scalar(v) for v in value)))
         elif key in ("allow_from", "deny_from"):
             if not value:
                 lines.append("%s%s: []" % (lead, key))

@@ -224,3 +224,78 @@ def test_real_debian_daemons(make_lab, tmp_path):
     assert [bad[:5] for bad in _bad(results)] == [("db1", "redis-server", "bind", "", "fail")], _bad(results)
     assert done.returncode == 2
     print("discover took %.1f s" % took)
+
+
+SYSTEMD_UNITS = {
+    "api.service": "[Service]\nExecStart={lab_service} --name api --listen tcp:0.0.0.0:8080\n[Install]\nWantedBy=multi-user.target\n",
+    # Accept=yes: systemd keeps the listening socket, each connection gets its own echo@ instance
+    "echo.socket": "[Socket]\nListenStream=7777\nAccept=yes\n[Install]\nWantedBy=sockets.target\n",
+    "echo@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+    # Accept=no: the first connection starts tick.service, which then holds the listening socket beside systemd
+    "tick.socket": "[Socket]\nListenStream=0.0.0.0:7778\n[Install]\nWantedBy=sockets.target\n",
+    "tick.service": "[Service]\nExecStart={python} -c 'import socket; s = socket.socket(fileno=3); "
+                    "[s.accept()[0].close() for _ in iter(int, 1)]'\n",
+}
+SYSTEMD_STACK = {"hosts": [{"name": "sd1", "groups": ["api"],
+                            "systemd": {"units": SYSTEMD_UNITS, "enable": ["api.service", "echo.socket", "tick.socket"]}}]}
+
+
+def test_socket_activated_services_on_a_systemd_host(make_lab, tmp_path):
+    lab = make_lab(SYSTEMD_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    assert lab.ssh("sd1", "systemctl is-active tick.service; true").stdout.split() == ["inactive"]
+    took, _results, _hostvars = _round_trip(lab, run, SYSTEMD_STACK)
+    sd1 = {s["name"]: s for s in _load(run, "host_vars/sd1.yml")["portproof_services__discovered"]}
+    assert sorted(sd1) == ["api", "echo", "tick"], sorted(sd1)
+    assert [(sd1[name]["port"], sd1[name]["process"], sd1[name]["user"]) for name in ("echo", "tick")] == [
+        (7777, "systemd", "root"), (7778, "systemd", "root")]
+    assert "  # socket-activated by tick.socket: systemd (PID 1) holds the listening socket" in (
+        run / "portproof-discovered" / "host_vars" / "sd1.yml").read_text()
+    # post_deploy's probes connected: tick.service now runs and holds the listening socket too; still nothing fails
+    assert lab.ssh("sd1", "systemctl is-active tick.service; true").stdout.split() == ["active"]
+    done, results = _post_deploy(lab, run)
+    assert _bad(results) == [] and done.returncode == 0, done.stdout[-3000:]
+    assert sorted(r["status"] for r in results if r["check"] == "process" and r["service"] in ("echo", "tick")) == ["pass", "pass"]
+    print("discover took %.1f s" % took)
+
+
+# No DNS server: each host's resolver asks loopback in its own namespace (nothing listens), so names come from /etc/hosts.
+RESOLV = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+NAMES_STACK = {"hosts": [
+    {"name": "app1", "groups": ["app"], "ipv6": False,
+     "sshd": {"etc": {"resolv.conf": RESOLV, "hosts": "127.0.0.1 localhost\n{address:db1} db1\n"}}},
+    # a stale entry: db1 points at web1 itself
+    {"name": "web1", "groups": ["web"], "ipv6": False,
+     "sshd": {"etc": {"resolv.conf": RESOLV, "hosts": "127.0.0.1 localhost\n{address:web1} db1\n"}}},
+    {"name": "db1", "groups": ["db"], "ipv6": False,
+     "sshd": {"etc": {"resolv.conf": RESOLV, "hosts": "127.0.0.1 localhost\n"}},
+     "services": [{"name": "api", "listen": ["tcp:0.0.0.0:8000"], "behavior": "http", "status": 200},
+                  {"name": "cache", "listen": ["tcp:0.0.0.0:6380"]}],
+     # app1 gets both, web1 the cache only, the controller (the lab's address) neither: it never resolves a name here
+     "iptables": ("*filter\n:INPUT ACCEPT [0:0]\n"
+                  "-A INPUT -s {address:app1}/32 -p tcp -m tcp -m multiport --dports 8000,6380 -j ACCEPT\n"
+                  "-A INPUT -s {address:web1}/32 -p tcp -m tcp --dport 6380 -j ACCEPT\n"
+                  "-A INPUT -p tcp -m tcp -m multiport --dports 8000,6380 -j DROP\nCOMMIT\n")},
+]}
+
+
+def test_names_every_allowed_source_resolves_to_the_host(make_lab, tmp_path):
+    lab = make_lab(NAMES_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    took, results, _hostvars = _round_trip(lab, run, NAMES_STACK)
+    text = (run / "portproof-discovered" / "host_vars" / "db1.yml").read_text()
+    db1 = {s["name"]: s for s in yaml.safe_load(text)["portproof_services__discovered"]}
+    assert (db1["api"]["names"], db1["api"]["allow_from"], db1["api"]["deny_from"]) == (["db1"], ["app"], ["web"]), text
+    assert "  # names: db1, as every allowed source (app1) resolves it to %s only\n" % lab.host("db1")["address"] in text
+    # web1's stale /etc/hosts sends db1 to web1 itself: the cache, which web1 may reach, gets no name
+    assert (db1["cache"]["allow_from"], "names" in db1["cache"]) == (["app", "web"], False), text
+    assert "  # names: db1 left out, web1 resolves it to %s, not only to %s, where db1 is reached\n" % (
+        lab.host("web1")["address"], lab.host("db1")["address"]) in text
+    # post_deploy resolved the name from app1 and reached the API by it
+    assert sorted((r["service"], r["check"], r["source"], r["status"]) for r in results
+                  if r["host"] == "db1" and r["check"] in ("dns", "reach")) == [
+        ("api", "dns", "app1", "pass"), ("api", "reach", "app1", "pass"), ("cache", "reach", "app1", "pass"),
+        ("cache", "reach", "web1", "pass")]
+    print("discover took %.1f s" % took)
