@@ -18,7 +18,8 @@ from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_
 Json = Dict[str, Any]
 VERDICTS = ("accept", "drop", "return", "continue")
 _INTERFACE_KEYS = ("iif", "iifname", "oif", "oifname")
-_META_KEYS = _INTERFACE_KEYS + ("l4proto", "nfproto")
+_META_KEYS = _INTERFACE_KEYS + ("l4proto", "nfproto", "pkttype")
+_MULTI_FAMILY = ("inet", "netdev", "bridge")  # tables that see both IPv4 and IPv6
 # names nft lists protocol numbers and ICMP types by (others stay numbers)
 _PROTOCOLS = {"icmpv6": "ipv6-icmp", "1": "icmp", "2": "igmp", "6": "tcp", "17": "udp", "33": "dccp", "47": "gre", "50": "esp",
               "51": "ah", "58": "ipv6-icmp", "132": "sctp", "136": "udplite"}
@@ -39,32 +40,97 @@ _IMPLIED = {"tcp": [("l4proto", "tcp")], "udp": [("l4proto", "udp")],
             "ip": [("nfproto", "ipv4")], "ip6": [("nfproto", "ipv6")]}
 
 
+_FLAGS = {  # flag types: names in bit order (nft lists a comma list of them in that order)
+    "tcp_flags": ("fin", "syn", "rst", "psh", "ack", "urg", "ecn", "cwr"),
+    "ct_state": ("invalid", "established", "related", "new", "untracked"),
+    "ct_status": ("expected", "seen-reply", "assured", "confirmed", "snat", "dnat", "dying"),
+}
+_WORDS = {"fib_type": ("unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit"),
+          "pkttype": ("host", "unicast", "broadcast", "multicast", "other"), "nfproto": ("ipv4", "ipv6"),
+          "fib_oif": ("missing", "exists")}
+_FIB_FLAGS = ("saddr", "daddr", "mark", "iif", "oif")  # in nft's bit order
+_RATE_UNITS = ("second", "minute", "hour", "day", "week")
+_BYTE_UNITS = ("bytes", "kbytes", "mbytes")
+Kinds = Any  # a value kind ("addr", "port", ...) or a list of them (a concatenation)
+
+
+def _groups(words: List[Token], at: Token) -> List[List[Token]]:
+    """The elements of a value (one word, a comma list, an anonymous set with nested sets
+    flattened): lists of words, split at the commas."""
+    groups: List[List[Token]] = [[]]
+    for word in words:
+        if not word.quoted and word.text in ("{", "}"):
+            continue
+        if not word.quoted and word.text == ",":
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    groups = [g for g in groups if g]
+    if not groups:
+        raise NftScriptError("%s: an empty value is not understood" % at.where())
+    return groups
+
+
+def _verdict(words: List[Token], at: Token) -> Json:
+    texts = [w.text for w in words]
+    if len(texts) == 1 and texts[0] in VERDICTS:
+        return {texts[0]: None}
+    if len(texts) == 2 and texts[0] in ("jump", "goto"):
+        return {texts[0]: {"target": texts[1]}}
+    raise NftScriptError("%s: verdict %s not understood" % (at.where(), shown(words)))
+
+
+def _key(words: List[Token], kinds: Kinds, at: Token) -> Any:
+    """One element (or map key): a value, or A . B . C for a concatenation of KINDS."""
+    if not isinstance(kinds, list):
+        if len(words) != 1:
+            raise NftScriptError("%s: value %s not understood" % (at.where(), shown(words)))
+        return _scalar(words[0], kinds)
+    parts = [words[i] for i in range(0, len(words), 2)]
+    if len(words) != 2 * len(kinds) - 1 or any(w.text != "." or w.quoted for w in words[1::2]):
+        raise NftScriptError("%s: value %s not understood (a concatenation of %d values)" % (at.where(), shown(words), len(kinds)))
+    return {"concat": [_scalar(w, k) for w, k in zip(parts, kinds)]}
+
+
 class Values(object):
-    """The value of a match: one word, a comma list, an anonymous set {a, b} (nested sets flattened), @set."""
+    """The value of a match: one word, a comma list, an anonymous set {a, b} (nested sets flattened),
+    @set; elements may be concatenations (a . b) and, in maps, KEY : VALUE pairs."""
 
     def __init__(self, words: List[Token], at: Token) -> None:
         self.words, self.at = words, at
 
-    def flat(self) -> List[Token]:
-        return [w for w in self.words if w.quoted or w.text not in ("{", "}", ",")]
+    def elements(self, kind: Kinds, data: Optional[str] = None) -> List[Any]:
+        out: List[Any] = []
+        for group in _groups(self.words, self.at):
+            if data is None:
+                out.append(_key(group, kind, self.at))
+                continue
+            colons = [n for n, w in enumerate(group) if w.text == ":" and not w.quoted]
+            if len(colons) != 1:
+                raise NftScriptError("%s: map element %s not understood (KEY : VALUE)" % (self.at.where(), shown(group)))
+            key, value = group[:colons[0]], group[colons[0] + 1:]
+            out.append([_key(key, kind, self.at), _verdict(value, self.at) if data == "verdict" else _key(value, data, self.at)])
+        return out
 
-    def elements(self, kind: str) -> List[Any]:
-        values = self.flat()
-        if not values:
-            raise NftScriptError("%s: an empty value is not understood" % self.at.where())
-        return [_scalar(w, kind) for w in values]
-
-    def json(self, kind: str) -> Any:
-        texts = [w.text for w in self.words if not w.quoted]
+    def json(self, kind: Kinds) -> Any:
         if self.words and self.words[0].text == "{" and not self.words[0].quoted:
             if self.words[-1].text != "}":
                 raise NftScriptError("%s: a set value is not closed" % self.at.where())
-            return {"set": self.elements(kind)}
+            elements = self.elements(kind)
+            return elements[0] if len(elements) == 1 else {"set": elements}  # nft lists { x } as x
         if len(self.words) == 1 and self.words[0].text.startswith("@") and not self.words[0].quoted:
             return self.words[0].text
-        if "," in texts or len(self.words) != 1:
-            raise NftScriptError("%s: value %s not understood" % (self.at.where(), shown(self.words)))
-        return _scalar(self.words[0], kind)
+        if len(self.words) == 1:
+            return _key(self.words, kind, self.at)
+        if kind in _FLAGS and all(w.text == "," for w in self.words[1::2]):  # ct state established,related
+            return _flag_list(self.words[::2], kind)
+        raise NftScriptError("%s: value %s not understood" % (self.at.where(), shown(self.words)))
+
+
+def _flag_list(words: List[Token], kind: str) -> Any:
+    """Flags (a comma list, or a|b) in nft's bit order: a list, or one name."""
+    names = sorted(set(_scalar(w, kind) for w in words), key=_FLAGS[kind].index)
+    return names[0] if len(names) == 1 else names
 
 
 def _port(text: str, at: Token) -> int:
@@ -112,6 +178,12 @@ def _scalar(word: Token, kind: str) -> Any:
         return _PROTOCOLS.get(text, int(text) if text.isdigit() else text)
     if kind in _ICMP_TYPES:
         return _ICMP_TYPES[kind].get(int(text), int(text)) if text.isdigit() else text
+    if kind == "fib_oif" and text in ("missing", "exists"):
+        return text == "exists"
+    if kind in _FLAGS or kind in _WORDS:
+        names = _FLAGS.get(kind) or _WORDS[kind]
+        if text not in names:
+            raise NftScriptError("%s: %s is not a %s value (%s)" % (word.where(), text, kind.replace("_", " "), ", ".join(names)))
     return text
 
 
@@ -149,6 +221,49 @@ def _nat(words: List[Token], i: int, family: str, expr: List[Json]) -> int:
     return at + 2
 
 
+def _limit(words: List[Token], i: int) -> Tuple[Json, int]:
+    """limit rate [over] N/UNIT [burst M packets] | limit rate [over] N BYTES/UNIT at words[i] -> (json, next index)."""
+    texts = [w.text for w in words]
+    at = i + 2
+    body: Json = {}
+    if texts[i + 1:i + 2] != ["rate"]:
+        raise NftScriptError("%s: limit without rate not understood" % words[i].where())
+    if texts[at:at + 1] == ["over"]:
+        body["inv"] = True
+        at += 1
+    number, dummy, per = (texts[at] if at < len(texts) else "").partition("/")
+    if number.isdigit() and per in _RATE_UNITS:
+        body.update(rate=int(number), per=per, burst=5)
+        at += 1
+    elif number.isdigit() and not per and at + 1 < len(texts) and texts[at + 1].partition("/")[0] in _BYTE_UNITS \
+            and texts[at + 1].partition("/")[2] in _RATE_UNITS:
+        unit, dummy, per = texts[at + 1].partition("/")
+        body.update(rate=int(number), per=per, rate_unit=unit, burst=0, burst_unit="bytes")
+        at += 2
+    else:
+        raise NftScriptError("%s: limit %s not understood (limit rate [over] N/second|minute|hour|day|week)"
+                             % (words[i].where(), shown(words[i + 1:i + 4])))
+    if texts[at:at + 1] == ["burst"] and "rate_unit" not in body:
+        if at + 1 >= len(texts) or not texts[at + 1].isdigit():
+            raise NftScriptError("%s: limit burst %s not understood" % (words[i].where(), shown(words[at + 1:at + 2])))
+        body["burst"] = int(texts[at + 1])
+        at += 3 if texts[at + 2:at + 3] == ["packets"] else 2
+    elif texts[at:at + 1] == ["burst"]:
+        raise NftScriptError("%s: a burst of a byte rate limit not understood" % words[i].where())
+    return {"limit": body}, at
+
+
+def _mask(words: List[Token], kind: str, at: Token) -> Any:
+    """(fin|syn|rst|ack), fin,syn or one flag -> a list in bit order, or one name."""
+    text = "".join(w.text for w in words)
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    names = [n for n in text.replace("|", ",").split(",")]
+    if not names or any(not n for n in names):
+        raise NftScriptError("%s: flags %s not understood" % (at.where(), shown(words)))
+    return _flag_list([Token(n, at.path, at.line) for n in names], kind)
+
+
 def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None) -> Json:
     """One rule line -> {expr, comment, where, text}."""
     expr: List[Json] = []
@@ -181,16 +296,46 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             end += 2
         return op, words[start:end], end
 
-    def match(left: Json, kind: str, start: int, implicit: str = "==") -> int:
-        op, vals, nxt = value(start)
-        if len(vals) > 1 and vals[0].text != "{":
-            if kind != "ct":
-                raise NftScriptError("%s: value %s not understood" % (first.where(), shown(vals)))
-            right: Any = [_scalar(w, "word") for w in vals if w.text != ","]
-        else:
-            right = Values(vals, first).json("word" if kind == "ct" else kind)
-        if kind == "ct" and isinstance(right, dict):
-            implicit = "=="  # ct state { a, b }: a set lookup, where "a,b" is a bit mask
+    def selector(start: int) -> Optional[Tuple[Json, str, int]]:
+        """(left-hand side, value kind, next index) of a selector at START, None when there is none."""
+        text = words[start].text if start < size and not words[start].quoted else None
+        nxt = words[start + 1].text if start + 1 < size else None
+        if text in _INTERFACE_KEYS:
+            return {"meta": {"key": text}}, "name", start + 1
+        if text == "meta" and nxt in _META_KEYS:
+            kind = "name" if nxt in _INTERFACE_KEYS else ("proto" if nxt == "l4proto" else nxt)
+            return {"meta": {"key": nxt}}, kind, start + 2
+        if text in ("ip", "ip6") and nxt in ("saddr", "daddr"):
+            if family not in _MULTI_FAMILY and family != text:
+                raise NftScriptError("%s: %s %s in a table of family %s not understood" % (words[start].where(), text, nxt, family))
+            return {"payload": {"protocol": text, "field": nxt}}, "addr", start + 2
+        if (text, nxt) in (("ip", "protocol"), ("ip6", "nexthdr")):
+            return {"payload": {"protocol": text, "field": nxt}}, "proto", start + 2
+        if text in ("tcp", "udp", "th") and nxt in ("dport", "sport"):
+            return {"payload": {"protocol": text, "field": nxt}}, "port", start + 2
+        if (text, nxt) == ("tcp", "flags"):
+            return {"payload": {"protocol": "tcp", "field": "flags"}}, "tcp_flags", start + 2
+        if text in ("icmp", "icmpv6") and nxt == "type":
+            return {"payload": {"protocol": text, "field": "type"}}, text, start + 2
+        if text == "ct" and nxt in ("state", "status"):
+            return {"ct": {"key": nxt}}, "ct_" + nxt, start + 2
+        if text == "fib":  # fib saddr|daddr [. mark] [. iif|oif] type|oif
+            flags, at = [], start + 1
+            while at < size and words[at].text in _FIB_FLAGS and words[at].text not in flags:
+                flags.append(words[at].text)
+                at += 2 if at + 1 < size and words[at + 1].text == "." else 1
+                if words[at - 1].text != ".":
+                    break
+            result = words[at].text if at < size else None
+            if result not in ("type", "oif") or len(set(flags) & {"saddr", "daddr"}) != 1 or words[at - 1].text == ".":
+                raise NftScriptError("%s: fib %s not understood (fib saddr|daddr [. mark] [. iif|oif] type|oif)"
+                                     % (words[start].where(), shown(words[start + 1:at + 1])))
+            return ({"fib": {"result": result, "flags": sorted(flags, key=_FIB_FLAGS.index)}},
+                    "fib_type" if result == "type" else "fib_oif", at + 1)
+        return None
+
+    def implied(left: Json) -> None:
+        """Drop an earlier meta l4proto/nfproto match the payload LEFT implies (nft does not list it)."""
         payload = left.get("payload", {}).get("protocol")
         for key, wanted in _IMPLIED.get(payload, []):
             for index, item in enumerate(expr):
@@ -198,6 +343,52 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
                 if m.get("op") == "==" and m.get("left") == {"meta": {"key": key}} and m.get("right") == wanted:
                     del expr[index]
                     break
+
+    def match(start: int, found: Tuple[Json, str, int]) -> int:
+        left, kind, at = found
+        lefts, kinds = [left], [kind]
+        while at + 1 < size and words[at].text == "." and not words[at].quoted:  # ip saddr . tcp dport
+            more = selector(at + 1)
+            if more is None or more[1] in _FLAGS or "fib" in more[0]:
+                raise NftScriptError("%s: '. %s' in a concatenation not understood" % (first.where(), words[at + 1].text))
+            lefts.append(more[0])
+            kinds.append(more[1])
+            at = more[2]
+        flags = kind in _FLAGS and len(lefts) == 1
+        if len(lefts) > 1:
+            left, kind = {"concat": lefts}, kinds
+        for item in lefts:
+            implied(item)
+        if at < size and words[at].text == "vmap" and not words[at].quoted:
+            dummy, vals, nxt = value(at + 1)
+            if len(vals) == 1 and vals[0].text.startswith("@"):
+                data: Any = vals[0].text
+            elif vals[0].text == "{":
+                data = {"set": Values(vals, first).elements(kind, "verdict")}
+            else:
+                raise NftScriptError("%s: vmap %s not understood" % (first.where(), shown(vals)))
+            expr.append({"vmap": {"key": left, "data": data}})
+            return nxt
+        if at < size and words[at].text == "&" and not words[at].quoted:
+            if not flags:
+                raise NftScriptError("%s: '&' after %s not understood" % (first.where(), shown(words[start:at])))
+            end = at + 1
+            while end < size and words[end].text not in ("==", "!=", "eq", "ne"):
+                end += 1
+            mask = _mask(words[at + 1:end], kind, first)
+            op, vals, nxt = value(end)
+            if op is None or vals[0].text in ("{", "0"):
+                raise NftScriptError("%s: %s not understood" % (first.where(), shown(words[start:nxt])))
+            expr.append({"match": {"op": op, "left": {"&": [left, mask]}, "right": _mask(vals, kind, first)}})
+            return nxt
+        op, vals, nxt = value(at)
+        if flags and vals[0].text != "{" and nxt + 1 < size and words[nxt].text == "/":  # tcp flags syn / syn,ack
+            mask_op, mask_vals, after = value(nxt + 1)
+            expr.append({"match": {"op": op or "==", "left": {"&": [left, _mask(mask_vals, kind, first)]},
+                                   "right": _mask(vals, kind, first)}})
+            return after
+        right = Values(vals, first).json(kind)
+        implicit = "in" if flags and not isinstance(right, dict) else "=="  # a flag value is a bit mask
         expr.append({"match": {"op": op or implicit, "left": left, "right": right}})
         return nxt
 
@@ -205,28 +396,21 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
         word = words[i]
         text = word.text if not word.quoted else None
         nxt = words[i + 1].text if i + 1 < size else None
-        if text in _INTERFACE_KEYS:
-            i = match({"meta": {"key": text}}, "name", i + 1)
-        elif text == "meta" and nxt in _META_KEYS:
-            kind = "name" if nxt in _INTERFACE_KEYS else "proto"
-            i = match({"meta": {"key": nxt}}, kind, i + 2)
-        elif text in ("ip", "ip6") and nxt in ("saddr", "daddr"):
-            if family != "inet" and family != text:
-                raise NftScriptError("%s: %s %s in a table of family %s not understood" % (word.where(), text, nxt, family))
-            i = match({"payload": {"protocol": text, "field": nxt}}, "addr", i + 2)
-        elif (text, nxt) in (("ip", "protocol"), ("ip6", "nexthdr")):
-            i = match({"payload": {"protocol": text, "field": nxt}}, "proto", i + 2)
-        elif text in ("tcp", "udp", "th") and nxt in ("dport", "sport"):
-            i = match({"payload": {"protocol": text, "field": nxt}}, "port", i + 2)
-        elif text in ("icmp", "icmpv6") and nxt == "type":
-            i = match({"payload": {"protocol": text, "field": "type"}}, text, i + 2)
-        elif text == "ct" and nxt == "state":
-            i = match({"ct": {"key": "state"}}, "ct", i + 2, implicit="in")
+        found = selector(i)
+        if found is not None:
+            i = match(i, found)
         elif text == "counter":
-            expr.append({"counter": {"packets": 0, "bytes": 0}})
+            counter = {"packets": 0, "bytes": 0}
             i += 1
-            if i + 3 < size and words[i].text == "packets" and words[i + 2].text == "bytes":
-                i += 4  # counter packets N bytes M (nft list ruleset > file writes them)
+            if i + 3 < size and words[i].text == "packets" and words[i + 2].text == "bytes" \
+                    and words[i + 1].text.isdigit() and words[i + 3].text.isdigit():
+                # counter packets N bytes M (nft list ruleset > file writes them; nft -f loads them)
+                counter = {"packets": int(words[i + 1].text), "bytes": int(words[i + 3].text)}
+                i += 4
+            expr.append({"counter": counter})
+        elif text == "limit":
+            limit, i = _limit(words, i)
+            expr.append(limit)
         elif text == "log":
             body: Json = {}
             i += 1
@@ -255,6 +439,9 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             elif len(rest) >= 4 and rest[0] == "with" and rest[1] in ("icmp", "icmpv6", "icmpx") and rest[2] == "type":
                 expr.append({"reject": {"type": rest[1], "expr": rest[3]}})
                 i += 5
+            elif len(rest) >= 3 and rest[0] == "with" and rest[1] in ("icmp", "icmpv6", "icmpx"):  # as nft lists it
+                expr.append({"reject": {"type": rest[1], "expr": rest[2]}})
+                i += 4
             else:
                 expr.append({"reject": None})
                 i += 1
