@@ -4,8 +4,11 @@
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
 """The rules of an nft script (one statement of a chain, as words) -> the ``expr`` list that
-``nft -j list ruleset`` prints for them: matches, counter, log, comment, verdicts and, in nat chains,
-NAT statements (the subset of _nft_script.py); anything else raises NftScriptError naming file and line."""
+``nft -j list ruleset`` prints for them: matches (single selectors, concatenations ``a . b``, flag
+masks ``tcp flags a / b`` and ``& (a|b) == c``), verdict maps, limit, counter, log, comment, verdicts
+and, in nat chains, NAT statements (the subset of _nft_script.py); set and map elements as nft
+lists them (a one-element anonymous set is its element, flag lists in bit order). Anything else
+raises NftScriptError naming file and line."""
 
 from __future__ import annotations
 

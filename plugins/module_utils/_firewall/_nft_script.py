@@ -6,16 +6,17 @@
 """Turn an nft script (``/etc/nftables.conf``, loaded at boot with ``nft -f``) into the items of
 ``nft -j list ruleset`` for that ruleset, without loading it anywhere; _nft.py reads them.
 
-The subset real nftables.conf files use: ``flush ruleset``, ``include "FILE"`` (a relative one in
-nft's include path, /etc, whatever file includes it; a glob in the last component; at most
-INCLUDE_DEPTH deep and INCLUDE_FILES files), ``define NAME = VALUE`` and ``$NAME``,
-``table FAMILY NAME { ... }`` (inet, ip, ip6) with named ``set``s and ``chain``s
-(``type T hook H priority P; policy V;``), and rules made of iif/iifname/oif/oifname, meta
-l4proto/nfproto/iif..., ip/ip6 saddr/daddr, ip protocol, ip6 nexthdr, tcp/udp/th dport/sport,
-icmp/icmpv6 type, ct state, counter, log, comment, the verdicts accept, drop, reject, jump, goto,
-return, continue, and in nat chains masquerade, snat/dnat to ADDR[:PORT], redirect to :PORT
-(_nft_rule.py). Anything else raises NftScriptError naming the file, the line and the construct:
-a script is evaluated whole or not at all.
+The subset real nftables.conf files use (docs/reboot.md lists it): ``flush ruleset``,
+``include "FILE"`` (a relative one in nft's include path, /etc, whatever file includes it; ./ and
+../ from nft's working directory; a glob in the last component; at most INCLUDE_DEPTH deep and
+INCLUDE_FILES files), ``define NAME = VALUE`` and ``$NAME``, ``delete``/``destroy table``,
+``table FAMILY NAME { ... }`` (inet, ip, ip6, netdev, bridge, arp) with named ``set``s, ``map``s
+(concatenated types, verdict and data maps) and ``chain``s (``type T hook H [device D] priority P;
+policy V;``), and rules of matches, verdict maps, limit, counter, log, comment, verdicts and NAT
+statements (_nft_rule.py). Base chains that see traffic to the host but that the verdict engine
+does not walk (bridge prerouting/input, arp input) must be empty and accepting. Anything else
+raises NftScriptError naming the file, the line and the construct: a script is evaluated whole or
+not at all.
 """
 
 from __future__ import annotations
