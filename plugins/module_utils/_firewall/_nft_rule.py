@@ -120,7 +120,9 @@ class Values(object):
             if self.words[-1].text != "}":
                 raise NftScriptError("%s: a set value is not closed" % self.at.where())
             elements = self.elements(kind)
-            return elements[0] if len(elements) == 1 else {"set": elements}  # nft lists { x } as x
+            if len(elements) == 1:
+                return elements[0]  # nft lists { x } as x
+            return {"set": merged(elements, kind)}
         if len(self.words) == 1 and self.words[0].text.startswith("@") and not self.words[0].quoted:
             return self.words[0].text
         if len(self.words) == 1:
@@ -128,6 +130,48 @@ class Values(object):
         if kind in _FLAGS and all(w.text == "," for w in self.words[1::2]):  # ct state established,related
             return _flag_list(self.words[::2], kind)
         raise NftScriptError("%s: value %s not understood" % (self.at.where(), shown(self.words)))
+
+
+def _bounds(element: Any) -> Tuple[int, int, int]:
+    """(IP version or 0 for a port, low, high) of an address, prefix, range or port."""
+    if isinstance(element, int):
+        return 0, element, element
+    if isinstance(element, dict) and "range" in element:
+        low, high = element["range"]
+        if isinstance(low, int):
+            return 0, low, high
+        first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+        return first.version, int(first), int(last)
+    net = ipaddress.ip_network("%s/%s" % (element["prefix"]["addr"], element["prefix"]["len"]) if isinstance(element, dict) else element)
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
+def _interval(version: int, low: int, high: int) -> Any:
+    """An interval as nft lists it: one value, a prefix when it is one, else a range."""
+    if version == 0:
+        return low if low == high else {"range": [low, high]}
+    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    if low == high:
+        return str(make(low))
+    nets = list(ipaddress.summarize_address_range(make(low), make(high)))
+    if len(nets) == 1:
+        return {"prefix": {"addr": str(nets[0].network_address), "len": nets[0].prefixlen}}
+    return {"range": [str(make(low)), str(make(high))]}
+
+
+def merged(elements: List[Any], kind: Any) -> List[Any]:
+    """Elements of an interval set as nft stores them: when one is a prefix or a range, overlapping
+    and adjacent ones merge (anonymous sets always, named ones with auto-merge)."""
+    if kind not in ("addr", "port") or not any(isinstance(e, dict) for e in elements):
+        return elements
+    spans = sorted(_bounds(e) for e in elements)
+    out: List[List[int]] = []
+    for version, low, high in spans:
+        if out and out[-1][0] == version and low <= out[-1][2] + 1:
+            out[-1][2] = max(out[-1][2], high)
+        else:
+            out.append([version, low, high])
+    return [_interval(*span) for span in out]
 
 
 def _flag_list(words: List[Token], kind: str) -> Any:
@@ -199,13 +243,18 @@ def _nat(words: List[Token], i: int, family: str, expr: List[Json]) -> int:
     body: Json = {}
     at = i + 1
     if kind in ("snat", "dnat") and family == "inet":
-        if at >= len(words) or words[at].text not in ("ip", "ip6"):
+        if at < len(words) and words[at].text in ("ip", "ip6"):
+            body["family"] = words[at].text
+            at += 1
+        else:  # nft takes the family from an earlier meta nfproto or ip/ip6 match of the rule
+            body["family"] = _context(expr)
+        if body["family"] is None:
             raise NftScriptError("%s: %s in an inet table without ip or ip6 not understood" % (words[i].where(), kind))
-        body["family"] = words[at].text
+    if at < len(words) and words[at].text == "to":
         at += 1
-    if at + 1 >= len(words) or words[at].text != "to":
+    if at >= len(words) or (kind != "redirect" and words[at].text[:1] not in "0123456789[:" and ":" not in words[at].text):
         raise NftScriptError("%s: %s without 'to ...' not understood" % (words[i].where(), kind))
-    target = words[at + 1].text
+    target = words[at].text
     if kind == "redirect":
         body["port"] = _port(target.lstrip(":"), words[i])
     else:
@@ -221,7 +270,19 @@ def _nat(words: List[Token], i: int, family: str, expr: List[Json]) -> int:
         if port is not None:
             body["port"] = _port(port, words[i])
     expr.append({kind: body})
-    return at + 2
+    return at + 1
+
+
+def _context(expr: List[Json]) -> Optional[str]:
+    """ip or ip6 when an earlier match of the rule fixes the family (meta nfproto, ip/ip6 payload)."""
+    for item in expr:
+        m = item.get("match") or {}
+        if m.get("op") == "==" and m.get("left") == {"meta": {"key": "nfproto"}} and m.get("right") in ("ipv4", "ipv6"):
+            return "ip" if m["right"] == "ipv4" else "ip6"
+        protocol = m.get("left", {}).get("payload", {}).get("protocol")
+        if protocol in ("ip", "ip6"):
+            return protocol
+    return None
 
 
 def _limit(words: List[Token], i: int) -> Tuple[Json, int]:
@@ -431,7 +492,7 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             expr.append({text: {"target": nxt}})
             i += 2
         elif text in ("masquerade", "snat", "dnat", "redirect"):
-            if chain_type != "nat":
+            if chain_type not in ("nat", None):  # a regular chain: nft lets only nat chains jump to it
                 raise NftScriptError("%s: %s outside a chain of type nat not understood" % (word.where(), text))
             i = _nat(words, i, family, expr)
         elif text == "reject":

@@ -26,8 +26,8 @@ import fnmatch
 import posixpath
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_rule import Values, parse_rule
-from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_words import NftScriptError, Token, shown, tokenize
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_rule import Values, merged, parse_rule
+from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_words import MAX_TOKENS, NftScriptError, Token, shown, tokenize
 
 Json = Dict[str, Any]
 Reader = Callable[[str], Optional[str]]  # path -> text, None when it does not exist
@@ -60,7 +60,9 @@ class _Script(object):
         self.files: List[str] = []
 
     # --- files -------------------------------------------------------------------------------------
-    def load(self, path: str, depth: int, at: Optional[Token]) -> None:
+    def load(self, path: str, depth: int, at: Optional[Token]) -> List[Token]:
+        """The tokens of PATH with its includes spliced in (nft includes a file where the include
+        stands, also inside a table or chain block)."""
         if depth > INCLUDE_DEPTH:
             raise NftScriptError("%s: includes nested more than %d deep" % (at.where() if at else path, INCLUDE_DEPTH))
         if len(self.files) >= INCLUDE_FILES:
@@ -72,9 +74,24 @@ class _Script(object):
         if text is None:
             raise NftScriptError("%s: %s does not exist" % (at.where(), path) if at else "%s does not exist" % path)
         self.files.append(path)
-        self.statements(_Stream(tokenize(text, path), self), depth)
+        tokens = tokenize(text, path)
+        out: List[Token] = []
+        at_start, index = True, 0  # at the start of a statement
+        while index < len(tokens):
+            token = tokens[index]
+            if token.text == "include" and not token.quoted and at_start and index + 2 < len(tokens) and tokens[index + 1].quoted \
+                    and not tokens[index + 2].quoted and tokens[index + 2].text in ("\n", ";"):
+                out.extend(self.include(tokens[index + 1], depth))
+                index += 2  # the statement's end follows
+                continue
+            if len(out) > MAX_TOKENS:
+                raise NftScriptError("%s: more than %d tokens in all: not read" % (token.where(), MAX_TOKENS))
+            out.append(token)
+            at_start = not token.quoted and token.text in ("\n", ";", "{", "}")
+            index += 1
+        return out
 
-    def include(self, token: Token, depth: int) -> None:
+    def include(self, token: Token, depth: int) -> List[Token]:
         pattern = token.text
         if pattern.startswith(("./", "../")):  # nft opens these from its working directory (/ for nftables.service)
             pattern = posixpath.join(self.cwd, pattern)
@@ -84,15 +101,16 @@ class _Script(object):
         if any(c in folder for c in "*?["):
             raise NftScriptError("%s: include %s: a wildcard in a directory is not understood" % (token.where(), token.text))
         if not any(c in name for c in "*?["):
-            self.load(posixpath.join(folder, name), depth + 1, token)
-            return
+            return self.load(posixpath.join(folder, name), depth + 1, token)
         try:
             names = self.listdir(folder)
         except (IOError, OSError) as exc:
             raise NftScriptError("%s: include %s: %s could not be listed: %s"
                                  % (token.where(), token.text, folder, getattr(exc, "strerror", None) or exc))
+        out: List[Token] = []
         for entry in sorted(n for n in names if fnmatch.fnmatchcase(n, name) and not n.startswith(".")):
-            self.load(posixpath.join(folder, entry), depth + 1, token)
+            out.extend(self.load(posixpath.join(folder, entry), depth + 1, token))
+        return out
 
     def listdir(self, folder: str) -> List[str]:
         lister = getattr(self.read, "listdir", None)
@@ -101,7 +119,7 @@ class _Script(object):
         return list(lister(folder))
 
     # --- statements --------------------------------------------------------------------------------
-    def statements(self, stream: "_Stream", depth: int) -> None:
+    def statements(self, stream: "_Stream") -> None:
         while not stream.done():
             words = stream.statement()
             if not words:
@@ -111,14 +129,16 @@ class _Script(object):
                 self.tables = []
             elif head.text in ("delete", "destroy") and len(words) in (3, 4) and words[1].text == "table":
                 self.delete(words)
-            elif head.text == "include" and len(words) == 2 and words[1].quoted:
-                self.include(words[1], depth)
             elif head.text == "define" and len(words) >= 4 and words[2].text == "=":
                 if words[1].text in self.defines:  # nft refuses the whole script
                     raise NftScriptError("%s: redefinition of %s (nft refuses to load the script)" % (head.where(), words[1].text))
                 self.defines[words[1].text] = words[3:]
             elif head.text == "table" and words[-1].text == "{":
                 self.table(words, stream)
+            elif head.text == "table" and len(words) in (2, 3):  # table inet fw4: declares it (empty)
+                self.table(words + [Token("{", head.path, head.line)], None)
+            elif head.text == "flush" and len(words) in (3, 4) and words[1].text == "table":
+                self.flush_table(words)
             else:
                 raise NftScriptError("%s: %s not understood" % (head.where(), shown(words)))
 
@@ -131,7 +151,18 @@ class _Script(object):
                                  % (words[0].where(), shown(words), family, name))
         self.tables = [t for t in self.tables if t not in found]
 
-    def table(self, words: List[Token], stream: "_Stream") -> None:
+    def flush_table(self, words: List[Token]) -> None:
+        """flush table [FAMILY] NAME: nothing to do for a table that has no rules or elements yet."""
+        family, name = ([w.text for w in words[2:]] if len(words) == 4 else ["ip", words[2].text])
+        for table in self.tables:
+            if (table["family"], table["name"]) == (family, name) and (
+                    any(c["rules"] for c in table["chains"].values()) or any(s.get("elem") for s in table["sets"].values())):
+                raise NftScriptError("%s: %s of a table that has rules or elements already is not understood" % (words[0].where(), shown(words)))
+        if not any((t["family"], t["name"]) == (family, name) for t in self.tables):
+            raise NftScriptError("%s: %s: there is no table %s %s to flush (nft refuses to load the script)"
+                                 % (words[0].where(), shown(words), family, name))
+
+    def table(self, words: List[Token], stream: Optional["_Stream"]) -> None:
         names = [w.text for w in words[1:-1]]
         if len(names) == 1:
             names = ["ip"] + names
@@ -142,13 +173,22 @@ class _Script(object):
         if table is None:
             table = {"family": family, "name": name, "sets": {}, "chains": {}}
             self.tables.append(table)
+        if stream is None:
+            return
+        outer = dict(self.defines)  # a define inside a table holds until its end
         while True:
             inner = stream.statement()
             if not inner:
                 stream.closed(words[-1])
                 continue
             if inner[0].text == "}" and len(inner) == 1:
+                self.defines = outer
                 return
+            if inner[0].text == "define" and len(inner) >= 4 and inner[2].text == "=":
+                if inner[1].text in self.defines:
+                    raise NftScriptError("%s: redefinition of %s (nft refuses to load the script)" % (inner[0].where(), inner[1].text))
+                self.defines[inner[1].text] = inner[3:]
+                continue
             if inner[0].text == "chain" and len(inner) == 3 and inner[2].text == "{":
                 self.chain(table, inner[1], stream)
             elif inner[0].text in ("set", "map") and len(inner) == 3 and inner[2].text == "{":
@@ -182,12 +222,16 @@ class _Script(object):
                     raise NftScriptError("%s: elements before the type of %s %s not understood" % (words[0].where(), what, name.text))
                 elements = Values(words[2:], words[0]).elements(_set_kind(body["type"], words[0]),
                                                                 VALUE_TYPES[body["map"]] if "map" in body else None)
+            elif key == "comment" and len(words) == 2 and words[1].quoted:
+                body["comment"] = words[1].text
             elif key == "auto-merge" and len(words) == 1:
-                continue
+                body["auto-merge"] = True
             else:
                 raise NftScriptError("%s: %s not understood in %s %s" % (words[0].where(), shown(words), what, name.text))
         if "type" not in body:
             raise NftScriptError("%s: %s %s has no type" % (name.where(), what, name.text))
+        if body.pop("auto-merge", False) and "interval" in body.get("flags", []):
+            elements = merged(elements, _set_kind(body["type"], name))
         if elements:
             body["elem"] = elements
         table["sets"][name.text] = body
@@ -394,6 +438,6 @@ def parse_nft_script(path: str, read: Reader, include_dir: str = "/etc", cwd: st
     systemd starts nftables.service). Raises NftScriptError for anything outside the subset.
     """
     script = _Script(read, include_dir, cwd)
-    script.load(path, 0, None)
+    script.statements(_Stream(script.load(path, 0, None), script))
     items, meta = script.items()
     return items, meta, script.files

@@ -37,6 +37,33 @@ CASES = {
     "archlinux-listed.nft": None,
     "constructs.nft": None,
     "debian-examples/all-in-one.nft": None,
+    "openwrt-fw4/01_configuration-02_rule_order.nft": None,
+    "openwrt-fw4/02_zones-01_policies.nft": None,
+    "openwrt-fw4/02_zones-02_masq.nft": None,
+    "openwrt-fw4/02_zones-03_masq_src_dest_restrictions.nft": None,
+    "openwrt-fw4/02_zones-04_masq_allow_invalid.nft": None,
+    "openwrt-fw4/02_zones-04_wildcard_devices.nft": None,
+    "openwrt-fw4/02_zones-05_subnet_mask_matches.nft": "{dir}/openwrt-fw4/02_zones-05_subnet_mask_matches.nft line 33: '&' after 'ip6 saddr' not understood",
+    "openwrt-fw4/03_rules-01_direction.nft": None,
+    "openwrt-fw4/03_rules-02_enabled.nft": None,
+    "openwrt-fw4/03_rules-03_constraints.nft": "{dir}/openwrt-fw4/03_rules-03_constraints.nft line 44: 'ip dscp' not understood (in 'meta nfproto ip"
+                                               'v4 ip dscp 0x0 counter comment "!fw4: DSCP match rule #1"\')',
+    "openwrt-fw4/03_rules-04_icmp.nft": "{dir}/openwrt-fw4/03_rules-04_icmp.nft line 44: '. icmp' in a concatenation not understood",
+    "openwrt-fw4/03_rules-05_mangle.nft": "{dir}/openwrt-fw4/03_rules-05_mangle.nft line 145: 'ip dscp' not understood (in 'meta nfproto ipv4 m"
+                                          'eta l4proto tcp iifname { "eth0" , "eth1" } counter ip dsc...\')',
+    "openwrt-fw4/03_rules-06_subnet_mask_matches.nft": "{dir}/openwrt-fw4/03_rules-06_subnet_mask_matches.nft line 56: '&' after 'ip6 saddr' not understood",
+    "openwrt-fw4/03_rules-07_redirect.nft": None,
+    "openwrt-fw4/03_rules-08_family_inheritance.nft": None,
+    "openwrt-fw4/03_rules-09_time.nft": '{dir}/openwrt-fw4/03_rules-09_time.nft line 41: \'meta time\' not understood (in \'meta time > = "2022-'
+                                        '05-30 21:51:23" counter accept comment "!fw4: Time rule #1"\')',
+    "openwrt-fw4/03_rules-10_notrack.nft": "{dir}/openwrt-fw4/03_rules-10_notrack.nft line 166: 'notrack comment' not understood (in 'meta l4pro"
+                                           'to tcp counter notrack comment "!fw4: Notrack rule #1"\')',
+    "openwrt-fw4/03_rules-12_mark.nft": "{dir}/openwrt-fw4/03_rules-12_mark.nft line 93: 'meta mark' not understood (in 'counter meta mark se"
+                                        't 0xaa comment "!fw4: Mark rule #1"\')',
+    "openwrt-fw4/04_forwardings-01_family_selections.nft": None,
+    "openwrt-fw4/05_ipsets-01_declaration.nft": "{dir}/openwrt-fw4/05_ipsets-01_declaration.nft line 12: 'size 1000' not understood in set test-set",
+    "openwrt-fw4/05_ipsets-02_usage.nft": None,
+    "openwrt-fw4/06_includes-02_firewall.user_include.nft": None,
     "debian-examples/nat.nft": "{dir}/debian-examples/nat.nft line 14: dnat without 'to ...' not understood",
     "debian-examples/ct_helpers.nft": "{dir}/debian-examples/ct_helpers.nft line 18: 'ct helper ftp-standard { type \"ftp\" "
                                       "protocol tcp ; l3proto inet }' not understood in table inet filter",
@@ -266,3 +293,34 @@ def test_an_include_beginning_with_a_dot_is_read_from_the_working_directory(tmp_
     items, meta, files = parse_nft_script(path, _read, str(tmp_path / "etc"), str(tmp_path / "cwd"))
     assert [item["table"]["name"] for item in items] == ["from_cwd", "from_etc"]
     assert files == [path, str(tmp_path / "cwd" / "rules.nft"), str(tmp_path / "etc" / "rules.nft")]
+
+
+def test_fw4_style_declarations_scoped_defines_and_includes_inside_blocks(tmp_path):
+    """table inet fw4 + flush table (a still empty table), a define that holds to its table's end,
+    an include spliced in where it stands inside a chain, anonymous interval sets merged as nft does."""
+    path = _script(tmp_path, {"nftables.conf": "table inet fw4\nflush table inet fw4\ntable inet fw4 {\n define lan = { 192.0.2.0/25 }\n"
+                                               " chain input {\n  type filter hook input priority filter; policy drop;\n"
+                                               "  include \"rules.nft\"\n  ip saddr $lan accept\n }\n}\n"
+                                               "table inet other {\n define lan = { 192.0.2.128/25, 192.0.2.0/25 }\n chain c {\n"
+                                               "  ip saddr $lan accept\n }\n}\n",
+                              "rules.nft": "tcp dport 22 accept\n"})
+    items, meta, files = parse_nft_script(path, _read, str(tmp_path))
+    assert [item["rule"]["expr"][0]["match"]["right"] for item in items if "rule" in item] == [
+        22, {"prefix": {"addr": "192.0.2.0", "len": 25}}, {"set": [{"prefix": {"addr": "192.0.2.0", "len": 24}}]}]
+    assert [(m["where"], m["text"]) for m in meta] == [("%s/rules.nft line 1" % tmp_path, "tcp dport 22 accept"),
+                                                       ("%s line 8" % path, "ip saddr { 192.0.2.0/25 } accept"),
+                                                       ("%s line 14" % path, "ip saddr { 192.0.2.128/25, 192.0.2.0/25 } accept")]
+    assert files == [path, str(tmp_path / "rules.nft")]
+
+
+@pytest.mark.parametrize("text, error", [
+    ("table inet f {\n chain c {\n  accept\n }\n}\nflush table inet f\n",
+     "{d}/nftables.conf line 6: 'flush table inet f' of a table that has rules or elements already is not understood"),
+    ("flush table inet f\n", "{d}/nftables.conf line 1: 'flush table inet f': there is no table inet f to flush (nft refuses to load the script)"),
+    ("table inet f {\n define x = 1\n}\ntable inet g {\n chain c {\n  tcp dport $x accept\n }\n}\n", "{d}/nftables.conf line 6: $x is not defined"),
+])
+def test_flush_table_and_defines_out_of_scope(tmp_path, text, error):
+    path = _script(tmp_path, {"nftables.conf": text})
+    with pytest.raises(NftScriptError) as caught:
+        parse_nft_script(path, _read, str(tmp_path))
+    assert str(caught.value) == error.replace("{d}", str(tmp_path))
