@@ -150,13 +150,14 @@ def _interval(version: int, low: int, high: int) -> Any:
     """An interval as nft lists it: one value, a prefix when it is one, else a range."""
     if version == 0:
         return low if low == high else {"range": [low, high]}
-    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    first, last = ipaddress.ip_address(low if version == 4 else ipaddress.IPv6Address(low)), \
+        ipaddress.ip_address(high if version == 4 else ipaddress.IPv6Address(high))
     if low == high:
-        return str(make(low))
-    nets = list(ipaddress.summarize_address_range(make(low), make(high)))
+        return str(first)
+    nets: List[Any] = list(ipaddress.summarize_address_range(first, last))
     if len(nets) == 1:
         return {"prefix": {"addr": str(nets[0].network_address), "len": nets[0].prefixlen}}
-    return {"range": [str(make(low)), str(make(high))]}
+    return {"range": [str(first), str(last)]}
 
 
 def merged(elements: List[Any], kind: Any) -> List[Any]:
@@ -322,7 +323,7 @@ def _mask(words: List[Token], kind: str, at: Token) -> Any:
     text = "".join(w.text for w in words)
     if text.startswith("(") and text.endswith(")"):
         text = text[1:-1]
-    names = [n for n in text.replace("|", ",").split(",")]
+    names = text.replace("|", ",").split(",")
     if not names or any(not n for n in names):
         raise NftScriptError("%s: flags %s not understood" % (at.where(), shown(words)))
     return _flag_list([Token(n, at.path, at.line) for n in names], kind)
@@ -419,8 +420,9 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             kinds.append(more[1])
             at = more[2]
         flags = kind in _FLAGS and len(lefts) == 1
+        kinds_of: Kinds = kind
         if len(lefts) > 1:
-            left, kind = {"concat": lefts}, kinds
+            left, kinds_of = {"concat": lefts}, kinds
         for item in lefts:
             implied(item)
         if at < size and words[at].text == "vmap" and not words[at].quoted:
@@ -428,7 +430,7 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             if len(vals) == 1 and vals[0].text.startswith("@"):
                 data: Any = vals[0].text
             elif vals[0].text == "{":
-                data = {"set": Values(vals, first).elements(kind, "verdict")}
+                data = {"set": Values(vals, first).elements(kinds_of, "verdict")}
             else:
                 raise NftScriptError("%s: vmap %s not understood" % (first.where(), shown(vals)))
             expr.append({"vmap": {"key": left, "data": data}})
@@ -451,7 +453,7 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             expr.append({"match": {"op": op or "==", "left": {"&": [left, _mask(mask_vals, kind, first)]},
                                    "right": _mask(vals, kind, first)}})
             return after
-        right = Values(vals, first).json(kind)
+        right = Values(vals, first).json(kinds_of)
         implicit = "in" if flags and not isinstance(right, dict) else "=="  # a flag value is a bit mask
         expr.append({"match": {"op": op or implicit, "left": left, "right": right}})
         return nxt

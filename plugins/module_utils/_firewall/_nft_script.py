@@ -269,7 +269,7 @@ class _Script(object):
             for chain in table["chains"].values():
                 for rule in chain["rules"]:
                     _check_references(rule, table)
-                hook = (chain["base"] or {}).get("hook")
+                hook = str((chain["base"] or {}).get("hook"))
                 if (family, hook) in _OUTSIDE and (chain["rules"] or chain["base"].get("policy") == "drop"):
                     raise NftScriptError("%s: chain %s of table %s %s at hook %s filters %s, which is not evaluated"
                                          % (chain["where"], chain["name"], family, name, hook, _OUTSIDE[(family, hook)]))
