@@ -324,3 +324,11 @@ def test_flush_table_and_defines_out_of_scope(tmp_path, text, error):
     with pytest.raises(NftScriptError) as caught:
         parse_nft_script(path, _read, str(tmp_path))
     assert str(caught.value) == error.replace("{d}", str(tmp_path))
+
+
+def test_destroy_and_delete_table(tmp_path):
+    """destroy table removes a table and passes over a missing one (nft 1.0.8 and later); delete removes it."""
+    path = _script(tmp_path, {"nftables.conf": "destroy table inet gone\ntable inet a {\n}\ntable ip b {\n}\ntable ip c {\n}\n"
+                                               "destroy table inet a\ndelete table b\n"})
+    items, meta, files = parse_nft_script(path, _read, str(tmp_path))
+    assert _normalized(items) == [{"table": {"family": "ip", "name": "c"}}]
