@@ -120,8 +120,8 @@ class Values(object):
             if self.words[-1].text != "}":
                 raise NftScriptError("%s: a set value is not closed" % self.at.where())
             elements = self.elements(kind)
-            if len(elements) == 1:
-                return elements[0]  # nft lists { x } as x
+            if len(elements) == 1 and not isinstance(kind, list):
+                return elements[0]  # nft lists { x } as x (not a concatenation)
             return {"set": merged(elements, kind)}
         if len(self.words) == 1 and self.words[0].text.startswith("@") and not self.words[0].quoted:
             return self.words[0].text
@@ -153,11 +153,11 @@ def _interval(version: int, low: int, high: int) -> Any:
     first, last = ipaddress.ip_address(low if version == 4 else ipaddress.IPv6Address(low)), \
         ipaddress.ip_address(high if version == 4 else ipaddress.IPv6Address(high))
     if low == high:
-        return str(first)
+        return _shown(first)
     nets: List[Any] = list(ipaddress.summarize_address_range(first, last))
     if len(nets) == 1:
-        return {"prefix": {"addr": str(nets[0].network_address), "len": nets[0].prefixlen}}
-    return {"range": [str(first), str(last)]}
+        return {"prefix": {"addr": _shown(nets[0].network_address), "len": nets[0].prefixlen}}
+    return {"range": [_shown(first), _shown(last)]}
 
 
 def merged(elements: List[Any], kind: Any) -> List[Any]:
@@ -194,17 +194,23 @@ def _port(text: str, at: Token) -> int:
     return value
 
 
+def _shown(address: Any) -> str:
+    """An address as nft prints it (an IPv4-mapped IPv6 address as ::ffff:a.b.c.d)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return "::ffff:%s" % mapped if mapped is not None else str(address)
+
+
 def _address(text: str, at: Token) -> Any:
     try:
         if "/" in text:
             net = ipaddress.ip_network(text, strict=False)
             if net.prefixlen == net.max_prefixlen:
-                return str(net.network_address)
-            return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+                return _shown(net.network_address)
+            return {"prefix": {"addr": _shown(net.network_address), "len": net.prefixlen}}
         if "-" in text:
             low, high = text.split("-", 1)
-            return {"range": [str(ipaddress.ip_address(low)), str(ipaddress.ip_address(high))]}
-        return str(ipaddress.ip_address(text))
+            return {"range": [_shown(ipaddress.ip_address(low)), _shown(ipaddress.ip_address(high))]}
+        return _shown(ipaddress.ip_address(text))
     except ValueError:
         raise NftScriptError("%s: address %s not understood (host names are not resolved)" % (at.where(), text))
 
@@ -222,6 +228,8 @@ def _scalar(word: Token, kind: str) -> Any:
             low, high = text.split("-", 1)
             return {"range": [_port(low, word), _port(high, word)]}
         return _port(text, word)
+    if kind == "proto" and "-" in text and all(part.isdigit() for part in text.split("-", 1)):
+        return {"range": [int(part) for part in text.split("-", 1)]}
     if kind == "proto":
         return _PROTOCOLS.get(text, int(text) if text.isdigit() else text)
     if kind in _ICMP_TYPES:
@@ -508,8 +516,9 @@ def parse_rule(words: List[Token], table: Json, chain_type: Optional[str] = None
             elif len(rest) >= 3 and rest[0] == "with" and rest[1] in ("icmp", "icmpv6", "icmpx"):  # as nft lists it
                 expr.append({"reject": {"type": rest[1], "expr": rest[2]}})
                 i += 4
-            else:
-                expr.append({"reject": None})
+            else:  # nft fills in the family's default
+                kind = {"ip": "icmp", "ip6": "icmpv6"}.get(family, "icmpx")
+                expr.append({"reject": {"type": kind, "expr": "port-unreachable"}})
                 i += 1
         else:
             what = " ".join(w.text for w in words[i:i + 2])

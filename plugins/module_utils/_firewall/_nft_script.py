@@ -249,6 +249,8 @@ class _Script(object):
                 return
             if words[0].text == "type":
                 chain["base"] = _base(words, chain.get("base"), table["family"])
+            elif words[0].text == "comment" and len(words) == 2 and words[1].quoted:
+                chain["comment"] = words[1].text
             elif words[0].text == "policy" and len(words) == 2 and words[1].text in ("accept", "drop"):
                 if chain["base"] is None:
                     raise NftScriptError("%s: a policy before the chain's type line is not understood" % words[0].where())
@@ -279,7 +281,7 @@ class _Script(object):
             for body in table["sets"].values():
                 items.append({"map" if "map" in body else "set": body})
             for number_c, chain in enumerate(table["chains"].values(), 1):
-                body = {"family": family, "table": name, "name": chain["name"], "handle": number_c}
+                body = {"family": family, "table": name, "name": chain["name"], "handle": number_c}  # nft 1.0.6 lists no chain comment
                 if chain["base"] is not None:
                     body.update(type=chain["base"]["type"], hook=chain["base"]["hook"], prio=chain["base"]["prio"],
                                 policy=chain["base"].get("policy", "accept"))
