@@ -79,7 +79,8 @@ CASES = {
                                                       "rsion vmap { 4 : jump t3 , 6 : jump t4 }')",
     "nftables-tests/optionals-comments_chain_0.nft": None,
     "nftables-tests/sets-0001named_interval_0.nft": None,
-    "nftables-tests/sets-0008comments_interval_0.nft": '{dir}/nftables-tests/sets-0008comments_interval_0.nft line 5: value \'1.1.1.1 comment "test"\' not understood',
+    "nftables-tests/sets-0008comments_interval_0.nft": ("{dir}/nftables-tests/sets-0008comments_interval_0.nft line 5: "
+                                                        "value '1.1.1.1 comment \"test\"' not understood"),
     "nftables-tests/sets-0027ipv6_maps_ipv4_0.nft": None,
     "nftables-tests/sets-0043concatenated_ranges_1.nft": None,
     "nftables-tests/sets-0061anonymous_automerge_0.nft": None,
