@@ -117,10 +117,10 @@ def test_an_nftables_script_with_an_include_gives_verdicts(tmp_path):
 
 def test_an_nftables_script_outside_the_subset_is_an_error_naming_file_and_line(tmp_path):
     facts = _facts(tmp_path, {"/etc/nftables.conf": NFT_SAVED,
-                              "/etc/nftables.d/db.nft": NFT_DB.replace("iif lo accept", "tcp flags syn limit rate 10/second accept")})
+                              "/etc/nftables.d/db.nft": NFT_DB.replace("iif lo accept", "tcp option maxseg size 1460 accept")})
     assert _check(facts, dict(DB, deny_from=[])) == [
         ("persist", "error", "app", "db: cannot evaluate the firewall after a reboot: /etc/nftables.conf (nftables): cannot evaluate "
-         "this nftables script: /etc/nftables.d/db.nft line 4: 'tcp flags' not understood (in 'tcp flags syn limit rate 10/second "
+         "this nftables script: /etc/nftables.d/db.nft line 4: 'tcp option' not understood (in 'tcp option maxseg size 1460 "
          "accept')")]
 
 
