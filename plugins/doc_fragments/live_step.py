@@ -6,7 +6,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """What the private action plugins of a live step (live_plan, live_probe, live_record) share."""
+    """What the private action plugins of a live step (live_plan, live_probe, live_record) share. live_probe, which runs
+    port_probe on the host, says so in its own attributes.action.details, which replace the ones here."""
 
     DOCUMENTATION = r"""
 options:
@@ -18,6 +19,9 @@ options:
     elements: str
     required: true
 attributes:
+  action:
+    support: full
+    details: Everything happens in the action plugin on the controller; there is no module to run on a host.
   check_mode:
     support: full
     details: Nothing is changed on any host; the probes run in check mode too.
