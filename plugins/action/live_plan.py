@@ -128,7 +128,6 @@ class ActionModule(StepAction):
         "wait": {"type": "raw", "default": 300},
     }
 
-
     def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
         key = step_key(str(task_vars.get("ansible_play_name") or ""), hosts_all)

@@ -24,7 +24,6 @@ class ActionModule(StepAction):
         "kinds": {"type": "list", "elements": "str", "required": True},
     }
 
-
     def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         step = task_vars.get("portproof_live_step")
         if not isinstance(step, dict) or not isinstance(step.get("plan"), dict):

@@ -22,7 +22,6 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._slices import 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 
-
 def slice_path(results_dir: str, run_id: str, slice_name: str) -> str:
     """Where the slice SLICE_NAME of the run RUN_ID writes its results."""
     return os.path.join(results_dir, run_id, "%s.json" % slice_name)
@@ -37,7 +36,6 @@ class ActionModule(StepAction):
         # every host of the run this slice knows (portproof_hosts of its inventory): the merge checks it knew them all
         "hosts": {"type": "list", "elements": "str", "required": True},
     }
-
 
     def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
