@@ -17,13 +17,12 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.portproof.validate.plugins.action.report_write import (
-    GENERATED_FORMAT, ReportWriteError, report_files, unwritten_message, withdraw, write_report,
+    GENERATED_FORMAT, report_files, write_or_withdraw,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
 from ansible_collections.portproof.validate.plugins.plugin_utils._slices import SliceError, check_name, merge_slices
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
-
 
 
 def read_slices(run_dir: str, run_id: str) -> t.List[t.Tuple[str, t.Any]]:
@@ -52,7 +51,6 @@ class ActionModule(StepAction):
         "hosts": {"type": "list", "elements": "str", "required": True},
     }
 
-
     def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         report_dir = os.path.realpath(args["dest"])
         try:
@@ -67,13 +65,10 @@ class ActionModule(StepAction):
         generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)
         report = collect(merged, hosts, live, generated=generated, report_dir=report_dir)
         files = report_files(report, merged, hosts)
-        try:
-            changed, paths = write_report(report_dir, files, check_mode=bool(self._task.check_mode))
-        except ReportWriteError as err:
-            removed, kept = ([], []) if self._task.check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
-            result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
-                          msg=unwritten_message(report_dir, err, removed, kept))
+        written = write_or_withdraw(report_dir, files, result, bool(self._task.check_mode))
+        if written is None:
             return result
+        changed, paths = written
         shown = console(report, live)
         # the merge runs on the controller alone: every failure is its own (one message for the run)
         result.update(changed=changed, summary=report["summary"], files=paths, console=shown,

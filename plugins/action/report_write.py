@@ -278,6 +278,18 @@ def unwritten_message(report_dir, err, removed, kept):
     return message
 
 
+def write_or_withdraw(report_dir, files, result, check_mode):
+    """Write FILES under REPORT_DIR as write_report does: (changed, absolute paths). When one cannot be written, the
+    earlier run's report there is withdrawn (not in check mode), RESULT says why (failed, unwritten) and None is returned."""
+    try:
+        return write_report(report_dir, files, check_mode=check_mode)
+    except ReportWriteError as err:
+        removed, kept = ([], []) if check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
+        result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
+                      msg=unwritten_message(report_dir, err, removed, kept))
+        return None
+
+
 class ActionModule(StepAction):
 
     ARGUMENT_SPEC = {"dest": {"type": "path", "required": True}}
@@ -290,12 +302,9 @@ class ActionModule(StepAction):
         generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)
         report = collect(hostvars, hosts_all, hosts_live, generated=generated, report_dir=report_dir)
         files = report_files(report, hostvars, hosts_all)
-        try:
-            changed, paths = write_report(report_dir, files, check_mode=bool(self._task.check_mode))
-        except ReportWriteError as err:
-            removed, kept = ([], []) if self._task.check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
-            result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
-                          msg=unwritten_message(report_dir, err, removed, kept))
+        written = write_or_withdraw(report_dir, files, result, bool(self._task.check_mode))
+        if written is None:
             return result
+        changed, paths = written
         result.update(changed=changed, summary=report["summary"], files=paths, console=console(report, hosts_live))
         return self.quiet(result)
