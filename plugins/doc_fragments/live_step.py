@@ -22,6 +22,10 @@ attributes:
   action:
     support: full
     details: Everything happens in the action plugin on the controller; there is no module to run on a host.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Nothing is changed on any host; the probes run in check mode too.
