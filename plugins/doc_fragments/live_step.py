@@ -6,8 +6,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """What the private action plugins of a live step (live_plan, live_probe, live_record) share. live_probe, which runs
-    port_probe on the host, says so in its own attributes.action.details, which replace the ones here."""
+    """What the private action plugins of a live step (live_plan, live_probe, live_record) share, listed before
+    controller_step (whose other attributes they take; the first fragment's value of an attribute stays). live_probe,
+    which runs port_probe on the host, says so in its own attributes.action.details."""
 
     DOCUMENTATION = r"""
 options:
@@ -19,21 +20,9 @@ options:
     elements: str
     required: true
 attributes:
-  action:
-    support: full
-    details: Everything happens in the action plugin on the controller; there is no module to run on a host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Nothing is changed on any host; the probes run in check mode too.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Private to the roles of this collection, not a public interface, may change without notice.
     The task file C(roles/validate/tasks/live.yml) is its only user; see C(docs/live-checks.md).

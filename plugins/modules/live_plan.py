@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - portproof.validate.live_step
+  - portproof.validate.controller_step
 options:
   sample:
     description:

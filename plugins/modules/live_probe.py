@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - portproof.validate.live_step
+  - portproof.validate.controller_step
   - portproof.validate.probe_guard
 attributes:
   action:
