@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ansible.module_utils.common.text.converters import to_bytes
 
@@ -30,11 +30,7 @@ def baseline_text(state: Dict[str, Any]) -> str:
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
         facts = self.port_facts(task_vars)
         if not isinstance(facts, dict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import (
@@ -21,11 +21,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
         root = baseline_root(self.var(task_vars, "portproof_baseline_dir"))
         if not os.path.isdir(root):

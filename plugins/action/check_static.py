@@ -18,10 +18,10 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._step_action im
 from ansible_collections.portproof.validate.plugins.plugin_utils._undeclared_identify import identify_plan, labels_from
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import KINDS, OPT_IN_KINDS, StepError, static_checks
 
-ARGUMENT_SPEC = {"kinds": {"type": "list", "elements": "str", "required": True, "choices": list(KINDS + OPT_IN_KINDS)}}
-
 
 class ActionModule(StepAction):
+
+    ARGUMENT_SPEC = {"kinds": {"type": "list", "elements": "str", "required": True, "choices": list(KINDS + OPT_IN_KINDS)}}
 
     # the identification of undeclared listeners runs port_probe on the host
     _requires_connection = True
@@ -43,11 +43,7 @@ class ActionModule(StepAction):
             labels.update(labels_from(run, targets, timeout))
         return labels or None
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
         contract = self.var(task_vars, "portproof_contract")
         facts = self.port_facts(task_vars)

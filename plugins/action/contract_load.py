@@ -8,19 +8,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
-from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, contract_names, host_contract
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, contract_names, gather_subset, host_contract
 
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
         contract = self.var(task_vars, "portproof_contract")
         if contract is None:
@@ -34,6 +30,11 @@ class ActionModule(StepAction):
             except StepError as exc:
                 result.update(failed=True, msg=str(exc))
                 return result
+        try:
+            subset = gather_subset(self.var(task_vars, "portproof_checks", []))
+        except StepError as exc:
+            result.update(failed=True, msg="%s: %s" % (host, exc))
+            return result
         result.update(changed=False, contract=contract, results=list(self.var(task_vars, "portproof_results") or []),
-                      gather_now=not self.flag(task_vars, "portproof_gathered"))
+                      gather_now=not self.flag(task_vars, "portproof_gathered"), gather_subset=subset)
         return self.quiet(result)

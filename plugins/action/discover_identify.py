@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ansible.errors import AnsibleError
 
@@ -25,11 +25,7 @@ class ActionModule(StepAction):
     # the identification runs port_probe on the host
     _requires_connection = True
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
         facts = self.port_facts(task_vars)
         if not isinstance(facts, dict):

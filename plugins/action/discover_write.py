@@ -58,11 +58,7 @@ def earlier_output(root: str) -> List[str]:
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         need_netaddr("discover")
         hostvars = task_vars["hostvars"]
         groups = dict((str(k), [str(h) for h in v]) for k, v in (self.var(task_vars, "groups", {}) or {}).items())

@@ -9,21 +9,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import failed_hosts
 
-ARGUMENT_SPEC = {"results_from": {"type": "str", "required": True}}
-
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    ARGUMENT_SPEC = {"results_from": {"type": "str", "required": True}}
+
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         name = args["results_from"]
         hostvars = task_vars["hostvars"]
         results = []  # type: List[Any]

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -19,11 +19,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         hostvars = task_vars["hostvars"]
         play_hosts = [str(host) for host in self.var(task_vars, "ansible_play_hosts", [])]
         contracts = []  # type: List[Any]

@@ -15,8 +15,6 @@ import typing as t
 
 
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import (
     LiveStepError, check_kinds, delegated_work, make_plan, must_probe, probing_hosts, step_key, summary,
@@ -24,24 +22,10 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._live_step impo
 from ansible_collections.portproof.validate.plugins.plugin_utils._slices import (
     SliceError, cached_facts_state, check_name, check_seconds, lost_marker, missing_message, stale_message,
 )
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 # How often a slice reads the fact cache again while it waits for the facts of the other slices.
 POLL_SECONDS = 1.0
-# From this verbosity on, the plan is shown.
-SHOW_FROM = 3
-
-ARGUMENT_SPEC = {
-    "kinds": {"type": "list", "elements": "str", "required": True},
-    "sample": {"type": "raw"},
-    "timeout": {"type": "raw"},
-    # the hosts the run's --limit (ansible_limit) selects, as the inventory_hostnames lookup gives them
-    "limit_hosts": {"type": "list", "elements": "str"},
-    # a sliced run: its id, every host of the run (portproof_hosts), the age limit of cached facts and the bounded wait
-    "run_id": {"type": "str", "default": ""},
-    "targets": {"type": "list", "elements": "str"},
-    "max_age": {"type": "raw", "default": 3600},
-    "wait": {"type": "raw", "default": 300},
-}
 
 
 class FactCache(object):
@@ -129,18 +113,22 @@ def cached_facts(run_id: str, hosts: t.Sequence[str], read: t.Callable[[str], t.
         sleep(min(POLL_SECONDS, max(0.0, deadline - clock())))
 
 
-class ActionModule(ActionBase):
+class ActionModule(StepAction):
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "kinds": {"type": "list", "elements": "str", "required": True},
+        "sample": {"type": "raw"},
+        "timeout": {"type": "raw"},
+        # the hosts the run's --limit (ansible_limit) selects, as the inventory_hostnames lookup gives them
+        "limit_hosts": {"type": "list", "elements": "str"},
+        # a sliced run: its id, every host of the run (portproof_hosts), the age limit of cached facts and the bounded wait
+        "run_id": {"type": "str", "default": ""},
+        "targets": {"type": "list", "elements": "str"},
+        "max_age": {"type": "raw", "default": 3600},
+        "wait": {"type": "raw", "default": 300},
+    }
 
-    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
         key = step_key(str(task_vars.get("ansible_play_name") or ""), hosts_all)
         try:
@@ -172,6 +160,4 @@ class ActionModule(ActionBase):
         result.update(changed=False, fresh=fresh, key=key, kinds=kinds, plan=plan, probing=probing_hosts(plan, fresh, kinds),
                       delegated=delegated_work(plan, fresh, kinds),
                       summary=summary(plan) if fresh else None)
-        if Display().verbosity < SHOW_FROM:
-            result["_ansible_verbose_override"] = True
-        return result
+        return self.quiet(result)

@@ -14,38 +14,32 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
 from ansible_collections.portproof.validate.plugins.module_utils._probe._argspec import argument_error
 from ansible_collections.portproof.validate.plugins.module_utils._probe._http import evaluate_deferred
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import (
     LiveStepError, check_kinds, load_caps, probe_targets, resolve_names, source_part,
 )
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 try:
     import jmespath
 except ImportError:
     jmespath = None
 
-# From this verbosity on, the probe results are shown.
-SHOW_FROM = 3
 
-ARGUMENT_SPEC = {
-    "kinds": {"type": "list", "elements": "str", "required": True},
-    "source": {"type": "str"},
-    "allow_link_local": {"type": "bool", "default": False},
-    "max_requests": {"type": "raw", "default": 10000},
-    "max_concurrency": {"type": "raw", "default": 100},
-    "deadline": {"type": "raw", "default": 60.0},
-}
+class ActionModule(StepAction):
 
-
-class ActionModule(ActionBase):
-
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "kinds": {"type": "list", "elements": "str", "required": True},
+        "source": {"type": "str"},
+        "allow_link_local": {"type": "bool", "default": False},
+        "max_requests": {"type": "raw", "default": 10000},
+        "max_concurrency": {"type": "raw", "default": 100},
+        "deadline": {"type": "raw", "default": 60.0},
+    }
+    # the probes run port_probe on the source host
+    _requires_connection = True
 
     def _probe(self, module_args: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         error = argument_error(module_args)
@@ -57,11 +51,7 @@ class ActionModule(ActionBase):
         run.pop("invocation", None)
         return run
 
-    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         step = task_vars.get("portproof_live_step")
         if not isinstance(step, dict) or not isinstance(step.get("plan"), dict):
             raise AnsibleActionFail("live checks: no plan of the play (portproof_live_step): the live_plan task must run first")
@@ -90,6 +80,4 @@ class ActionModule(ActionBase):
             except AnsibleConnectionFailure as exc:
                 run = {"unreachable": True, "msg": str(exc)}
             result["load"].append(run)
-        if Display().verbosity < SHOW_FROM:
-            result["_ansible_verbose_override"] = True
-        return result
+        return self.quiet(result)

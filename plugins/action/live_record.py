@@ -13,31 +13,18 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._live_step import RECORDED_VARIABLES, LiveStepError, record
-
-# From this verbosity on, the recorded results are shown.
-SHOW_FROM = 3
-
-ARGUMENT_SPEC = {
-    "kinds": {"type": "list", "elements": "str", "required": True},
-}
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(StepAction):
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "kinds": {"type": "list", "elements": "str", "required": True},
+    }
 
-    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         step = task_vars.get("portproof_live_step")
         if not isinstance(step, dict) or not isinstance(step.get("plan"), dict):
             raise AnsibleActionFail("live checks: no plan of the play (portproof_live_step): the live_plan task must run first")
@@ -55,6 +42,4 @@ class ActionModule(ActionBase):
         except LiveStepError as exc:
             raise AnsibleActionFail("live checks: %s" % exc)
         result.update(changed=False, **recorded)
-        if Display().verbosity < SHOW_FROM:
-            result["_ansible_verbose_override"] = True
-        return result
+        return self.quiet(result)

@@ -15,22 +15,14 @@ import os
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
 from ansible_collections.portproof.validate.plugins.action.report_write import (
-    GENERATED_FORMAT, SHOW_FROM, ReportWriteError, report_files, unwritten_message, withdraw, write_report,
+    GENERATED_FORMAT, report_files, write_or_withdraw,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
 from ansible_collections.portproof.validate.plugins.plugin_utils._slices import SliceError, check_name, merge_slices
-
-ARGUMENT_SPEC = {
-    "src": {"type": "path", "required": True},
-    "dest": {"type": "path", "required": True},
-    "run_id": {"type": "str", "required": True},
-    "hosts": {"type": "list", "elements": "str", "required": True},
-}
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 
 def read_slices(run_dir: str, run_id: str) -> t.List[t.Tuple[str, t.Any]]:
@@ -50,17 +42,16 @@ def read_slices(run_dir: str, run_id: str) -> t.List[t.Tuple[str, t.Any]]:
     return documents
 
 
-class ActionModule(ActionBase):
+class ActionModule(StepAction):
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "src": {"type": "path", "required": True},
+        "dest": {"type": "path", "required": True},
+        "run_id": {"type": "str", "required": True},
+        "hosts": {"type": "list", "elements": "str", "required": True},
+    }
 
-    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         report_dir = os.path.realpath(args["dest"])
         try:
             run_id = check_name("portproof_run_id", args["run_id"])
@@ -74,17 +65,12 @@ class ActionModule(ActionBase):
         generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)
         report = collect(merged, hosts, live, generated=generated, report_dir=report_dir)
         files = report_files(report, merged, hosts)
-        try:
-            changed, paths = write_report(report_dir, files, check_mode=bool(self._task.check_mode))
-        except ReportWriteError as err:
-            removed, kept = ([], []) if self._task.check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
-            result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
-                          msg=unwritten_message(report_dir, err, removed, kept))
+        written = write_or_withdraw(report_dir, files, result, bool(self._task.check_mode))
+        if written is None:
             return result
+        changed, paths = written
         shown = console(report, live)
         # the merge runs on the controller alone: every failure is its own (one message for the run)
         result.update(changed=changed, summary=report["summary"], files=paths, console=shown,
                       failed_hosts=sorted(shown["hosts"]))
-        if Display().verbosity < SHOW_FROM:
-            result["_ansible_verbose_override"] = True
-        return result
+        return self.quiet(result)

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from typing import Any, Dict, Iterator
 
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_console import console
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
@@ -28,13 +26,11 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit i
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_markdown import render_markdown
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import collect
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_prometheus import render_prometheus
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
-ARGUMENT_SPEC = {"dest": {"type": "path", "required": True}}
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 GENERATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-# From this verbosity on, the callback shows the whole result (summary, files, console) of a report written.
-SHOW_FROM = 3
 # The files of the report directory, in the order they are written (the facts files follow).
 RENDERERS = (
     ("results.json", render_json),
@@ -282,18 +278,23 @@ def unwritten_message(report_dir, err, removed, kept):
     return message
 
 
-class ActionModule(ActionBase):
+def write_or_withdraw(report_dir, files, result, check_mode):
+    """Write FILES under REPORT_DIR as write_report does: (changed, absolute paths). When one cannot be written, the
+    earlier run's report there is withdrawn (not in check mode), RESULT says why (failed, unwritten) and None is returned."""
+    try:
+        return write_report(report_dir, files, check_mode=check_mode)
+    except ReportWriteError as err:
+        removed, kept = ([], []) if check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
+        result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
+                      msg=unwritten_message(report_dir, err, removed, kept))
+        return None
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+class ActionModule(StepAction):
+
+    ARGUMENT_SPEC = {"dest": {"type": "path", "required": True}}
+
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         report_dir = os.path.realpath(args["dest"])
         hostvars = _HostVars(task_vars["hostvars"])
         hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
@@ -301,15 +302,9 @@ class ActionModule(ActionBase):
         generated = datetime.datetime.now(datetime.timezone.utc).strftime(GENERATED_FORMAT)
         report = collect(hostvars, hosts_all, hosts_live, generated=generated, report_dir=report_dir)
         files = report_files(report, hostvars, hosts_all)
-        try:
-            changed, paths = write_report(report_dir, files, check_mode=bool(self._task.check_mode))
-        except ReportWriteError as err:
-            removed, kept = ([], []) if self._task.check_mode or not os.path.isdir(report_dir) else withdraw(report_dir, files)
-            result.update(failed=True, changed=err.changed or bool(removed), path=err.path, unwritten=True, removed=removed,
-                          msg=unwritten_message(report_dir, err, removed, kept))
+        written = write_or_withdraw(report_dir, files, result, bool(self._task.check_mode))
+        if written is None:
             return result
+        changed, paths = written
         result.update(changed=changed, summary=report["summary"], files=paths, console=console(report, hosts_live))
-        if Display().verbosity < SHOW_FROM:
-            # what the role report prints after this task; -vvv shows the whole result
-            result["_ansible_verbose_override"] = True
-        return result
+        return self.quiet(result)

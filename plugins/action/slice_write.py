@@ -15,19 +15,11 @@ import typing as t
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.portproof.validate.plugins.action.report_write import ReportWriteError, _make_dirs, write_file, _HostVars
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_model import evidence_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._slices import SliceError, check_name, slice_document
-
-ARGUMENT_SPEC = {
-    "dest": {"type": "path", "required": True},
-    "run_id": {"type": "str", "required": True},
-    "slice": {"type": "str", "default": ""},
-    # every host of the run this slice knows (portproof_hosts of its inventory): the merge checks it knew them all
-    "hosts": {"type": "list", "elements": "str", "required": True},
-}
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 
 def slice_path(results_dir: str, run_id: str, slice_name: str) -> str:
@@ -35,18 +27,17 @@ def slice_path(results_dir: str, run_id: str, slice_name: str) -> str:
     return os.path.join(results_dir, run_id, "%s.json" % slice_name)
 
 
-class ActionModule(ActionBase):
+class ActionModule(StepAction):
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "dest": {"type": "path", "required": True},
+        "run_id": {"type": "str", "required": True},
+        "slice": {"type": "str", "default": ""},
+        # every host of the run this slice knows (portproof_hosts of its inventory): the merge checks it knew them all
+        "hosts": {"type": "list", "elements": "str", "required": True},
+    }
 
-    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def step(self, result: t.Dict[str, t.Any], task_vars: t.Dict[str, t.Any], args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         hosts_all = [str(host) for host in task_vars["ansible_play_hosts_all"]]
         hosts_live = [str(host) for host in task_vars["ansible_play_hosts"]]
         try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """What the private action plugins of the contract, static check, drift and failing steps share: they read on
-    the controller and run nothing on a host."""
+    """What the private action plugins of the roles (plugin_utils/_step_action.py, StepAction) share: they work on the
+    controller. One that runs a module on the host it runs for (its action plugin sets _requires_connection) says so in
+    its own attributes.action.details, which replace the ones here."""
 
     DOCUMENTATION = r"""
 attributes:

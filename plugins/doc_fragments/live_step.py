@@ -6,7 +6,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """What the private action plugins of a live step (live_plan, live_probe, live_record) share."""
+    """What the private action plugins of a live step (live_plan, live_probe, live_record) share, listed before
+    controller_step (whose other attributes they take; the first fragment's value of an attribute stays). live_probe,
+    which runs port_probe on the host, says so in its own attributes.action.details."""
 
     DOCUMENTATION = r"""
 options:
@@ -21,11 +23,6 @@ attributes:
   check_mode:
     support: full
     details: Nothing is changed on any host; the probes run in check mode too.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Private to the roles of this collection, not a public interface, may change without notice.
     The task file C(roles/validate/tasks/live.yml) is its only user; see C(docs/live-checks.md).

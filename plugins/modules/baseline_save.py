@@ -22,22 +22,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - portproof.validate.controller_step
 attributes:
-  action:
-    support: full
-    details: Everything happens in the action plugin on the controller; there is no module to run on a host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: In check mode nothing is written and RV(written) says whether the file would be.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 options: {}
 """
 

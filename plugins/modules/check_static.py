@@ -25,6 +25,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - portproof.validate.controller_step
+attributes:
+  action:
+    support: full
+    details: The action plugin evaluates the checks on the controller; in strict mode, when the host has an undeclared
+      listener, it runs M(portproof.validate.port_probe) on the host once, to learn what answers there.
 options:
   kinds:
     description: The check kinds to evaluate.

@@ -16,6 +16,7 @@ description:
     task sees them (inventory, play vars, role vars, include_role vars, extra vars), with C(portproof_strict),
     C(portproof_ignore) and C(portproof_address); a host that already has C(portproof_contract) keeps it.
   - Fails the host with every problem of its contract, each naming the variable and the service.
+  - Says which port_facts subsets to gather for the check kinds in C(portproof_checks) (RV(gather_subset)).
   - This is an action plugin. It runs in the controller's Ansible process and never connects to the host it runs for.
     It reads what it needs from the task's variables. Below C(-vvv) the callback shows a result that did not fail without its values.
 author:
@@ -52,4 +53,12 @@ gather_now:
   description: Whether this run has yet to gather the host's port facts (C(portproof_gathered) is not set).
   returned: success
   type: bool
+gather_subset:
+  description:
+    - The port_facts subsets the check kinds in C(portproof_checks) read, for the gather that follows.
+    - C(listeners), C(firewall), C(mappings) and C(addresses) always; C(saved_firewall) and C(starters) only when
+      C(persist) is among them.
+  returned: success
+  type: list
+  elements: str
 """

@@ -24,22 +24,14 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - portproof.validate.controller_step
 attributes:
   action:
     support: full
     details: The action plugin computes the probes on the controller and runs M(portproof.validate.port_probe) on the host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The probes only read; they run in check mode too.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 options: {}
 """
 

@@ -20,7 +20,9 @@ author:
   - portproof.validate contributors (@portproof)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
   - portproof.validate.live_step
+  - portproof.validate.controller_step
 options:
   sample:
     description:

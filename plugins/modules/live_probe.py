@@ -21,8 +21,15 @@ author:
   - portproof.validate contributors (@portproof)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
   - portproof.validate.live_step
+  - portproof.validate.controller_step
   - portproof.validate.probe_guard
+attributes:
+  action:
+    support: full
+    details: The action plugin takes its part of the plan on the controller and runs M(portproof.validate.port_probe) on the host
+      (or the host the task is delegated to).
 options:
   source:
     description:

@@ -28,19 +28,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - portproof.validate.controller_step
 attributes:
-  action:
-    support: full
-    details: Everything happens in the action plugin on the controller; there is no module to run on a host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: In check mode nothing is written and RV(ignore:changed) says whether any file would change.
-  diff_mode:
-    support: none
   platform:
     support: full
     platforms: posix

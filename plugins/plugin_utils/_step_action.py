@@ -3,7 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
-"""What the private action plugins of the role validate share: the task's variables, templated, and a quiet result.
+"""What the private action plugins of the collection's roles share: the controller-side step shape (the run
+preamble: the result of ActionBase.run, the task's variables, the arguments checked against the action's
+ARGUMENT_SPEC), the task's variables, templated, and a quiet result.
 
 The actions run on the controller for each host and read what they need from the task's variables,
 which hold every variable the task sees (inventory, play and role vars, include_role vars, -e), as
@@ -14,7 +16,7 @@ A failed result is always shown whole.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -29,12 +31,25 @@ HOST_INDEX = "portproof_host_index"
 
 
 class StepAction(ActionBase):
-    """An action of the role validate: runs on the controller, never connects to the host it runs for."""
+    """A private action of the roles: runs on the controller, never connects to the host it runs for unless it sets
+    _requires_connection (to run a module there). A subclass sets ARGUMENT_SPEC and implements step()."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
     _supports_check_mode = True
     _supports_async = False
+    # The action's arguments, checked by validate_argument_spec before step() runs (none by default).
+    ARGUMENT_SPEC: Dict[str, Any] = {}
+
+    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        result = super(StepAction, self).run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        return self.step(result, task_vars or {}, args)
+
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
+        """The action itself: RESULT (ActionBase's) updated and returned, from TASK_VARS and the checked ARGS."""
+        raise NotImplementedError
 
     def var(self, task_vars: Mapping[str, Any], name: str, default: Any = None) -> Any:
         """The variable NAME as the task sees it (templated), DEFAULT if it is not set."""

@@ -115,6 +115,23 @@ def refusal_message(play_hosts: Sequence[str]) -> str:
             "(or set portproof_strict: true to require that nothing undeclared listens)." % ", ".join(play_hosts))
 
 
+# The port_facts subsets every run gathers, and those gathered only when a chosen check kind reads them: persist reads
+# who starts each listener (several systemctl runs on a systemd host) and the firewall loaded at boot (as large again
+# as the running firewall's facts).
+GATHER_ALWAYS = ("listeners", "firewall", "mappings", "addresses")
+GATHER_FOR_KIND = {"persist": ("saved_firewall", "starters")}
+
+
+def gather_subset(checks: Any) -> List[str]:
+    """The port_facts gather_subset for the check kinds CHECKS (portproof_checks); StepError when it is no list of names."""
+    if isinstance(checks, str) or not isinstance(checks, Sequence) or not all(isinstance(kind, str) for kind in checks):
+        raise StepError("portproof_checks must be a list of check kinds, got %r" % (checks,))
+    subsets = list(GATHER_ALWAYS)
+    for kind in checks:
+        subsets.extend(subset for subset in GATHER_FOR_KIND.get(kind, ()) if subset not in subsets)
+    return subsets
+
+
 def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], hostvars: Mapping[str, Any],
                        facts: Dict[str, Any]) -> Set[int]:
     versions = set()

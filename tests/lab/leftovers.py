@@ -1,7 +1,9 @@
 # Copyright (c) portproof.validate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the lab leaves on this machine: network namespaces, lab links, lab processes, containers, daemon directories.
+"""What the lab leaves on this machine: network namespaces, lab links, lab processes, containers, daemon directories;
+and what a test run installs into ~/.ansible (collections and roles, each with the time it was written: a copy of this
+collection there shadows the checkout for every later ansible run).
 
 ``leftovers.py snapshot FILE`` records what is there now; ``leftovers.py check FILE`` fails
 (exit 1, naming each item) when anything of the lab's kind appeared since the snapshot.
@@ -47,6 +49,19 @@ def _lab_processes():
     return found
 
 
+def _ansible_installs():
+    home = os.path.expanduser("~/.ansible")
+    found = []
+    for path in glob.glob(os.path.join(home, "collections", "ansible_collections", "*", "*")) + glob.glob(os.path.join(home, "roles", "*")):
+        manifest = os.path.join(path, "MANIFEST.json")
+        try:
+            written = os.stat(manifest if os.path.exists(manifest) else path).st_mtime
+        except OSError:
+            continue
+        found.append("%s (written %d)" % (path, written))
+    return found
+
+
 def snapshot():
     return {
         "netns": sorted(line.split()[0] for line in _lines(["ip", "netns", "list"])),
@@ -54,6 +69,7 @@ def snapshot():
         "processes": sorted(_lab_processes()),
         "containers": sorted(_lines(["podman", "ps", "-a", "--format", "{{.Names}}"])),
         "directories": sorted(glob.glob("/tmp/pplab-*-daemons-*")),
+        "installs": sorted(_ansible_installs()),
     }
 
 

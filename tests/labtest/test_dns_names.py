@@ -15,14 +15,13 @@ tests/unit/plugins/plugin_utils/test_dns_names.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 
 import pytest
 import yaml
 
-from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
+from post_deploy_run import explain, post_deploy  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
 
@@ -71,23 +70,6 @@ def write_contract(lab, ca):
     os.makedirs(os.path.join(lab.workdir, "host_vars"), exist_ok=True)
     with open(os.path.join(lab.workdir, "host_vars", "db1.yml"), "w") as handle:
         yaml.safe_dump(data, handle, default_flow_style=False)
-
-
-def post_deploy(lab, cwd):
-    os.makedirs(str(cwd))
-    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "portproof.validate.post_deploy", "-i", lab.inventory],
-                          cwd=str(cwd), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=600)
-    path = os.path.join(str(cwd), "portproof-report", "results.json")
-    items = []
-    if os.path.exists(path):
-        with open(path) as handle:
-            items = json.load(handle)["results"]
-    return proc, items
-
-
-def explain(proc, items):
-    return "rc=%d\n%s\n--- stdout tail\n%s\n--- stderr tail\n%s" % (
-        proc.returncode, json.dumps(items, indent=1)[-6000:], proc.stdout[-3000:], proc.stderr[-2000:])
 
 
 def of(items, check):

@@ -15,16 +15,14 @@ every tls result must carry the chain as presented, the protocol, the cipher and
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import subprocess
 import sys
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives import hashes
 
-from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
+from post_deploy_run import explain, post_deploy  # pylint: disable=import-error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,24 +68,6 @@ def contract():
     ]}
 
 
-def post_deploy(lab, cwd):
-    os.makedirs(str(cwd))
-    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "portproof.validate.post_deploy", "-i", lab.inventory,
-                           "-e", json.dumps({"portproof_checks": ["reach", "tls"]})],
-                          cwd=str(cwd), env=ansible_env(lab), capture_output=True, text=True, check=False, timeout=600)
-    path = os.path.join(str(cwd), "portproof-report", "results.json")
-    items = []
-    if os.path.exists(path):
-        with open(path) as handle:
-            items = json.load(handle)["results"]
-    return proc, items
-
-
-def explain(proc, items):
-    return "rc=%d\n%s\n--- stdout tail\n%s\n--- stderr tail\n%s" % (
-        proc.returncode, json.dumps(items, indent=1)[-6000:], proc.stdout[-3000:], proc.stderr[-2000:])
-
-
 def when(cert):
     return cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -108,7 +88,7 @@ def test_tls_verdicts_and_evidence_from_a_source_that_trusts_the_lab_root_and_on
     with open(os.path.join(lab.workdir, "host_vars", "web1.yml"), "w") as handle:
         yaml.safe_dump(contract(), handle, default_flow_style=False)
 
-    proc, items = post_deploy(lab, tmp_path / "run")
+    proc, items = post_deploy(lab, tmp_path / "run", {"portproof_checks": ["reach", "tls"]})
     tls = dict(((item["service"], item["source"]), item) for item in items if item["check"] == "tls")
     assert sorted(tls) == sorted([("good", "app1"), ("good", "app2"), ("nochain", "app1"), ("expiring", "app1"), ("old", "app1"),
                                   ("modern", "app1")]), explain(proc, items)

@@ -186,3 +186,31 @@ def test_text_output_renders():
                               env=ansible_env(), check=False)
         assert proc.returncode == 0, proc.stderr
         assert argv[-1] in proc.stdout and ("OPTIONS" in proc.stdout or "Options" in proc.stdout), proc.stdout[:2000]
+
+
+# What the action attribute of a private action says when no module runs on any host (the fragment controller_step).
+NO_MODULE = "there is no module to run on a host"
+# What it says when the action runs a module on the host it runs for.
+ON_THE_HOST = "M(portproof.validate.port_probe) on the host"
+STEP_FRAGMENTS = ("portproof.validate.controller_step", "portproof.validate.live_step")
+
+
+def test_private_actions_say_whether_they_run_a_module_on_the_host(docs):
+    """Each private action's documentation (as ansible-doc shows it) says that a module runs on the host exactly when
+    its action plugin connects to the host, and takes the shared attributes from a fragment instead of repeating them."""
+    wrong = []
+    for fqcn, entry in sorted(docs["module"].items()):
+        doc, name = entry["doc"], fqcn.split(".")[-1]
+        if PRIVATE not in " ".join(doc["description"]) or not os.path.exists(os.path.join(REPO, "plugins", "action", name + ".py")):
+            continue
+        plugin = importlib.import_module("ansible_collections.portproof.validate.plugins.action." + name).ActionModule
+        connects = bool(plugin._requires_connection)  # pylint: disable=protected-access
+        details = (doc.get("attributes", {}).get("action") or {}).get("details") or ""
+        if (NO_MODULE in details, ON_THE_HOST in details) != (not connects, connects):
+            wrong.append("%s (connects to the host: %s) says: %r" % (fqcn, connects, details))
+        with open(os.path.join(REPO, "plugins", "modules", name + ".py")) as handle:
+            source = handle.read()
+        own = yaml.safe_load(source.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0])
+        if not set(own.get("extends_documentation_fragment") or []) & set(STEP_FRAGMENTS):
+            wrong.append("%s extends neither of %s" % (fqcn, ", ".join(STEP_FRAGMENTS)))
+    assert wrong == [], "\n".join(wrong)

@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from ansible_collections.portproof.validate.plugins.action import report_write
-from ansible_collections.portproof.validate.plugins.action.report_write import (ARGUMENT_SPEC, ReportWriteError,
-                                                                                inside, write_file, write_report)
+from ansible_collections.portproof.validate.plugins.action.report_write import (ReportWriteError, inside, write_file, write_report)
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_html import render_html
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_json import render_facts, render_json
 from ansible_collections.portproof.validate.plugins.plugin_utils._report_junit import render_junit
@@ -327,11 +326,14 @@ def test_a_directory_in_the_way_is_named(tmp_path):
 # ------------------------------------------------------------------------------------------------ documentation
 def test_argument_spec_matches_documentation():
     doc = yaml.safe_load(report_write_doc.DOCUMENTATION)
-    assert set(doc["options"]) == set(ARGUMENT_SPEC)
-    for name, spec in ARGUMENT_SPEC.items():
+    spec_of = report_write.ActionModule.ARGUMENT_SPEC
+    assert set(doc["options"]) == set(spec_of)
+    for name, spec in spec_of.items():
         assert (doc["options"][name]["type"], bool(doc["options"][name].get("required"))) == (spec["type"], spec["required"]), name
     assert doc["version_added"] == "0.1.0"
-    assert (doc["attributes"]["action"]["support"], doc["attributes"]["check_mode"]["support"]) == ("full", "full")
+    # the action attribute comes from the fragment controller_step (no module runs on a host)
+    assert "portproof.validate.controller_step" in doc["extends_documentation_fragment"]
+    assert doc["attributes"]["check_mode"]["support"] == "full"
     assert set(yaml.safe_load(report_write_doc.RETURN)) == {"summary", "files", "console"}
     # the action's renderers are the report filters' (the file names of the report)
     assert [name for name, _render in report_write.RENDERERS] == REPORT_FILES

@@ -71,3 +71,25 @@ def test_the_failed_hosts_are_those_a_failed_or_errored_result_is_about_with_the
                {"host": "db1", "status": "fail", "message": "d2"}]
     assert list(failed_hosts(results).items()) == [("db1", ["d1", "d2"]), ("web1", ["w1"])]
     assert failed_hosts([]) == {}
+
+
+# ------------------------------------------------------------------------------------------------ gather_subset
+@pytest.mark.parametrize("checks, subset", [
+    # the default kinds: nothing reads who starts a listener nor the firewall loaded at boot
+    (["listen", "bind", "process", "undeclared", "firewall_allow", "firewall_deny", "mapping", "reach", "isolation", "drift"],
+     ["listeners", "firewall", "mappings", "addresses"]),
+    ([], ["listeners", "firewall", "mappings", "addresses"]),
+    (["persist"], ["listeners", "firewall", "mappings", "addresses", "saved_firewall", "starters"]),
+    (["listen", "persist", "persist"], ["listeners", "firewall", "mappings", "addresses", "saved_firewall", "starters"]),
+])
+def test_the_gathered_subsets_are_those_the_chosen_checks_read(checks, subset):
+    from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import gather_subset
+    assert gather_subset(checks) == subset
+
+
+@pytest.mark.parametrize("checks", ["persist", None, {"persist": True}, ["listen", 3]])
+def test_checks_that_are_no_list_of_kinds_are_refused_by_name(checks):
+    from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import gather_subset
+    with pytest.raises(StepError) as caught:
+        gather_subset(checks)
+    assert str(caught.value) == "portproof_checks must be a list of check kinds, got %r" % (checks,)
