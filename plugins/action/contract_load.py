@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
-from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, contract_names, gather_subset, host_contract
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import StepError, contract_names, gather_subset, host_contract, must_gather
 
 
 class ActionModule(StepAction):
@@ -36,5 +36,6 @@ class ActionModule(StepAction):
             result.update(failed=True, msg="%s: %s" % (host, exc))
             return result
         result.update(changed=False, contract=contract, results=list(self.var(task_vars, "portproof_results") or []),
-                      gather_now=not self.flag(task_vars, "portproof_gathered"), gather_subset=subset)
+                      gather_now=must_gather(self.flag(task_vars, "portproof_gathered"), self.port_facts(task_vars), subset),
+                      gather_subset=subset)
         return self.quiet(result)

@@ -24,11 +24,7 @@ class ActionModule(StepAction):
     # the names are resolved by port_probe on the host
     _requires_connection = True
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        self.validate_argument_spec(argument_spec={})
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
         raw = self.var(task_vars, "portproof_probe_timeout", DEFAULT_TIMEOUT)
         try:

@@ -9,26 +9,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ansible_collections.portproof.validate.plugins.plugin_utils._restart_drill import plan, record
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
-ARGUMENT_SPEC = dict(
-    stage=dict(type="str", required=True, choices=["plan", "record"]),
-    step=dict(type="dict"),
-    restarted=dict(type="dict"),
-    probed=dict(type="dict"),
-)
-
 
 class ActionModule(StepAction):
 
-    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    ARGUMENT_SPEC = dict(
+        stage=dict(type="str", required=True, choices=["plan", "record"]),
+        step=dict(type="dict"),
+        restarted=dict(type="dict"),
+        probed=dict(type="dict"),
+    )
+
+    def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         if args["stage"] == "plan":
             hostvars = task_vars["hostvars"]
             play_hosts = [str(host) for host in self.var(task_vars, "ansible_play_hosts", [])]

@@ -18,29 +18,19 @@ description:
     bounded by C(portproof_probe_timeout) (default 5 seconds). No module runs when there is no name to resolve. The
     private action C(discover_write) proposes C(names) for a service only where every allowed source resolved the name to
     the address the host is reached at, and to nothing else.
-  - This is an action plugin. It runs in the controller's Ansible process and reads what it needs from the task's variables.
-    Below C(-vvv) the callback shows a result that did not fail without its values. Nothing changes on the host.
 author:
   - portproof.validate contributors (@portproof)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - portproof.validate.controller_step
 attributes:
   action:
     support: full
     details: The action plugin computes the names on the controller and runs M(portproof.validate.port_probe) on the host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Resolving only reads; it runs in check mode too.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 options: {}
 """
 

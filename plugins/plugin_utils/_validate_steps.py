@@ -132,6 +132,14 @@ def gather_subset(checks: Any) -> List[str]:
     return subsets
 
 
+def must_gather(gathered: bool, facts: Any, subsets: Sequence[str]) -> bool:
+    """Whether the role gathers now: not yet in this run, or the facts of an earlier gather (a play that gathered for
+    other check kinds first, e.g. without persist) lack a subset that the chosen kinds read."""
+    if not gathered or not isinstance(facts, Mapping):
+        return True
+    return any(subset not in facts for subset in subsets)
+
+
 def _expected_versions(service: Mapping[str, Any], groups: Mapping[str, Any], hostvars: Mapping[str, Any],
                        facts: Dict[str, Any]) -> Set[int]:
     versions = set()

@@ -93,3 +93,17 @@ def test_checks_that_are_no_list_of_kinds_are_refused_by_name(checks):
     with pytest.raises(StepError) as caught:
         gather_subset(checks)
     assert str(caught.value) == "portproof_checks must be a list of check kinds, got %r" % (checks,)
+
+
+@pytest.mark.parametrize("gathered, facts, subsets, now", [
+    (False, None, ["listeners"], True),  # first gather of the run
+    (True, {"listeners": [], "firewall": {}}, ["listeners", "firewall"], False),  # gathered already with what is read
+    # a play gathered for the default kinds first (baseline, or validate without persist), then validate with persist:
+    # the facts lack what persist reads, gather again
+    (True, {"listeners": [], "firewall": {}, "mappings": [], "addresses": []},
+     ["listeners", "firewall", "mappings", "addresses", "saved_firewall", "starters"], True),
+    (True, None, ["listeners"], True),  # marked gathered, facts gone
+])
+def test_the_role_gathers_again_when_earlier_facts_lack_a_subset_the_checks_read(gathered, facts, subsets, now):
+    from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import must_gather
+    assert must_gather(gathered, facts, subsets) is now
