@@ -88,7 +88,8 @@ class ActionModule(StepAction):
             if isinstance(asked, dict) and isinstance(asked.get("identified"), dict) and isinstance(gathered, dict):
                 identified[name], facts[name] = asked["identified"], gathered
         addresses = dict((name, host_address(index, name)) for name in identified)
-        plan = fallback_plan(identified, facts, groups, hostvars, addresses, play_hosts, timeout)
+        # the address index, not hostvars: every read of hostvars[HOST] computes all of HOST's variables
+        plan = fallback_plan(identified, facts, groups, index, addresses, play_hosts, timeout)
         result.update(changed=False, plan=plan, sources=sorted(source for source in plan if source != "controller"),
                       controller="controller" in plan)
         return self.quiet(result)

@@ -18,7 +18,7 @@ from ansible_collections.portproof.validate.plugins.action.report_write import R
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import ContractError, contract_variables, load_contract
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover import DiscoverError
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_files import build_files
-from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import asked_for, merge_identified
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import asked_for, merge_identified, source_runs
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import HOST_VARIABLE, MARKER, marker_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
@@ -74,6 +74,7 @@ class ActionModule(StepAction):
         not_gathered: List[Tuple[str, str]] = []
         problems: List[str] = []
         names = set(groups.get("all", [])) | set(groups.get("ungrouped", []))
+        runs = source_runs(hostvars, sorted(play_hosts)) if identified is not None else []
         for host in hosts_all:
             hvars = hostvars[host]
             gathered = (hvars.get("ansible_facts") or {}).get("portproof") if host in play_hosts else None
@@ -83,7 +84,7 @@ class ActionModule(StepAction):
             facts[host] = gathered
             asked = hvars.get(IDENTIFIED) if identified is not None else None
             if identified is not None and isinstance(asked, dict) and isinstance(asked.get("identified"), dict):
-                identified[host] = merge_identified(asked["identified"], asked_for(hostvars, host, sorted(play_hosts)))
+                identified[host] = merge_identified(asked["identified"], asked_for(runs, host))
             variables = [(name, self._templar.template(value)) for name, value in contract_variables(hvars)
                          if not name.startswith(HOST_VARIABLE)]
             if variables:

@@ -152,10 +152,10 @@ def _service_of(key: str, facts: Mapping[str, Any], address: str) -> Optional[Di
 
 
 def _lets_in(host: str, service: Mapping[str, Any], entry: Dict[str, str], facts: Dict[str, Any],
-             groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any], address: str, cache: Dict[str, Any]) -> bool:
+             groups: Mapping[str, List[str]], hostvars: Mapping[str, Any], address: str, cache: Dict[str, Any]) -> bool:
     """Whether the static firewall verdict of HOST lets the source ENTRY in to SERVICE (every result passes)."""
     probe = dict(service, allow_from=[entry], deny_from=[])
-    results = check_firewall(host, probe, facts, dict((g, list(m)) for g, m in groups.items()), hostvars, address, cache)
+    results = check_firewall(host, probe, facts, groups, hostvars, address, cache)
     return bool(results) and all(r["status"] == "pass" for r in results)
 
 
@@ -167,6 +167,7 @@ def fallback_plan(identified: Mapping[str, Mapping[str, Any]], facts: Mapping[st
     host's static firewall verdict lets in, else ``controller`` when the verdict lets the controller in; a listener no
     allowed source reaches at the host's inventory address (ADDRESSES) is asked by nobody."""
     plan: Dict[str, List[Dict[str, Any]]] = {}
+    members = dict((str(name), [str(m) for m in group]) for name, group in groups.items())
     for host in sorted(identified):
         address, host_facts = addresses.get(host), facts.get(host)
         if not address or not isinstance(host_facts, dict) or not host_facts.get("firewall"):
@@ -179,11 +180,11 @@ def fallback_plan(identified: Mapping[str, Mapping[str, Any]], facts: Mapping[st
             if service is None:
                 continue
             source = None
-            for member in _candidates(groups, host, play_hosts):
-                if _lets_in(host, service, {"kind": "host", "name": member}, host_facts, groups, hostvars, address, cache):
+            for member in _candidates(members, host, play_hosts):
+                if _lets_in(host, service, {"kind": "host", "name": member}, host_facts, members, hostvars, address, cache):
                     source = member
                     break
-            if source is None and _lets_in(host, service, {"kind": "controller", "name": "controller"}, host_facts, groups,
+            if source is None and _lets_in(host, service, {"kind": "controller", "name": "controller"}, host_facts, members,
                                            hostvars, address, cache):
                 source = "controller"
             if source is not None:
@@ -208,11 +209,17 @@ ASKED = "portproof_discover_asked"
 ASKED_CONTROLLER = "portproof_discover_asked_controller"
 
 
-def asked_for(hostvars: Mapping[str, Any], host: str, play_hosts: Sequence[str]) -> List[Mapping[str, Any]]:
-    """What the sources learnt about HOST's listeners: from each play host's registered run, then the controller's."""
+def source_runs(hostvars: Mapping[str, Any], play_hosts: Sequence[str]) -> List[Any]:
+    """The registered runs of the sources: each play host's, then the controller's (registered on every host of the
+    play; read once, from the first). Read once for the play: each read of hostvars[HOST] computes HOST's variables."""
+    runs = [(hostvars.get(name) or {}).get(ASKED) for name in play_hosts]
+    return runs + [(hostvars.get(play_hosts[0]) or {}).get(ASKED_CONTROLLER)] if play_hosts else runs
+
+
+def asked_for(runs: Sequence[Any], host: str) -> List[Mapping[str, Any]]:
+    """What the sources learnt about HOST's listeners, from their registered RUNS (source_runs)."""
     found: List[Mapping[str, Any]] = []
-    registered = [(hostvars.get(name) or {}).get(ASKED) for name in play_hosts] + [(hostvars.get(host) or {}).get(ASKED_CONTROLLER)]
-    for run in registered:
+    for run in runs:
         asked = run.get("asked") if isinstance(run, Mapping) else None
         if isinstance(asked, Mapping) and isinstance(asked.get(host), Mapping):
             found.append(asked[host])

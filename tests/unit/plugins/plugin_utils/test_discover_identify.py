@@ -25,7 +25,7 @@ from ansible_collections.portproof.validate.plugins.module_utils._starters impor
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover import EPHEMERAL, discover_host, unit_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_files import build_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import (
-    asked_for, asked_from, fallback_plan, identified_from, identify_plan, merge_identified, suggestion,
+    asked_for, asked_from, fallback_plan, identified_from, identify_plan, merge_identified, source_runs, suggestion,
 )
 
 HERE = os.path.dirname(__file__)
@@ -145,7 +145,8 @@ def test_a_listener_its_own_host_cannot_reach_is_asked_from_the_first_source_its
     asked = asked_from("app1", plan["app1"], {"probes": answered}, 2.0)
     assert asked == {"db1": {"5432/tcp": {"answered": ["postgres"], "label": "answers as postgres", "status": None,
                                           "reached": True, "via": "app1"}}}
-    assert asked_for({"app1": {"portproof_discover_asked": {"asked": asked}}, "db1": {}}, "db1", ["app1", "db1"]) == [asked["db1"]]
+    runs = source_runs({"app1": {"portproof_discover_asked": {"asked": asked}}, "db1": {}}, ["app1", "db1"])
+    assert asked_for(runs, "db1") == [asked["db1"]] and asked_for(runs, "app1") == []
     merged = merge_identified(own, [asked["db1"]])
     assert merged["8080/tcp"] == own["8080/tcp"]
     assert suggestion(merged["5432/tcp"]) == ({"protocol": "postgres"}, (
