@@ -20,6 +20,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._discover impor
 from ansible_collections.portproof.validate.plugins.module_utils._probe._names import NameLookups
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_files import build_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_names import Answer, Naming, candidates
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import asked_for, merge_identified, source_runs
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import HOST_VARIABLE, MARKER, marker_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
@@ -75,6 +76,7 @@ class ActionModule(StepAction):
         not_gathered: List[Tuple[str, str]] = []
         problems: List[str] = []
         names = set(groups.get("all", [])) | set(groups.get("ungrouped", []))
+        runs = source_runs(hostvars, sorted(play_hosts)) if identified is not None else []
         for host in hosts_all:
             hvars = hostvars[host]
             gathered = (hvars.get("ansible_facts") or {}).get("portproof") if host in play_hosts else None
@@ -84,7 +86,7 @@ class ActionModule(StepAction):
             facts[host] = gathered
             asked = hvars.get(IDENTIFIED) if identified is not None else None
             if identified is not None and isinstance(asked, dict) and isinstance(asked.get("identified"), dict):
-                identified[host] = asked["identified"]
+                identified[host] = merge_identified(asked["identified"], asked_for(runs, host))
             answered = hvars.get(RESOLVED) if resolve else None
             if isinstance(answered, dict) and "resolved" in answered:
                 resolved[host] = answered["resolved"] if isinstance(answered["resolved"], dict) else None

@@ -17,6 +17,11 @@ description:
     answers, by running M(portproof.validate.port_probe) once on the host with every credential-free handshake of the
     protocol identification at once, bounded by C(portproof_probe_timeout) (default 5 seconds). No module runs when the
     host has no such listener. The private action C(discover_write) turns the answers into C(check) suggestions.
+  - With O(step=plan) (once for the play), for each TCP listener a host could not reach itself (its own firewall keeps out
+    what it sends itself), the first source the host's static firewall verdict lets in - a host of the play from an
+    inventory group, else the controller. With O(step=source) (on each such source host, or delegated to the controller
+    with O(source=controller)), that source asks, at the inventory address of each host, every listener the plan gives it,
+    in one M(portproof.validate.port_probe) run.
   - This is an action plugin. It runs in the controller's Ansible process and reads what it needs from the task's variables.
     Below C(-vvv) the callback shows a result that did not fail without its values. Nothing changes on the host.
 author:
@@ -32,7 +37,19 @@ attributes:
   check_mode:
     support: full
     details: The probes only read; they run in check mode too.
-options: {}
+options:
+  step:
+    description:
+      - V(self) asks the host's own listeners from the host; V(plan) plans who asks the listeners a host could not reach
+        itself (reads the C(portproof_discover_identified) result of every host of the play); V(source) asks those the
+        plan (C(portproof_discover_fallback)) gives this source.
+    type: str
+    choices: [self, plan, source]
+    default: self
+  source:
+    description: With O(step=source), the source the plan names - C(controller) when delegated to the controller; default
+      the inventory name of the host.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -45,13 +62,33 @@ RETURN = r"""
 identified:
   description:
     - Per host port (C(80/tcp)), what answers there - C(answered) (the protocols recognised), C(label) (as in the
-      C(undeclared) results of strict mode) and C(status) (the HTTP status that answered C(GET /) when HTTP did, else null).
+      C(undeclared) results of strict mode), C(status) (the HTTP status that answered C(GET /) when HTTP did, else null)
+      and C(reached) (false for a TCP listener no handshake connected to, which a source may then ask).
     - Empty when the host has no listener to ask.
   returned: success
   type: dict
-  sample: {"80/tcp": {answered: [http], label: answers as http, status: 200}}
+  sample: {"80/tcp": {answered: [http], label: answers as http, status: 200, reached: true}}
 probes:
   description: How many port_probe targets were run (every handshake of every listener asked, in one run).
-  returned: success
+  returned: O(step=self) or O(step=source)
   type: int
+plan:
+  description: With O(step=plan), per source (a host, or C(controller)), the listeners it asks - C(host), C(address),
+    C(key) (C(80/tcp)) and the port_probe C(targets).
+  returned: O(step=plan)
+  type: dict
+sources:
+  description: With O(step=plan), the hosts of the play that ask for another host.
+  returned: O(step=plan)
+  type: list
+  elements: str
+controller:
+  description: With O(step=plan), whether the controller asks for a host.
+  returned: O(step=plan)
+  type: bool
+asked:
+  description: With O(step=source), per host asked, what answers on each of its listeners, as in RV(identified), with
+    C(via) (the source).
+  returned: O(step=source)
+  type: dict
 """

@@ -116,11 +116,13 @@ def test_lab_services_iptables_nft_and_podman(make_lab, tmp_path):
     assert [(s["name"], s["port"], s["allow_from"]) for s in app] == [("gunicorn", 8000, ["app", "db", "web", "controller"])]
     # what answered each host's own probe: the HTTP API and the containers' httpd their status (then run by post_deploy
     # from every allowed source); db1's firewall rejects db1's own connection to 5432 (it accepts app1, app2 and the
-    # controller only), so postgres gets no check, only the comment that says why; node_exporter says nothing
+    # controller only), so postgres is asked from app1, where it answers nothing recognisable: no check, and the
+    # comment says so; node_exporter says nothing
     assert app[0]["check"] == {"http": {"path": "/", "status": 200}}
     assert (ctr1["blog"]["check"], ctr1["shop"]["check"]) == ({"http": {"path": "/", "status": 200}},) * 2
-    assert "check" not in ctr1["node_exporter"]
-    assert "  # could not be identified: Connection refused (ECONNREFUSED): no check proposed\n  - name: postgres\n" in (
+    assert "check" not in ctr1["node_exporter"] and "check" not in services["postgres"]
+    assert ("  # asked from app1, as the host's own probe was kept out (could not be identified: Connection refused (ECONNREFUSED)): "
+            "answers nothing within 5 s: no check proposed\n  - name: postgres\n") in (
         run / "portproof-discovered" / "host_vars" / "db1.yml").read_text()
     assert "portproof_services__discovered" not in _load(run, "host_vars/app1.yml")
     assert hostvars["app2"]["portproof_services__discovered_app"] == app
@@ -298,4 +300,35 @@ def test_names_every_allowed_source_resolves_to_the_host(make_lab, tmp_path):
                   if r["host"] == "db1" and r["check"] in ("dns", "reach")) == [
         ("api", "dns", "app1", "pass"), ("api", "reach", "app1", "pass"), ("cache", "reach", "app1", "pass"),
         ("cache", "reach", "web1", "pass")]
+
+
+API = [{"name": "api", "listen": ["tcp:0.0.0.0:8080"], "behavior": "http", "status": 200}]
+# Two hosts whose firewall drops everything but SSH from the controller and one source's address, with no lo accept:
+# their own probe of their own API is dropped, so it is asked again from web1, the one source their verdict lets in
+# (app1, db1 and db2 come before it in the order tried, and the verdict keeps them out: they are not asked).
+CLOSED_STACK = {"hosts": [
+    {"name": "app1", "groups": ["app"]},
+    {"name": "web1", "groups": ["web"]},
+    {"name": "db1", "groups": ["db"], "services": API,
+     "iptables": ("*filter\n:INPUT DROP [0:0]\n-A INPUT -s {lab_address}/32 -p tcp -m tcp --dport 22 -j ACCEPT\n"
+                  "-A INPUT -s {address:web1}/32 -j ACCEPT\nCOMMIT\n")},
+    {"name": "db2", "groups": ["db"], "services": API,
+     "nft": ("table inet guard {\n  chain input {\n    type filter hook input priority 0; policy drop;\n"
+             "    ip saddr {lab_address} tcp dport 22 accept\n    ip saddr {address:web1} accept\n  }\n}\n")},
+]}
+
+
+def test_identified_from_an_allowed_source_when_the_host_keeps_its_own_probe_out(make_lab, tmp_path):
+    lab = make_lab(CLOSED_STACK)
+    run = tmp_path / "run"
+    run.mkdir()
+    took, _results, _hostvars = _round_trip(lab, run, CLOSED_STACK)
+    # the nft inet table drops public over IPv6 too (the iptables rules of db1 leave IPv6 alone)
+    for host, denied in (("db1", ["app", "db"]), ("db2", ["app", "db", "public"])):
+        text = (run / "portproof-discovered" / "host_vars" / ("%s.yml" % host)).read_text()
+        api = {s["name"]: s for s in yaml.safe_load(text)["portproof_services__discovered"]}["api"]
+        assert (api["allow_from"], api["deny_from"], api["check"]) == (
+            ["web"], denied, {"http": {"path": "/", "status": 200}}), text
+        assert ("  # asked from web1, as the host's own probe was kept out (could not be identified: no answer to the connection "
+                "attempt within 5 s): answers as http (GET / answered 200): the check proves it\n  - name: api\n" in text), text
     print("discover took %.1f s" % took)

@@ -24,7 +24,9 @@ from ansible_collections.portproof.validate.plugins.module_utils._starters impor
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover import EPHEMERAL, discover_host, unit_name
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_files import build_files
-from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import identified_from, identify_plan, suggestion
+from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import (
+    asked_for, asked_from, fallback_plan, identified_from, identify_plan, merge_identified, source_runs, suggestion,
+)
 
 HERE = os.path.dirname(__file__)
 PROTOCOLS = os.path.join(HERE, os.pardir, "module_utils", "fixtures", "protocols")
@@ -99,10 +101,10 @@ def test_what_real_servers_answer_becomes_the_suggested_check():
     run = {"probes": _replayed("nginx", 80) + _replayed("postgresql-15", 5432) + _replayed("redis-server", 6379) + _silent(9100)}
     identified = identified_from(run, targets, 2.0)
     assert identified == {
-        "80/tcp": {"answered": ["http"], "label": "answers as http", "status": 200},
-        "5432/tcp": {"answered": ["postgres"], "label": "answers as postgres", "status": None},
-        "6379/tcp": {"answered": ["redis"], "label": "answers as redis", "status": None},
-        "9100/tcp": {"answered": [], "label": "answers nothing within 2 s", "status": None},
+        "80/tcp": {"answered": ["http"], "label": "answers as http", "status": 200, "reached": True},
+        "5432/tcp": {"answered": ["postgres"], "label": "answers as postgres", "status": None, "reached": True},
+        "6379/tcp": {"answered": ["redis"], "label": "answers as redis", "status": None, "reached": True},
+        "9100/tcp": {"answered": [], "label": "answers nothing within 2 s", "status": None, "reached": True},
     }
     assert [suggestion(identified[key]) for key in ("80/tcp", "5432/tcp", "6379/tcp", "9100/tcp")] == [
         ({"http": {"path": "/", "status": 200}}, "answers as http (GET / answered 200): the check proves it"),
@@ -110,8 +112,48 @@ def test_what_real_servers_answer_becomes_the_suggested_check():
         ({"protocol": "redis"}, "answers as redis: the check proves it"),
         (None, "answers nothing within 2 s: no check proposed")]
     failed = identified_from({"failed": True, "msg": "port_probe: no python"}, targets[:1], 2.0)
-    assert failed == {"80/tcp": {"answered": [], "label": "could not be identified: port_probe: no python", "status": None}}
+    assert failed == {"80/tcp": {"answered": [], "label": "could not be identified: port_probe: no python", "status": None,
+                                 "reached": True}}
     assert suggestion(None) == (None, None)
+
+
+def test_a_listener_its_own_host_cannot_reach_is_asked_from_the_first_source_its_firewall_lets_in():
+    # db1 of the static lab: iptables drops web1 on 5432 and accepts the rest (fixtures/static); its own probe of
+    # 5432 was refused, its own probe of 8080 was answered
+    lab = _json(STATIC, "lab.json")
+    facts = {"db1": _json(STATIC, "facts-db1.json")}
+    hostvars = dict((host, {"ansible_host": address}) for host, address in lab["addresses"].items())
+    refused = [{"host": "10.231.9.13", "port": 5432, "proto": "tcp", "connected": False,
+                "reason": "Connection refused (ECONNREFUSED)", "protocol": None} for _protocol in IDENTIFY_TCP]
+    own = identified_from({"probes": refused + _silent(8080)},
+                          identify_targets("discover 5432/tcp", "10.231.9.13", 5432, "tcp", 2.0)
+                          + identify_targets("discover 8080/tcp", "::1", 8080, "tcp", 2.0), 2.0)
+    assert own["5432/tcp"] == {"answered": [], "label": "could not be identified: Connection refused (ECONNREFUSED)",
+                               "status": None, "reached": False}
+    assert own["8080/tcp"]["reached"] is True
+    # web1 comes first (group aa) but the verdict keeps it out: app1, the next, asks; only db1's inventory address
+    groups = {"aa": ["web1"], "app": ["app1"], "db": ["db1", "bad1"], "all": sorted(lab["addresses"])}
+    plan = fallback_plan({"db1": own}, facts, groups, hostvars, {"db1": "10.231.9.13"}, sorted(lab["addresses"]), 2.0)
+    targets = identify_targets("discover db1 5432/tcp", "10.231.9.13", 5432, "tcp", 2.0)
+    assert plan == {"app1": [{"host": "db1", "address": "10.231.9.13", "key": "5432/tcp", "targets": targets}]}
+    # with no host of the play let in, the controller (let in by db1's rules) asks; with no firewall read, nobody
+    assert list(fallback_plan({"db1": own}, facts, groups, hostvars, {"db1": "10.231.9.13"}, ["db1", "web1"], 2.0)) == ["controller"]
+    assert fallback_plan({"db1": own}, {"db1": dict(facts["db1"], firewall={})}, groups, hostvars, {"db1": "10.231.9.13"},
+                         sorted(lab["addresses"]), 2.0) == {}
+    # what app1 learnt replaces what db1 could not learn itself, and the comment says where it came from
+    answered = [dict(probe, host="10.231.9.13") for probe in _replayed("postgresql-15", 5432)]
+    asked = asked_from("app1", plan["app1"], {"probes": answered}, 2.0)
+    assert asked == {"db1": {"5432/tcp": {"answered": ["postgres"], "label": "answers as postgres", "status": None,
+                                          "reached": True, "via": "app1"}}}
+    runs = source_runs({"app1": {"portproof_discover_asked": {"asked": asked}}, "db1": {}}, ["app1", "db1"])
+    assert asked_for(runs, "db1") == [asked["db1"]] and asked_for(runs, "app1") == []
+    merged = merge_identified(own, [asked["db1"]])
+    assert merged["8080/tcp"] == own["8080/tcp"]
+    assert suggestion(merged["5432/tcp"]) == ({"protocol": "postgres"}, (
+        "asked from app1, as the host's own probe was kept out (could not be identified: Connection refused (ECONNREFUSED)): "
+        "answers as postgres: the check proves it"))
+    # a listener its own host reached is never replaced
+    assert merge_identified(own, [{"8080/tcp": dict(asked["db1"]["5432/tcp"])}]) == own
 
 
 def _host(listeners, starters=None):
