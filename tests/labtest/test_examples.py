@@ -44,9 +44,11 @@ SYNTAX_ONLY = {
         "needs the slices of a run: tests/labtest/test_slices.py runs it",
     ("restart_unit", "Restart the unit of postgres and measure (the role restart_drill does this)"):
         "restarts a systemd unit (changes the host), which needs systemd as PID 1: tests/labtest/test_restart_drill.py runs it",
+    ("restart_step", "Plan the drill"):
+        "plans the restarts of a whole play's contracts for the drill: tests/labtest/test_restart_drill.py runs it",
 }
 # Private modules whose every example is syntax-only (see SYNTAX_ONLY).
-NOT_RUN = ["discover_identify", "discover_resolve", "discover_write", "slice_write", "merge_write", "restart_unit"]
+NOT_RUN = ["discover_identify", "discover_resolve", "discover_write", "slice_write", "merge_write", "restart_unit", "restart_step"]
 # The filters in the order a validation run uses them: later examples use what earlier ones set.
 FILTER_ORDER = ["port_spec", "firewall_verdict"]
 # The private actions of the roles, in the order of a validation run (after port_facts, before the filters).
