@@ -25,7 +25,8 @@ import yaml
 
 from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
 
-pytestmark = pytest.mark.lab
+# Its own step of scripts/test (PORTPROOF_TEST_ONLY=extended), outside the default set: the CI budget.
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 CONTRACT = [
     {"name": "postgres", "port": 5432, "bind": "loopback", "process": "postgres", "allow_from": ["app"], "deny_from": ["web"]},

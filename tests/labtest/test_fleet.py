@@ -20,7 +20,8 @@ import pytest
 
 from lab_ansible import VENV_BIN, ansible_env  # pylint: disable=import-error
 
-pytestmark = pytest.mark.lab
+# Its own step of scripts/test (PORTPROOF_TEST_ONLY=extended), outside the default set: the CI budget.
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 DB = [{"name": "postgres", "port": 5432, "process": "^postgres$", "allow_from": ["app"], "deny_from": ["web"],
        "check": {"load": {"requests": 20, "concurrency": 4, "p95_ms": 2000}}}]
