@@ -25,7 +25,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._step_action im
 
 DEFAULT_TIMEOUT = 5.0
 # The variables the role registers the steps in: the host's own run, the plan (once for the play).
-IDENTIFIED = "portproof_discover_identified"
+IDENTIFIED = "portproof_discover_gathered"
 PLAN = "portproof_discover_fallback"
 
 
