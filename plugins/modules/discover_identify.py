@@ -41,7 +41,8 @@ options:
   step:
     description:
       - V(self) asks the host's own listeners from the host; V(plan) plans who asks the listeners a host could not reach
-        itself (reads the C(portproof_discover_identified) result of every host of the play); V(source) asks those the
+        itself (reads the C(identified) of the C(portproof_discover_gathered) result of every host of the play, which the
+        role registers from M(portproof.validate.discover_gather)); V(source) asks those the
         plan (C(portproof_discover_fallback)) gives this source.
     type: str
     choices: [self, plan, source]
@@ -55,7 +56,7 @@ options:
 EXAMPLES = r"""
 - name: Learn what answers on each listener discover may propose
   portproof.validate.discover_identify:
-  register: portproof_discover_identified
+  register: portproof_discover_gathered
 """
 
 RETURN = r"""
