@@ -19,8 +19,9 @@ description:
     M(portproof.validate.port_probe), every credential-free handshake of the protocol identification at once, bounded
     by O(timeout); and resolves O(names) as the host's clients do (C(getaddrinfo)), while the probes run.
   - The private action C(discover_gather) computes the arguments on the controller (the host's inventory address, the
-    candidate names of the other hosts of the play) and turns the result into what C(discover_write) reads. Nothing
-    changes on the host.
+    candidate names of the other hosts of the play) and turns the result into what C(discover_write) reads. A task gives
+    O(namespaces) only; the action sets the other options from the play's variables (C(portproof_discover_identify),
+    C(portproof_discover_names), C(portproof_probe_timeout), C(portproof_discover_ssh)). Nothing changes on the host.
 author:
   - portproof.validate contributors (@portproof)
 extends_documentation_fragment:
@@ -69,12 +70,10 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Gather, identify and resolve in one run
+- name: Gather the port facts, ask each listener what answers and resolve the other hosts' names, in one run
   portproof.validate.discover_gather:
     namespaces: all
-    identify: true
-    address: 10.1.0.5
-    names: [db1, db1.example.internal]
+  register: portproof_discover_gathered
 """
 
 RETURN = r"""
@@ -90,7 +89,7 @@ targets:
   sample: [{name: discover 80/tcp/http, host: 127.0.0.1, port: 80, proto: tcp, protocol: http, timeout: 5.0}]
 probe:
   description:
-    - What the port_probe engine returned for O(targets) and O(names) (C(probes), C(resolved)), or C(failed) and C(msg)
+    - What the port_probe engine returned for C(targets) and O(names) (C(probes), C(resolved)), or C(failed) and C(msg)
       when the probes could not run; null when there was nothing to probe or resolve.
   returned: always
   type: dict

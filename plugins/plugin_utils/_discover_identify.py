@@ -29,7 +29,8 @@ import re
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.portproof.validate.plugins.module_utils._discover._plan import identify_plan  # noqa: F401 (the host plans it too)
+# identify_plan is planned on the host too (module discover_gather): it lives in module_utils, re-exported here
+from ansible_collections.portproof.validate.plugins.module_utils._discover._plan import identify_plan  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import identify_targets, what_answers
 from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall

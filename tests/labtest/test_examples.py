@@ -38,6 +38,8 @@ SYNTAX_ONLY = {
         "asks what answers for discover, which writes the suggestions: tests/labtest/test_discover.py runs it on three stacks",
     ("discover_resolve", "Resolve the names of the other hosts, as this host's clients do"):
         "resolves names for discover, which writes the names: tests/labtest/test_discover.py runs it",
+    ("discover_gather", "Gather the port facts, ask each listener what answers and resolve the other hosts' names, in one run"):
+        "gathers, identifies and resolves for discover, which writes the contract: tests/labtest/test_discover.py runs it",
     ("slice_write", "Write the results of this slice"):
         "needs a sliced run over a fact cache: tests/labtest/test_slices.py runs it",
     ("merge_write", "Merge the slices of run 4711"):
@@ -46,7 +48,7 @@ SYNTAX_ONLY = {
         "restarts a systemd unit (changes the host), which needs systemd as PID 1: tests/labtest/test_restart_drill.py runs it",
 }
 # Private modules whose every example is syntax-only (see SYNTAX_ONLY).
-NOT_RUN = ["discover_identify", "discover_resolve", "discover_write", "slice_write", "merge_write", "restart_unit"]
+NOT_RUN = ["discover_gather", "discover_identify", "discover_resolve", "discover_write", "slice_write", "merge_write", "restart_unit"]
 # The filters in the order a validation run uses them: later examples use what earlier ones set.
 FILTER_ORDER = ["port_spec", "firewall_verdict"]
 # The private actions of the roles, in the order of a validation run (after port_facts, before the filters).
