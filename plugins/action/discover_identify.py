@@ -2,10 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-# portproof.validate.discover_identify (private to the role discover): what answers on each listener of the host
-# that discover may propose, learnt by the host itself in ONE port_probe run (every credential-free handshake of
-# the protocol identification at once, bounded by portproof_probe_timeout; plugin_utils/_discover_identify.py).
-# No module runs when the host has no such listener. discover_write reads the registered result. Nothing changes.
+# portproof.validate.discover_identify (private to the role discover): each host asks its own listeners in its one
+# discover_gather run; this asks, from elsewhere, those a host could not reach itself. discover_write reads the
+# registered results. Nothing changes.
 # step plan (once for the play): for each TCP listener a host could not reach itself (its own firewall keeps it out),
 # the first source its firewall verdict lets in (plugin_utils/_discover_identify.fallback_plan); step source (on each
 # such source host, or delegated to the controller with source: controller): ONE port_probe run that asks them.
@@ -16,23 +15,22 @@ from typing import Any, Dict
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.portproof.validate.plugins.plugin_utils._discover import EPHEMERAL
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import (
-    asked_from, fallback_plan, identified_from, identify_plan,
+    asked_from, fallback_plan,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
 
 DEFAULT_TIMEOUT = 5.0
 # The variables the role registers the steps in: the host's own run, the plan (once for the play).
-IDENTIFIED = "portproof_discover_identified"
+IDENTIFIED = "portproof_discover_gathered"
 PLAN = "portproof_discover_fallback"
 
 
 class ActionModule(StepAction):
 
     ARGUMENT_SPEC = {
-        "step": {"type": "str", "choices": ["self", "plan", "source"], "default": "self"},
+        "step": {"type": "str", "choices": ["plan", "source"], "required": True},
         "source": {"type": "str"},
     }
 
@@ -51,25 +49,7 @@ class ActionModule(StepAction):
             return result
         if args["step"] == "plan":
             return self._plan(result, task_vars, timeout)
-        if args["step"] == "source":
-            return self._source(result, task_vars, str(args.get("source") or host), timeout)
-        facts = self.port_facts(task_vars)
-        if not isinstance(facts, dict):
-            result.update(failed=True, msg="discover_identify on %s: its port facts (ansible_facts.portproof) are needed; "
-                                           "gather them first (port_facts)" % host)
-            return result
-        targets = identify_plan(facts, self.address(task_vars), timeout, EPHEMERAL,
-                                ssh=str(self.var(task_vars, "portproof_discover_ssh", "ignore")))
-        identified: Dict[str, Any] = {}
-        if targets:
-            try:
-                run = self._execute_module(module_name="portproof.validate.port_probe", module_args={"targets": targets},
-                                           task_vars=task_vars)
-            except AnsibleError as exc:  # reached for port_facts just before: the labels say why, discover goes on
-                run = {"failed": True, "msg": str(exc)}
-            identified = identified_from(run, targets, timeout)
-        result.update(changed=False, identified=identified, probes=len(targets))
-        return self.quiet(result)
+        return self._source(result, task_vars, str(args.get("source") or host), timeout)
 
     def _plan(self, result: Dict[str, Any], task_vars: Dict[str, Any], timeout: float) -> Dict[str, Any]:
         """Who asks the listeners that a host of the play could not reach itself: {plan: {source: [entries]}, sources}."""

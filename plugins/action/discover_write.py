@@ -28,9 +28,9 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_DIR = "portproof-discovered"
-# The variable the role registers the result of discover_identify in, per host.
-IDENTIFIED = "portproof_discover_identified"
-RESOLVED = "portproof_discover_resolved"
+# The variable the role registers the result of discover_gather in, per host (identified, resolved).
+IDENTIFIED = "portproof_discover_gathered"
+RESOLVED = "portproof_discover_gathered"
 DEFAULT_TIMEOUT = 5.0
 
 

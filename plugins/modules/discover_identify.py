@@ -8,20 +8,18 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: discover_identify
-short_description: Learn what answers on each listener discover may propose (private to the roles)
+short_description: Ask, from a source, what answers on the listeners a host could not reach itself (private to the roles)
 version_added: 0.2.0
 description:
   - "Private to the roles of this collection: not a public interface, may change without notice."
-  - For the host it runs for, after M(portproof.validate.port_facts), asks each listener that discover may propose (TCP
-    listeners not on loopback only and not on an ephemeral port, UDP ones on 53 and 123, published container ports) what
-    answers, by running M(portproof.validate.port_probe) once on the host with every credential-free handshake of the
-    protocol identification at once, bounded by C(portproof_probe_timeout) (default 5 seconds). No module runs when the
-    host has no such listener. The private action C(discover_write) turns the answers into C(check) suggestions.
-  - With O(step=plan) (once for the play), for each TCP listener a host could not reach itself (its own firewall keeps out
-    what it sends itself), the first source the host's static firewall verdict lets in - a host of the play from an
-    inventory group, else the controller. With O(step=source) (on each such source host, or delegated to the controller
-    with O(source=controller)), that source asks, at the inventory address of each host, every listener the plan gives it,
-    in one M(portproof.validate.port_probe) run.
+  - Each host asks its own listeners in its one M(portproof.validate.discover_gather) run. This action asks the TCP
+    listeners a host could not reach itself (its own firewall keeps out what it sends itself) from elsewhere.
+  - With O(step=plan) (once for the play), for each such listener, the first source the host's static firewall verdict
+    lets in - a host of the play from an inventory group, else the controller. With O(step=source) (on each such source
+    host, or delegated to the controller with O(source=controller)), that source asks, at the inventory address of each
+    host, every listener the plan gives it, in one M(portproof.validate.port_probe) run bounded by
+    C(portproof_probe_timeout) (default 5 seconds). The private action C(discover_write) turns the answers into C(check)
+    suggestions.
   - This is an action plugin. It runs in the controller's Ansible process and reads what it needs from the task's variables.
     Below C(-vvv) the callback shows a result that did not fail without its values. Nothing changes on the host.
 author:
@@ -40,12 +38,13 @@ attributes:
 options:
   step:
     description:
-      - V(self) asks the host's own listeners from the host; V(plan) plans who asks the listeners a host could not reach
-        itself (reads the C(portproof_discover_identified) result of every host of the play); V(source) asks those the
+      - V(plan) plans who asks the listeners a host could not reach
+        itself (reads the C(identified) of the C(portproof_discover_gathered) result of every host of the play, which the
+        role registers from M(portproof.validate.discover_gather)); V(source) asks those the
         plan (C(portproof_discover_fallback)) gives this source.
     type: str
-    choices: [self, plan, source]
-    default: self
+    choices: [plan, source]
+    required: true
   source:
     description: With O(step=source), the source the plan names - C(controller) when delegated to the controller; default
       the inventory name of the host.
@@ -53,24 +52,17 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Learn what answers on each listener discover may propose
+- name: Plan who asks the listeners a host could not reach itself
   portproof.validate.discover_identify:
-  register: portproof_discover_identified
+    step: plan
+  register: portproof_discover_fallback
+  run_once: true
 """
 
 RETURN = r"""
-identified:
-  description:
-    - Per host port (C(80/tcp)), what answers there - C(answered) (the protocols recognised), C(label) (as in the
-      C(undeclared) results of strict mode), C(status) (the HTTP status that answered C(GET /) when HTTP did, else null)
-      and C(reached) (false for a TCP listener no handshake connected to, which a source may then ask).
-    - Empty when the host has no listener to ask.
-  returned: success
-  type: dict
-  sample: {"80/tcp": {answered: [http], label: answers as http, status: 200, reached: true}}
 probes:
   description: How many port_probe targets were run (every handshake of every listener asked, in one run).
-  returned: O(step=self) or O(step=source)
+  returned: O(step=source)
   type: int
 plan:
   description: With O(step=plan), per source (a host, or C(controller)), the listeners it asks - C(host), C(address),
@@ -87,7 +79,7 @@ controller:
   returned: O(step=plan)
   type: bool
 asked:
-  description: With O(step=source), per host asked, what answers on each of its listeners, as in RV(identified), with
+  description: With O(step=source), per host asked, what answers on each of its listeners, as in the C(identified) result of M(portproof.validate.discover_gather), with
     C(via) (the source).
   returned: O(step=source)
   type: dict

@@ -29,54 +29,14 @@ import re
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+# identify_plan is planned on the host too (module discover_gather): it lives in module_utils, re-exported here
+from ansible_collections.portproof.validate.plugins.module_utils._discover._plan import identify_plan  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import identify_targets, what_answers
-from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, address_class, effective_binds
+from ansible_collections.portproof.validate.plugins.plugin_utils._addrclass import ALL, effective_binds
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import check_firewall
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, Item, local_address, spec
-from ansible_collections.portproof.validate.plugins.plugin_utils._undeclared_identify import UDP_PORTS
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import HOST_NETNS, spec
 
 _STATUS = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})(?:[ \r\n]|$)")
-
-
-def _loopback_only(items: Sequence[Item]) -> bool:
-    """Whether every effective bind is a loopback address (discover leaves such listeners out)."""
-    binds = [address for item in items for _version, address in effective_binds(item)]
-    return bool(binds) and all(address != ALL and address_class(address) == "loopback" for address in binds)
-
-
-def identify_plan(facts: Mapping[str, Any], address: Optional[str], timeout: float, ephemeral: Tuple[int, int],
-                  ssh: str = "ignore") -> List[Dict[str, Any]]:
-    """The port_probe targets that ask what answers on each listener discover may propose (none when there is none):
-    ADDRESS is where the host is reached (a container port published on a wildcard is asked there); 22/tcp is not
-    asked when discover ignores SSH (SSH is ``ignore``)."""
-    listeners = facts.get("listeners")
-    if not isinstance(listeners, list):
-        return []
-    targets: List[Dict[str, Any]] = []
-    seen = set()
-    for item in facts.get("mappings") or []:
-        host_port, proto = item.get("host_port"), str(item.get("proto"))
-        if not isinstance(host_port, int) or (host_port, proto) in seen or not (item.get("container") or item.get("containers")):
-            continue
-        seen.add((host_port, proto))
-        if proto != "tcp" and host_port not in UDP_PORTS:
-            continue
-        where = item.get("host_ip") or "0.0.0.0"
-        where = address if where in ("0.0.0.0", "::") else where
-        if where:
-            targets.extend(identify_targets("discover %s" % spec(host_port, proto), where, host_port, proto, timeout))
-    by_port: Dict[Tuple[int, str], List[Item]] = {}
-    for item in listeners:
-        if item.get("netns") == HOST_NETNS and (item.get("port"), item.get("proto")) not in seen:
-            by_port.setdefault((item["port"], item["proto"]), []).append(item)
-    for (port, proto), items in sorted(by_port.items()):
-        if (proto == "udp" and port not in UDP_PORTS) or ephemeral[0] <= port <= ephemeral[1] or _loopback_only(items) \
-                or (ssh == "ignore" and (port, proto) == (22, "tcp")):
-            continue
-        local = local_address(items)
-        if local is not None:
-            targets.extend(identify_targets("discover %s" % spec(port, proto), local, port, proto, timeout))
-    return targets
 
 
 def _status(probes: Sequence[Mapping[str, Any]]) -> Optional[int]:

@@ -7,7 +7,7 @@
 
 Candidates of a host: its inventory name and its ``ansible_host``, each when it is a DNS name (not an
 address). Every gathered host resolves the candidates of the other hosts once, as its clients do (one
-``port_probe`` run with ``resolve``, action discover_resolve). A service gets a name only when every
+``port_probe`` run with ``resolve``, in the private module discover_gather). A service gets a name only when every
 allowed source resolves it to the address the host is reached at and to nothing else: the check ``dns``
 (each allowed source resolves each name to an address of the target) then passes, and so do the live
 probes that connect by the first name, which reach the address the firewall verdicts were computed for.

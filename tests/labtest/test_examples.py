@@ -34,10 +34,10 @@ SYNTAX_ONLY = {
     # private actions whose examples need a whole run around them; each runs end to end in its own lab test
     ("discover_write", "Write the discovered contract to portproof_discover_dir (portproof-discovered by default)"):
         "writes a discovered contract from a whole play's facts: tests/labtest/test_discover.py runs it on three stacks",
-    ("discover_identify", "Learn what answers on each listener discover may propose"):
-        "asks what answers for discover, which writes the suggestions: tests/labtest/test_discover.py runs it on three stacks",
-    ("discover_resolve", "Resolve the names of the other hosts, as this host's clients do"):
-        "resolves names for discover, which writes the names: tests/labtest/test_discover.py runs it",
+    ("discover_identify", "Plan who asks the listeners a host could not reach itself"):
+        "plans, for discover, who asks what a host could not reach itself: tests/labtest/test_discover.py runs it",
+    ("discover_gather", "Gather the port facts, ask each listener what answers and resolve the other hosts' names, in one run"):
+        "gathers, identifies and resolves for discover, which writes the contract: tests/labtest/test_discover.py runs it",
     ("slice_write", "Write the results of this slice"):
         "needs a sliced run over a fact cache: tests/labtest/test_slices.py runs it",
     ("merge_write", "Merge the slices of run 4711"):
@@ -48,7 +48,7 @@ SYNTAX_ONLY = {
         "plans the restarts of a whole play's contracts for the drill: tests/labtest/test_restart_drill.py runs it",
 }
 # Private modules whose every example is syntax-only (see SYNTAX_ONLY).
-NOT_RUN = ["discover_identify", "discover_resolve", "discover_write", "slice_write", "merge_write", "restart_unit", "restart_step"]
+NOT_RUN = ["discover_gather", "discover_identify", "discover_write", "slice_write", "merge_write", "restart_unit", "restart_step"]
 # The filters in the order a validation run uses them: later examples use what earlier ones set.
 FILTER_ORDER = ["port_spec", "firewall_verdict"]
 # The private actions of the roles, in the order of a validation run (after port_facts, before the filters).
