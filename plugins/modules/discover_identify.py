@@ -79,8 +79,8 @@ controller:
   returned: O(step=plan)
   type: bool
 asked:
-  description: With O(step=source), per host asked, what answers on each of its listeners, as in the C(identified) result of M(portproof.validate.discover_gather), with
-    C(via) (the source).
+  description: With O(step=source), per host asked, what answers on each of its listeners, as in the C(identified)
+    result of M(portproof.validate.discover_gather), with C(via) (the source).
   returned: O(step=source)
   type: dict
 """
