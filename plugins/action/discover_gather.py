@@ -34,13 +34,9 @@ class ActionModule(StepAction):
 
     def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         host = str(task_vars["inventory_hostname"])
-        raw = self.var(task_vars, "portproof_probe_timeout", DEFAULT_TIMEOUT)
-        try:
-            timeout = float(raw if raw is not None else DEFAULT_TIMEOUT)
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if not 0 < timeout <= 3600:
-            result.update(failed=True, msg="portproof_probe_timeout must be a number of seconds above 0 (at most 3600), not %r" % (raw,))
+        timeout, refused = self.probe_timeout(task_vars, DEFAULT_TIMEOUT)
+        if refused:
+            result.update(failed=True, msg=refused)
             return result
         identify = self.flag(task_vars, "portproof_discover_identify")
         resolve = self.flag(task_vars, "portproof_discover_names")

@@ -331,21 +331,6 @@ def undeclared_listeners(services: Iterable[Service], facts: Facts, ignore: Opti
     return dict(sorted(groups.items()))
 
 
-def local_address(listeners: Sequence[Item]) -> Optional[str]:
-    """Where the host itself reaches one of LISTENERS (of one port): loopback for a wildcard bind, else the bound
-    address; None when every one is bound to an interface or to a link-local address (no plain address reaches it)."""
-    for item in listeners:
-        address = item.get("address")
-        if not address or item.get("interface") or address.lower().startswith("fe80:"):
-            continue
-        if address == "0.0.0.0":
-            return "127.0.0.1"
-        if address == "::":
-            return "::1"
-        return address
-    return None
-
-
 def check_undeclared(host: str, services: Iterable[Service], facts: Facts, ignore: Optional[Sequence[str]] = (),
                      loopback: bool = False, labels: Optional[Mapping[str, str]] = None) -> List[Result]:
     """Strict mode: listeners on the host that no service declares (loopback only when asked).

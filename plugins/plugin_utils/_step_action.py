@@ -16,7 +16,7 @@ A failed result is always shown whole.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -61,6 +61,17 @@ class StepAction(ActionBase):
         """The variable NAME as a boolean (false when not set), as Jinja's bool filter reads it."""
         value = self.var(task_vars, name, False)
         return boolean(value, strict=False) if value is not None else False
+
+    def probe_timeout(self, task_vars: Mapping[str, Any], default: float) -> Tuple[float, Optional[str]]:
+        """portproof_probe_timeout in seconds (DEFAULT when not set), and the message refusing it (None when valid)."""
+        raw = self.var(task_vars, "portproof_probe_timeout", default)
+        try:
+            timeout = float(raw if raw is not None else default)
+        except (TypeError, ValueError):
+            timeout = -1.0
+        if not 0 < timeout <= 3600:
+            return timeout, "portproof_probe_timeout must be a number of seconds above 0 (at most 3600), not %r" % (raw,)
+        return timeout, None
 
     def address(self, task_vars: Mapping[str, Any]) -> str:
         """Where the host is reached: portproof_address, else ansible_host, else its inventory name."""

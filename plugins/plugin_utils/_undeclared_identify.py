@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.portproof.validate.plugins.module_utils._discover._plan import local_address
 from ansible_collections.portproof.validate.plugins.module_utils._probe._identify import identify_targets, what_answers
 from ansible_collections.portproof.validate.plugins.plugin_utils._contract import Service
-from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, local_address, spec, undeclared_listeners
+from ansible_collections.portproof.validate.plugins.plugin_utils._static_checks import Facts, spec, undeclared_listeners
 
 # UDP listeners are identified on the ports of the UDP protocols with a request only (dns, ntp): any other UDP
 # service takes a foreign datagram as input (syslog writes it to its log, statsd counts it), and most answer it
