@@ -42,11 +42,13 @@ class ActionModule(StepAction):
         resolve = self.flag(task_vars, "portproof_discover_names")
         names: List[str] = []
         if resolve:
-            hostvars = task_vars["hostvars"]
+            # the address index (host_index, once for the play), not hostvars: every read of hostvars[HOST] computes all of
+            # HOST's variables, and every host would read every other one
+            index = self.addresses(task_vars)
             for other in [str(h) for h in self.var(task_vars, "ansible_play_hosts_all", [])]:
                 if other == host:
                     continue
-                for name in candidates(other, self._templar.template(hostvars[other].get("ansible_host"))):
+                for name in candidates(other, (index.get(other) or {}).get("ansible_host")):
                     if name not in names:
                         names.append(name)
         module_args = {"namespaces": args["namespaces"], "identify": identify, "address": self.address(task_vars),

@@ -24,7 +24,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._discover_ident
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import HOST_VARIABLE, MARKER, marker_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
 from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
-from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import host_addresses, need_netaddr
+from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import need_netaddr
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_DIR = "portproof-discovered"
@@ -70,15 +70,17 @@ class ActionModule(StepAction):
         identified: Optional[Dict[str, Any]] = {} if identify else None
         resolve = self.flag(task_vars, "portproof_discover_names")
         resolved: Dict[str, Optional[Dict[str, Answer]]] = {}
-        index = host_addresses(hostvars, groups.get("all", []))
+        index = self.addresses(task_vars)
         facts: Dict[str, Any] = {}
         existing: Dict[str, Any] = {}
         not_gathered: List[Tuple[str, str]] = []
         problems: List[str] = []
         names = set(groups.get("all", [])) | set(groups.get("ungrouped", []))
-        runs = source_runs(hostvars, sorted(play_hosts)) if identified is not None else []
+        # each host's variables read once (every read of hostvars[HOST] computes all of HOST's variables)
+        own = dict((host, hostvars[host]) for host in hosts_all)
+        runs = source_runs(own, sorted(play_hosts)) if identified is not None else []
         for host in hosts_all:
-            hvars = hostvars[host]
+            hvars = own[host]
             gathered = (hvars.get("ansible_facts") or {}).get("portproof") if host in play_hosts else None
             if not isinstance(gathered, dict):
                 not_gathered.append((host, "unreachable or failed" if host not in play_hosts else "port facts missing"))
@@ -112,7 +114,7 @@ class ActionModule(StepAction):
                 """The names as the controller's clients resolve them (port_probe's own resolver call), bounded."""
                 return {str(a["name"]): a for a in NameLookups(list(names), float(timeout or DEFAULT_TIMEOUT)).results()}
 
-            naming = Naming({host: candidates(host, self._templar.template(hostvars[host].get("ansible_host"))) for host in facts},
+            naming = Naming({host: candidates(host, (index.get(host) or {}).get("ansible_host")) for host in facts},
                             resolved, controller_lookup)
         try:
             files, verification = build_files(facts, groups, index, addresses, stamp, str(configured), ssh=ssh,

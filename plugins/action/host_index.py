@@ -19,8 +19,15 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps
 
 class ActionModule(StepAction):
 
+    # refuse: false (the role discover, which has no contract to check) only indexes the addresses
+    ARGUMENT_SPEC = {"refuse": {"type": "bool", "default": True}}
+
     def step(self, result: Dict[str, Any], task_vars: Dict[str, Any], args: Dict[str, Any]) -> Dict[str, Any]:
         hostvars = task_vars["hostvars"]
+        all_hosts = list(self.var(task_vars, "groups", {}).get("all", []))
+        if not args["refuse"]:
+            result.update(changed=False, host_addresses=host_addresses(hostvars, all_hosts))
+            return self.quiet(result)
         play_hosts = [str(host) for host in self.var(task_vars, "ansible_play_hosts", [])]
         contracts = []  # type: List[Any]
         strict = [self.flag(task_vars, "portproof_strict")]
@@ -34,6 +41,5 @@ class ActionModule(StepAction):
         if nothing_declared(contracts, strict):
             result.update(failed=True, msg=refusal_message(play_hosts))
             return result
-        all_hosts = list(self.var(task_vars, "groups", {}).get("all", []))
         result.update(changed=False, host_addresses=host_addresses(hostvars, all_hosts))
         return self.quiet(result)

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - "Private to the roles of this collection: not a public interface, may change without notice."
   - Run once for the play, after each host's contract is loaded. Fails when no host of the play declares a service and
-    C(portproof_strict) is off for all of them (the play would check nothing).
+    C(portproof_strict) is off for all of them (the play would check nothing), unless O(refuse=false).
   - Returns where each host of the inventory is reached, which the static checks, drift and the baseline read instead
     of every host's variables.
   - This is an action plugin. It runs in the controller's Ansible process and never connects to the host it runs for.
@@ -24,7 +24,12 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - portproof.validate.controller_step
-options: {}
+options:
+  refuse:
+    description: Whether to refuse a play that checks nothing; V(false) only indexes the addresses (the role discover,
+      whose hosts have no contract yet).
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
