@@ -36,7 +36,7 @@ class ActionModule(StepAction):
                                         self.flag(task_vars, "portproof_strict_loopback"), timeout)
         if targets:
             try:
-                run = self._execute_module(module_name="portproof.validate.port_probe", module_args={"targets": targets},
+                run = self._execute_module(module_name="portproof.validate.port_probe", module_args={"targets": targets, "first_answer": True},
                                            task_vars=task_vars)
             except AnsibleError as exc:  # unreachable since it was gathered: the label says so, the step goes on
                 run = {"failed": True, "msg": str(exc)}

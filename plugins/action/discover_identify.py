@@ -19,7 +19,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._discover_ident
     asked_from, fallback_plan,
 )
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
-from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction, module_data
 
 DEFAULT_TIMEOUT = 5.0
 # The variables the role registers the steps in: the host's own run, the plan (once for the play).
@@ -56,7 +56,7 @@ class ActionModule(StepAction):
         identified: Dict[str, Any] = {}
         facts: Dict[str, Any] = {}
         for name in play_hosts:
-            hvars = hostvars[name]
+            hvars = module_data(hostvars, name)  # module results, read as they are (not templated)
             asked, gathered = hvars.get(IDENTIFIED), (hvars.get("ansible_facts") or {}).get("portproof")
             if isinstance(asked, dict) and isinstance(asked.get("identified"), dict) and isinstance(gathered, dict):
                 identified[name], facts[name] = asked["identified"], gathered
@@ -82,7 +82,7 @@ class ActionModule(StepAction):
                 return result
         targets = [target for entry in entries for target in entry["targets"]]
         try:
-            run = self._execute_module(module_name="portproof.validate.port_probe", module_args={"targets": targets},
+            run = self._execute_module(module_name="portproof.validate.port_probe", module_args={"targets": targets, "first_answer": True},
                                        task_vars=task_vars)
         except AnsibleError as exc:
             run = {"failed": True, "msg": str(exc)}

@@ -23,7 +23,7 @@ from ansible_collections.portproof.validate.plugins.plugin_utils._discover_names
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_identify import asked_for, merge_identified, source_runs
 from ansible_collections.portproof.validate.plugins.plugin_utils._discover_render import HOST_VARIABLE, MARKER, marker_files
 from ansible_collections.portproof.validate.plugins.plugin_utils._firewall_checks import host_address
-from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction
+from ansible_collections.portproof.validate.plugins.plugin_utils._step_action import StepAction, module_data
 from ansible_collections.portproof.validate.plugins.plugin_utils._validate_steps import need_netaddr
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -76,8 +76,9 @@ class ActionModule(StepAction):
         not_gathered: List[Tuple[str, str]] = []
         problems: List[str] = []
         names = set(groups.get("all", [])) | set(groups.get("ungrouped", []))
-        # each host's variables read once (every read of hostvars[HOST] computes all of HOST's variables)
-        own = dict((host, hostvars[host]) for host in hosts_all)
+        # each host's variables read once (every read of hostvars[HOST] computes all of HOST's variables), and what the
+        # play's modules gave it read as it is: templating a result only copies it, at the cost of the whole run
+        own = dict((host, module_data(hostvars, host)) for host in hosts_all)
         runs = source_runs(own, sorted(play_hosts)) if identified is not None else []
         for host in hosts_all:
             hvars = own[host]
@@ -92,8 +93,9 @@ class ActionModule(StepAction):
             answered = hvars.get(RESOLVED) if resolve else None
             if isinstance(answered, dict) and "resolved" in answered:
                 resolved[host] = answered["resolved"] if isinstance(answered["resolved"], dict) else None
-            variables = [(name, self._templar.template(value)) for name, value in contract_variables(hvars)
-                         if not name.startswith(HOST_VARIABLE)]
+            # the user's contract variables, templated as hostvars[HOST] gives them (read only when HOST has some)
+            variables = [(name, self._templar.template(value)) for name, value in contract_variables(hostvars[host])
+                         if not name.startswith(HOST_VARIABLE)] if contract_variables(dict.fromkeys(hvars)) else []
             if variables:
                 try:
                     existing[host] = load_contract(host, variables, set(groups), names)

@@ -137,7 +137,8 @@ def main() -> None:
         if params["identify"] else []
     probe = None  # type: Any
     if targets or params["names"]:
-        asked = {"targets": targets}  # type: Dict[str, Any]
+        # first_answer: a port that answered one handshake as its own protocol waits no longer on the others
+        asked = {"targets": targets, "first_answer": True}  # type: Dict[str, Any]
         if params["names"]:
             asked["resolve"] = {"names": params["names"], "timeout": params["timeout"]}
         checked = ArgumentSpecValidator(ARGUMENT_SPEC).validate(asked)

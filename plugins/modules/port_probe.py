@@ -352,6 +352,19 @@ options:
         description: Seconds between rounds.
         type: float
         default: 1.0
+  first_answer:
+    description:
+      - For asking what answers on a port, with several targets of the same O(targets[].host), O(targets[].port) and
+        O(targets[].proto) V(tcp), each with another O(targets[].protocol). Once one of them is answered by its own
+        protocol, the others of that port that are connected and still waiting for an answer get three times as
+        long as that answer took (at least 0.25 seconds), not their whole O(targets[].timeout). One that has no
+        answer by then ends with state C(open), its C(protocol) check C(skip), and a reason naming the protocol
+        that answered. A server that does not answer some handshakes (an HTTP server offered a TLS greeting, or
+        none) then no longer keeps the run until the timeout.
+      - A second protocol that answers within that time is still reported; one that would answer later is not.
+    type: bool
+    default: false
+    version_added: 0.5.0
 """
 
 EXAMPLES = r"""

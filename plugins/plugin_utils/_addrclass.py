@@ -127,5 +127,12 @@ def describe_declared(declared: Iterable[BindEntry]) -> str:
 
 
 def version_of(address: str) -> int:
-    _need_netaddr()
-    return netaddr.IPAddress(address).version
+    version = _VERSIONS.get(address)
+    if version is None:
+        _need_netaddr()
+        version = _VERSIONS[address] = netaddr.IPAddress(address).version
+    return version
+
+
+# version_of, by address text: the firewall checks ask it for every source of every service
+_VERSIONS: Dict[str, int] = {}

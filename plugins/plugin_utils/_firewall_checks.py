@@ -145,7 +145,12 @@ def check_firewall(host: str, service: Service, facts: Optional[RawFacts], group
                                   % (name, host, reasons or "not gathered"), source=entry["name"]))
         return results
     compiled = compile_firewall(firewall, compiled_cache)
-    ports = host_ports(Facts(facts), service)  # port auto: the published host port(s), from the mappings
+    # the cache is the host's (it holds its compiled firewall): its indexed facts and verdicts are kept there too
+    indexed = compiled_cache.get("facts")
+    if indexed is None:
+        indexed = compiled_cache["facts"] = Facts(facts)
+    verdicts = compiled_cache.setdefault("verdicts", {})
+    ports = host_ports(indexed, service)  # port auto: the published host port(s), from the mappings
     for check, entry in plan:
         want = "accept" if check == "firewall_allow" else "drop or reject"
         controller = (hostvars.get(host) or {}).get("portproof_controller_address")
@@ -171,10 +176,15 @@ def check_firewall(host: str, service: Service, facts: Optional[RawFacts], group
                                       % (name, host, version, source, address, version), source=label))
                 continue
             for port in ports:
-                try:
-                    verdict = inbound_verdict(compiled, facts, address, dst, proto, port)
-                except PacketError as exc:
-                    results.append(result(host, name, check, "error", "%s: %s" % (name, exc), source=label))
+                packet = (address, dst, proto, port)
+                verdict = verdicts.get(packet)
+                if verdict is None:  # the same packet is asked for firewall_allow and firewall_deny, by several entries
+                    try:
+                        verdict = verdicts[packet] = inbound_verdict(compiled, facts, address, dst, proto, port)
+                    except PacketError as exc:
+                        verdict = verdicts[packet] = exc
+                if isinstance(verdict, PacketError):
+                    results.append(result(host, name, check, "error", "%s: %s" % (name, verdict), source=label))
                     continue
                 what = "new %s connection from %s (%s) to %s:%d" % (proto.upper(), source, address, dst, port)
                 actual = "%s by %s" % (verdict["verdict"], rule_text(verdict)) if verdict.get("rule") else verdict.get("reason")

@@ -30,6 +30,17 @@ SHOW_FROM = 3
 HOST_INDEX = "portproof_host_index"
 
 
+def module_data(hostvars: Mapping[str, Any], host: str) -> Mapping[str, Any]:
+    """HOST's variables as they are stored, not templated ({} for a host the inventory lacks): for what a module of
+    the play gave the host (ansible_facts, a registered result) only, never for the user's variables. A module's
+    result holds no template, so templating it only copies it: hostvars[HOST][NAME] templates NAME's whole value
+    (every listener and rule of the host), which made reading the play's facts on the controller cost more than
+    gathering them. The value is Ansible's own: read it, never change it."""
+    raw_get = getattr(hostvars, "raw_get", None)
+    data = raw_get(host) if raw_get is not None else hostvars.get(host)  # a plain mapping in unit tests
+    return data if isinstance(data, Mapping) else {}
+
+
 class StepAction(ActionBase):
     """A private action of the roles: runs on the controller, never connects to the host it runs for unless it sets
     _requires_connection (to run a module there). A subclass sets ARGUMENT_SPEC and implements step()."""

@@ -37,7 +37,6 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.portproof.validate.plugins.module_utils._files import read_text
-from ansible_collections.portproof.validate.plugins.module_utils._firewall._firewalld_saved import FirewalldSavedError, firewalld_boot
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._iptables import IptablesParseError, parse_save
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft import NftParseError, parse_nft_json
 from ansible_collections.portproof.validate.plugins.module_utils._firewall._nft_script import NftScriptError, parse_nft_script
@@ -247,6 +246,9 @@ def gather_saved_firewall(root: str = "/") -> Tuple[Json, List[Dict[str, str]]]:
 
 def _firewalld(files: _Files) -> Json:
     """firewalld's permanent configuration as tables (_firewalld_saved.py), or {"error": why not}."""
+    # imported where used: only a host with firewalld needs it, and a module run compiles each file it imports
+    from ansible_collections.portproof.validate.plugins.module_utils._firewall._firewalld_saved import (  # pylint: disable=import-outside-toplevel
+        FirewalldSavedError, firewalld_boot)
     try:
         boot = firewalld_boot(files.text, files.listdir)
     except FirewalldSavedError as exc:

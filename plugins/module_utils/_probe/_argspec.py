@@ -99,6 +99,7 @@ ARGUMENT_SPEC: Spec = dict(
     load=dict(type='dict', options=LOAD_SPEC),
     allow_link_local=dict(type='bool', default=False),
     wait=dict(type='dict', options=WAIT_SPEC),
+    first_answer=dict(type='bool', default=False),
 )
 
 

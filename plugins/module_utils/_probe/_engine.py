@@ -60,6 +60,10 @@ IPV6_RECVERR = getattr(socket, 'IPV6_RECVERR', 25)
 MAX_WORKERS = 256          # protocol checks (TLS/HTTP/SSH) in flight at once
 FD_RESERVE = 64            # descriptors left for everything else in the process
 FAMILIES = {'any': socket.AF_UNSPEC, 'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
+# first_answer: once a handshake of a port is answered by its own protocol, the other handshakes of the port that
+# still wait get SETTLE_FACTOR times as long as that answer took, at least SETTLE_MIN seconds.
+SETTLE_FACTOR = 3.0
+SETTLE_MIN = 0.25
 ResolveFunction = Callable[[str, int, int], List[Tuple[Any, ...]]]  # getaddrinfo(host, family, socktype)
 
 
@@ -94,9 +98,16 @@ class Engine(object):
     resolver: Resolver
 
     def __init__(self, sessions: List[Session], resolver: Optional[ResolveFunction] = None, max_workers: int = MAX_WORKERS,
-                 max_in_flight: Optional[int] = None, allow_link_local: bool = False) -> None:
+                 max_in_flight: Optional[int] = None, allow_link_local: bool = False, first_answer: bool = False) -> None:
         self.sessions = sessions
         self.allow_link_local = allow_link_local
+        # first_answer: the TCP protocol handshakes of each port (host, port), which settle at its first own answer
+        self.ports: Dict[Tuple[str, int], List[Session]] = {}
+        self.answered: Dict[Tuple[str, int], Tuple[str, float]] = {}  # (host, port): (its first own answer, how long it took)
+        if first_answer:
+            for session in sessions:
+                if session.target.protocol is not None and session.target.proto == 'tcp':
+                    self.ports.setdefault((session.target.host, session.target.port), []).append(session)
         self.pending: Deque[Session] = collections.deque(sessions)
         self.active: Set[Session] = set()
         self.socks: Dict[Session, socket.socket] = {}
@@ -168,7 +179,10 @@ class Engine(object):
         while self.deadlines and (self.deadlines[0][0] <= now or self.deadlines[0][2] not in self.active):
             _deadline, _seq, session = heapq.heappop(self.deadlines)
             if session in self.active:
-                session.expire()
+                if session.settle_at is not None and session.settle_at <= now < session.deadline:
+                    session.settle()
+                else:
+                    session.expire()
                 self._release(session)
 
     def _drain_events(self) -> None:
@@ -322,6 +336,8 @@ class Engine(object):
             request = new_handshake(session).request
             self.io[session] = [request, b'']
             self._watch(session, sock, selectors.EVENT_WRITE if request else selectors.EVENT_READ)
+            if self.answered:
+                self._settle_later(session)  # its port answered another handshake before this one connected
         elif target.payload or target.expect is not None:
             session.begin('expect' if target.expect is not None else 'send')
             self.io[session] = [target.payload or b'', b'']
@@ -389,6 +405,36 @@ class Engine(object):
         if decided:
             record_identification(session, state[1], 'decided' if chunk else 'closed')
             self._end(session, 'open')
+            self._settle_port(session)
+
+    def _settle_port(self, session: Session) -> None:
+        """first_answer: when SESSION's handshake was answered by its own protocol, the other handshakes of its port
+        that are connected and still wait for an answer get SETTLE_FACTOR times as long as that answer took."""
+        group = self.ports.get((session.target.host, session.target.port))
+        evidence = session.evidence.get('protocol')
+        if not group or not isinstance(evidence, dict) or evidence.get('answered') != session.target.protocol \
+                or session.started is None:
+            return
+        key = (session.target.host, session.target.port)
+        if key in self.answered:
+            return
+        took = time.monotonic() - session.started
+        self.answered[key] = (session.target.protocol, took)
+        for other in group:
+            if other is not session and other in self.active and other.connected:
+                self._settle_later(other)
+
+    def _settle_later(self, session: Session) -> None:
+        """first_answer: SESSION (connected) waits SETTLE_FACTOR times as long as its port's first own answer took
+        (from now: a handshake connected later gets as long), then stops (Session.settle)."""
+        answer = self.answered.get((session.target.host, session.target.port))
+        if answer is None or session.settle_at is not None:
+            return
+        until = time.monotonic() + max(SETTLE_MIN, SETTLE_FACTOR * answer[1])
+        if until < session.deadline:
+            session.settle_at = until
+            session.settled_by = answer
+            heapq.heappush(self.deadlines, (until, next(self.seq), session))
 
     def _udp_receive(self, session: Session, sock: socket.socket) -> None:
         target = session.target
@@ -455,11 +501,12 @@ class Engine(object):
 
 
 def run_probes(targets: Sequence[Target], resolver: Optional[ResolveFunction] = None, limits: Optional[Sequence[float]] = None,
-               allow_link_local: bool = False) -> List[Session]:
+               allow_link_local: bool = False, first_answer: bool = False) -> List[Session]:
     """Probe all targets at once; returns their sessions in target order. ``limits`` optionally
-    caps each target's timeout (used by wait so that no attempt outlives its deadline)."""
+    caps each target's timeout (used by wait so that no attempt outlives its deadline); ``first_answer``
+    settles the protocol handshakes of a port at its first own answer (Engine._settle_port)."""
     sessions = [Session(target) for target in targets]
     if limits is not None:
         for session, limit in zip(sessions, limits):
             session.limit = min(session.limit, limit)
-    return Engine(sessions, resolver=resolver, allow_link_local=allow_link_local).run()
+    return Engine(sessions, resolver=resolver, allow_link_local=allow_link_local, first_answer=first_answer).run()

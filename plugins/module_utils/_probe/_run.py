@@ -29,7 +29,8 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._target 
 
 
 def probe_until(targets: List[Target], wait: Dict[str, Any], resolver: Optional[ResolveFunction] = None,
-                sleep: Callable[[float], None] = time.sleep, allow_link_local: bool = False) -> Tuple[List[Session], Dict[str, Any]]:
+                sleep: Callable[[float], None] = time.sleep, allow_link_local: bool = False,
+                first_answer: bool = False) -> Tuple[List[Session], Dict[str, Any]]:
     """Retry the probes that do not hold until all hold or wait.timeout has passed."""
     began = time.monotonic()
     end = began + wait['timeout']
@@ -39,7 +40,8 @@ def probe_until(targets: List[Target], wait: Dict[str, Any], resolver: Optional[
     while True:
         rounds += 1
         left = max(0.05, end - time.monotonic())
-        sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo), allow_link_local=allow_link_local)
+        sessions = run_probes([targets[i] for i in todo], resolver=resolver, limits=[left] * len(todo), allow_link_local=allow_link_local,
+                              first_answer=first_answer)
         still = []
         for index, session in zip(todo, sessions):
             previous = final[index]
@@ -67,6 +69,7 @@ def run(params: Dict[str, Any], resolver: Optional[ResolveFunction] = None, look
     load = normalize_load(params['load'], targets) if params.get('load') is not None else None
     wait = normalize_wait(params['wait']) if params.get('wait') is not None else None
     allow = bool(params.get('allow_link_local'))
+    first = bool(params.get('first_answer'))
     if any(target.expect is not None or (target.http is not None and target.http['body'] is not None) for target in targets):
         MATCHER.prepare()  # before the clock starts: its start-up is no probe's latency
     began = time.monotonic()
@@ -74,9 +77,9 @@ def run(params: Dict[str, Any], resolver: Optional[ResolveFunction] = None, look
     lookups = NameLookups(names[0], names[1], lookup) if names is not None else None
     wait_info: Optional[Dict[str, Any]] = None
     if wait is not None:
-        sessions, wait_info = probe_until(targets, wait, resolver=resolver, allow_link_local=allow)
+        sessions, wait_info = probe_until(targets, wait, resolver=resolver, allow_link_local=allow, first_answer=first)
     else:
-        sessions = run_probes(targets, resolver=resolver, allow_link_local=allow)
+        sessions = run_probes(targets, resolver=resolver, allow_link_local=allow, first_answer=first)
     probes = [session.result() for session in sessions]
     result: Dict[str, Any] = {'probes': probes}
     if lookups is not None:

@@ -64,6 +64,8 @@ class Session(object):
         self.received = b''  # what the peer sent so far while its answer is matched (expect, protocol)
         self.handshake: Any = None  # the protocol handshake (targets[].protocol), see _identify
         self.load_request = False  # one request of a load run: its verdicts only, no extra evidence (TLS chain read)
+        self.settle_at: Optional[float] = None  # first_answer: when another handshake's answer stops this one
+        self.settled_by: Optional[Tuple[str, float]] = None  # (the protocol that answered, how long it took)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -165,6 +167,24 @@ class Session(object):
                 if name is not None and name not in self.checks:
                     self.checks[name] = self._unanswered(name, limit)
                 self._finish('timeout', 'connected, but the response did not complete within %g s' % limit)
+            for sock in self._socks:
+                _shutdown(sock)
+            return True
+
+    def settle(self) -> bool:
+        """first_answer: another handshake of the port was answered by its own protocol (settled_by) and this one
+        has had no answer in the time that gave it: stop waiting, the step in progress skipped."""
+        with self._lock:
+            if self.done or self.settled_by is None:
+                return False
+            protocol, took = self.settled_by
+            waited = self.clock() - self.started if self.started is not None else 0.0
+            why = 'not waited for: the port answered as %s to another handshake in %.2f s, and this one had no answer in %.2f s' \
+                % (protocol, took, waited)
+            name = self.step or self._next_planned()
+            if name is not None and name not in self.checks:
+                self.checks[name] = check(name, 'skip', message=why)
+            self._finish('open', why)
             for sock in self._socks:
                 _shutdown(sock)
             return True

@@ -20,11 +20,8 @@ from ansible_collections.portproof.validate.plugins.module_utils._probe._checks 
     regex_search,
     safe_excerpt,
 )
-from ansible_collections.portproof.validate.plugins.module_utils._probe._http import http_session
 from ansible_collections.portproof.validate.plugins.module_utils._probe._regex import PatternTimeout, PatternUnavailable, match_limit
 from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Aborted
-from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import ssh_session
-from ansible_collections.portproof.validate.plugins.module_utils._probe._tls import tls_session
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.portproof.validate.plugins.module_utils._probe._session import Session
@@ -94,14 +91,20 @@ def exchange(session: Session, sock: socket.socket) -> None:
     """Run the protocol checks of a connected target; the caller finishes the session as open."""
     target = session.target
     stream: Any = sock  # the TLS-wrapped socket once the handshake is done
+    # imported where used: a module run compiles each file it imports (AnsiballZ has no bytecode cache), and most runs
+    # (port facts, identification, plain connects) need no TLS, HTTP or SSH check
+    # pylint: disable=import-outside-toplevel
     try:
         if target.tls is not None:
+            from ansible_collections.portproof.validate.plugins.module_utils._probe._tls import tls_session
             stream = tls_session(session, sock)
             if stream is None:
                 return
         if target.ssh is not None:
+            from ansible_collections.portproof.validate.plugins.module_utils._probe._ssh import ssh_session
             ssh_session(session, stream)
         elif target.http is not None:
+            from ansible_collections.portproof.validate.plugins.module_utils._probe._http import http_session
             http_session(session, stream)
         elif target.payload is not None or target.expect is not None:
             send_expect(session, stream)

@@ -182,3 +182,11 @@ def test_the_same_state_gives_the_same_files_at_another_time():
     first, _verification = build_files(STATIC_FACTS, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], STAMP, "d")
     second, _verification = build_files(STATIC_FACTS, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], "2027-01-01T00:00:00Z", "d")
     assert [name for name in first if first[name] != second[name]] == ["README.md"]
+
+
+def test_the_facts_are_only_read():
+    """discover_write and discover_identify read the gathered facts as Ansible stores them (not a templated copy), so
+    inferring the contract and verifying it must leave them as they were."""
+    facts = copy.deepcopy(STATIC_FACTS)
+    build_files(facts, STATIC_GROUPS, STATIC_HOSTVARS, STATIC["addresses"], STAMP, "d")
+    assert facts == STATIC_FACTS
