@@ -419,7 +419,7 @@ class Engine(object):
         if key in self.answered:
             return
         took = time.monotonic() - session.started
-        self.answered[key] = (session.target.protocol, took)
+        self.answered[key] = (str(session.target.protocol), took)
         for other in group:
             if other is not session and other in self.active and other.connected:
                 self._settle_later(other)

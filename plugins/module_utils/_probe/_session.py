@@ -175,9 +175,10 @@ class Session(object):
         """first_answer: another handshake of the port was answered by its own protocol (settled_by) and this one
         has had no answer in the time that gave it: stop waiting, the step in progress skipped."""
         with self._lock:
-            if self.done or self.settled_by is None:
+            settled_by = self.settled_by
+            if self.done or settled_by is None:
                 return False
-            protocol, took = self.settled_by
+            protocol, took = settled_by[0], settled_by[1]
             waited = self.clock() - self.started if self.started is not None else 0.0
             why = 'not waited for: the port answered as %s to another handshake in %.2f s, and this one had no answer in %.2f s' \
                 % (protocol, took, waited)
