@@ -93,14 +93,21 @@ def banner(text):
     return handler
 
 
-def ping_pong(conn):
+def read_line(conn):
+    """What the peer sent up to its first line end; b'' when it closed before one."""
     data = b''
     while b'\n' not in data:
         chunk = conn.recv(1024)
         if not chunk:
-            return
+            return b''
         data += chunk
-    conn.sendall(b'+PONG\r\n' if data.startswith(b'PING') else b'-ERR unknown\r\n')
+    return data
+
+
+def ping_pong(conn):
+    data = read_line(conn)
+    if data:
+        conn.sendall(b'+PONG\r\n' if data.startswith(b'PING') else b'-ERR unknown\r\n')
 
 
 class UdpServer(object):
