@@ -364,7 +364,7 @@ options:
       - A second protocol that answers within that time is still reported; one that would answer later is not.
     type: bool
     default: false
-    version_added: 0.5.0
+    version_added: 0.1.0
 """
 
 EXAMPLES = r"""
