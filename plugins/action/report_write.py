@@ -128,6 +128,14 @@ def _make_dirs(path, check_mode):
     for directory in reversed(missing):
         try:
             os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            # made meanwhile by another writer: the same step of another host of the play (baseline_save runs for each)
+            if os.path.isdir(directory):
+                continue
+            raise ReportWriteError(directory, "is not a directory")
+        except OSError as err:
+            raise ReportWriteError(directory, "cannot be made: %s" % (err.strerror or err))
+        try:
             os.chmod(directory, DIR_MODE)  # whatever the umask
         except OSError as err:
             raise ReportWriteError(directory, "cannot be made: %s" % (err.strerror or err))

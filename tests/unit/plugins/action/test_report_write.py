@@ -337,3 +337,29 @@ def test_argument_spec_matches_documentation():
     assert set(yaml.safe_load(report_write_doc.RETURN)) == {"summary", "files", "console"}
     # the action's renderers are the report filters' (the file names of the report)
     assert [name for name, _render in report_write.RENDERERS] == REPORT_FILES
+
+
+@pytest.mark.parametrize("made", ["directory", "file"])
+def test_a_directory_another_writer_makes_meanwhile_is_used_and_a_file_is_refused(tmp_path, monkeypatch, made):
+    """The steps of the play's hosts write into one directory at once (baseline_save runs for each host): the directory
+    may appear between the check and the mkdir. The other writer is played here by a real mkdir (or a real file) made
+    just before this writer's own mkdir."""
+    target = tmp_path / "portproof-baseline"
+    real_mkdir = os.mkdir
+
+    def other_writer_first(path, mode=0o777):
+        if str(path) == str(target) and not os.path.lexists(path):
+            if made == "directory":
+                real_mkdir(path, 0o755)
+            else:
+                open(path, "w").close()
+        return real_mkdir(path, mode)
+
+    monkeypatch.setattr(report_write.os, "mkdir", other_writer_first)
+    if made == "directory":
+        changed, _paths = write_report(str(target), [("app1.json", b"{}")], False)
+        assert changed and (target / "app1.json").read_bytes() == b"{}"
+    else:
+        with pytest.raises(ReportWriteError) as info:
+            write_report(str(target), [("app1.json", b"{}")], False)
+        assert (info.value.path, info.value.reason) == (str(target), "is not a directory")
